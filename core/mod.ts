@@ -1,0 +1,6 @@
+/**
+ * @conveyor/core (work in progress).
+ *
+ * @module
+ */
+export {};

@@ -1,0 +1,250 @@
+/**
+ * Typed errors. Every error Conveyor throws on purpose is a {@linkcode ConveyorError}, with a
+ * stable `code` to branch on.
+ *
+ * @module
+ */
+
+/**
+ * The base class of Conveyor's errors.
+ *
+ * @example
+ * ```ts
+ * import { ConveyorError } from '@conveyor/shared';
+ * try {
+ *   throw new ConveyorError('CONVEYOR', 'something went wrong');
+ * } catch (e) {
+ *   if (e instanceof ConveyorError) console.log(e.code);
+ * }
+ * ```
+ */
+export class ConveyorError extends Error {
+  /** A stable machine-readable code. */
+  readonly code: string;
+  /**
+   * @param code A stable machine-readable code.
+   * @param message What went wrong.
+   */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/**
+ * An option or argument has a value that makes no sense. Names the option and the value.
+ * Nothing was saved.
+ *
+ * @example
+ * ```ts
+ * import { InvalidArgumentError } from '@conveyor/shared';
+ * const e = new InvalidArgumentError('attempts', -1, 'a whole number >= 1');
+ * console.log(e.message); // attempts must be a whole number >= 1 (got -1)
+ * ```
+ */
+export class InvalidArgumentError extends ConveyorError {
+  /** The option or argument name, e.g. `opts.attempts`. */
+  readonly option: string;
+  /** The value that was refused. */
+  readonly value: unknown;
+  /**
+   * @param option The option or argument name.
+   * @param value The refused value.
+   * @param expected What would have been accepted.
+   */
+  constructor(option: string, value: unknown, expected: string) {
+    super('INVALID_ARGUMENT', `${option} must be ${expected} (got ${show(value)})`);
+    this.option = option;
+    this.value = value;
+  }
+}
+
+/**
+ * A job does not exist (or no longer exists).
+ *
+ * @example
+ * ```ts
+ * import { JobNotFoundError } from '@conveyor/shared';
+ * const e = new JobNotFoundError('emails', '42');
+ * console.log(e.message); // job 42 not found in queue emails
+ * ```
+ */
+export class JobNotFoundError extends ConveyorError {
+  /** The queue. */
+  readonly queueName: string;
+  /** The job id. */
+  readonly jobId: string;
+  /**
+   * @param queueName The queue.
+   * @param jobId The job id.
+   */
+  constructor(queueName: string, jobId: string) {
+    super('JOB_NOT_FOUND', `job ${jobId} not found in queue ${queueName}`);
+    this.queueName = queueName;
+    this.jobId = jobId;
+  }
+}
+
+/**
+ * An operation needs the job in another state.
+ *
+ * @example
+ * ```ts
+ * import { JobStateError } from '@conveyor/shared';
+ * const e = new JobStateError('q', '1', 'promote', ['delayed'], 'waiting');
+ * console.log(e.message); // cannot promote job 1 in queue q: it is waiting, expected delayed
+ * ```
+ */
+export class JobStateError extends ConveyorError {
+  /** The job id. */
+  readonly jobId: string;
+  /** The states the operation accepts. */
+  readonly expected: readonly string[];
+  /** The state the job was in (null if it no longer exists). */
+  readonly actual: string | null;
+  /**
+   * @param queueName The queue.
+   * @param jobId The job id.
+   * @param operation What was attempted.
+   * @param expected The states it accepts.
+   * @param actual The job's state.
+   */
+  constructor(
+    queueName: string,
+    jobId: string,
+    operation: string,
+    expected: readonly string[],
+    actual: string | null,
+  ) {
+    super(
+      'JOB_STATE',
+      `cannot ${operation} job ${jobId} in queue ${queueName}: it is ${
+        actual ?? 'gone'
+      }, expected ${expected.join(' or ')}`,
+    );
+    this.jobId = jobId;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * A worker tried to act on a job whose lock it no longer holds (fencing): the lock expired and
+ * the job was re-claimed, finished or removed.
+ *
+ * @example
+ * ```ts
+ * import { LockLostError } from '@conveyor/shared';
+ * const e = new LockLostError('q', '1');
+ * console.log(e.code); // LOCK_LOST
+ * ```
+ */
+export class LockLostError extends ConveyorError {
+  /** The job id. */
+  readonly jobId: string;
+  /**
+   * @param queueName The queue.
+   * @param jobId The job id.
+   */
+  constructor(queueName: string, jobId: string) {
+    super('LOCK_LOST', `lock lost on job ${jobId} in queue ${queueName}`);
+    this.jobId = jobId;
+  }
+}
+
+/**
+ * Adding a job to a group would exceed the group's `maxSize`. Nothing was saved.
+ *
+ * @example
+ * ```ts
+ * import { GroupFullError } from '@conveyor/shared';
+ * const e = new GroupFullError('q', 'tenant-1', 10);
+ * console.log(e.message); // group tenant-1 in queue q is full (maxSize 10)
+ * ```
+ */
+export class GroupFullError extends ConveyorError {
+  /** The group id. */
+  readonly groupId: string;
+  /** The group's limit. */
+  readonly maxSize: number;
+  /**
+   * @param queueName The queue.
+   * @param groupId The group.
+   * @param maxSize The limit.
+   */
+  constructor(queueName: string, groupId: string, maxSize: number) {
+    super('GROUP_FULL', `group ${groupId} in queue ${queueName} is full (maxSize ${maxSize})`);
+    this.groupId = groupId;
+    this.maxSize = maxSize;
+  }
+}
+
+/**
+ * A flow names a job id that already exists. Nothing of the flow was saved.
+ *
+ * @example
+ * ```ts
+ * import { DuplicateJobError } from '@conveyor/shared';
+ * const e = new DuplicateJobError('q', 'a');
+ * console.log(e.code); // DUPLICATE_JOB
+ * ```
+ */
+export class DuplicateJobError extends ConveyorError {
+  /** The job id. */
+  readonly jobId: string;
+  /**
+   * @param queueName The queue.
+   * @param jobId The id that exists.
+   */
+  constructor(queueName: string, jobId: string) {
+    super('DUPLICATE_JOB', `job ${jobId} already exists in queue ${queueName}`);
+    this.jobId = jobId;
+  }
+}
+
+/**
+ * A job attempt ran longer than its `timeout` option.
+ *
+ * @example
+ * ```ts
+ * import { JobTimeoutError } from '@conveyor/shared';
+ * const e = new JobTimeoutError('1', 500);
+ * console.log(e.message); // job 1 timed out after 500 ms
+ * ```
+ */
+export class JobTimeoutError extends ConveyorError {
+  /** The timeout in ms. */
+  readonly timeout: number;
+  /**
+   * @param jobId The job id.
+   * @param timeout The timeout in ms.
+   */
+  constructor(jobId: string, timeout: number) {
+    super('JOB_TIMEOUT', `job ${jobId} timed out after ${timeout} ms`);
+    this.timeout = timeout;
+  }
+}
+
+/**
+ * The store cannot be used: not connected, closed, a schema newer than this code, a file that
+ * is not a database, an unreachable server.
+ *
+ * @example
+ * ```ts
+ * import { StoreError } from '@conveyor/shared';
+ * const e = new StoreError('NOT_CONNECTED', 'call connect() first');
+ * console.log(e.code); // NOT_CONNECTED
+ * ```
+ */
+export class StoreError extends ConveyorError {}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,368 @@
+/**
+ * The store contract. The engine talks to storage only through {@linkcode StoreInterface}, so a
+ * backend is swapped by changing one line.
+ *
+ * @module
+ */
+
+import type {
+  FetchOptions,
+  JobCompletion,
+  JobData,
+  JobFailure,
+  JobState,
+  NewJob,
+  SchedulerData,
+  StalledResult,
+  StoreEvent,
+  UpdateGuard,
+} from './types.ts';
+
+/**
+ * The contract every storage backend implements. Methods marked *seed* come from the user's
+ * reference document and keep its meaning; the others are additions for atomicity, fencing and
+ * batching. Every multi-row state change is one atomic operation.
+ *
+ * Ordering: within a queue, claimable jobs are ordered by `priority` (lower first), then by the
+ * order the store saved them (FIFO), except that a job saved with `opts.lifo` goes in front of
+ * the jobs of the same priority (newest LIFO job first). The order comes from the store (a
+ * sequence), never from a per-process counter.
+ *
+ * Events: each transition publishes a {@linkcode StoreEvent} to the queue's subscribers, in this
+ * process and (for shared stores) in other processes: `waiting` / `delayed` /
+ * `waiting-children` on save, `active` on claim, `completed`, `failed` (final), `retrying` (a
+ * failure that will be retried), `delayed` (a retry or update into `delayed`), `waiting`
+ * (promotion, release, requeue of a stalled job, a parent released by its last child),
+ * `stalled`, `removed`, `paused`, `resumed`.
+ *
+ * @example
+ * ```ts
+ * import type { StoreInterface } from '@conveyor/shared';
+ * import { newJob } from '@conveyor/shared';
+ *
+ * async function roundTrip(store: StoreInterface) {
+ *   await store.connect();
+ *   const id = await store.saveJob('q', newJob('q', 'hello', { n: 1 }));
+ *   const job = await store.fetchNextJob('q', 'worker-1', 30_000);
+ *   if (job) await store.completeJobs('q', [{ jobId: id, token: job.lockToken!, returnvalue: 1 }]);
+ *   await store.disconnect();
+ * }
+ * ```
+ */
+export interface StoreInterface {
+  // ───────────────────────────── Connection lifecycle ─────────────────────────────
+
+  /**
+   * *Seed.* Opens the connection and, unless `autoMigrate: false`, brings the schema up to date
+   * (versioned migrations). Must be called before anything else. Throws a `StoreError` when the
+   * backend is unusable (unreachable, not a database, schema newer than this code, or too old
+   * with `autoMigrate: false`).
+   */
+  connect(): Promise<void>;
+
+  /** *Seed.* Closes the connection, stops listeners and timers, releases resources. */
+  disconnect(): Promise<void>;
+
+  // ───────────────────────────────── Job CRUD ─────────────────────────────────
+
+  /**
+   * *Seed.* Saves a job and returns its id (`job.opts.jobId` or a generated one).
+   *
+   * - If `opts.jobId` exists in the queue, nothing is saved and the existing id is returned.
+   * - If `job.deduplicationKey` matches a live job (see `findByDeduplicationKey`), nothing is
+   *   saved and that job's id is returned. Two racing producers get the same id.
+   * - If `opts.group.maxSize` is set and the group already has that many `waiting` jobs, throws
+   *   `GroupFullError` and saves nothing.
+   * - The state is taken from `job.state` (`waiting`, `delayed` or `waiting-children`).
+   */
+  saveJob(queueName: string, job: NewJob): Promise<string>;
+
+  /**
+   * *Seed.* Saves many jobs in one round trip and one transaction; ids come back in input order.
+   * Each job follows the `saveJob` rules (an existing jobId or live dedup key yields the
+   * existing id, also between jobs of the same batch). A `GroupFullError` saves none of them.
+   */
+  saveBulk(queueName: string, jobs: NewJob[]): Promise<string[]>;
+
+  /** *Seed.* Returns a copy of the job, or null. */
+  getJob(queueName: string, jobId: string): Promise<JobData | null>;
+
+  /**
+   * *Seed.* Updates fields of a job (`id` and `queueName` cannot change). Keeps every index
+   * consistent, including when `state`, `priority` or `delayUntil` change, and publishes
+   * `waiting` / `delayed` when the state becomes one of those.
+   *
+   * Addition: with a `guard`, the update applies only if the job is in the guarded state (and
+   * holds the guarded token). Returns false when the job is missing or the guard failed.
+   */
+  updateJob(
+    queueName: string,
+    jobId: string,
+    updates: Partial<JobData>,
+    guard?: UpdateGuard,
+  ): Promise<boolean>;
+
+  /**
+   * *Seed.* Removes a job and all its descendants (flow children, at every level, in any
+   * queue). If the job was an unfinished child of a parent in `waiting-children`, the parent's
+   * pending count goes down (and the parent becomes `waiting` at zero), atomically.
+   * Publishes `removed`. Removing a missing job is a no-op.
+   */
+  removeJob(queueName: string, jobId: string): Promise<void>;
+
+  /**
+   * Appends a log line to a job, keeping at most `keepLogs` newest lines when given. Returns
+   * the number of lines after the append, or 0 if the job does not exist.
+   */
+  addLog(queueName: string, jobId: string, line: string, keepLogs?: number): Promise<number>;
+
+  // ──────────────────────────────── Deduplication ────────────────────────────────
+
+  /**
+   * *Seed.* Returns the live job holding a deduplication key, or null. A job holds its key while
+   * it exists and either (a) it has no `deduplicationExpiresAt` and is not `completed` or
+   * `failed`, or (b) its `deduplicationExpiresAt` is in the future (then whatever its state).
+   */
+  findByDeduplicationKey(queueName: string, key: string): Promise<JobData | null>;
+
+  // ─────────────────────────────── Fetching and locking ───────────────────────────────
+
+  /**
+   * *Seed.* Atomically claims the next job: the first `waiting` job in queue order (see above)
+   * whose name is not paused (nor the queue paused with `__all__`) and that passes every fetch
+   * option. The job becomes `active` with `lockedBy = workerId`, `lockUntil = now +
+   * lockDuration`, a fresh `lockToken` unique to this claim, `processedAt = now`, and
+   * `attemptsStarted + 1`. Returns a copy, or null when nothing can be claimed.
+   */
+  fetchNextJob(
+    queueName: string,
+    workerId: string,
+    lockDuration: number,
+    opts?: FetchOptions,
+  ): Promise<JobData | null>;
+
+  /**
+   * Claims up to `count` jobs in one atomic operation, exactly as `count` calls of
+   * `fetchNextJob` would (each claim counts toward group concurrency, the global concurrency
+   * and the rate limits of the next). Each job gets its own token.
+   */
+  fetchNextJobs(
+    queueName: string,
+    workerId: string,
+    lockDuration: number,
+    count: number,
+    opts?: FetchOptions,
+  ): Promise<JobData[]>;
+
+  /**
+   * *Seed.* Extends the lock of an active job to `now + duration`. Addition: with `token`, only
+   * if the job is still active with that token. Returns false when the job is not active (or
+   * the token is stale).
+   */
+  extendLock(queueName: string, jobId: string, duration: number, token?: string): Promise<boolean>;
+
+  /**
+   * *Seed.* Releases an active job: it goes back to `waiting` (same place in the order), lock
+   * cleared, and `waiting` is published. Addition: with `token`, only if it is current. Returns
+   * false when the job was not active (or the token stale).
+   */
+  releaseLock(queueName: string, jobId: string, token?: string): Promise<boolean>;
+
+  // ─────────────────────────────── Finishing (fenced) ───────────────────────────────
+
+  /**
+   * Completes active jobs, each in its own atomic step, and returns one boolean per input
+   * (false: the job was not active with that token, so nothing changed). For each job:
+   * `completed`, `returnvalue`, `finishedAt`, lock cleared; removed at once when
+   * `opts.removeOnComplete === true`; and if it has a parent, the parent's pending count goes
+   * down and the parent becomes `waiting` when it reaches 0. Publishes `completed` (and
+   * `waiting` for a released parent).
+   */
+  completeJobs(queueName: string, completions: JobCompletion[]): Promise<boolean[]>;
+
+  /**
+   * Fails active jobs, each in its own atomic step, one boolean per input (false: stale token,
+   * nothing changed). `attemptsMade + 1`, `failedReason`, stack appended, lock cleared. Then:
+   * - with `retryAt`: `delayed` until `retryAt` (or `waiting` if it is not in the future);
+   *   publishes `retrying`, then `delayed` or `waiting`;
+   * - without: `failed`, `finishedAt`; removed at once when `opts.removeOnFail === true`;
+   *   publishes `failed`; and the parent (if any) is handled per the job's
+   *   `opts.failParentOnChildFailure` (default `fail`): `fail` fails the parent (reason
+   *   `child <queue>/<id> failed: <reason>`) and applies the parent's own policy to its parent,
+   *   up the tree; `ignore` counts the child as finished; `remove` detaches the child and counts
+   *   it as finished.
+   */
+  failJobs(queueName: string, failures: JobFailure[]): Promise<boolean[]>;
+
+  // ──────────────────────────────────── Queries ────────────────────────────────────
+
+  /** *Seed.* Counts `active` jobs. */
+  getActiveCount(queueName: string): Promise<number>;
+
+  /**
+   * *Seed.* Lists jobs in a state, paginated by inclusive indexes like BullMQ (`start` default
+   * 0, `end` default -1 meaning "to the last"). Order: `waiting` in claim order, `delayed` by
+   * `delayUntil`, `completed`/`failed` newest `finishedAt` first, others oldest first.
+   */
+  listJobs(queueName: string, state: JobState, start?: number, end?: number): Promise<JobData[]>;
+
+  /** *Seed.* Counts jobs in a state. */
+  countJobs(queueName: string, state: JobState): Promise<number>;
+
+  /** *Seed.* The earliest `delayUntil` among `delayed` jobs, or null. */
+  getNextDelayedTimestamp(queueName: string): Promise<number | null>;
+
+  // ─────────────────────────────── Delayed promotion ───────────────────────────────
+
+  /**
+   * *Seed.* Moves every `delayed` job with `delayUntil <= timestamp` to `waiting` (keeping its
+   * priority and original FIFO place) and returns how many moved. Publishes `waiting` for each.
+   */
+  promoteDelayedJobs(queueName: string, timestamp: number): Promise<number>;
+
+  // ────────────────────────────────── Pause / resume ──────────────────────────────────
+
+  /** *Seed.* Stops claims of a job name, or of the whole queue with `__all__`. Publishes `paused`. */
+  pauseJobName(queueName: string, jobName: string): Promise<void>;
+
+  /** *Seed.* Undoes `pauseJobName`. Publishes `resumed`. */
+  resumeJobName(queueName: string, jobName: string): Promise<void>;
+
+  /** *Seed.* The paused job names (may include `__all__`). */
+  getPausedJobNames(queueName: string): Promise<string[]>;
+
+  // ─────────────────────────────── Stalled detection ───────────────────────────────
+
+  /**
+   * *Seed.* Lists `active` jobs whose lock expired at least `stalledThreshold` ms ago (0: any
+   * expired lock), by the store's clock.
+   */
+  getStalledJobs(queueName: string, stalledThreshold: number): Promise<JobData[]>;
+
+  /**
+   * Atomically rescues every `active` job whose lock has expired: `stalledCount + 1`, then back
+   * to `waiting` (token cleared, so the old holder can no longer finish it), or, when the new
+   * `stalledCount` exceeds `maxStalledCount`, failed for good as by `failJobs` (reason `job
+   * stalled more than allowable limit`, with the parent policy). Publishes `stalled`.
+   */
+  requeueStalledJobs(queueName: string, maxStalledCount: number): Promise<StalledResult>;
+
+  // ──────────────────────────────────── Cleanup ────────────────────────────────────
+
+  /**
+   * *Seed.* Removes jobs in `state` older than `grace` ms (by `finishedAt` for terminal states,
+   * `createdAt` otherwise), at most `limit` of them when given (oldest first). Returns the
+   * count removed. `active` jobs are never removed.
+   */
+  clean(queueName: string, state: JobState, grace: number, limit?: number): Promise<number>;
+
+  /**
+   * Applies each finished job's own `removeOnComplete` / `removeOnFail` count and age limits
+   * (`true` is applied at finish time). A job with keep-count `k` is removed when at least `k`
+   * newer jobs finished in the same state; a job with keep-age `a` when it finished more than
+   * `a` seconds ago. Returns the count removed.
+   */
+  pruneFinished(queueName: string): Promise<number>;
+
+  /**
+   * *Seed.* Removes every `waiting` and `delayed` job of the queue (with their descendants).
+   * Jobs in `waiting-children`, `active` and terminal states stay.
+   */
+  drain(queueName: string): Promise<void>;
+
+  /**
+   * Removes everything the store keeps for a queue: jobs in every state, pauses, schedulers,
+   * rate-limit windows. Without `force`, if jobs are active it throws a `ConveyorError` with
+   * code `QUEUE_ACTIVE` and removes nothing.
+   */
+  obliterate(queueName: string, opts?: { force?: boolean }): Promise<void>;
+
+  /** The names of the queues that have jobs or schedulers. */
+  listQueues(): Promise<string[]>;
+
+  // ──────────────────────────────────── Pub/Sub ────────────────────────────────────
+
+  /**
+   * *Seed.* Calls `callback` for every event of the queue, from this process and, for shared
+   * stores, from other processes. Events of one queue arrive in order.
+   */
+  subscribe(queueName: string, callback: (event: StoreEvent) => void): void;
+
+  /** *Seed.* Removes one callback, or every callback of the queue when none is given. */
+  unsubscribe(queueName: string, callback?: (event: StoreEvent) => void): void;
+
+  /** *Seed.* Publishes an event to the queue's subscribers everywhere. */
+  publish(event: StoreEvent): Promise<void>;
+
+  // ──────────────────────────────────── Flows ────────────────────────────────────
+
+  /**
+   * *Seed.* Saves a flow atomically and returns the ids in input order. Every job carries its id
+   * in `opts.jobId` (the engine assigns them), and children name their parent with `parentId`
+   * and `parentQueueName`. Parents come before their children in the input, in state
+   * `waiting-children` with `pendingChildrenCount` set. If any id already exists, throws
+   * `DuplicateJobError` and saves nothing.
+   */
+  saveFlow(jobs: Array<{ queueName: string; job: NewJob }>): Promise<string[]>;
+
+  /**
+   * *Seed.* Decrements the parent's pending count; at 0 a `waiting-children` parent becomes
+   * `waiting`. Returns the parent's state afterwards. (`completeJobs` does this itself.)
+   */
+  notifyChildCompleted(parentQueueName: string, parentId: string): Promise<JobState>;
+
+  /**
+   * *Seed.* Fails a parent that is not finished (`failed`, `failedReason = reason`), then applies
+   * the parent's own `failParentOnChildFailure` policy to its parent, up the tree. Returns false
+   * if the parent was missing or already finished. (`failJobs` does this itself.)
+   */
+  failParentOnChildFailure(
+    parentQueueName: string,
+    parentId: string,
+    reason: string,
+  ): Promise<boolean>;
+
+  /** *Seed.* All jobs whose parent is this job, in any queue. */
+  getChildrenJobs(parentQueueName: string, parentId: string): Promise<JobData[]>;
+
+  // ──────────────────────────────────── Groups ────────────────────────────────────
+
+  /** *Seed.* Counts active jobs of a group. */
+  getGroupActiveCount(queueName: string, groupId: string): Promise<number>;
+
+  /** *Seed.* Counts waiting jobs of a group. */
+  getWaitingGroupCount(queueName: string, groupId: string): Promise<number>;
+
+  // ──────────────────────────────── Job schedulers ────────────────────────────────
+
+  /**
+   * Creates or replaces a scheduler by id, atomically with its first job. On replace, the old
+   * scheduler's pending `delayed`/`waiting` job is removed and `runCount` is kept. `firstJob`
+   * (if not null) is saved like `saveJob` (its `opts.jobId` makes it idempotent) and counts as
+   * a run. Returns the first job's id, or null.
+   */
+  upsertScheduler(scheduler: SchedulerData, firstJob: NewJob | null): Promise<string | null>;
+
+  /** Returns a scheduler, or null. */
+  getScheduler(queueName: string, schedulerId: string): Promise<SchedulerData | null>;
+
+  /** Lists a queue's schedulers, by next run time. */
+  listSchedulers(queueName: string): Promise<SchedulerData[]>;
+
+  /** Removes a scheduler and its pending `delayed`/`waiting` job. Returns false if missing. */
+  removeScheduler(queueName: string, schedulerId: string): Promise<boolean>;
+
+  /**
+   * Advances a scheduler atomically, compare-and-set on `nextRunAt`: only if the stored
+   * `nextRunAt` equals `expectedRunAt`, sets it to `nextRunAt`, increments `runCount` when
+   * `job` is given, and saves `job` (idempotent by its `opts.jobId`). Returns the saved job's
+   * id, `null` when nothing was saved, and false when the compare failed.
+   */
+  advanceScheduler(
+    queueName: string,
+    schedulerId: string,
+    expectedRunAt: number,
+    nextRunAt: number | null,
+    job: NewJob | null,
+  ): Promise<string | null | false>;
+}

@@ -1,0 +1,566 @@
+/**
+ * Data types shared by the engine and every store.
+ *
+ * @module
+ */
+
+/**
+ * The state a job is in.
+ *
+ * - `waiting`: ready to be claimed.
+ * - `waiting-children`: a flow parent whose children have not all finished.
+ * - `delayed`: waits until {@linkcode JobData.delayUntil} (a scheduled job, or a retry with backoff).
+ * - `active`: claimed by a worker, which holds its lock.
+ * - `completed` and `failed`: terminal.
+ *
+ * @example
+ * ```ts
+ * import type { JobState } from '@conveyor/shared';
+ * const state: JobState = 'waiting';
+ * ```
+ */
+export type JobState =
+  | 'waiting'
+  | 'waiting-children'
+  | 'delayed'
+  | 'active'
+  | 'completed'
+  | 'failed';
+
+/**
+ * Every {@linkcode JobState}, in lifecycle order.
+ *
+ * @example
+ * ```ts
+ * import { JOB_STATES } from '@conveyor/shared';
+ * console.log(JOB_STATES.includes('active')); // true
+ * ```
+ */
+export const JOB_STATES: readonly JobState[] = Object.freeze([
+  'waiting',
+  'waiting-children',
+  'delayed',
+  'active',
+  'completed',
+  'failed',
+]);
+
+/**
+ * The job name used with `pauseJobName` to pause every job name in a queue.
+ *
+ * @example
+ * ```ts
+ * import { PAUSE_ALL } from '@conveyor/shared';
+ * console.log(PAUSE_ALL); // "__all__"
+ * ```
+ */
+export const PAUSE_ALL = '__all__';
+
+/**
+ * How many finished jobs to keep, BullMQ style: `age` in **seconds**, `count` of the newest.
+ * A job is removed when either limit says so.
+ *
+ * @example
+ * ```ts
+ * import type { KeepJobs } from '@conveyor/shared';
+ * const keep: KeepJobs = { age: 3600, count: 1000 };
+ * ```
+ */
+export interface KeepJobs {
+  /** Keep finished jobs for at most this many seconds after they finished. */
+  age?: number;
+  /** Keep at most this many of the newest finished jobs (per queue and terminal state). */
+  count?: number;
+}
+
+/**
+ * What to do with a finished job: `true` removes it at once, `false` (default) keeps it,
+ * a number keeps that many of the newest, and {@linkcode KeepJobs} limits by age and count.
+ *
+ * @example
+ * ```ts
+ * import type { RemoveOnFinish } from '@conveyor/shared';
+ * const keepLast100: RemoveOnFinish = 100;
+ * ```
+ */
+export type RemoveOnFinish = boolean | number | KeepJobs;
+
+/**
+ * Retry delay between attempts. A number is a fixed delay in ms.
+ * `custom` asks the worker's `backoffStrategy` setting.
+ *
+ * @example
+ * ```ts
+ * import type { BackoffOptions } from '@conveyor/shared';
+ * const backoff: BackoffOptions = { type: 'exponential', delay: 1000, jitter: 0.5 };
+ * ```
+ */
+export type BackoffOptions =
+  | number
+  | {
+    /** `fixed`: always `delay`. `exponential`: `delay * 2^(attempt-1)`. `custom`: worker setting. */
+    type: 'fixed' | 'exponential' | 'custom';
+    /** Base delay in ms. */
+    delay?: number;
+    /** 0..1: the share of the delay that is randomised (0 = none, 1 = anywhere in [0, delay]). */
+    jitter?: number;
+  };
+
+/**
+ * What happens to a flow parent when this child fails for good.
+ *
+ * - `fail` (default): the parent fails too, and its own policy applies to its parent, up the tree.
+ * - `ignore`: the failed child counts as finished; the parent runs when the others finish.
+ * - `remove`: the child is detached from the parent (its parent link is cleared) and the parent
+ *   runs when the others finish.
+ *
+ * @example
+ * ```ts
+ * import type { ChildFailurePolicy } from '@conveyor/shared';
+ * const policy: ChildFailurePolicy = 'ignore';
+ * ```
+ */
+export type ChildFailurePolicy = 'fail' | 'ignore' | 'remove';
+
+/**
+ * Options of a repeating job (a job scheduler). Exactly one of `every` and `pattern` is set.
+ *
+ * @example
+ * ```ts
+ * import type { RepeatOptions } from '@conveyor/shared';
+ * const nightly: RepeatOptions = { pattern: '0 3 * * *', tz: 'Europe/Paris' };
+ * ```
+ */
+export interface RepeatOptions {
+  /** Run every this many ms. */
+  every?: number;
+  /** Cron expression (5 or 6 fields). */
+  pattern?: string;
+  /** IANA time zone for `pattern`. */
+  tz?: string;
+  /** No run before this time (ms since epoch). */
+  startDate?: number;
+  /** No run after this time (ms since epoch). */
+  endDate?: number;
+  /** Total number of runs. */
+  limit?: number;
+}
+
+/**
+ * Per-job options. Stores persist them as given (they are plain JSON) and read the few that
+ * change store behaviour: `jobId`, `lifo`, `removeOnComplete`, `removeOnFail`,
+ * `failParentOnChildFailure`, `group`.
+ *
+ * @example
+ * ```ts
+ * import type { JobOptions } from '@conveyor/shared';
+ * const opts: JobOptions = { attempts: 3, backoff: { type: 'exponential', delay: 500 } };
+ * ```
+ */
+export interface JobOptions {
+  /** Custom id, unique per queue. Adding a job whose id exists returns the existing job. */
+  jobId?: string;
+  /** Total attempts (1 = no retry). Default 1. */
+  attempts?: number;
+  /** Delay between attempts. */
+  backoff?: BackoffOptions;
+  /** Delay before the first attempt: ms or a human string such as `"10m"`. */
+  delay?: number | string;
+  /** Lower runs first. Default 0. */
+  priority?: number;
+  /** Put this job in front of the jobs of the same priority. */
+  lifo?: boolean;
+  /** Abort the attempt after this many ms. */
+  timeout?: number;
+  /** Remove or keep the job when it completes. */
+  removeOnComplete?: RemoveOnFinish;
+  /** Remove or keep the job when it fails for good. */
+  removeOnFail?: RemoveOnFinish;
+  /** What a final failure of this job does to its flow parent. Default `fail`. */
+  failParentOnChildFailure?: ChildFailurePolicy;
+  /** Deduplicate by key, or by a hash of the data. */
+  deduplication?: {
+    /** The deduplication key. */
+    key?: string;
+    /** Derive the key from a hash of the job's name and data. */
+    hash?: boolean;
+    /** Time to live in ms. Without it the key holds while the job is not finished. */
+    ttl?: number;
+  };
+  /** Put the job in a group, optionally bounding the group's waiting jobs. */
+  group?: {
+    /** The group id. */
+    id: string;
+    /** Refuse the add (GroupFullError) when the group already has this many waiting jobs. */
+    maxSize?: number;
+  };
+  /** Set by the engine on jobs created by a scheduler. */
+  repeat?: RepeatOptions & {
+    /** The scheduler that created the job. */
+    schedulerId?: string;
+  };
+  /** Keep at most this many log lines (newest kept). */
+  keepLogs?: number;
+}
+
+/**
+ * A job as stored. Stores return copies: changing a returned object never changes stored state.
+ *
+ * @example
+ * ```ts
+ * import type { JobData } from '@conveyor/shared';
+ * function describe(job: JobData): string {
+ *   return `${job.queueName}/${job.id} ${job.name} is ${job.state}`;
+ * }
+ * ```
+ */
+export interface JobData {
+  /** Unique within its queue: `opts.jobId`, or generated by the store. */
+  id: string;
+  /** The queue the job belongs to. */
+  queueName: string;
+  /** The job name (used by name filters and pauses). */
+  name: string;
+  /** The payload (JSON-serialisable). */
+  data: unknown;
+  /** The options the job was added with. */
+  opts: JobOptions;
+  /** Current state. */
+  state: JobState;
+  /** Lower runs first. */
+  priority: number;
+  /** Attempts that ended in failure (a retry increments it). */
+  attemptsMade: number;
+  /** Attempts started (each claim increments it). */
+  attemptsStarted: number;
+  /** Progress set by the processor. */
+  progress: number | Record<string, unknown>;
+  /** The processor's return value, once completed. */
+  returnvalue: unknown;
+  /** The last failure's message. */
+  failedReason: string | null;
+  /** Stack traces of failed attempts, newest last. */
+  stacktrace: string[];
+  /** Log lines added with `addLog`. */
+  logs: string[];
+  /** When the job was added (ms since epoch). */
+  createdAt: number;
+  /** When it becomes due (ms since epoch); meaningful in `delayed`. 0 when not delayed. */
+  delayUntil: number;
+  /** When the current or last attempt started. */
+  processedAt: number | null;
+  /** When the job completed or failed for good. */
+  finishedAt: number | null;
+  /** The worker holding the lock (while `active`). */
+  lockedBy: string | null;
+  /** When the lock expires (ms since epoch, store clock). */
+  lockUntil: number | null;
+  /** The fencing token of the current claim. Null when not active. */
+  lockToken: string | null;
+  /** How many times the job was found stalled. */
+  stalledCount: number;
+  /** The flow parent's id, if any. */
+  parentId: string | null;
+  /** The flow parent's queue, if any. */
+  parentQueueName: string | null;
+  /** Children not yet finished (flow parents in `waiting-children`). */
+  pendingChildrenCount: number;
+  /** The deduplication key, if any. */
+  deduplicationKey: string | null;
+  /** When the deduplication key expires (ms since epoch); null means "while not finished". */
+  deduplicationExpiresAt: number | null;
+  /** The group id, if any (`opts.group.id`). */
+  groupId: string | null;
+}
+
+/**
+ * A job to save: everything but the id, which the store assigns (`opts.jobId` or generated).
+ *
+ * @example
+ * ```ts
+ * import { newJob } from '@conveyor/shared';
+ * const job = newJob('queue', 'email', { to: 'a@b.c' });
+ * ```
+ */
+export type NewJob = Omit<JobData, 'id'>;
+
+/**
+ * Options of `fetchNextJob` / `fetchNextJobs`.
+ *
+ * @example
+ * ```ts
+ * import type { FetchOptions } from '@conveyor/shared';
+ * const opts: FetchOptions = { jobName: 'email', groupConcurrency: 2 };
+ * ```
+ */
+export interface FetchOptions {
+  /** Take the most recently added job first. */
+  lifo?: boolean;
+  /** Only jobs with this name. */
+  jobName?: string;
+  /** At most this many active jobs per group (jobs without a group are not limited). */
+  groupConcurrency?: number;
+  /** Skip jobs of these groups. */
+  excludeGroups?: string[];
+  /**
+   * Serve groups round-robin: the next claim takes the best job of the group served least
+   * recently (jobs without a group form one group of their own). Priority still comes first.
+   */
+  groupRoundRobin?: boolean;
+  /** Claim only while fewer than this many jobs of the queue are active (checked atomically). */
+  globalConcurrency?: number;
+  /**
+   * Queue-wide rate limit, shared by every worker and process: at most `max` claims per fixed
+   * window of `duration` ms (windows start at multiples of `duration` since the epoch).
+   */
+  limiter?: RateLimit;
+  /** The same limit, per group. */
+  groupLimiter?: RateLimit;
+}
+
+/**
+ * A rate limit: at most `max` claims per `duration` ms.
+ *
+ * @example
+ * ```ts
+ * import type { RateLimit } from '@conveyor/shared';
+ * const tenPerSecond: RateLimit = { max: 10, duration: 1000 };
+ * ```
+ */
+export interface RateLimit {
+  /** Claims allowed per window. */
+  max: number;
+  /** Window length in ms. */
+  duration: number;
+}
+
+/**
+ * The kinds of {@linkcode StoreEvent}.
+ *
+ * @example
+ * ```ts
+ * import type { StoreEventType } from '@conveyor/shared';
+ * const t: StoreEventType = 'completed';
+ * ```
+ */
+export type StoreEventType =
+  | 'waiting'
+  | 'delayed'
+  | 'active'
+  | 'progress'
+  | 'completed'
+  | 'failed'
+  | 'retrying'
+  | 'stalled'
+  | 'removed'
+  | 'drained'
+  | 'paused'
+  | 'resumed'
+  | 'waiting-children';
+
+/**
+ * An event published through the store's pub/sub, so that other workers and processes learn
+ * of changes. Stores publish the events of their own transitions; the engine publishes the
+ * rest (`progress`, `drained`) with `publish`.
+ *
+ * `data` by type: `completed` → `{ returnvalue }` (when it fits the transport), `failed` and
+ * `retrying` → `{ failedReason, attemptsMade }`, `delayed` → `{ delayUntil }`, `progress` →
+ * `{ progress }`, `paused`/`resumed` → `{ jobName }`, `stalled` → `{ stalledCount }`.
+ *
+ * @example
+ * ```ts
+ * import type { StoreEvent } from '@conveyor/shared';
+ * const e: StoreEvent = { type: 'waiting', queueName: 'q', jobId: '1', timestamp: Date.now() };
+ * ```
+ */
+export interface StoreEvent {
+  /** What happened. */
+  type: StoreEventType;
+  /** The queue it happened in. */
+  queueName: string;
+  /** The job concerned, if any. */
+  jobId?: string;
+  /** The job's name, if known. */
+  jobName?: string;
+  /** Details by type (see above). */
+  data?: Record<string, unknown>;
+  /** When it happened (ms since epoch). */
+  timestamp: number;
+}
+
+/**
+ * Options every store accepts.
+ *
+ * @example
+ * ```ts
+ * import type { StoreOptions } from '@conveyor/shared';
+ * const opts: StoreOptions = { autoMigrate: false };
+ * ```
+ */
+export interface StoreOptions {
+  /** Run migrations on `connect()`. Default true. */
+  autoMigrate?: boolean;
+  /** Called with errors that happen outside a caller's request (e.g. a dropped listener). */
+  onError?: (error: Error) => void;
+}
+
+/**
+ * One completion in `completeJobs`.
+ *
+ * @example
+ * ```ts
+ * import type { JobCompletion } from '@conveyor/shared';
+ * const c: JobCompletion = { jobId: '1', token: 'tok', returnvalue: 42 };
+ * ```
+ */
+export interface JobCompletion {
+  /** The job. */
+  jobId: string;
+  /** The fencing token of the claim. */
+  token: string;
+  /** The processor's return value. */
+  returnvalue: unknown;
+}
+
+/**
+ * One failure in `failJobs`. With `retryAt` the job is retried (`delayed` until then, or
+ * `waiting` when `retryAt <= now`); without it the job fails for good.
+ *
+ * @example
+ * ```ts
+ * import type { JobFailure } from '@conveyor/shared';
+ * const f: JobFailure = { jobId: '1', token: 'tok', reason: 'boom', retryAt: Date.now() + 1000 };
+ * ```
+ */
+export interface JobFailure {
+  /** The job. */
+  jobId: string;
+  /** The fencing token of the claim. */
+  token: string;
+  /** The error message, saved as `failedReason`. */
+  reason: string;
+  /** The stack trace, appended to `stacktrace`. */
+  stack?: string;
+  /** Retry at this time (ms since epoch). Omit (or null) to fail for good. */
+  retryAt?: number | null;
+}
+
+/**
+ * A guard for `updateJob`: the update applies only when it holds.
+ *
+ * @example
+ * ```ts
+ * import type { UpdateGuard } from '@conveyor/shared';
+ * const onlyWhenDelayed: UpdateGuard = { state: 'delayed' };
+ * ```
+ */
+export interface UpdateGuard {
+  /** The job must be in this state (or one of these). */
+  state?: JobState | JobState[];
+  /** The job must be active with this fencing token. */
+  token?: string;
+}
+
+/**
+ * The result of `requeueStalledJobs`.
+ *
+ * @example
+ * ```ts
+ * import type { StalledResult } from '@conveyor/shared';
+ * const r: StalledResult = { requeued: ['1'], failed: [] };
+ * ```
+ */
+export interface StalledResult {
+  /** Jobs moved back to `waiting`. */
+  requeued: string[];
+  /** Jobs failed for stalling more than allowed. */
+  failed: string[];
+}
+
+/**
+ * A stored job scheduler (repeatable job). The engine computes run times; the store keeps the
+ * record and advances it atomically.
+ *
+ * @example
+ * ```ts
+ * import type { SchedulerData } from '@conveyor/shared';
+ * const s: SchedulerData = {
+ *   id: 'report', queueName: 'q', name: 'report', data: {}, opts: {},
+ *   repeat: { every: 60_000 }, nextRunAt: Date.now() + 60_000, runCount: 0, createdAt: Date.now(),
+ * };
+ * ```
+ */
+export interface SchedulerData {
+  /** The scheduler id (the upsert key), unique per queue. */
+  id: string;
+  /** The queue its jobs go to. */
+  queueName: string;
+  /** The job name. */
+  name: string;
+  /** The job data. */
+  data: unknown;
+  /** Job options for every run (without `repeat`). */
+  opts: JobOptions;
+  /** When and how often. */
+  repeat: RepeatOptions;
+  /** The next run time (ms since epoch), or null when the series has ended. */
+  nextRunAt: number | null;
+  /** Runs created so far. */
+  runCount: number;
+  /** When the scheduler was first created. */
+  createdAt: number;
+}
+
+/**
+ * Build a {@linkcode NewJob} with defaults, in state `waiting` (or `delayed` when
+ * `delayUntil` is in the future).
+ *
+ * @example
+ * ```ts
+ * import { newJob } from '@conveyor/shared';
+ * const job = newJob('mail', 'welcome', { userId: 7 }, { attempts: 3 });
+ * console.log(job.state); // "waiting"
+ * ```
+ */
+export function newJob(
+  queueName: string,
+  name: string,
+  data: unknown,
+  opts: JobOptions = {},
+  fields: Partial<NewJob> = {},
+): NewJob {
+  const now = Date.now();
+  const delayUntil = fields.delayUntil ?? 0;
+  return {
+    queueName,
+    name,
+    data,
+    opts,
+    state: delayUntil > now ? 'delayed' : 'waiting',
+    priority: opts.priority ?? 0,
+    attemptsMade: 0,
+    attemptsStarted: 0,
+    progress: 0,
+    returnvalue: null,
+    failedReason: null,
+    stacktrace: [],
+    logs: [],
+    createdAt: now,
+    delayUntil,
+    processedAt: null,
+    finishedAt: null,
+    lockedBy: null,
+    lockUntil: null,
+    lockToken: null,
+    stalledCount: 0,
+    parentId: null,
+    parentQueueName: null,
+    pendingChildrenCount: 0,
+    deduplicationKey: opts.deduplication?.key ?? null,
+    deduplicationExpiresAt: opts.deduplication?.ttl !== undefined
+      ? now + opts.deduplication.ttl
+      : null,
+    groupId: opts.group?.id ?? null,
+    ...fields,
+  };
+}

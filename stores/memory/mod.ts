@@ -1,0 +1,6 @@
+/**
+ * @conveyor/store-memory (work in progress).
+ *
+ * @module
+ */
+export {};

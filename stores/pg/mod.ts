@@ -1,0 +1,6 @@
+/**
+ * @conveyor/store-pg (work in progress).
+ *
+ * @module
+ */
+export {};

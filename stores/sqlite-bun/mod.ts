@@ -1,0 +1,6 @@
+/**
+ * @conveyor/store-sqlite-bun (work in progress).
+ *
+ * @module
+ */
+export {};

@@ -1,0 +1,6 @@
+/**
+ * @conveyor/store-sqlite-core (work in progress).
+ *
+ * @module
+ */
+export {};

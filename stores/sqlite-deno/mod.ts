@@ -1,0 +1,6 @@
+/**
+ * @conveyor/store-sqlite-deno (work in progress).
+ *
+ * @module
+ */
+export {};

@@ -1,0 +1,6 @@
+/**
+ * @conveyor/store-sqlite-node (work in progress).
+ *
+ * @module
+ */
+export {};
