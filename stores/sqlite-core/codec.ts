@@ -1,0 +1,220 @@
+/**
+ * Converts between {@linkcode JobData} and `conveyor_jobs` rows.
+ *
+ * @module
+ */
+import { InvalidArgumentError, type JobData, type JobState, type NewJob } from '@conveyor/shared';
+import type { SqlRow, SqlValue } from './driver.ts';
+
+/**
+ * The insert statement of a job; its parameters come from {@linkcode jobParams}.
+ *
+ * @example
+ * ```ts
+ * import { INSERT_JOB } from '@conveyor/store-sqlite-core';
+ * console.log(INSERT_JOB.startsWith('INSERT')); // true
+ * ```
+ */
+export const INSERT_JOB: string = `INSERT INTO conveyor_jobs (seq, queue, id, name, state, priority,
+  ord, data, opts, progress, returnvalue, failed_reason, stacktrace, logs, attempts_made,
+  attempts_started, created_at, delay_until, processed_at, finished_at, locked_by, lock_until,
+  lock_token, stalled_count, parent_id, parent_queue, pending_children, dedup_key,
+  dedup_expires_at, dedup_live, group_id)
+  VALUES (${Array(31).fill('?').join(', ')})`;
+
+const SAVE_STATES: readonly JobState[] = ['waiting', 'delayed', 'waiting-children'];
+
+/**
+ * A new job checked and serialised once, before any transaction starts, so bad input saves
+ * nothing.
+ *
+ * @example
+ * ```ts
+ * import { encodeNewJob } from '@conveyor/store-sqlite-core';
+ * import { newJob } from '@conveyor/shared';
+ * const encoded = encodeNewJob(newJob('q', 'n', { a: 1 }), 'job');
+ * console.log(encoded.data); // {"a":1}
+ * ```
+ */
+export interface EncodedJob {
+  /** The job as given. */
+  job: NewJob;
+  /** `data` as JSON. */
+  data: string | null;
+  /** `opts` as JSON. */
+  opts: string;
+  /** `progress` as JSON. */
+  progress: string;
+  /** `returnvalue` as JSON. */
+  returnvalue: string | null;
+}
+
+/**
+ * Checks a job to save and serialises its JSON fields. Throws {@linkcode InvalidArgumentError}
+ * naming `label.field` when a field is unusable.
+ *
+ * @example
+ * ```ts
+ * import { encodeNewJob } from '@conveyor/store-sqlite-core';
+ * import { newJob } from '@conveyor/shared';
+ * encodeNewJob(newJob('q', 'n', null), 'job');
+ * ```
+ */
+export function encodeNewJob(job: NewJob, label: string): EncodedJob {
+  if (typeof job !== 'object' || job === null) {
+    throw new InvalidArgumentError(label, job, 'a job object');
+  }
+  if (typeof job.name !== 'string') {
+    throw new InvalidArgumentError(`${label}.name`, job.name, 'a string');
+  }
+  if (!SAVE_STATES.includes(job.state)) {
+    throw new InvalidArgumentError(`${label}.state`, job.state, SAVE_STATES.join(', or '));
+  }
+  if (!Number.isFinite(job.priority)) {
+    throw new InvalidArgumentError(`${label}.priority`, job.priority, 'a finite number');
+  }
+  if (!Number.isFinite(job.delayUntil)) {
+    throw new InvalidArgumentError(`${label}.delayUntil`, job.delayUntil, 'a finite number');
+  }
+  if (typeof job.opts !== 'object' || job.opts === null) {
+    throw new InvalidArgumentError(`${label}.opts`, job.opts, 'an object');
+  }
+  const jobId = job.opts.jobId;
+  if (jobId !== undefined && (typeof jobId !== 'string' || jobId === '')) {
+    throw new InvalidArgumentError(`${label}.opts.jobId`, jobId, 'a non-empty string');
+  }
+  return {
+    job,
+    data: toJson(job.data, `${label}.data`),
+    opts: toJson(job.opts, `${label}.opts`) ?? '{}',
+    progress: toJson(job.progress ?? 0, `${label}.progress`) ?? '0',
+    returnvalue: toJson(job.returnvalue, `${label}.returnvalue`),
+  };
+}
+
+/**
+ * The parameters of {@linkcode INSERT_JOB} for one job.
+ *
+ * @example
+ * ```ts
+ * import { encodeNewJob, jobParams } from '@conveyor/store-sqlite-core';
+ * import { newJob } from '@conveyor/shared';
+ * const params = jobParams(1, 'q', 'a', encodeNewJob(newJob('q', 'n', null), 'job'));
+ * console.log(params.length); // 31
+ * ```
+ */
+export function jobParams(seq: number, queue: string, id: string, e: EncodedJob): SqlValue[] {
+  const j = e.job;
+  return [
+    seq,
+    queue,
+    id,
+    j.name,
+    j.state,
+    j.priority,
+    j.opts.lifo ? -seq : seq,
+    e.data,
+    e.opts,
+    e.progress,
+    e.returnvalue,
+    j.failedReason ?? null,
+    JSON.stringify(j.stacktrace ?? []),
+    JSON.stringify(j.logs ?? []),
+    j.attemptsMade ?? 0,
+    j.attemptsStarted ?? 0,
+    j.createdAt ?? Date.now(),
+    j.delayUntil ?? 0,
+    j.processedAt ?? null,
+    j.finishedAt ?? null,
+    j.lockedBy ?? null,
+    j.lockUntil ?? null,
+    j.lockToken ?? null,
+    j.stalledCount ?? 0,
+    j.parentId ?? null,
+    j.parentQueueName ?? null,
+    j.pendingChildrenCount ?? 0,
+    j.deduplicationKey ?? null,
+    j.deduplicationExpiresAt ?? null,
+    j.deduplicationKey == null ? null : 1,
+    j.groupId ?? null,
+  ];
+}
+
+/**
+ * Builds a {@linkcode JobData} (a fresh object) from a full `conveyor_jobs` row.
+ *
+ * @example
+ * ```ts
+ * import { rowToJob, type SqlRow } from '@conveyor/store-sqlite-core';
+ * function ids(rows: SqlRow[]): string[] {
+ *   return rows.map((r) => rowToJob(r).id);
+ * }
+ * ```
+ */
+export function rowToJob(r: SqlRow): JobData {
+  return {
+    id: r.id as string,
+    queueName: r.queue as string,
+    name: r.name as string,
+    data: fromJson(r.data),
+    opts: fromJson(r.opts) as JobData['opts'],
+    state: r.state as JobState,
+    priority: Number(r.priority),
+    attemptsMade: Number(r.attempts_made),
+    attemptsStarted: Number(r.attempts_started),
+    progress: (fromJson(r.progress) ?? 0) as JobData['progress'],
+    returnvalue: fromJson(r.returnvalue),
+    failedReason: r.failed_reason as string | null,
+    stacktrace: fromJson(r.stacktrace) as string[],
+    logs: fromJson(r.logs) as string[],
+    createdAt: Number(r.created_at),
+    delayUntil: Number(r.delay_until),
+    processedAt: num(r.processed_at),
+    finishedAt: num(r.finished_at),
+    lockedBy: r.locked_by as string | null,
+    lockUntil: num(r.lock_until),
+    lockToken: r.lock_token as string | null,
+    stalledCount: Number(r.stalled_count),
+    parentId: r.parent_id as string | null,
+    parentQueueName: r.parent_queue as string | null,
+    pendingChildrenCount: Number(r.pending_children),
+    deduplicationKey: r.dedup_key as string | null,
+    deduplicationExpiresAt: num(r.dedup_expires_at),
+    groupId: r.group_id as string | null,
+  };
+}
+
+/**
+ * `JSON.stringify` that names the field when a value cannot be stored (`undefined` → null).
+ *
+ * @example
+ * ```ts
+ * import { toJson } from '@conveyor/store-sqlite-core';
+ * console.log(toJson({ a: 1 }, 'data')); // {"a":1}
+ * ```
+ */
+export function toJson(value: unknown, label: string): string | null {
+  if (value === undefined) return null;
+  try {
+    return JSON.stringify(value) ?? null;
+  } catch (error) {
+    throw new InvalidArgumentError(label, String(error), 'JSON-serialisable');
+  }
+}
+
+/**
+ * Parses a JSON column (SQL NULL → null).
+ *
+ * @example
+ * ```ts
+ * import { fromJson } from '@conveyor/store-sqlite-core';
+ * console.log(fromJson('[1]')); // [1]
+ * ```
+ */
+export function fromJson(value: SqlValue | undefined): unknown {
+  return value === null || value === undefined ? null : JSON.parse(String(value));
+}
+
+function num(v: SqlValue | undefined): number | null {
+  return v === null || v === undefined ? null : Number(v);
+}

@@ -1,0 +1,92 @@
+/**
+ * The schema, as numbered migrations. A migration never changes once released: add a new one.
+ *
+ * @module
+ */
+
+/**
+ * The migrations, in order; migration `i` brings the schema to version `i + 1`.
+ *
+ * @example
+ * ```ts
+ * import { MIGRATIONS } from '@conveyor/store-sqlite-core';
+ * console.log(MIGRATIONS.length >= 1); // true
+ * ```
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE conveyor_jobs (
+    seq INTEGER PRIMARY KEY,
+    queue TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    ord INTEGER NOT NULL,
+    data TEXT,
+    opts TEXT NOT NULL,
+    progress TEXT,
+    returnvalue TEXT,
+    failed_reason TEXT,
+    stacktrace TEXT NOT NULL,
+    logs TEXT NOT NULL,
+    attempts_made INTEGER NOT NULL,
+    attempts_started INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    delay_until INTEGER NOT NULL,
+    processed_at INTEGER,
+    finished_at INTEGER,
+    locked_by TEXT,
+    lock_until INTEGER,
+    lock_token TEXT,
+    stalled_count INTEGER NOT NULL,
+    parent_id TEXT,
+    parent_queue TEXT,
+    pending_children INTEGER NOT NULL,
+    dedup_key TEXT,
+    dedup_expires_at INTEGER,
+    dedup_live INTEGER,
+    group_id TEXT,
+    keep_count INTEGER,
+    keep_age INTEGER
+  );
+  CREATE UNIQUE INDEX conveyor_jobs_id ON conveyor_jobs (queue, id);
+  CREATE UNIQUE INDEX conveyor_jobs_dedup ON conveyor_jobs (queue, dedup_key) WHERE dedup_live = 1;
+  CREATE INDEX conveyor_jobs_claim ON conveyor_jobs (queue, state, priority, ord);
+  CREATE INDEX conveyor_jobs_delayed ON conveyor_jobs (queue, state, delay_until);
+  CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (queue, state, finished_at);
+  CREATE INDEX conveyor_jobs_group ON conveyor_jobs (queue, group_id, state) WHERE group_id IS NOT NULL;
+  CREATE INDEX conveyor_jobs_parent ON conveyor_jobs (parent_queue, parent_id) WHERE parent_id IS NOT NULL;
+  CREATE TABLE conveyor_paused (
+    queue TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (queue, name)
+  ) WITHOUT ROWID;
+  CREATE TABLE conveyor_limits (
+    queue TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (queue, scope)
+  ) WITHOUT ROWID;
+  CREATE TABLE conveyor_rr (
+    queue TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    served INTEGER NOT NULL,
+    PRIMARY KEY (queue, group_key)
+  ) WITHOUT ROWID;
+  CREATE TABLE conveyor_schedulers (
+    queue TEXT NOT NULL,
+    id TEXT NOT NULL,
+    next_run_at INTEGER,
+    body TEXT NOT NULL,
+    PRIMARY KEY (queue, id)
+  ) WITHOUT ROWID;
+  CREATE TABLE conveyor_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    body TEXT NOT NULL
+  );
+  `,
+];

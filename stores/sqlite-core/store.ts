@@ -1,0 +1,1366 @@
+/**
+ * The SQLite implementation of {@linkcode StoreInterface}, shared by every adapter.
+ *
+ * Every write runs in one `BEGIN IMMEDIATE` transaction (retried on `SQLITE_BUSY`), so a
+ * multi-row change is atomic across processes sharing the file. Order comes from the `seq`
+ * column (assigned inside the write transaction), never from a per-process counter.
+ *
+ * @module
+ */
+// The contract is async; this store's work is synchronous, so most methods have no await but
+// stay async so that a bad argument rejects the returned promise instead of throwing.
+// deno-lint-ignore-file require-await
+import {
+  ConveyorError,
+  DuplicateJobError,
+  type FetchOptions,
+  GroupFullError,
+  InvalidArgumentError,
+  JOB_STATES,
+  type JobCompletion,
+  type JobData,
+  type JobFailure,
+  JobNotFoundError,
+  type JobState,
+  type NewJob,
+  PAUSE_ALL,
+  type RateLimit,
+  type RemoveOnFinish,
+  type SchedulerData,
+  type StalledResult,
+  StoreError,
+  type StoreEvent,
+  type StoreInterface,
+  type UpdateGuard,
+} from '@conveyor/shared';
+import {
+  type EncodedJob,
+  encodeNewJob,
+  fromJson,
+  INSERT_JOB,
+  jobParams,
+  rowToJob,
+  toJson,
+} from './codec.ts';
+import { openDatabase } from './connection.ts';
+import {
+  isBusyError,
+  type OpenDriver,
+  type SqliteDriver,
+  type SqliteStatement,
+  type SqlRow,
+  type SqlValue,
+} from './driver.ts';
+import { EventHub } from './events.ts';
+import {
+  type ResolvedSqliteOptions,
+  resolveOptions,
+  type SqliteStoreOptions,
+  whole,
+} from './options.ts';
+
+const FINISHED = "('completed', 'failed')";
+const CLEAR_LOCK = 'locked_by = NULL, lock_until = NULL, lock_token = NULL';
+/** A job without a TTL gives its deduplication key up when it finishes. */
+const RELEASE_DEDUP =
+  'dedup_live = CASE WHEN dedup_expires_at IS NULL THEN NULL ELSE dedup_live END';
+const STALLED_REASON = 'job stalled more than allowable limit';
+const BUSY_RETRY_LIMIT_MS = 60_000;
+
+/** The job columns a `Partial<JobData>` update may set, with their encoders. */
+const UPDATABLE: Record<string, [column: string, encode: (v: unknown) => SqlValue]> = {
+  name: ['name', (v) => String(v)],
+  data: ['data', (v) => toJson(v, 'updates.data')],
+  opts: ['opts', (v) => toJson(v, 'updates.opts') ?? '{}'],
+  state: ['state', (v) => {
+    if (!JOB_STATES.includes(v as JobState)) {
+      throw new InvalidArgumentError('updates.state', v, JOB_STATES.join(', '));
+    }
+    return v as string;
+  }],
+  priority: ['priority', (v) => finite('updates.priority', v)],
+  attemptsMade: ['attempts_made', (v) => finite('updates.attemptsMade', v)],
+  attemptsStarted: ['attempts_started', (v) => finite('updates.attemptsStarted', v)],
+  progress: ['progress', (v) => toJson(v ?? 0, 'updates.progress')],
+  returnvalue: ['returnvalue', (v) => toJson(v, 'updates.returnvalue')],
+  failedReason: ['failed_reason', (v) => v == null ? null : String(v)],
+  stacktrace: ['stacktrace', (v) => toJson(v ?? [], 'updates.stacktrace')],
+  logs: ['logs', (v) => toJson(v ?? [], 'updates.logs')],
+  createdAt: ['created_at', (v) => finite('updates.createdAt', v)],
+  delayUntil: ['delay_until', (v) => finite('updates.delayUntil', v ?? 0)],
+  processedAt: ['processed_at', (v) => v == null ? null : finite('updates.processedAt', v)],
+  finishedAt: ['finished_at', (v) => v == null ? null : finite('updates.finishedAt', v)],
+  lockedBy: ['locked_by', (v) => v == null ? null : String(v)],
+  lockUntil: ['lock_until', (v) => v == null ? null : finite('updates.lockUntil', v)],
+  lockToken: ['lock_token', (v) => v == null ? null : String(v)],
+  stalledCount: ['stalled_count', (v) => finite('updates.stalledCount', v)],
+  parentId: ['parent_id', (v) => v == null ? null : String(v)],
+  parentQueueName: ['parent_queue', (v) => v == null ? null : String(v)],
+  pendingChildrenCount: ['pending_children', (v) => finite('updates.pendingChildrenCount', v)],
+  deduplicationKey: ['dedup_key', (v) => v == null ? null : String(v)],
+  deduplicationExpiresAt: [
+    'dedup_expires_at',
+    (v) => v == null ? null : finite('updates.deduplicationExpiresAt', v),
+  ],
+  groupId: ['group_id', (v) => v == null ? null : String(v)],
+};
+
+/**
+ * The shared SQLite store. Adapters subclass it with their runtime's driver; users construct
+ * the adapter's `SqliteStore`.
+ *
+ * @example
+ * ```ts
+ * import { SqliteStoreBase, type SqliteStoreOptions } from '@conveyor/store-sqlite-core';
+ * import { DatabaseSync } from 'node:sqlite';
+ *
+ * class MyStore extends SqliteStoreBase {
+ *   constructor(options: SqliteStoreOptions = {}) {
+ *     super(options, (filename) => new DatabaseSync(filename));
+ *   }
+ * }
+ * const store = new MyStore({ filename: ':memory:' });
+ * await store.connect();
+ * await store.disconnect();
+ * ```
+ */
+export class SqliteStoreBase implements StoreInterface {
+  /** The resolved options. */
+  readonly options: ResolvedSqliteOptions;
+  #open: OpenDriver;
+  #db: SqliteDriver | null = null;
+  #statements = new Map<string, SqliteStatement>();
+  #hub: EventHub;
+  /** Events of the running transaction, written with it and delivered after commit. */
+  #pending: StoreEvent[] | null = null;
+  /** The next `seq` to use in the running transaction (read once per transaction). */
+  #nextSeq = 0;
+  #lastPrune = 0;
+
+  /**
+   * @param options The store options (checked here: bad values throw `InvalidArgumentError`).
+   * @param open Opens a driver connection on a filename.
+   */
+  constructor(options: SqliteStoreOptions | undefined, open: OpenDriver) {
+    this.options = resolveOptions(options);
+    this.#open = open;
+    this.#hub = new EventHub(this.options.onError);
+  }
+
+  // ───────────────────────────── plumbing ─────────────────────────────
+
+  #conn(): SqliteDriver {
+    if (!this.#db) throw new StoreError('NOT_CONNECTED', 'SqliteStore: call connect() first');
+    return this.#db;
+  }
+
+  /** A cached prepared statement. */
+  #sql(text: string): SqliteStatement {
+    let stmt = this.#statements.get(text);
+    if (!stmt) {
+      stmt = this.#conn().prepare(text);
+      this.#statements.set(text, stmt);
+    }
+    return stmt;
+  }
+
+  #get(text: string, ...params: SqlValue[]): SqlRow | undefined {
+    return this.#sql(text).get(...params) ?? undefined;
+  }
+
+  #all(text: string, ...params: SqlValue[]): SqlRow[] {
+    return this.#sql(text).all(...params);
+  }
+
+  #run(text: string, ...params: SqlValue[]): number {
+    return Number(this.#sql(text).run(...params).changes);
+  }
+
+  /**
+   * Runs `fn` in a `BEGIN IMMEDIATE` transaction. `SQLITE_BUSY` on begin is retried (each try
+   * already waits `busyTimeout` inside SQLite) until a minute has passed; `fn` is synchronous,
+   * so nothing else runs on this connection meanwhile. Events published by `fn` are written in
+   * the same transaction and delivered to this process's subscribers after the commit.
+   */
+  async #write<T>(fn: () => T): Promise<T> {
+    const db = this.#conn();
+    const started = Date.now();
+    for (let attempt = 0;; attempt++) {
+      try {
+        db.exec('BEGIN IMMEDIATE');
+        break;
+      } catch (error) {
+        if (!isBusyError(error) || Date.now() - started > BUSY_RETRY_LIMIT_MS) throw error;
+        await new Promise((r) => setTimeout(r, Math.min(50, 2 + attempt * 5) * Math.random()));
+        this.#conn();
+      }
+    }
+    const events: StoreEvent[] = [];
+    this.#pending = events;
+    this.#nextSeq = 0;
+    let result: T;
+    try {
+      result = fn();
+      if (events.length > 0) {
+        const insert = this.#sql('INSERT INTO conveyor_events (origin, ts, body) VALUES (?, ?, ?)');
+        for (const e of events) insert.run(this.#hub.origin, e.timestamp, JSON.stringify(e));
+        const now = Date.now();
+        if (now - this.#lastPrune > 1000) {
+          this.#lastPrune = now;
+          this.#run('DELETE FROM conveyor_events WHERE ts < ?', now - this.options.eventRetention);
+        }
+      }
+      this.#commit(db);
+    } catch (error) {
+      this.#pending = null;
+      try {
+        db.exec('ROLLBACK');
+      } catch { /* the transaction is already gone */ }
+      throw error;
+    }
+    this.#pending = null;
+    this.#hub.deliver(events);
+    return result;
+  }
+
+  #commit(db: SqliteDriver): void {
+    for (let attempt = 0;; attempt++) {
+      try {
+        db.exec('COMMIT');
+        return;
+      } catch (error) {
+        if (!isBusyError(error) || attempt >= 100) throw error;
+      }
+    }
+  }
+
+  /** Queues an event of the running transaction. */
+  #emit(
+    type: StoreEvent['type'],
+    queueName: string,
+    jobId?: string,
+    jobName?: string,
+    data?: Record<string, unknown>,
+  ): void {
+    const event: StoreEvent = { type, queueName, timestamp: Date.now() };
+    if (jobId !== undefined) event.jobId = jobId;
+    if (jobName !== undefined) event.jobName = jobName;
+    if (data !== undefined) event.data = data;
+    this.#pending!.push(event);
+  }
+
+  // ───────────────────────────── lifecycle ─────────────────────────────
+
+  /** Opens the file (see the adapter's README for the checks and errors). */
+  async connect(): Promise<void> {
+    if (this.#db) return Promise.resolve();
+    this.#db = openDatabase(this.#open, this.options);
+    this.#hub.attach({
+      dataVersion: this.#sql('PRAGMA data_version'),
+      lastId: this.#sql('SELECT max(id) AS id FROM conveyor_events'),
+      since: this.#sql('SELECT id, origin, body FROM conveyor_events WHERE id > ? ORDER BY id'),
+    }, this.options.pollInterval);
+    return Promise.resolve();
+  }
+
+  /** Stops polling and closes the connection. Safe to call twice. */
+  async disconnect(): Promise<void> {
+    this.#hub.detach();
+    this.#statements.clear();
+    const db = this.#db;
+    this.#db = null;
+    db?.close();
+    return Promise.resolve();
+  }
+
+  // ───────────────────────────── saving ─────────────────────────────
+
+  #seq(): number {
+    if (this.#nextSeq === 0) {
+      this.#nextSeq = Number(this.#get('SELECT max(seq) AS s FROM conveyor_jobs')?.s ?? 0) + 1;
+    }
+    return this.#nextSeq++;
+  }
+
+  /**
+   * Saves one checked job inside the running transaction. Returns its id and whether it was
+   * inserted (false: an existing job with that id or a live holder of its deduplication key).
+   */
+  #insert(queue: string, e: EncodedJob): { id: string; inserted: boolean } {
+    const job = e.job;
+    const customId = job.opts.jobId;
+    if (customId !== undefined) {
+      const found = this.#get(
+        'SELECT id FROM conveyor_jobs WHERE queue = ? AND id = ?',
+        queue,
+        customId,
+      );
+      if (found) return { id: customId, inserted: false };
+    }
+    const key = job.deduplicationKey;
+    if (key != null) {
+      // A holder that finished (without TTL) or whose TTL passed gives the key up.
+      this.#run(
+        `UPDATE conveyor_jobs SET dedup_live = NULL WHERE queue = ? AND dedup_key = ? AND dedup_live = 1
+         AND (dedup_expires_at <= ? OR (dedup_expires_at IS NULL AND state IN ${FINISHED}))`,
+        queue,
+        key,
+        Date.now(),
+      );
+      const holder = this.#get(
+        'SELECT id FROM conveyor_jobs WHERE queue = ? AND dedup_key = ? AND dedup_live = 1',
+        queue,
+        key,
+      );
+      if (holder) return { id: String(holder.id), inserted: false };
+    }
+    const group = job.opts.group;
+    if (group?.maxSize !== undefined && job.state === 'waiting') {
+      const n = this.#get(
+        "SELECT count(*) AS n FROM conveyor_jobs WHERE queue = ? AND group_id = ? AND state = 'waiting'",
+        queue,
+        job.groupId ?? group.id,
+      );
+      if (Number(n?.n) >= group.maxSize) throw new GroupFullError(queue, group.id, group.maxSize);
+    }
+    const id = customId ?? crypto.randomUUID();
+    this.#sql(INSERT_JOB).run(...jobParams(this.#seq(), queue, id, e));
+    this.#emit(
+      job.state,
+      queue,
+      id,
+      job.name,
+      job.state === 'delayed' ? { delayUntil: job.delayUntil } : undefined,
+    );
+    return { id, inserted: true };
+  }
+
+  /** Saves a job (see `StoreInterface.saveJob`). */
+  async saveJob(queueName: string, job: NewJob): Promise<string> {
+    checkQueue(queueName);
+    const e = encodeNewJob(job, 'job');
+    return this.#write(() => this.#insert(queueName, e).id);
+  }
+
+  /** Saves many jobs in one transaction (see `StoreInterface.saveBulk`). */
+  async saveBulk(queueName: string, jobs: NewJob[]): Promise<string[]> {
+    checkQueue(queueName);
+    if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array of jobs');
+    const encoded = jobs.map((j, i) => encodeNewJob(j, `jobs[${i}]`));
+    if (encoded.length === 0) return Promise.resolve([]);
+    return this.#write(() => encoded.map((e) => this.#insert(queueName, e).id));
+  }
+
+  /** Saves a flow atomically (see `StoreInterface.saveFlow`). */
+  async saveFlow(jobs: Array<{ queueName: string; job: NewJob }>): Promise<string[]> {
+    if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array');
+    const encoded = jobs.map(({ queueName, job }, i) => {
+      checkQueue(queueName, `jobs[${i}].queueName`);
+      const e = encodeNewJob(job, `jobs[${i}].job`);
+      if (job.opts.jobId === undefined) {
+        throw new InvalidArgumentError(
+          `jobs[${i}].job.opts.jobId`,
+          undefined,
+          'set (the engine assigns flow ids)',
+        );
+      }
+      return { queueName, e };
+    });
+    return this.#write(() =>
+      encoded.map(({ queueName, e }) => {
+        const r = this.#insert(queueName, e);
+        if (!r.inserted) throw new DuplicateJobError(queueName, r.id);
+        return r.id;
+      })
+    );
+  }
+
+  // ───────────────────────────── reading ─────────────────────────────
+
+  #job(queue: string, id: string): SqlRow | undefined {
+    return this.#get('SELECT * FROM conveyor_jobs WHERE queue = ? AND id = ?', queue, id);
+  }
+
+  /** Returns a copy of a job, or null. */
+  async getJob(queueName: string, jobId: string): Promise<JobData | null> {
+    const row = this.#job(queueName, jobId);
+    return Promise.resolve(row ? rowToJob(row) : null);
+  }
+
+  /** The live holder of a deduplication key, or null. */
+  async findByDeduplicationKey(queueName: string, key: string): Promise<JobData | null> {
+    const row = this.#get(
+      `SELECT * FROM conveyor_jobs WHERE queue = ? AND dedup_key = ?
+       AND ((dedup_expires_at IS NULL AND state NOT IN ${FINISHED}) OR dedup_expires_at > ?)
+       ORDER BY seq DESC LIMIT 1`,
+      queueName,
+      key,
+      Date.now(),
+    );
+    return Promise.resolve(row ? rowToJob(row) : null);
+  }
+
+  /** Counts active jobs. */
+  async getActiveCount(queueName: string): Promise<number> {
+    return this.countJobs(queueName, 'active');
+  }
+
+  /** Counts jobs in a state. */
+  async countJobs(queueName: string, state: JobState): Promise<number> {
+    checkState(state);
+    const row = this.#get(
+      'SELECT count(*) AS n FROM conveyor_jobs WHERE queue = ? AND state = ?',
+      queueName,
+      state,
+    );
+    return Promise.resolve(Number(row?.n ?? 0));
+  }
+
+  /** Lists jobs in a state, paginated by inclusive indexes. */
+  async listJobs(queueName: string, state: JobState, start = 0, end = -1): Promise<JobData[]> {
+    checkState(state);
+    if (!Number.isInteger(start) || start < 0) {
+      throw new InvalidArgumentError('start', start, 'a whole number >= 0');
+    }
+    if (!Number.isInteger(end)) throw new InvalidArgumentError('end', end, 'a whole number');
+    const order = state === 'waiting'
+      ? 'priority, ord'
+      : state === 'delayed'
+      ? 'delay_until, seq'
+      : state === 'completed' || state === 'failed'
+      ? 'finished_at DESC, seq DESC'
+      : 'created_at, seq';
+    const limit = end >= 0 ? Math.max(0, end - start + 1) : -1;
+    let rows = this.#all(
+      `SELECT * FROM conveyor_jobs WHERE queue = ? AND state = ? ORDER BY ${order} LIMIT ? OFFSET ?`,
+      queueName,
+      state,
+      limit,
+      start,
+    );
+    if (end < -1) rows = rows.slice(0, Math.max(0, rows.length + end + 1));
+    return Promise.resolve(rows.map(rowToJob));
+  }
+
+  /** The earliest `delayUntil` among delayed jobs, or null. */
+  async getNextDelayedTimestamp(queueName: string): Promise<number | null> {
+    const row = this.#get(
+      "SELECT min(delay_until) AS t FROM conveyor_jobs WHERE queue = ? AND state = 'delayed'",
+      queueName,
+    );
+    return Promise.resolve(row?.t == null ? null : Number(row.t));
+  }
+
+  /** Active jobs whose lock expired at least `stalledThreshold` ms ago. */
+  async getStalledJobs(queueName: string, stalledThreshold: number): Promise<JobData[]> {
+    whole('stalledThreshold', stalledThreshold, 0);
+    const rows = this.#all(
+      "SELECT * FROM conveyor_jobs WHERE queue = ? AND state = 'active' AND lock_until < ? ORDER BY seq",
+      queueName,
+      Date.now() - stalledThreshold,
+    );
+    return Promise.resolve(rows.map(rowToJob));
+  }
+
+  /** All jobs whose parent is this job, in any queue. */
+  async getChildrenJobs(parentQueueName: string, parentId: string): Promise<JobData[]> {
+    const rows = this.#all(
+      'SELECT * FROM conveyor_jobs WHERE parent_queue = ? AND parent_id = ? ORDER BY seq',
+      parentQueueName,
+      parentId,
+    );
+    return Promise.resolve(rows.map(rowToJob));
+  }
+
+  /** Counts active jobs of a group. */
+  async getGroupActiveCount(queueName: string, groupId: string): Promise<number> {
+    return Promise.resolve(this.#groupCount(queueName, groupId, 'active'));
+  }
+
+  /** Counts waiting jobs of a group. */
+  async getWaitingGroupCount(queueName: string, groupId: string): Promise<number> {
+    return Promise.resolve(this.#groupCount(queueName, groupId, 'waiting'));
+  }
+
+  #groupCount(queue: string, group: string, state: JobState): number {
+    const row = this.#get(
+      'SELECT count(*) AS n FROM conveyor_jobs WHERE queue = ? AND group_id = ? AND state = ?',
+      queue,
+      group,
+      state,
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  /** The paused job names of a queue. */
+  async getPausedJobNames(queueName: string): Promise<string[]> {
+    const rows = this.#all(
+      'SELECT name FROM conveyor_paused WHERE queue = ? ORDER BY name',
+      queueName,
+    );
+    return Promise.resolve(rows.map((r) => String(r.name)));
+  }
+
+  /** The queues that have jobs or schedulers. */
+  async listQueues(): Promise<string[]> {
+    const rows = this.#all(
+      'SELECT queue FROM conveyor_jobs UNION SELECT queue FROM conveyor_schedulers ORDER BY 1',
+    );
+    return Promise.resolve(rows.map((r) => String(r.queue)));
+  }
+
+  // ───────────────────────────── updating ─────────────────────────────
+
+  /** Updates fields of a job, optionally guarded by state and token. */
+  async updateJob(
+    queueName: string,
+    jobId: string,
+    updates: Partial<JobData>,
+    guard?: UpdateGuard,
+  ): Promise<boolean> {
+    if (typeof updates !== 'object' || updates === null) {
+      throw new InvalidArgumentError('updates', updates, 'an object');
+    }
+    const sets: string[] = [];
+    const params: SqlValue[] = [];
+    for (const [key, value] of Object.entries(updates)) {
+      const column = UPDATABLE[key];
+      if (!column || value === undefined) continue;
+      sets.push(`${column[0]} = ?`);
+      params.push(column[1](value));
+    }
+    if ('deduplicationKey' in updates) {
+      sets.push('dedup_live = ?');
+      params.push(updates.deduplicationKey == null ? null : 1);
+    }
+    let where = 'queue = ? AND id = ?';
+    params.push(queueName, jobId);
+    const states = guard?.state === undefined ? [] : [guard.state].flat();
+    for (const s of states) checkState(s, 'guard.state');
+    if (states.length > 0) {
+      where += ` AND state IN (${states.map(() => '?').join(', ')})`;
+      params.push(...states);
+    }
+    if (guard?.token !== undefined) {
+      where += " AND state = 'active' AND lock_token = ?";
+      params.push(guard.token);
+    }
+    return this.#write(() => {
+      const row = sets.length === 0
+        ? this.#get(
+          `SELECT seq, id, name, state, delay_until FROM conveyor_jobs WHERE ${where}`,
+          ...params,
+        )
+        : this.#get(
+          `UPDATE conveyor_jobs SET ${sets.join(', ')} WHERE ${where}
+           RETURNING seq, id, name, state, delay_until`,
+          ...params,
+        );
+      if (!row) return false;
+      if (sets.length === 0) return true;
+      if (updates.state === 'completed' || updates.state === 'failed') {
+        this.#run(`UPDATE conveyor_jobs SET ${RELEASE_DEDUP} WHERE seq = ?`, row.seq);
+      }
+      if (updates.state === 'waiting') this.#emit('waiting', queueName, jobId, String(row.name));
+      if (updates.state === 'delayed') {
+        this.#emit('delayed', queueName, jobId, String(row.name), {
+          delayUntil: Number(row.delay_until),
+        });
+      }
+      return true;
+    });
+  }
+
+  /** Appends a log line; returns the line count (0 when the job is missing). */
+  async addLog(queueName: string, jobId: string, line: string, keepLogs?: number): Promise<number> {
+    if (keepLogs !== undefined) whole('keepLogs', keepLogs, 0);
+    return this.#write(() => {
+      const row = this.#get(
+        'SELECT seq, logs FROM conveyor_jobs WHERE queue = ? AND id = ?',
+        queueName,
+        jobId,
+      );
+      if (!row) return 0;
+      let logs = [...(fromJson(row.logs) as string[]), String(line)];
+      if (keepLogs !== undefined) logs = keepLogs === 0 ? [] : logs.slice(-keepLogs);
+      this.#run('UPDATE conveyor_jobs SET logs = ? WHERE seq = ?', JSON.stringify(logs), row.seq);
+      return logs.length;
+    });
+  }
+
+  // ───────────────────────────── claiming ─────────────────────────────
+
+  /** Claims the next job (see `StoreInterface.fetchNextJob`). */
+  async fetchNextJob(
+    queueName: string,
+    workerId: string,
+    lockDuration: number,
+    opts?: FetchOptions,
+  ): Promise<JobData | null> {
+    const [job] = await this.fetchNextJobs(queueName, workerId, lockDuration, 1, opts);
+    return job ?? null;
+  }
+
+  /** Claims up to `count` jobs in one transaction (see `StoreInterface.fetchNextJobs`). */
+  fetchNextJobs(
+    queueName: string,
+    workerId: string,
+    lockDuration: number,
+    count: number,
+    opts: FetchOptions = {},
+  ): Promise<JobData[]> {
+    checkQueue(queueName);
+    whole('lockDuration', lockDuration, 1);
+    whole('count', count, 0);
+    checkFetchOptions(opts);
+    if (count === 0) return Promise.resolve([]);
+    const claim = claimStatement(opts);
+    // One statement claims many when no limit depends on the previous claim.
+    const stepwise = opts.groupConcurrency !== undefined || opts.groupRoundRobin === true ||
+      opts.globalConcurrency !== undefined || opts.limiter !== undefined ||
+      opts.groupLimiter !== undefined;
+    return this.#write(() => {
+      if (
+        this.#get(
+          'SELECT 1 AS p FROM conveyor_paused WHERE queue = ? AND name = ?',
+          queueName,
+          PAUSE_ALL,
+        )
+      ) {
+        return [];
+      }
+      const claimed: SqlRow[] = [];
+      const now = Date.now();
+      const step = (limit: number): SqlRow[] =>
+        this.#all(
+          claim.sql,
+          workerId,
+          now + lockDuration,
+          now,
+          ...claim.params(queueName, now),
+          limit,
+        );
+      if (!stepwise) {
+        claimed.push(...step(count).sort(opts.lifo ? byPriorityNewest : byClaimOrder));
+      } else {
+        while (claimed.length < count) {
+          if (!this.#underLimits(queueName, opts, now)) break;
+          const [row] = step(1);
+          if (!row) break;
+          this.#countClaim(queueName, row, opts, now);
+          claimed.push(row);
+        }
+      }
+      return claimed.map((row) => {
+        const job = rowToJob(row);
+        this.#emit('active', queueName, job.id, job.name);
+        return job;
+      });
+    });
+  }
+
+  /** Whether the queue-wide limits allow one more claim now. */
+  #underLimits(queue: string, opts: FetchOptions, now: number): boolean {
+    if (opts.globalConcurrency !== undefined) {
+      const row = this.#get(
+        "SELECT count(*) AS n FROM conveyor_jobs WHERE queue = ? AND state = 'active'",
+        queue,
+      );
+      if (Number(row?.n) >= opts.globalConcurrency) return false;
+    }
+    if (opts.limiter) {
+      const row = this.#get(
+        "SELECT used FROM conveyor_limits WHERE queue = ? AND scope = 'queue' AND window_start = ?",
+        queue,
+        windowStart(opts.limiter, now),
+      );
+      if (Number(row?.used ?? 0) >= opts.limiter.max) return false;
+    }
+    return true;
+  }
+
+  /** Records one claim in the rate-limit windows and the round-robin order. */
+  #countClaim(queue: string, row: SqlRow, opts: FetchOptions, now: number): void {
+    const bump = `INSERT INTO conveyor_limits (queue, scope, window_start, used) VALUES (?, ?, ?, 1)
+      ON CONFLICT (queue, scope) DO UPDATE SET
+        used = CASE WHEN window_start = excluded.window_start THEN used + 1 ELSE 1 END,
+        window_start = excluded.window_start`;
+    if (opts.limiter) this.#run(bump, queue, 'queue', windowStart(opts.limiter, now));
+    if (opts.groupLimiter && row.group_id != null) {
+      this.#run(bump, queue, `g:${row.group_id}`, windowStart(opts.groupLimiter, now));
+    }
+    if (opts.groupRoundRobin) {
+      this.#run(
+        `INSERT INTO conveyor_rr (queue, group_key, served)
+         VALUES (?, ?, (SELECT coalesce(max(served), 0) + 1 FROM conveyor_rr WHERE queue = ?))
+         ON CONFLICT (queue, group_key) DO UPDATE SET served = excluded.served`,
+        queue,
+        String(row.group_id ?? ''),
+        queue,
+      );
+    }
+  }
+
+  /** Extends the lock of an active job (fenced by `token` when given). */
+  async extendLock(
+    queueName: string,
+    jobId: string,
+    duration: number,
+    token?: string,
+  ): Promise<boolean> {
+    whole('duration', duration, 1);
+    return this.#write(() =>
+      this.#run(
+        `UPDATE conveyor_jobs SET lock_until = ? WHERE queue = ? AND id = ? AND state = 'active'
+         AND (? IS NULL OR lock_token = ?)`,
+        Date.now() + duration,
+        queueName,
+        jobId,
+        token ?? null,
+        token ?? null,
+      ) > 0
+    );
+  }
+
+  /** Puts an active job back to `waiting`, in its old place (fenced by `token` when given). */
+  async releaseLock(queueName: string, jobId: string, token?: string): Promise<boolean> {
+    return this.#write(() => {
+      const row = this.#get(
+        `UPDATE conveyor_jobs SET state = 'waiting', ${CLEAR_LOCK}
+         WHERE queue = ? AND id = ? AND state = 'active' AND (? IS NULL OR lock_token = ?) RETURNING name`,
+        queueName,
+        jobId,
+        token ?? null,
+        token ?? null,
+      );
+      if (row) this.#emit('waiting', queueName, jobId, String(row.name));
+      return row !== undefined;
+    });
+  }
+
+  // ───────────────────────────── finishing ─────────────────────────────
+
+  /** Completes active jobs, fenced by their tokens. */
+  async completeJobs(queueName: string, completions: JobCompletion[]): Promise<boolean[]> {
+    if (!Array.isArray(completions)) {
+      throw new InvalidArgumentError('completions', completions, 'an array');
+    }
+    const values = completions.map((c, i) =>
+      toJson(c.returnvalue, `completions[${i}].returnvalue`)
+    );
+    return this.#write(() => {
+      const now = Date.now();
+      return completions.map((c, i) => {
+        const row = this.#get(
+          `UPDATE conveyor_jobs SET state = 'completed', returnvalue = ?, finished_at = ?, ${CLEAR_LOCK},
+           ${RELEASE_DEDUP} WHERE queue = ? AND id = ? AND state = 'active' AND lock_token = ?
+           RETURNING seq, name, opts, parent_id, parent_queue`,
+          values[i],
+          now,
+          queueName,
+          c.jobId,
+          String(c.token),
+        );
+        if (!row) return false;
+        this.#emit('completed', queueName, c.jobId, String(row.name), {
+          returnvalue: c.returnvalue ?? null,
+        });
+        if (row.parent_id != null) {
+          this.#childFinished(String(row.parent_queue), String(row.parent_id));
+        }
+        const opts = fromJson(row.opts) as JobData['opts'];
+        this.#keep(queueName, c.jobId, Number(row.seq), opts.removeOnComplete);
+        return true;
+      });
+    });
+  }
+
+  /** Fails active jobs, fenced by their tokens: retry or final failure with the parent policy. */
+  async failJobs(queueName: string, failures: JobFailure[]): Promise<boolean[]> {
+    if (!Array.isArray(failures)) throw new InvalidArgumentError('failures', failures, 'an array');
+    failures.forEach((f, i) => {
+      if (f.retryAt != null && !Number.isFinite(f.retryAt)) {
+        throw new InvalidArgumentError(`failures[${i}].retryAt`, f.retryAt, 'a time in ms or null');
+      }
+    });
+    return this.#write(() => {
+      const now = Date.now();
+      return failures.map((f) => {
+        const reason = String(f.reason);
+        const stack = f.stack == null ? null : String(f.stack);
+        if (f.retryAt == null) {
+          return this.#failFinal(queueName, f.jobId, reason, stack, String(f.token), 0);
+        }
+        const state = f.retryAt > now ? 'delayed' : 'waiting';
+        const row = this.#get(
+          `UPDATE conveyor_jobs SET state = ?, delay_until = ?, attempts_made = attempts_made + 1,
+           failed_reason = ?, stacktrace = CASE WHEN ? IS NULL THEN stacktrace ELSE json_insert(stacktrace, '$[#]', ?) END,
+           ${CLEAR_LOCK} WHERE queue = ? AND id = ? AND state = 'active' AND lock_token = ?
+           RETURNING name, attempts_made`,
+          state,
+          state === 'delayed' ? f.retryAt : 0,
+          reason,
+          stack,
+          stack,
+          queueName,
+          f.jobId,
+          String(f.token),
+        );
+        if (!row) return false;
+        const name = String(row.name);
+        this.#emit('retrying', queueName, f.jobId, name, {
+          failedReason: reason,
+          attemptsMade: Number(row.attempts_made),
+        });
+        this.#emit(
+          state,
+          queueName,
+          f.jobId,
+          name,
+          state === 'delayed' ? { delayUntil: f.retryAt } : undefined,
+        );
+        return true;
+      });
+    });
+  }
+
+  /**
+   * Fails a job for good: when `token` is given only if it is active with it (a worker's
+   * failure, `attempts_made + 1`), otherwise if it is not finished (a parent failed by its
+   * child). Then `removeOnFail`, the `failed` event, and the parent policy, up the tree.
+   */
+  #failFinal(
+    queue: string,
+    id: string,
+    reason: string,
+    stack: string | null,
+    token: string | null,
+    stalled: number,
+  ): boolean {
+    const row = this.#get(
+      `UPDATE conveyor_jobs SET state = 'failed', finished_at = ?, failed_reason = ?,
+       attempts_made = attempts_made + ?, stalled_count = stalled_count + ?,
+       stacktrace = CASE WHEN ? IS NULL THEN stacktrace ELSE json_insert(stacktrace, '$[#]', ?) END,
+       ${CLEAR_LOCK}, ${RELEASE_DEDUP}
+       WHERE queue = ? AND id = ? AND state NOT IN ${FINISHED}
+       AND (? IS NULL OR (state = 'active' AND lock_token = ?))
+       RETURNING seq, name, opts, attempts_made, parent_id, parent_queue`,
+      Date.now(),
+      reason,
+      token === null ? 0 : 1,
+      stalled,
+      stack,
+      stack,
+      queue,
+      id,
+      token,
+      token,
+    );
+    if (!row) return false;
+    this.#emit('failed', queue, id, String(row.name), {
+      failedReason: reason,
+      attemptsMade: Number(row.attempts_made),
+    });
+    const opts = fromJson(row.opts) as JobData['opts'];
+    if (row.parent_id != null) {
+      const pq = String(row.parent_queue);
+      const pid = String(row.parent_id);
+      const policy = opts.failParentOnChildFailure ?? 'fail';
+      if (policy === 'fail') {
+        this.#failFinal(pq, pid, `child ${queue}/${id} failed: ${reason}`, null, null, 0);
+      } else {
+        if (policy === 'remove') {
+          this.#run(
+            'UPDATE conveyor_jobs SET parent_id = NULL, parent_queue = NULL WHERE seq = ?',
+            row.seq,
+          );
+        }
+        this.#childFinished(pq, pid);
+      }
+    }
+    this.#keep(queue, id, Number(row.seq), opts.removeOnFail);
+    return true;
+  }
+
+  /** Applies `removeOnComplete` / `removeOnFail` to a job that just finished. */
+  #keep(queue: string, id: string, seq: number, keep: RemoveOnFinish | undefined): void {
+    if (keep === undefined || keep === false) return;
+    if (keep === true) return this.#removeTree(queue, id, false);
+    const count = typeof keep === 'number' ? keep : keep.count;
+    const age = typeof keep === 'number' ? undefined : keep.age;
+    this.#run(
+      'UPDATE conveyor_jobs SET keep_count = ?, keep_age = ? WHERE seq = ?',
+      count ?? null,
+      age ?? null,
+      seq,
+    );
+  }
+
+  /**
+   * One child of a parent finished: the pending count goes down, and a `waiting-children`
+   * parent at 0 becomes `waiting`. Returns the parent's state, or null when it is missing.
+   */
+  #childFinished(parentQueue: string, parentId: string): JobState | null {
+    const row = this.#get(
+      `UPDATE conveyor_jobs SET pending_children = max(pending_children - 1, 0)
+       WHERE queue = ? AND id = ? RETURNING seq, name, state, pending_children`,
+      parentQueue,
+      parentId,
+    );
+    if (!row) return null;
+    if (row.state === 'waiting-children' && Number(row.pending_children) === 0) {
+      this.#run("UPDATE conveyor_jobs SET state = 'waiting' WHERE seq = ?", row.seq);
+      this.#emit('waiting', parentQueue, parentId, String(row.name));
+      return 'waiting';
+    }
+    return row.state as JobState;
+  }
+
+  /** Decrements a parent's pending count (see `StoreInterface.notifyChildCompleted`). */
+  async notifyChildCompleted(parentQueueName: string, parentId: string): Promise<JobState> {
+    return this.#write(() => {
+      const state = this.#childFinished(parentQueueName, parentId);
+      if (state === null) throw new JobNotFoundError(parentQueueName, parentId);
+      return state;
+    });
+  }
+
+  /** Fails an unfinished parent and applies its own policy upward. */
+  async failParentOnChildFailure(
+    parentQueueName: string,
+    parentId: string,
+    reason: string,
+  ): Promise<boolean> {
+    return this.#write(() =>
+      this.#failFinal(parentQueueName, parentId, String(reason), null, null, 0)
+    );
+  }
+
+  // ───────────────────────────── removing ─────────────────────────────
+
+  /**
+   * Removes a job and its descendants (any queue) inside the running transaction. An
+   * unfinished child counts as finished for its parent. Publishes `removed` when `announce`.
+   */
+  #removeTree(queue: string, id: string, announce: boolean): void {
+    const rows = this.#all(
+      `WITH RECURSIVE tree(seq, queue, id, name, state, parent_id, parent_queue) AS (
+         SELECT seq, queue, id, name, state, parent_id, parent_queue FROM conveyor_jobs WHERE queue = ? AND id = ?
+         UNION ALL
+         SELECT c.seq, c.queue, c.id, c.name, c.state, c.parent_id, c.parent_queue
+         FROM conveyor_jobs c JOIN tree t ON c.parent_queue = t.queue AND c.parent_id = t.id)
+       SELECT * FROM tree`,
+      queue,
+      id,
+    );
+    if (rows.length === 0) return;
+    this.#run(
+      'DELETE FROM conveyor_jobs WHERE seq IN (SELECT value FROM json_each(?))',
+      JSON.stringify(rows.map((r) => Number(r.seq))),
+    );
+    const root = rows[0];
+    if (root.parent_id != null && root.state !== 'completed' && root.state !== 'failed') {
+      this.#childFinished(String(root.parent_queue), String(root.parent_id));
+    }
+    if (announce) {
+      for (const r of rows) this.#emit('removed', String(r.queue), String(r.id), String(r.name));
+    }
+  }
+
+  /** Removes a job and its descendants. */
+  async removeJob(queueName: string, jobId: string): Promise<void> {
+    return this.#write(() => this.#removeTree(queueName, jobId, true));
+  }
+
+  /** Removes the jobs of a queue selected by `where` (with descendants); returns how many. */
+  #removeWhere(queue: string, where: string, ...params: SqlValue[]): number {
+    const rows = this.#all(
+      `SELECT id FROM conveyor_jobs WHERE queue = ? AND ${where}`,
+      queue,
+      ...params,
+    );
+    for (const r of rows) this.#removeTree(queue, String(r.id), true);
+    return rows.length;
+  }
+
+  /** Removes old jobs of a state (never `active`). */
+  async clean(queueName: string, state: JobState, grace: number, limit?: number): Promise<number> {
+    checkState(state);
+    whole('grace', grace, 0);
+    if (limit !== undefined) whole('limit', limit, 0);
+    if (state === 'active') return Promise.resolve(0);
+    const column = state === 'completed' || state === 'failed' ? 'finished_at' : 'created_at';
+    return this.#write(() =>
+      this.#removeWhere(
+        queueName,
+        `state = ? AND ${column} <= ? ORDER BY ${column}, seq LIMIT ?`,
+        state,
+        Date.now() - grace,
+        limit ?? -1,
+      )
+    );
+  }
+
+  /** Applies the keep-count and keep-age limits of finished jobs. */
+  async pruneFinished(queueName: string): Promise<number> {
+    return this.#write(() =>
+      this.#removeWhere(
+        queueName,
+        `seq IN (SELECT seq FROM (
+           SELECT seq, keep_count, keep_age, finished_at,
+             row_number() OVER (PARTITION BY state ORDER BY finished_at DESC, seq DESC) - 1 AS newer
+           FROM conveyor_jobs WHERE queue = ? AND state IN ${FINISHED})
+         WHERE newer >= keep_count OR finished_at < ? - keep_age * 1000)`,
+        queueName,
+        Date.now(),
+      )
+    );
+  }
+
+  /** Removes every waiting and delayed job (with descendants). */
+  async drain(queueName: string): Promise<void> {
+    return this.#write(() => void this.#removeWhere(queueName, "state IN ('waiting', 'delayed')"));
+  }
+
+  /** Removes everything kept for a queue (refuses while jobs are active, unless `force`). */
+  async obliterate(queueName: string, opts: { force?: boolean } = {}): Promise<void> {
+    return this.#write(() => {
+      if (!opts.force) {
+        const row = this.#get(
+          "SELECT count(*) AS n FROM conveyor_jobs WHERE queue = ? AND state = 'active'",
+          queueName,
+        );
+        if (Number(row?.n) > 0) {
+          throw new ConveyorError(
+            'QUEUE_ACTIVE',
+            `cannot obliterate queue ${queueName}: ${row?.n} jobs are active (use force: true)`,
+          );
+        }
+      }
+      for (
+        const table of [
+          'conveyor_jobs',
+          'conveyor_paused',
+          'conveyor_schedulers',
+          'conveyor_limits',
+          'conveyor_rr',
+        ]
+      ) {
+        this.#run(`DELETE FROM ${table} WHERE queue = ?`, queueName);
+      }
+    });
+  }
+
+  // ───────────────────────────── maintenance ─────────────────────────────
+
+  /** Moves due delayed jobs to `waiting`, in their old order. */
+  async promoteDelayedJobs(queueName: string, timestamp: number): Promise<number> {
+    if (!Number.isFinite(timestamp)) {
+      throw new InvalidArgumentError('timestamp', timestamp, 'a time in ms');
+    }
+    return this.#write(() => {
+      const rows = this.#all(
+        `UPDATE conveyor_jobs SET state = 'waiting', delay_until = 0
+         WHERE queue = ? AND state = 'delayed' AND delay_until <= ? RETURNING seq, id, name`,
+        queueName,
+        timestamp,
+      );
+      rows.sort((a, b) => Number(a.seq) - Number(b.seq));
+      for (const r of rows) this.#emit('waiting', queueName, String(r.id), String(r.name));
+      return rows.length;
+    });
+  }
+
+  /** Requeues (or fails, past `maxStalledCount`) active jobs whose lock expired. */
+  async requeueStalledJobs(queueName: string, maxStalledCount: number): Promise<StalledResult> {
+    whole('maxStalledCount', maxStalledCount, 0);
+    return this.#write(() => {
+      const result: StalledResult = { requeued: [], failed: [] };
+      const rows = this.#all(
+        `SELECT id, name, lock_token, stalled_count FROM conveyor_jobs
+         WHERE queue = ? AND state = 'active' AND lock_until < ? ORDER BY seq`,
+        queueName,
+        Date.now(),
+      );
+      for (const r of rows) {
+        const id = String(r.id);
+        const stalledCount = Number(r.stalled_count) + 1;
+        this.#emit('stalled', queueName, id, String(r.name), { stalledCount });
+        if (stalledCount > maxStalledCount) {
+          this.#failFinal(queueName, id, STALLED_REASON, null, String(r.lock_token), 1);
+          result.failed.push(id);
+        } else {
+          this.#run(
+            `UPDATE conveyor_jobs SET state = 'waiting', stalled_count = ?, ${CLEAR_LOCK}
+             WHERE queue = ? AND id = ?`,
+            stalledCount,
+            queueName,
+            id,
+          );
+          this.#emit('waiting', queueName, id, String(r.name));
+          result.requeued.push(id);
+        }
+      }
+      return result;
+    });
+  }
+
+  /** Pauses a job name (or the queue with `__all__`). */
+  async pauseJobName(queueName: string, jobName: string): Promise<void> {
+    return this.#write(() => {
+      this.#run(
+        'INSERT OR IGNORE INTO conveyor_paused (queue, name) VALUES (?, ?)',
+        queueName,
+        String(jobName),
+      );
+      this.#emit('paused', queueName, undefined, undefined, { jobName });
+    });
+  }
+
+  /** Resumes a job name. */
+  async resumeJobName(queueName: string, jobName: string): Promise<void> {
+    return this.#write(() => {
+      this.#run(
+        'DELETE FROM conveyor_paused WHERE queue = ? AND name = ?',
+        queueName,
+        String(jobName),
+      );
+      this.#emit('resumed', queueName, undefined, undefined, { jobName });
+    });
+  }
+
+  // ───────────────────────────── events ─────────────────────────────
+
+  /** Calls `callback` for every event of the queue, from this and other processes. */
+  subscribe(queueName: string, callback: (event: StoreEvent) => void): void {
+    if (typeof callback !== 'function') {
+      throw new InvalidArgumentError('callback', callback, 'a function');
+    }
+    this.#hub.subscribe(queueName, callback);
+  }
+
+  /** Removes one callback, or all of the queue's. */
+  unsubscribe(queueName: string, callback?: (event: StoreEvent) => void): void {
+    this.#hub.unsubscribe(queueName, callback);
+  }
+
+  /** Publishes an event to subscribers here and in other processes. */
+  async publish(event: StoreEvent): Promise<void> {
+    if (typeof event !== 'object' || event === null || typeof event.queueName !== 'string') {
+      throw new InvalidArgumentError('event', event, 'a StoreEvent with a queueName');
+    }
+    return this.#write(() => void this.#pending!.push({ ...event }));
+  }
+
+  // ───────────────────────────── schedulers ─────────────────────────────
+
+  #scheduler(queue: string, id: string): SchedulerData | null {
+    const row = this.#get(
+      'SELECT body FROM conveyor_schedulers WHERE queue = ? AND id = ?',
+      queue,
+      id,
+    );
+    return row ? JSON.parse(String(row.body)) : null;
+  }
+
+  #putScheduler(s: SchedulerData): void {
+    this.#run(
+      `INSERT INTO conveyor_schedulers (queue, id, next_run_at, body) VALUES (?, ?, ?, ?)
+       ON CONFLICT (queue, id) DO UPDATE SET next_run_at = excluded.next_run_at, body = excluded.body`,
+      s.queueName,
+      s.id,
+      s.nextRunAt,
+      toJson(s, 'scheduler'),
+    );
+  }
+
+  /** Removes a scheduler's pending (`delayed` / `waiting`) jobs. */
+  #removeSchedulerJobs(queue: string, id: string): void {
+    this.#removeWhere(
+      queue,
+      "state IN ('delayed', 'waiting') AND json_extract(opts, '$.repeat.schedulerId') = ?",
+      id,
+    );
+  }
+
+  /** Creates or replaces a scheduler, atomically with its first job. */
+  async upsertScheduler(scheduler: SchedulerData, firstJob: NewJob | null): Promise<string | null> {
+    checkQueue(scheduler?.queueName, 'scheduler.queueName');
+    if (typeof scheduler.id !== 'string' || scheduler.id === '') {
+      throw new InvalidArgumentError('scheduler.id', scheduler.id, 'a non-empty string');
+    }
+    toJson(scheduler, 'scheduler');
+    const e = firstJob ? encodeNewJob(firstJob, 'firstJob') : null;
+    return this.#write(() => {
+      const old = this.#scheduler(scheduler.queueName, scheduler.id);
+      if (old) this.#removeSchedulerJobs(scheduler.queueName, scheduler.id);
+      const runCount = (old?.runCount ?? scheduler.runCount ?? 0) + (e ? 1 : 0);
+      this.#putScheduler({
+        ...scheduler,
+        runCount,
+        createdAt: old?.createdAt ?? scheduler.createdAt,
+      });
+      return e ? this.#insert(scheduler.queueName, e).id : null;
+    });
+  }
+
+  /** Returns a scheduler, or null. */
+  async getScheduler(queueName: string, schedulerId: string): Promise<SchedulerData | null> {
+    return Promise.resolve(this.#scheduler(queueName, schedulerId));
+  }
+
+  /** Lists a queue's schedulers by next run time. */
+  async listSchedulers(queueName: string): Promise<SchedulerData[]> {
+    const rows = this.#all(
+      'SELECT body FROM conveyor_schedulers WHERE queue = ? ORDER BY next_run_at IS NULL, next_run_at, id',
+      queueName,
+    );
+    return Promise.resolve(rows.map((r) => JSON.parse(String(r.body))));
+  }
+
+  /** Removes a scheduler and its pending job. */
+  async removeScheduler(queueName: string, schedulerId: string): Promise<boolean> {
+    return this.#write(() => {
+      if (
+        this.#run(
+          'DELETE FROM conveyor_schedulers WHERE queue = ? AND id = ?',
+          queueName,
+          schedulerId,
+        ) === 0
+      ) {
+        return false;
+      }
+      this.#removeSchedulerJobs(queueName, schedulerId);
+      return true;
+    });
+  }
+
+  /** Advances a scheduler, compare-and-set on `nextRunAt`. */
+  async advanceScheduler(
+    queueName: string,
+    schedulerId: string,
+    expectedRunAt: number,
+    nextRunAt: number | null,
+    job: NewJob | null,
+  ): Promise<string | null | false> {
+    const e = job ? encodeNewJob(job, 'job') : null;
+    return this.#write(() => {
+      const s = this.#scheduler(queueName, schedulerId);
+      if (!s || s.nextRunAt !== expectedRunAt) return false;
+      this.#putScheduler({ ...s, nextRunAt, runCount: s.runCount + (e ? 1 : 0) });
+      return e ? this.#insert(queueName, e).id : null;
+    });
+  }
+}
+
+// ───────────────────────────── helpers ─────────────────────────────
+
+function byClaimOrder(a: SqlRow, b: SqlRow): number {
+  return Number(a.priority) - Number(b.priority) || Number(a.ord) - Number(b.ord);
+}
+
+function byPriorityNewest(a: SqlRow, b: SqlRow): number {
+  return Number(a.priority) - Number(b.priority) || Number(b.seq) - Number(a.seq);
+}
+
+function windowStart(limit: RateLimit, now: number): number {
+  return Math.floor(now / limit.duration) * limit.duration;
+}
+
+/**
+ * The claim statement for a set of fetch options: an `UPDATE … WHERE seq IN (SELECT … LIMIT ?)
+ * RETURNING *`, with the parameters after `locked_by, lock_until, processed_at`.
+ */
+function claimStatement(opts: FetchOptions): {
+  sql: string;
+  params: (queue: string, now: number) => SqlValue[];
+} {
+  const where = [
+    "j.queue = ? AND j.state = 'waiting'",
+    'j.name NOT IN (SELECT name FROM conveyor_paused WHERE queue = j.queue)',
+  ];
+  const extra: Array<(now: number) => SqlValue> = [];
+  if (opts.jobName !== undefined) {
+    where.push('j.name = ?');
+    extra.push(() => opts.jobName!);
+  }
+  if (opts.excludeGroups && opts.excludeGroups.length > 0) {
+    where.push('(j.group_id IS NULL OR j.group_id NOT IN (SELECT value FROM json_each(?)))');
+    extra.push(() => JSON.stringify(opts.excludeGroups));
+  }
+  if (opts.groupConcurrency !== undefined) {
+    where.push(`(j.group_id IS NULL OR (SELECT count(*) FROM conveyor_jobs a
+      WHERE a.queue = j.queue AND a.group_id = j.group_id AND a.state = 'active') < ?)`);
+    extra.push(() => opts.groupConcurrency!);
+  }
+  if (opts.groupLimiter) {
+    const limit = opts.groupLimiter;
+    where.push(`(j.group_id IS NULL OR NOT EXISTS (SELECT 1 FROM conveyor_limits l
+      WHERE l.queue = j.queue AND l.scope = 'g:' || j.group_id AND l.window_start = ? AND l.used >= ?))`);
+    extra.push((now) => windowStart(limit, now), () => limit.max);
+  }
+  const order = opts.groupRoundRobin
+    ? `j.priority, coalesce((SELECT served FROM conveyor_rr r
+        WHERE r.queue = j.queue AND r.group_key = coalesce(j.group_id, '')), 0), j.ord`
+    : opts.lifo
+    ? 'j.priority, j.seq DESC'
+    : 'j.priority, j.ord';
+  return {
+    sql: `UPDATE conveyor_jobs SET state = 'active', locked_by = ?, lock_until = ?,
+      lock_token = lower(hex(randomblob(16))), processed_at = ?, attempts_started = attempts_started + 1
+      WHERE seq IN (SELECT j.seq FROM conveyor_jobs j WHERE ${where.join(' AND ')}
+      ORDER BY ${order} LIMIT ?) RETURNING *`,
+    params: (queue, now) => [queue, ...extra.map((f) => f(now))],
+  };
+}
+
+function checkFetchOptions(opts: FetchOptions): void {
+  if (typeof opts !== 'object' || opts === null) {
+    throw new InvalidArgumentError('opts', opts, 'an object');
+  }
+  if (opts.jobName !== undefined && typeof opts.jobName !== 'string') {
+    throw new InvalidArgumentError('opts.jobName', opts.jobName, 'a string');
+  }
+  if (opts.groupConcurrency !== undefined) whole('opts.groupConcurrency', opts.groupConcurrency, 1);
+  if (opts.globalConcurrency !== undefined) {
+    whole('opts.globalConcurrency', opts.globalConcurrency, 1);
+  }
+  if (
+    opts.excludeGroups !== undefined &&
+    (!Array.isArray(opts.excludeGroups) || opts.excludeGroups.some((g) => typeof g !== 'string'))
+  ) {
+    throw new InvalidArgumentError(
+      'opts.excludeGroups',
+      opts.excludeGroups,
+      'an array of group ids',
+    );
+  }
+  for (const key of ['limiter', 'groupLimiter'] as const) {
+    const limit = opts[key];
+    if (limit === undefined) continue;
+    if (typeof limit !== 'object' || limit === null) {
+      throw new InvalidArgumentError(`opts.${key}`, limit, '{ max, duration }');
+    }
+    whole(`opts.${key}.max`, limit.max, 1);
+    whole(`opts.${key}.duration`, limit.duration, 1);
+  }
+}
+
+function checkQueue(queueName: unknown, option = 'queueName'): void {
+  if (typeof queueName !== 'string' || queueName === '') {
+    throw new InvalidArgumentError(option, queueName, 'a non-empty string');
+  }
+}
+
+function checkState(state: unknown, option = 'state'): void {
+  if (!JOB_STATES.includes(state as JobState)) {
+    throw new InvalidArgumentError(option, state, `one of ${JOB_STATES.join(', ')}`);
+  }
+}
+
+function finite(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new InvalidArgumentError(option, value, 'a finite number');
+  }
+  return value;
+}

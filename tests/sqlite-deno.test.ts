@@ -1,0 +1,24 @@
+/**
+ * Entry point: the SQLite store on the `deno` adapter (`@conveyor/store-sqlite-deno`), on
+ * `:memory:` and on a temp file. Fails if no test ran.
+ *
+ * @module
+ */
+import { after } from 'node:test';
+import { openDenoSqlite, SqliteStore } from '@conveyor/store-sqlite-deno';
+import { requireTests } from './helpers.ts';
+import { type SqliteAdapter, sqliteHarnesses } from './sqlite-harness.ts';
+import { sqliteSpecificSuite } from './sqlite-specific.ts';
+
+const adapter: SqliteAdapter = {
+  name: 'sqlite-deno',
+  create: (options) => new SqliteStore(options),
+  openDriver: openDenoSqlite,
+};
+const { ran } = requireTests(adapter.name);
+const harnesses = sqliteHarnesses(adapter);
+after(async () => {
+  for (const h of harnesses) await h.teardown?.();
+});
+
+sqliteSpecificSuite(adapter, ran);

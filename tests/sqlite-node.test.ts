@@ -1,0 +1,24 @@
+/**
+ * Entry point: the SQLite store on the `node` adapter (`@conveyor/store-sqlite-node`), on
+ * `:memory:` and on a temp file. Fails if no test ran.
+ *
+ * @module
+ */
+import { after } from 'node:test';
+import { openNodeSqlite, SqliteStore } from '@conveyor/store-sqlite-node';
+import { requireTests } from './helpers.ts';
+import { type SqliteAdapter, sqliteHarnesses } from './sqlite-harness.ts';
+import { sqliteSpecificSuite } from './sqlite-specific.ts';
+
+const adapter: SqliteAdapter = {
+  name: 'sqlite-node',
+  create: (options) => new SqliteStore(options),
+  openDriver: openNodeSqlite,
+};
+const { ran } = requireTests(adapter.name);
+const harnesses = sqliteHarnesses(adapter);
+after(async () => {
+  for (const h of harnesses) await h.teardown?.();
+});
+
+sqliteSpecificSuite(adapter, ran);
