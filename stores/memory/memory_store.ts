@@ -1,0 +1,1054 @@
+/**
+ * {@linkcode MemoryStore}: the in-memory implementation of the store contract.
+ *
+ * @module
+ */
+import {
+  ConveyorError,
+  DuplicateJobError,
+  type FetchOptions,
+  GroupFullError,
+  InvalidArgumentError,
+  type JobCompletion,
+  type JobData,
+  type JobFailure,
+  JobNotFoundError,
+  type JobState,
+  type NewJob,
+  PAUSE_ALL,
+  type SchedulerData,
+  type StalledResult,
+  StoreError,
+  type StoreEvent,
+  type StoreEventType,
+  type StoreInterface,
+  type StoreOptions,
+  type UpdateGuard,
+} from '@conveyor/shared';
+import { Emitter, type Listener } from './emitter.ts';
+import { NO_GROUP, QueueState, type StoredJob } from './queue_state.ts';
+import { checkFetchOptions, checkMs, checkNewJob, checkState, wholeNumber } from './validate.ts';
+
+const STALLED_REASON = 'job stalled more than allowable limit';
+
+/**
+ * A store that keeps everything in this process's memory: fast, no setup, gone on exit. Ideal
+ * for tests and single-process apps. Each instance is independent.
+ *
+ * Every method runs its whole state change synchronously (no `await` inside a transition), so
+ * each call is atomic. Claims walk per-queue ordered indexes (O(log n) for the common
+ * unfiltered claim). Jobs go in and out as copies (`structuredClone`), so callers cannot change
+ * stored state through objects they passed or received. Events are delivered synchronously, in
+ * order, right after the change that caused them is complete.
+ *
+ * Removal: `removeJob`, `drain` and `clean` remove a job with its descendants; `removeOnComplete`
+ * / `removeOnFail` and `pruneFinished` remove only the finished job itself.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from '@conveyor/store-memory';
+ * import { newJob } from '@conveyor/shared';
+ *
+ * const store = new MemoryStore();
+ * await store.connect();
+ * const id = await store.saveJob('emails', newJob('emails', 'welcome', { to: 'a@b.c' }));
+ * const job = await store.fetchNextJob('emails', 'worker-1', 30_000);
+ * await store.completeJobs('emails', [{ jobId: id, token: job!.lockToken!, returnvalue: 'sent' }]);
+ * await store.disconnect();
+ * ```
+ */
+export class MemoryStore implements StoreInterface {
+  #queues = new Map<string, QueueState>();
+  #children = new Map<string, Set<string>>();
+  #emitter: Emitter;
+  #connected = false;
+  #seq = 0;
+  #nextId = 0;
+
+  /** @param options `onError` receives errors thrown by event subscribers. */
+  constructor(options: StoreOptions = {}) {
+    this.#emitter = new Emitter(options.onError ?? (() => {}));
+  }
+
+  // ───────────────────────────── Connection lifecycle ─────────────────────────────
+
+  /** Opens the store (nothing to migrate). Must be called before anything else. */
+  connect(): Promise<void> {
+    this.#connected = true;
+    return Promise.resolve();
+  }
+
+  /** Closes the store and drops its subscribers. The data stays in the instance. */
+  disconnect(): Promise<void> {
+    this.#connected = false;
+    this.#emitter.clear();
+    return Promise.resolve();
+  }
+
+  // ───────────────────────────────── Job CRUD ─────────────────────────────────
+
+  /** Saves a job; see {@linkcode StoreInterface.saveJob}. */
+  saveJob(queueName: string, job: NewJob): Promise<string> {
+    return this.#run(() => this.#saveMany(queueName, [job], 'job')[0]);
+  }
+
+  /** Saves many jobs atomically; see {@linkcode StoreInterface.saveBulk}. */
+  saveBulk(queueName: string, jobs: NewJob[]): Promise<string[]> {
+    return this.#run(() => {
+      if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array of jobs');
+      return this.#saveMany(queueName, jobs, 'jobs');
+    });
+  }
+
+  /** Returns a copy of a job, or null. */
+  getJob(queueName: string, jobId: string): Promise<JobData | null> {
+    return this.#run(() => {
+      const rec = this.#find(queueName, jobId);
+      return rec ? structuredClone(rec.job) : null;
+    });
+  }
+
+  /** Updates a job, optionally guarded; see {@linkcode StoreInterface.updateJob}. */
+  updateJob(
+    queueName: string,
+    jobId: string,
+    updates: Partial<JobData>,
+    guard?: UpdateGuard,
+  ): Promise<boolean> {
+    return this.#run(() => {
+      if (updates.state !== undefined) checkState('updates.state', updates.state);
+      if (updates.priority !== undefined && !Number.isFinite(updates.priority)) {
+        throw new InvalidArgumentError('updates.priority', updates.priority, 'a finite number');
+      }
+      const copy = structuredClone(updates);
+      const qs = this.#queues.get(queueName);
+      const rec = qs?.jobs.get(jobId);
+      if (!qs || !rec || !guardHolds(rec.job, guard)) return false;
+      const before = rec.job.state;
+      const oldKey = rec.job.deduplicationKey;
+      qs.unindex(rec);
+      const { id: _id, queueName: _queue, ...fields } = copy;
+      Object.assign(rec.job, fields);
+      qs.index(rec);
+      if (rec.job.deduplicationKey !== oldKey) {
+        if (oldKey !== null && qs.dedup.get(oldKey) === jobId) qs.dedup.delete(oldKey);
+        if (rec.job.deduplicationKey !== null) qs.dedup.set(rec.job.deduplicationKey, jobId);
+      }
+      const after = rec.job.state;
+      if (after !== before && (after === 'waiting' || after === 'delayed')) {
+        this.#emitState(rec.job, Date.now());
+      }
+      return true;
+    });
+  }
+
+  /** Removes a job and its descendants; see {@linkcode StoreInterface.removeJob}. */
+  removeJob(queueName: string, jobId: string): Promise<void> {
+    return this.#run(() => {
+      const rec = this.#find(queueName, jobId);
+      if (rec) this.#removeTree(rec, Date.now());
+    });
+  }
+
+  /** Appends a log line; see {@linkcode StoreInterface.addLog}. */
+  addLog(queueName: string, jobId: string, line: string, keepLogs?: number): Promise<number> {
+    return this.#run(() => {
+      if (keepLogs !== undefined) wholeNumber('keepLogs', keepLogs, 0);
+      const rec = this.#find(queueName, jobId);
+      if (!rec) return 0;
+      const logs = rec.job.logs;
+      logs.push(String(line));
+      if (keepLogs !== undefined && logs.length > keepLogs) {
+        logs.splice(0, logs.length - keepLogs);
+      }
+      return logs.length;
+    });
+  }
+
+  // ──────────────────────────────── Deduplication ────────────────────────────────
+
+  /** Returns the live holder of a deduplication key, or null. */
+  findByDeduplicationKey(queueName: string, key: string): Promise<JobData | null> {
+    return this.#run(() => {
+      const qs = this.#queues.get(queueName);
+      const rec = qs && this.#liveHolder(qs, key, Date.now());
+      return rec ? structuredClone(rec.job) : null;
+    });
+  }
+
+  // ─────────────────────────────── Fetching and locking ───────────────────────────────
+
+  /** Claims the next job; see {@linkcode StoreInterface.fetchNextJob}. */
+  fetchNextJob(
+    queueName: string,
+    workerId: string,
+    lockDuration: number,
+    opts: FetchOptions = {},
+  ): Promise<JobData | null> {
+    return this.#run(() => {
+      checkMs('lockDuration', lockDuration, 1);
+      checkFetchOptions(opts);
+      const qs = this.#queues.get(queueName);
+      const rec = qs ? this.#claim(qs, workerId, lockDuration, opts, Date.now()) : null;
+      return rec ? structuredClone(rec.job) : null;
+    });
+  }
+
+  /** Claims up to `count` jobs at once; see {@linkcode StoreInterface.fetchNextJobs}. */
+  fetchNextJobs(
+    queueName: string,
+    workerId: string,
+    lockDuration: number,
+    count: number,
+    opts: FetchOptions = {},
+  ): Promise<JobData[]> {
+    return this.#run(() => {
+      checkMs('lockDuration', lockDuration, 1);
+      wholeNumber('count', count, 1);
+      checkFetchOptions(opts);
+      const qs = this.#queues.get(queueName);
+      const out: JobData[] = [];
+      const now = Date.now();
+      while (qs && out.length < count) {
+        const rec = this.#claim(qs, workerId, lockDuration, opts, now);
+        if (!rec) break;
+        out.push(structuredClone(rec.job));
+      }
+      return out;
+    });
+  }
+
+  /** Extends an active job's lock; see {@linkcode StoreInterface.extendLock}. */
+  extendLock(queueName: string, jobId: string, duration: number, token?: string): Promise<boolean> {
+    return this.#run(() => {
+      checkMs('duration', duration, 1);
+      const rec = this.#holding(queueName, jobId, token);
+      if (!rec) return false;
+      rec.job.lockUntil = Date.now() + duration;
+      return true;
+    });
+  }
+
+  /** Puts an active job back to `waiting`; see {@linkcode StoreInterface.releaseLock}. */
+  releaseLock(queueName: string, jobId: string, token?: string): Promise<boolean> {
+    return this.#run(() => {
+      const rec = this.#holding(queueName, jobId, token);
+      if (!rec) return false;
+      this.#move(rec, 'waiting', Date.now());
+      return true;
+    });
+  }
+
+  // ─────────────────────────────── Finishing (fenced) ───────────────────────────────
+
+  /** Completes active jobs; see {@linkcode StoreInterface.completeJobs}. */
+  completeJobs(queueName: string, completions: JobCompletion[]): Promise<boolean[]> {
+    return this.#run(() => {
+      const now = Date.now();
+      return completions.map(({ jobId, token, returnvalue }) => {
+        const rec = this.#holding(queueName, jobId, token, true);
+        if (!rec) return false;
+        const job = rec.job;
+        const value = structuredClone(returnvalue);
+        this.#move(rec, 'completed', now, () => {
+          job.returnvalue = value;
+          job.finishedAt = now;
+        }, { returnvalue: value });
+        if (job.parentId !== null && job.parentQueueName !== null) {
+          this.#childFinished(job.parentQueueName, job.parentId, now);
+        }
+        if (job.opts.removeOnComplete === true) this.#drop(rec, false);
+        return true;
+      });
+    });
+  }
+
+  /** Fails active jobs (retry or final); see {@linkcode StoreInterface.failJobs}. */
+  failJobs(queueName: string, failures: JobFailure[]): Promise<boolean[]> {
+    return this.#run(() => {
+      const now = Date.now();
+      return failures.map(({ jobId, token, reason, stack, retryAt }) => {
+        const rec = this.#holding(queueName, jobId, token, true);
+        if (!rec) return false;
+        const job = rec.job;
+        const failedReason = String(reason);
+        const update = () => {
+          job.attemptsMade++;
+          job.failedReason = failedReason;
+          if (stack !== undefined) job.stacktrace.push(stack);
+        };
+        if (retryAt === undefined || retryAt === null) {
+          this.#failFinal(rec, now, update);
+          return true;
+        }
+        const delayed = retryAt > now;
+        this.#move(rec, delayed ? 'delayed' : 'waiting', now, () => {
+          update();
+          this.#emit(job, 'retrying', now, {
+            failedReason: job.failedReason,
+            attemptsMade: job.attemptsMade,
+          });
+          if (delayed) job.delayUntil = retryAt;
+        });
+        return true;
+      });
+    });
+  }
+
+  // ──────────────────────────────────── Queries ────────────────────────────────────
+
+  /** Counts active jobs. */
+  getActiveCount(queueName: string): Promise<number> {
+    return this.countJobs(queueName, 'active');
+  }
+
+  /** Lists jobs of a state, paginated; see {@linkcode StoreInterface.listJobs}. */
+  listJobs(queueName: string, state: JobState, start = 0, end = -1): Promise<JobData[]> {
+    return this.#run(() => {
+      checkState('state', state);
+      wholeNumber('start', start, -Infinity);
+      wholeNumber('end', end, -Infinity);
+      const qs = this.#queues.get(queueName);
+      if (!qs) return [];
+      const list = qs.lists[state];
+      const size = list.size;
+      const from = start < 0 ? Math.max(0, size + start) : start;
+      const to = end < 0 ? size + end : Math.min(end, size - 1);
+      if (from > to) return [];
+      return list.slice(from, to).map((e) => structuredClone(qs.jobs.get(e.id)!.job));
+    });
+  }
+
+  /** Counts jobs in a state. */
+  countJobs(queueName: string, state: JobState): Promise<number> {
+    return this.#run(() => {
+      checkState('state', state);
+      return this.#queues.get(queueName)?.lists[state].size ?? 0;
+    });
+  }
+
+  /** The earliest `delayUntil` among delayed jobs, or null. */
+  getNextDelayedTimestamp(queueName: string): Promise<number | null> {
+    return this.#run(() => this.#queues.get(queueName)?.lists.delayed.first()?.a ?? null);
+  }
+
+  // ─────────────────────────────── Delayed promotion ───────────────────────────────
+
+  /** Promotes due delayed jobs; see {@linkcode StoreInterface.promoteDelayedJobs}. */
+  promoteDelayedJobs(queueName: string, timestamp: number): Promise<number> {
+    return this.#run(() => {
+      checkMs('timestamp', timestamp, -Infinity);
+      const qs = this.#queues.get(queueName);
+      if (!qs) return 0;
+      const due: StoredJob[] = [];
+      for (const rec of qs.inState('delayed')) {
+        if (rec.job.delayUntil > timestamp) break;
+        due.push(rec);
+      }
+      const now = Date.now();
+      for (const rec of due) this.#move(rec, 'waiting', now);
+      return due.length;
+    });
+  }
+
+  // ────────────────────────────────── Pause / resume ──────────────────────────────────
+
+  /** Pauses a job name (or `__all__`). Publishes `paused`. */
+  pauseJobName(queueName: string, jobName: string): Promise<void> {
+    return this.#run(() => {
+      this.#queue(queueName).paused.add(jobName);
+      this.#emitter.queue({ type: 'paused', queueName, data: { jobName }, timestamp: Date.now() });
+    });
+  }
+
+  /** Resumes a job name (or `__all__`). Publishes `resumed`. */
+  resumeJobName(queueName: string, jobName: string): Promise<void> {
+    return this.#run(() => {
+      this.#queues.get(queueName)?.paused.delete(jobName);
+      this.#emitter.queue({ type: 'resumed', queueName, data: { jobName }, timestamp: Date.now() });
+    });
+  }
+
+  /** The paused job names. */
+  getPausedJobNames(queueName: string): Promise<string[]> {
+    return this.#run(() => [...(this.#queues.get(queueName)?.paused ?? [])]);
+  }
+
+  // ─────────────────────────────── Stalled detection ───────────────────────────────
+
+  /** Active jobs whose lock expired at least `stalledThreshold` ms ago. */
+  getStalledJobs(queueName: string, stalledThreshold: number): Promise<JobData[]> {
+    return this.#run(() => {
+      checkMs('stalledThreshold', stalledThreshold);
+      const qs = this.#queues.get(queueName);
+      if (!qs) return [];
+      const cutoff = Date.now() - stalledThreshold;
+      return [...qs.inState('active')]
+        .filter((rec) => (rec.job.lockUntil ?? 0) <= cutoff)
+        .map((rec) => structuredClone(rec.job));
+    });
+  }
+
+  /** Requeues (or fails) jobs whose lock expired; see {@linkcode StoreInterface.requeueStalledJobs}. */
+  requeueStalledJobs(queueName: string, maxStalledCount: number): Promise<StalledResult> {
+    return this.#run(() => {
+      wholeNumber('maxStalledCount', maxStalledCount, 0);
+      const result: StalledResult = { requeued: [], failed: [] };
+      const qs = this.#queues.get(queueName);
+      if (!qs) return result;
+      const now = Date.now();
+      const stalled = [...qs.inState('active')].filter((r) => (r.job.lockUntil ?? 0) <= now);
+      for (const rec of stalled) {
+        const job = rec.job;
+        job.stalledCount++;
+        this.#emit(job, 'stalled', now, { stalledCount: job.stalledCount });
+        if (job.stalledCount > maxStalledCount) {
+          this.#failFinal(rec, now, () => {
+            job.attemptsMade++;
+            job.failedReason = STALLED_REASON;
+          });
+          result.failed.push(job.id);
+        } else {
+          this.#move(rec, 'waiting', now);
+          result.requeued.push(job.id);
+        }
+      }
+      return result;
+    });
+  }
+
+  // ──────────────────────────────────── Cleanup ────────────────────────────────────
+
+  /** Removes old jobs of a state; see {@linkcode StoreInterface.clean}. */
+  clean(queueName: string, state: JobState, grace: number, limit?: number): Promise<number> {
+    return this.#run(() => {
+      checkState('state', state);
+      checkMs('grace', grace);
+      if (limit !== undefined) wholeNumber('limit', limit, 0);
+      const qs = this.#queues.get(queueName);
+      if (!qs || state === 'active') return 0;
+      const now = Date.now();
+      const cutoff = now - grace;
+      const terminal = state === 'completed' || state === 'failed';
+      const age = (rec: StoredJob) => (terminal ? rec.job.finishedAt ?? 0 : rec.job.createdAt);
+      const old = [...qs.inState(state)].filter((rec) => age(rec) <= cutoff);
+      old.sort((x, y) => age(x) - age(y) || x.seq - y.seq);
+      const max = limit ? limit : Infinity;
+      let removed = 0;
+      for (const rec of old) {
+        if (removed >= max) break;
+        if (qs.jobs.get(rec.job.id) !== rec || rec.job.state !== state) continue;
+        this.#removeTree(rec, now);
+        removed++;
+      }
+      return removed;
+    });
+  }
+
+  /** Applies keep-count / keep-age limits; see {@linkcode StoreInterface.pruneFinished}. */
+  pruneFinished(queueName: string): Promise<number> {
+    return this.#run(() => {
+      const qs = this.#queues.get(queueName);
+      if (!qs) return 0;
+      const now = Date.now();
+      const doomed: StoredJob[] = [];
+      for (const state of ['completed', 'failed'] as const) {
+        let newer = 0;
+        for (const rec of qs.inState(state)) {
+          const keep = state === 'completed'
+            ? rec.job.opts.removeOnComplete
+            : rec.job.opts.removeOnFail;
+          const count = typeof keep === 'number'
+            ? keep
+            : typeof keep === 'object'
+            ? keep.count
+            : undefined;
+          const age = typeof keep === 'object' ? keep.age : undefined;
+          if (
+            (count !== undefined && newer >= count) ||
+            (age !== undefined && now - (rec.job.finishedAt ?? 0) > age * 1000)
+          ) doomed.push(rec);
+          newer++;
+        }
+      }
+      for (const rec of doomed) this.#drop(rec, true);
+      return doomed.length;
+    });
+  }
+
+  /** Removes every waiting and delayed job (with descendants). */
+  drain(queueName: string): Promise<void> {
+    return this.#run(() => {
+      const qs = this.#queues.get(queueName);
+      if (!qs) return;
+      const now = Date.now();
+      const doomed = [...qs.inState('waiting'), ...qs.inState('delayed')];
+      for (const rec of doomed) {
+        if (qs.jobs.get(rec.job.id) === rec) this.#removeTree(rec, now);
+      }
+    });
+  }
+
+  /** Removes everything of a queue; see {@linkcode StoreInterface.obliterate}. */
+  obliterate(queueName: string, opts: { force?: boolean } = {}): Promise<void> {
+    return this.#run(() => {
+      const qs = this.#queues.get(queueName);
+      if (!qs) return;
+      if (!opts.force && qs.lists.active.size > 0) {
+        throw new ConveyorError(
+          'QUEUE_ACTIVE',
+          `cannot obliterate queue ${queueName}: ${qs.lists.active.size} jobs are active (use force)`,
+        );
+      }
+      for (const rec of [...qs.jobs.values()]) this.#unlink(rec);
+      this.#queues.delete(queueName);
+    });
+  }
+
+  /** The queues that have jobs or schedulers, sorted by name. */
+  listQueues(): Promise<string[]> {
+    return this.#run(() =>
+      [...this.#queues.values()]
+        .filter((qs) => qs.jobs.size > 0 || qs.schedulers.size > 0)
+        .map((qs) => qs.name)
+        .sort()
+    );
+  }
+
+  // ──────────────────────────────────── Pub/Sub ────────────────────────────────────
+
+  /** Calls `callback` for every event of the queue, in order. */
+  subscribe(queueName: string, callback: (event: StoreEvent) => void): void {
+    this.#emitter.on(queueName, callback as Listener);
+  }
+
+  /** Removes one callback, or all of the queue's. */
+  unsubscribe(queueName: string, callback?: (event: StoreEvent) => void): void {
+    this.#emitter.off(queueName, callback as Listener | undefined);
+  }
+
+  /** Publishes an event to the queue's subscribers. */
+  publish(event: StoreEvent): Promise<void> {
+    return this.#run(() => {
+      this.#emitter.queue(structuredClone(event));
+    });
+  }
+
+  // ──────────────────────────────────── Flows ────────────────────────────────────
+
+  /** Saves a flow atomically; see {@linkcode StoreInterface.saveFlow}. */
+  saveFlow(jobs: Array<{ queueName: string; job: NewJob }>): Promise<string[]> {
+    return this.#run(() => {
+      const seen = new Set<string>();
+      jobs.forEach(({ queueName, job }, i) => {
+        checkNewJob(job, `jobs[${i}].job`);
+        const id = job.opts.jobId;
+        if (id === undefined) {
+          throw new InvalidArgumentError(`jobs[${i}].job.opts.jobId`, id, 'set (flows carry ids)');
+        }
+        const key = jobKey(queueName, id);
+        if (seen.has(key) || this.#find(queueName, id)) throw new DuplicateJobError(queueName, id);
+        seen.add(key);
+      });
+      const copies = jobs.map(({ job }) => structuredClone(job));
+      const now = Date.now();
+      return jobs.map(({ queueName }, i) => {
+        const job = copies[i];
+        this.#insert(this.#queue(queueName), job.opts.jobId!, job, now);
+        return job.opts.jobId!;
+      });
+    });
+  }
+
+  /** Counts a child as finished; see {@linkcode StoreInterface.notifyChildCompleted}. */
+  notifyChildCompleted(parentQueueName: string, parentId: string): Promise<JobState> {
+    return this.#run(() => {
+      if (!this.#find(parentQueueName, parentId)) {
+        throw new JobNotFoundError(parentQueueName, parentId);
+      }
+      return this.#childFinished(parentQueueName, parentId, Date.now())!;
+    });
+  }
+
+  /** Fails a parent and applies its policy upward; see {@linkcode StoreInterface.failParentOnChildFailure}. */
+  failParentOnChildFailure(
+    parentQueueName: string,
+    parentId: string,
+    reason: string,
+  ): Promise<boolean> {
+    return this.#run(() => this.#failParent(parentQueueName, parentId, reason, Date.now()));
+  }
+
+  /** All children of a job, in any queue (in save order). */
+  getChildrenJobs(parentQueueName: string, parentId: string): Promise<JobData[]> {
+    return this.#run(() => {
+      const keys = this.#children.get(jobKey(parentQueueName, parentId)) ?? [];
+      return [...keys]
+        .map((key) => this.#findKey(key))
+        .filter((rec): rec is StoredJob => rec !== null)
+        .sort((x, y) => x.seq - y.seq)
+        .map((rec) => structuredClone(rec.job));
+    });
+  }
+
+  // ──────────────────────────────────── Groups ────────────────────────────────────
+
+  /** Counts a group's active jobs. */
+  getGroupActiveCount(queueName: string, groupId: string): Promise<number> {
+    return this.#run(() => this.#queues.get(queueName)?.groupActive.get(groupId) ?? 0);
+  }
+
+  /** Counts a group's waiting jobs. */
+  getWaitingGroupCount(queueName: string, groupId: string): Promise<number> {
+    return this.#run(() => this.#queues.get(queueName)?.groupWaiting.get(groupId) ?? 0);
+  }
+
+  // ──────────────────────────────── Job schedulers ────────────────────────────────
+
+  /** Creates or replaces a scheduler with its first job; see {@linkcode StoreInterface.upsertScheduler}. */
+  upsertScheduler(scheduler: SchedulerData, firstJob: NewJob | null): Promise<string | null> {
+    return this.#run(() => {
+      if (typeof scheduler?.id !== 'string' || scheduler.id === '') {
+        throw new InvalidArgumentError('scheduler.id', scheduler?.id, 'a non-empty string');
+      }
+      const qs = this.#queue(scheduler.queueName);
+      if (firstJob) this.#plan(qs, [firstJob], 'firstJob', Date.now());
+      const old = qs.schedulers.get(scheduler.id);
+      const record = structuredClone(scheduler);
+      if (old) {
+        this.#removeSchedulerJobs(qs, scheduler.id);
+        record.runCount = old.runCount;
+        record.createdAt = old.createdAt;
+      }
+      const id = firstJob ? this.#saveMany(qs.name, [firstJob], 'firstJob')[0] : null;
+      if (firstJob) record.runCount++;
+      qs.schedulers.set(record.id, record);
+      return id;
+    });
+  }
+
+  /** Returns a copy of a scheduler, or null. */
+  getScheduler(queueName: string, schedulerId: string): Promise<SchedulerData | null> {
+    return this.#run(() => {
+      const s = this.#queues.get(queueName)?.schedulers.get(schedulerId);
+      return s ? structuredClone(s) : null;
+    });
+  }
+
+  /** A queue's schedulers by next run time (ended ones last), then id. */
+  listSchedulers(queueName: string): Promise<SchedulerData[]> {
+    return this.#run(() =>
+      [...(this.#queues.get(queueName)?.schedulers.values() ?? [])]
+        .sort((x, y) =>
+          (x.nextRunAt ?? Infinity) - (y.nextRunAt ?? Infinity) || (x.id < y.id ? -1 : 1)
+        )
+        .map((s) => structuredClone(s))
+    );
+  }
+
+  /** Removes a scheduler and its pending job. */
+  removeScheduler(queueName: string, schedulerId: string): Promise<boolean> {
+    return this.#run(() => {
+      const qs = this.#queues.get(queueName);
+      if (!qs?.schedulers.delete(schedulerId)) return false;
+      this.#removeSchedulerJobs(qs, schedulerId);
+      return true;
+    });
+  }
+
+  /** Compare-and-set advance of a scheduler; see {@linkcode StoreInterface.advanceScheduler}. */
+  advanceScheduler(
+    queueName: string,
+    schedulerId: string,
+    expectedRunAt: number,
+    nextRunAt: number | null,
+    job: NewJob | null,
+  ): Promise<string | null | false> {
+    return this.#run(() => {
+      const qs = this.#queues.get(queueName);
+      const s = qs?.schedulers.get(schedulerId);
+      if (!qs || !s || s.nextRunAt !== expectedRunAt) return false;
+      const id = job ? this.#saveMany(queueName, [job], 'job')[0] : null;
+      s.nextRunAt = nextRunAt;
+      if (job) s.runCount++;
+      return id;
+    });
+  }
+
+  // ──────────────────────────────────── Internals ────────────────────────────────────
+
+  /** Runs one operation atomically, then delivers its events; errors become rejections. */
+  #run<T>(operation: () => T): Promise<T> {
+    try {
+      if (!this.#connected) throw new StoreError('NOT_CONNECTED', 'call connect() first');
+      const result = operation();
+      this.#emitter.flush();
+      return Promise.resolve(result);
+    } catch (error) {
+      this.#emitter.discard();
+      return Promise.reject(error);
+    }
+  }
+
+  #queue(queueName: string): QueueState {
+    if (typeof queueName !== 'string' || queueName === '') {
+      throw new InvalidArgumentError('queueName', queueName, 'a non-empty string');
+    }
+    let qs = this.#queues.get(queueName);
+    if (!qs) this.#queues.set(queueName, qs = new QueueState(queueName));
+    return qs;
+  }
+
+  #find(queueName: string, jobId: string): StoredJob | null {
+    return this.#queues.get(queueName)?.jobs.get(jobId) ?? null;
+  }
+
+  #findKey(key: string): StoredJob | null {
+    const [queueName, jobId] = splitKey(key);
+    return this.#find(queueName, jobId);
+  }
+
+  /** The active job, if held with `token` (any token when not given and not `required`). */
+  #holding(queueName: string, jobId: string, token?: string, required = false): StoredJob | null {
+    const rec = this.#find(queueName, jobId);
+    if (!rec || rec.job.state !== 'active') return null;
+    if ((required || token !== undefined) && rec.job.lockToken !== token) return null;
+    return rec;
+  }
+
+  /** The live holder of a deduplication key (see the contract), or null. */
+  #liveHolder(qs: QueueState, key: string, now: number): StoredJob | null {
+    const id = qs.dedup.get(key);
+    const rec = id === undefined ? undefined : qs.jobs.get(id);
+    if (!rec) return null;
+    const { deduplicationExpiresAt: expires, state } = rec.job;
+    const live = expires === null ? state !== 'completed' && state !== 'failed' : expires > now;
+    return live ? rec : null;
+  }
+
+  /**
+   * Decides, without changing anything, what saving `jobs` does: each entry is the id and
+   * either the job to insert or null (an existing job answers). Throws GroupFullError.
+   */
+  #plan(
+    qs: QueueState,
+    jobs: NewJob[],
+    path: string,
+    now: number,
+  ): Array<{ id: string; job: NewJob | null }> {
+    const ids = new Set<string>();
+    const keys = new Map<string, string>();
+    const groupAdds = new Map<string, number>();
+    return jobs.map((job, i) => {
+      checkNewJob(job, jobs.length === 1 ? path : `${path}[${i}]`);
+      const custom = job.opts.jobId;
+      if (custom !== undefined && (qs.jobs.has(custom) || ids.has(custom))) {
+        return { id: custom, job: null };
+      }
+      const key = job.deduplicationKey;
+      if (key !== null && key !== undefined) {
+        const holder = this.#liveHolder(qs, key, now)?.job.id ?? keys.get(key);
+        if (holder !== undefined) return { id: holder, job: null };
+      }
+      const group = groupOf(job);
+      const maxSize = job.opts.group?.maxSize;
+      if (group !== null && maxSize !== undefined) {
+        const waiting = (qs.groupWaiting.get(group) ?? 0) + (groupAdds.get(group) ?? 0);
+        if (waiting >= maxSize) throw new GroupFullError(qs.name, group, maxSize);
+      }
+      const id = custom ?? this.#generateId(qs, ids);
+      ids.add(id);
+      if (key !== null && key !== undefined) keys.set(key, id);
+      if (group !== null && job.state === 'waiting') {
+        groupAdds.set(group, (groupAdds.get(group) ?? 0) + 1);
+      }
+      return { id, job };
+    });
+  }
+
+  #saveMany(queueName: string, jobs: NewJob[], path: string): string[] {
+    const qs = this.#queue(queueName);
+    const now = Date.now();
+    const plan = this.#plan(qs, jobs, path, now);
+    const copies = plan.map(({ job }) => job && structuredClone(job));
+    plan.forEach(({ id }, i) => {
+      const job = copies[i];
+      if (job) this.#insert(qs, id, job, now);
+    });
+    return plan.map(({ id }) => id);
+  }
+
+  #generateId(qs: QueueState, taken: Set<string>): string {
+    let id: string;
+    do id = String(++this.#nextId); while (qs.jobs.has(id) || taken.has(id));
+    return id;
+  }
+
+  /** Stores a (copied) new job and indexes it. */
+  #insert(qs: QueueState, id: string, job: NewJob, now: number): void {
+    const data: JobData = {
+      ...job,
+      id,
+      queueName: qs.name,
+      groupId: groupOf(job),
+      deduplicationKey: job.deduplicationKey ?? null,
+      deduplicationExpiresAt: job.deduplicationExpiresAt ?? null,
+      parentId: job.parentId ?? null,
+      parentQueueName: job.parentId ? job.parentQueueName ?? qs.name : null,
+    };
+    const rec: StoredJob = { job: data, seq: ++this.#seq, entry: null, recent: null };
+    qs.jobs.set(id, rec);
+    qs.index(rec);
+    if (data.deduplicationKey !== null) qs.dedup.set(data.deduplicationKey, id);
+    if (data.parentId !== null) {
+      const parent = jobKey(data.parentQueueName!, data.parentId);
+      let set = this.#children.get(parent);
+      if (!set) this.#children.set(parent, set = new Set());
+      set.add(jobKey(qs.name, id));
+    }
+    this.#emitState(data, now);
+  }
+
+  /** Claims the best eligible waiting job of a queue, or returns null. */
+  #claim(
+    qs: QueueState,
+    workerId: string,
+    lockDuration: number,
+    opts: FetchOptions,
+    now: number,
+  ): StoredJob | null {
+    if (qs.paused.has(PAUSE_ALL)) return null;
+    if (opts.globalConcurrency !== undefined && qs.lists.active.size >= opts.globalConcurrency) {
+      return null;
+    }
+    if (opts.limiter && !QueueState.allows(qs.limiter, opts.limiter, now)) return null;
+    const excluded = opts.excludeGroups?.length ? new Set(opts.excludeGroups) : null;
+    const eligible = (job: JobData): boolean => {
+      if (opts.jobName !== undefined && job.name !== opts.jobName) return false;
+      if (qs.paused.size > 0 && qs.paused.has(job.name)) return false;
+      const g = job.groupId;
+      if (g === null) return true;
+      if (excluded?.has(g)) return false;
+      if (
+        opts.groupConcurrency !== undefined &&
+        (qs.groupActive.get(g) ?? 0) >= opts.groupConcurrency
+      ) return false;
+      return !opts.groupLimiter ||
+        QueueState.allows(qs.groupWindows.get(g), opts.groupLimiter, now);
+    };
+    let pick: StoredJob | null = null;
+    let pickServed = Infinity;
+    for (const entry of opts.lifo ? qs.recent : qs.lists.waiting) {
+      const rec = qs.jobs.get(entry.id)!;
+      if (pick && rec.job.priority !== pick.job.priority) break;
+      if (!eligible(rec.job)) continue;
+      if (!opts.groupRoundRobin) {
+        pick = rec;
+        break;
+      }
+      const served = qs.served.get(rec.job.groupId ?? NO_GROUP) ?? -1;
+      if (served < pickServed) {
+        pick = rec;
+        pickServed = served;
+        if (served === -1) break;
+      }
+    }
+    if (!pick) return null;
+    const job = pick.job;
+    this.#move(pick, 'active', now, () => {
+      job.lockedBy = workerId;
+      job.lockUntil = now + lockDuration;
+      job.lockToken = crypto.randomUUID();
+      job.processedAt = now;
+      job.attemptsStarted++;
+    });
+    if (opts.limiter) qs.limiter = QueueState.take(qs.limiter, opts.limiter, now);
+    if (job.groupId !== null && opts.groupLimiter) {
+      const g = job.groupId;
+      qs.groupWindows.set(g, QueueState.take(qs.groupWindows.get(g), opts.groupLimiter, now));
+    }
+    qs.served.set(job.groupId ?? NO_GROUP, qs.claims++);
+    return pick;
+  }
+
+  /**
+   * Moves a job to another state: unindex, clear the lock when leaving `active`, apply
+   * `change`, index, publish the state's event. The one place state changes happen.
+   */
+  #move(
+    rec: StoredJob,
+    state: JobState,
+    now: number,
+    change?: () => void,
+    data?: Record<string, unknown>,
+  ): void {
+    const qs = this.#queues.get(rec.job.queueName)!;
+    const job = rec.job;
+    qs.unindex(rec);
+    if (job.state === 'active' && state !== 'active') {
+      job.lockedBy = job.lockUntil = job.lockToken = null;
+    }
+    job.state = state;
+    if (state === 'waiting' || state === 'active') job.delayUntil = 0;
+    change?.();
+    qs.index(rec);
+    this.#emitState(job, now, data);
+  }
+
+  /** Fails a job for good: `failed`, parent policy, `removeOnFail`. */
+  #failFinal(rec: StoredJob, now: number, change: () => void): void {
+    const job = rec.job;
+    this.#move(rec, 'failed', now, () => {
+      change();
+      job.finishedAt = now;
+    });
+    if (job.parentId !== null && job.parentQueueName !== null) {
+      const policy = job.opts.failParentOnChildFailure ?? 'fail';
+      const parentQueue = job.parentQueueName;
+      const parentId = job.parentId;
+      if (policy === 'fail') {
+        const reason = `child ${job.queueName}/${job.id} failed: ${job.failedReason}`;
+        this.#failParent(parentQueue, parentId, reason, now);
+      } else {
+        if (policy === 'remove') this.#detach(rec);
+        this.#childFinished(parentQueue, parentId, now);
+      }
+    }
+    if (job.opts.removeOnFail === true) this.#drop(rec, false);
+  }
+
+  /** Fails an unfinished parent and applies its own policy upward. */
+  #failParent(queueName: string, jobId: string, reason: string, now: number): boolean {
+    const rec = this.#find(queueName, jobId);
+    if (!rec || rec.job.state === 'completed' || rec.job.state === 'failed') return false;
+    this.#failFinal(rec, now, () => {
+      rec.job.failedReason = reason;
+    });
+    return true;
+  }
+
+  /** A child finished: the parent's pending count goes down; at 0 it becomes `waiting`. */
+  #childFinished(queueName: string, jobId: string, now: number): JobState | null {
+    const rec = this.#find(queueName, jobId);
+    if (!rec) return null;
+    const job = rec.job;
+    if (job.pendingChildrenCount > 0) job.pendingChildrenCount--;
+    if (job.pendingChildrenCount === 0 && job.state === 'waiting-children') {
+      this.#move(rec, 'waiting', now);
+    }
+    return job.state;
+  }
+
+  /** Removes a job with its descendants, releasing its parent if it was a pending child. */
+  #removeTree(rec: StoredJob, now: number): void {
+    const { parentId, parentQueueName, state } = rec.job;
+    const doomed: StoredJob[] = [];
+    const collect = (r: StoredJob): void => {
+      doomed.push(r);
+      for (const key of this.#children.get(jobKey(r.job.queueName, r.job.id)) ?? []) {
+        const child = this.#findKey(key);
+        if (child) collect(child);
+      }
+    };
+    collect(rec);
+    for (const r of doomed) this.#drop(r, true);
+    const unfinished = state !== 'completed' && state !== 'failed';
+    if (parentId !== null && parentQueueName !== null && unfinished) {
+      const parent = this.#find(parentQueueName, parentId);
+      if (parent?.job.state === 'waiting-children') {
+        this.#childFinished(parentQueueName, parentId, now);
+      }
+    }
+  }
+
+  /** Removes one job from every structure; publishes `removed` when `announce`. */
+  #drop(rec: StoredJob, announce: boolean): void {
+    const qs = this.#queues.get(rec.job.queueName);
+    if (!qs || qs.jobs.get(rec.job.id) !== rec) return;
+    this.#unlink(rec);
+    qs.unindex(rec);
+    qs.jobs.delete(rec.job.id);
+    const key = rec.job.deduplicationKey;
+    if (key !== null && qs.dedup.get(key) === rec.job.id) qs.dedup.delete(key);
+    if (announce) this.#emit(rec.job, 'removed', Date.now());
+  }
+
+  /** Drops a job's links in the children index (as a child and as a parent). */
+  #unlink(rec: StoredJob): void {
+    this.#detach(rec, false);
+    this.#children.delete(jobKey(rec.job.queueName, rec.job.id));
+  }
+
+  /** Detaches a child from its parent (`clear`: also clear its parent fields). */
+  #detach(rec: StoredJob, clear = true): void {
+    const { parentId, parentQueueName } = rec.job;
+    if (parentId === null || parentQueueName === null) return;
+    const key = jobKey(parentQueueName, parentId);
+    const set = this.#children.get(key);
+    set?.delete(jobKey(rec.job.queueName, rec.job.id));
+    if (set?.size === 0) this.#children.delete(key);
+    if (clear) rec.job.parentId = rec.job.parentQueueName = null;
+  }
+
+  #removeSchedulerJobs(qs: QueueState, schedulerId: string): void {
+    const pending = [...qs.inState('waiting'), ...qs.inState('delayed')]
+      .filter((rec) => rec.job.opts.repeat?.schedulerId === schedulerId);
+    const now = Date.now();
+    for (const rec of pending) this.#removeTree(rec, now);
+  }
+
+  /** Publishes the event of the state a job just entered (if that state has one). */
+  #emitState(job: JobData, now: number, data?: Record<string, unknown>): void {
+    switch (job.state) {
+      case 'waiting':
+      case 'waiting-children':
+      case 'active':
+        return this.#emit(job, job.state, now, data);
+      case 'delayed':
+        return this.#emit(job, 'delayed', now, { delayUntil: job.delayUntil });
+      case 'completed':
+        return this.#emit(job, 'completed', now, data);
+      case 'failed':
+        return this.#emit(job, 'failed', now, {
+          failedReason: job.failedReason,
+          attemptsMade: job.attemptsMade,
+        });
+    }
+  }
+
+  #emit(job: JobData, type: StoreEventType, now: number, data?: Record<string, unknown>): void {
+    this.#emitter.queue({
+      type,
+      queueName: job.queueName,
+      jobId: job.id,
+      jobName: job.name,
+      ...(data ? { data: structuredClone(data) } : {}),
+      timestamp: now,
+    });
+  }
+}
+
+function guardHolds(job: JobData, guard: UpdateGuard | undefined): boolean {
+  if (!guard) return true;
+  if (guard.state !== undefined) {
+    const states = Array.isArray(guard.state) ? guard.state : [guard.state];
+    if (!states.includes(job.state)) return false;
+  }
+  if (guard.token !== undefined) {
+    return job.state === 'active' && job.lockToken === guard.token;
+  }
+  return true;
+}
+
+function groupOf(job: NewJob): string | null {
+  return job.groupId ?? job.opts.group?.id ?? null;
+}
+
+function jobKey(queueName: string, jobId: string): string {
+  return `${queueName}\u0000${jobId}`;
+}
+
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf('\u0000');
+  return [key.slice(0, i), key.slice(i + 1)];
+}

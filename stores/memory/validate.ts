@@ -1,0 +1,126 @@
+/**
+ * Argument checks of the {@linkcode MemoryStore}: bad input gets an `InvalidArgumentError`
+ * naming the option and the value, before anything changes.
+ *
+ * @module
+ */
+import {
+  type FetchOptions,
+  InvalidArgumentError,
+  JOB_STATES,
+  type JobState,
+  type NewJob,
+  type RateLimit,
+} from '@conveyor/shared';
+
+const SAVE_STATES: readonly JobState[] = ['waiting', 'delayed', 'waiting-children'];
+
+/**
+ * Checks a job to save.
+ *
+ * @example
+ * ```ts
+ * import { newJob } from '@conveyor/shared';
+ * import { checkNewJob } from './validate.ts';
+ * checkNewJob(newJob('q', 'n', {}), 'job'); // ok
+ * ```
+ */
+export function checkNewJob(job: NewJob, path: string): void {
+  if (typeof job !== 'object' || job === null) {
+    throw new InvalidArgumentError(path, job, 'a job object');
+  }
+  if (typeof job.name !== 'string') {
+    throw new InvalidArgumentError(`${path}.name`, job.name, 'a string');
+  }
+  if (!SAVE_STATES.includes(job.state)) {
+    throw new InvalidArgumentError(`${path}.state`, job.state, SAVE_STATES.join(', ') + ' or');
+  }
+  if (typeof job.priority !== 'number' || !Number.isFinite(job.priority)) {
+    throw new InvalidArgumentError(`${path}.priority`, job.priority, 'a finite number');
+  }
+  if (typeof job.opts !== 'object' || job.opts === null) {
+    throw new InvalidArgumentError(`${path}.opts`, job.opts, 'an object');
+  }
+  const id = job.opts.jobId;
+  if (id !== undefined && (typeof id !== 'string' || id === '')) {
+    throw new InvalidArgumentError(`${path}.opts.jobId`, id, 'a non-empty string');
+  }
+  const max = job.opts.group?.maxSize;
+  if (max !== undefined) wholeNumber(`${path}.opts.group.maxSize`, max, 1);
+}
+
+/**
+ * Checks a job state argument.
+ *
+ * @example
+ * ```ts
+ * import { checkState } from './validate.ts';
+ * checkState('state', 'waiting'); // ok
+ * ```
+ */
+export function checkState(option: string, state: unknown): asserts state is JobState {
+  if (!JOB_STATES.includes(state as JobState)) {
+    throw new InvalidArgumentError(option, state, `one of ${JOB_STATES.join(', ')}`);
+  }
+}
+
+/**
+ * Checks a duration or timestamp in ms: a finite number >= `min`.
+ *
+ * @example
+ * ```ts
+ * import { checkMs } from './validate.ts';
+ * checkMs('lockDuration', 30_000, 1); // ok
+ * ```
+ */
+export function checkMs(option: string, value: unknown, min = 0): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new InvalidArgumentError(option, value, `a finite number >= ${min} (ms)`);
+  }
+}
+
+/**
+ * Checks a whole number >= `min`.
+ *
+ * @example
+ * ```ts
+ * import { wholeNumber } from './validate.ts';
+ * wholeNumber('count', 3, 1); // ok
+ * ```
+ */
+export function wholeNumber(option: string, value: unknown, min: number): asserts value is number {
+  if (!Number.isInteger(value) || (value as number) < min) {
+    throw new InvalidArgumentError(option, value, `a whole number >= ${min}`);
+  }
+}
+
+/**
+ * Checks fetch options.
+ *
+ * @example
+ * ```ts
+ * import { checkFetchOptions } from './validate.ts';
+ * checkFetchOptions({ groupConcurrency: 2 }); // ok
+ * ```
+ */
+export function checkFetchOptions(opts: FetchOptions): void {
+  if (opts.jobName !== undefined && typeof opts.jobName !== 'string') {
+    throw new InvalidArgumentError('opts.jobName', opts.jobName, 'a string');
+  }
+  if (opts.groupConcurrency !== undefined) {
+    wholeNumber('opts.groupConcurrency', opts.groupConcurrency, 1);
+  }
+  if (opts.globalConcurrency !== undefined) {
+    wholeNumber('opts.globalConcurrency', opts.globalConcurrency, 1);
+  }
+  if (opts.excludeGroups !== undefined && !Array.isArray(opts.excludeGroups)) {
+    throw new InvalidArgumentError('opts.excludeGroups', opts.excludeGroups, 'an array of ids');
+  }
+  if (opts.limiter) checkLimit('opts.limiter', opts.limiter);
+  if (opts.groupLimiter) checkLimit('opts.groupLimiter', opts.groupLimiter);
+}
+
+function checkLimit(option: string, limit: RateLimit): void {
+  wholeNumber(`${option}.max`, limit.max, 1);
+  checkMs(`${option}.duration`, limit.duration, 1);
+}

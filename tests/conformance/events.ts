@@ -1,0 +1,239 @@
+/**
+ * Conformance: the events each transition publishes (type, job, data, order), and pub/sub.
+ * Events may arrive asynchronously (other processes), so cases wait for them.
+ *
+ * @module
+ */
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { PAUSE_ALL, type StoreEvent } from '@conveyor/shared';
+import { eventually } from '../helpers.ts';
+import { claim, delayedJob, job, record, type Suite, uniqueQueue } from './context.ts';
+
+/** The types of `events` about `jobId`, in arrival order. */
+function typesOf(events: StoreEvent[], jobId: string): string[] {
+  return events.filter((e) => e.jobId === jobId).map((e) => e.type);
+}
+
+/** Registers the event cases. */
+export function eventCases(s: Suite): void {
+  describe('events', () => {
+    s.test('saving publishes waiting, delayed (with delayUntil) and waiting-children', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      const w = await store.saveJob(q, job(q, 'mail'));
+      const djob = delayedJob(q, 60_000);
+      const d = await store.saveJob(q, djob);
+      const p = await store.saveJob(
+        q,
+        job(q, 'p', {}, {}, { state: 'waiting-children', pendingChildrenCount: 1 }),
+      );
+      const waiting = await rec.until((e) => e.jobId === w && e.type === 'waiting');
+      assert.equal(waiting.queueName, q);
+      assert.equal(waiting.jobName, 'mail');
+      assert.equal(typeof waiting.timestamp, 'number');
+      const delayed = await rec.until((e) => e.jobId === d && e.type === 'delayed');
+      assert.equal(delayed.data?.delayUntil, djob.delayUntil);
+      await rec.until((e) => e.jobId === p && e.type === 'waiting-children');
+      rec.stop();
+    });
+
+    s.test('claim and complete publish active then completed with the return value', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      const id = await store.saveJob(q, job(q));
+      const c = await claim(store, q);
+      await store.completeJobs(q, [{ jobId: id, token: c.lockToken, returnvalue: { n: 42 } }]);
+      const done = await rec.until((e) => e.jobId === id && e.type === 'completed');
+      assert.deepEqual(done.data?.returnvalue, { n: 42 });
+      assert.deepEqual(typesOf(rec.events, id), ['waiting', 'active', 'completed']);
+      rec.stop();
+    });
+
+    s.test('a final failure publishes failed with reason and attempts', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      const id = await store.saveJob(q, job(q));
+      const c = await claim(store, q);
+      await store.failJobs(q, [{ jobId: id, token: c.lockToken, reason: 'bad' }]);
+      const failed = await rec.until((e) => e.jobId === id && e.type === 'failed');
+      assert.equal(failed.data?.failedReason, 'bad');
+      assert.equal(failed.data?.attemptsMade, 1);
+      assert.deepEqual(typesOf(rec.events, id), ['waiting', 'active', 'failed']);
+      rec.stop();
+    });
+
+    s.test('a retry publishes retrying, then delayed or waiting', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      const id = await store.saveJob(q, job(q));
+      let c = await claim(store, q);
+      const retryAt = Date.now() + 60_000;
+      await store.failJobs(q, [{ jobId: id, token: c.lockToken, reason: 'r1', retryAt }]);
+      const delayed = await rec.until((e) => e.jobId === id && e.type === 'delayed');
+      assert.equal(delayed.data?.delayUntil, retryAt);
+      const retrying = rec.of(id, 'retrying');
+      assert.equal(retrying.length, 1);
+      assert.equal(retrying[0].data?.failedReason, 'r1');
+      assert.equal(retrying[0].data?.attemptsMade, 1);
+      await store.promoteDelayedJobs(q, retryAt);
+      c = await claim(store, q);
+      await store.failJobs(q, [{
+        jobId: id,
+        token: c.lockToken,
+        reason: 'r2',
+        retryAt: Date.now() - 1,
+      }]);
+      await rec.until((e) => e.jobId === id && e.type === 'retrying' && e.data?.attemptsMade === 2);
+      await rec.until(() => typesOf(rec.events, id).length === 8, 'all events');
+      assert.deepEqual(typesOf(rec.events, id), [
+        'waiting',
+        'active',
+        'retrying',
+        'delayed',
+        'waiting',
+        'active',
+        'retrying',
+        'waiting',
+      ]);
+      rec.stop();
+    });
+
+    s.test('release, promotion and stalled requeue publish waiting; stalls publish stalled', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      const id = await store.saveJob(q, delayedJob(q, 10_000));
+      await store.promoteDelayedJobs(q, Date.now() + 20_000);
+      const c = await claim(store, q);
+      await store.releaseLock(q, id, c.lockToken);
+      await store.fetchNextJob(q, 'w', 1);
+      await eventually(async () => (await store.requeueStalledJobs(q, 5)).requeued.length > 0, {
+        message: 'the lock to expire',
+      });
+      const stalled = await rec.until((e) => e.type === 'stalled');
+      assert.equal(stalled.data?.stalledCount, 1);
+      await rec.until(() => typesOf(rec.events, id).length === 7, 'all events');
+      assert.deepEqual(typesOf(rec.events, id), [
+        'delayed',
+        'waiting',
+        'active',
+        'waiting',
+        'active',
+        'stalled',
+        'waiting',
+      ]);
+      rec.stop();
+    });
+
+    s.test('removeJob publishes removed; pause and resume publish the job name', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      const id = await store.saveJob(q, job(q, 'mail'));
+      await store.removeJob(q, id);
+      await rec.until((e) => e.jobId === id && e.type === 'removed');
+      await store.pauseJobName(q, PAUSE_ALL);
+      await store.resumeJobName(q, 'mail');
+      const paused = await rec.until((e) => e.type === 'paused');
+      assert.equal(paused.data?.jobName, PAUSE_ALL);
+      const resumed = await rec.until((e) => e.type === 'resumed');
+      assert.equal(resumed.data?.jobName, 'mail');
+      rec.stop();
+    });
+
+    s.test('a parent released by its last child publishes waiting after the completion', async (store) => {
+      const q = uniqueQueue();
+      await store.saveFlow([
+        {
+          queueName: q,
+          job: job(q, 'p', {}, { jobId: 'p' }, {
+            state: 'waiting-children',
+            pendingChildrenCount: 1,
+          }),
+        },
+        {
+          queueName: q,
+          job: job(q, 'c', {}, { jobId: 'c' }, { parentId: 'p', parentQueueName: q }),
+        },
+      ]);
+      const rec = record(store, q);
+      const c = await claim(store, q);
+      await store.completeJobs(q, [{ jobId: 'c', token: c.lockToken, returnvalue: 1 }]);
+      await rec.until((e) => e.jobId === 'p' && e.type === 'waiting', 'parent waiting');
+      const order = rec.events.filter((e) => e.type !== 'active').map((e) =>
+        `${e.jobId}:${e.type}`
+      );
+      assert.deepEqual(order, ['c:completed', 'p:waiting']);
+      rec.stop();
+    });
+
+    s.test('updateJob into delayed or waiting publishes it', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      const id = await store.saveJob(q, job(q));
+      const until = Date.now() + 60_000;
+      await store.updateJob(q, id, { state: 'delayed', delayUntil: until });
+      const delayed = await rec.until((e) => e.jobId === id && e.type === 'delayed');
+      assert.equal(delayed.data?.delayUntil, until);
+      await store.updateJob(q, id, { state: 'waiting', delayUntil: 0 });
+      await rec.until(() => rec.of(id, 'waiting').length === 2, 'second waiting');
+      rec.stop();
+    });
+
+    s.test('events of one queue arrive in order and stay in their queue', async (store) => {
+      const q = uniqueQueue();
+      const other = uniqueQueue();
+      const rec = record(store, q);
+      const otherRec = record(store, other);
+      const saved: string[] = [];
+      for (let i = 0; i < 10; i++) saved.push(await store.saveJob(q, job(q, 't', { i })));
+      const foreign = await store.saveJob(other, job(other));
+      await rec.until(() => rec.events.length >= 10, '10 events');
+      assert.deepEqual(rec.events.map((e) => e.jobId), saved);
+      await otherRec.until((e) => e.jobId === foreign);
+      assert.ok(otherRec.events.every((e) => e.queueName === other));
+      assert.ok(rec.events.every((e) => e.queueName === q));
+      rec.stop();
+      otherRec.stop();
+    });
+
+    s.test('publish delivers to subscribers; unsubscribe stops one or all', async (store) => {
+      const q = uniqueQueue();
+      const a: StoreEvent[] = [];
+      const b: StoreEvent[] = [];
+      const listenA = (e: StoreEvent) => void a.push(e);
+      const listenB = (e: StoreEvent) => void b.push(e);
+      store.subscribe(q, listenA);
+      store.subscribe(q, listenB);
+      const rec = record(store, q);
+      await store.publish({
+        type: 'progress',
+        queueName: q,
+        jobId: '1',
+        data: { progress: 10 },
+        timestamp: Date.now(),
+      });
+      await rec.until((e) => e.type === 'progress' && e.data?.progress === 10);
+      assert.equal(a.length, 1);
+      assert.equal(b.length, 1);
+      assert.deepEqual(a[0].data, { progress: 10 });
+      store.unsubscribe(q, listenA);
+      await store.publish({
+        type: 'progress',
+        queueName: q,
+        jobId: '1',
+        data: { progress: 20 },
+        timestamp: Date.now(),
+      });
+      await rec.until((e) => e.data?.progress === 20);
+      assert.equal(a.length, 1);
+      assert.equal(b.length, 2);
+      store.unsubscribe(q);
+      const late = record(store, q);
+      await store.publish({ type: 'drained', queueName: q, timestamp: Date.now() });
+      await late.until((e) => e.type === 'drained');
+      assert.equal(b.length, 2);
+      assert.ok(!rec.events.some((e) => e.type === 'drained'));
+      late.stop();
+    });
+  });
+}

@@ -1,0 +1,293 @@
+/**
+ * Conformance: flows (parent/child trees across queues): saving, releasing parents, the three
+ * child-failure policies through every level, and removal of trees.
+ *
+ * @module
+ */
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  type ChildFailurePolicy,
+  DuplicateJobError,
+  JobNotFoundError,
+  type NewJob,
+  type StoreInterface,
+} from '@conveyor/shared';
+import { eventually } from '../helpers.ts';
+import { ids, job, record, type Suite, uniqueQueue } from './context.ts';
+
+type FlowNode = { queueName: string; job: NewJob };
+type Ref = { queue: string; id: string };
+
+/** A flow node: `pending` > 0 makes it a parent in `waiting-children`. */
+function node(
+  ref: Ref,
+  parent: Ref | null,
+  pending = 0,
+  policy?: ChildFailurePolicy,
+): FlowNode {
+  return {
+    queueName: ref.queue,
+    job: job(ref.queue, ref.id, {}, { jobId: ref.id, failParentOnChildFailure: policy }, {
+      state: pending > 0 ? 'waiting-children' : 'waiting',
+      pendingChildrenCount: pending,
+      parentId: parent?.id ?? null,
+      parentQueueName: parent?.queue ?? null,
+    }),
+  };
+}
+
+/** Claims one job (nodes are named after their id); returns its token. */
+async function claimNode(store: StoreInterface, ref: Ref, lockDuration = 30_000): Promise<string> {
+  const got = await store.fetchNextJob(ref.queue, 'w', lockDuration, { jobName: ref.id });
+  assert.equal(got?.id, ref.id, `${ref.queue}/${ref.id} should be claimable`);
+  return got!.lockToken!;
+}
+
+/** Claims and completes one job (it must be waiting in its queue). */
+async function complete(store: StoreInterface, ref: Ref): Promise<void> {
+  const token = await claimNode(store, ref);
+  const [ok] = await store.completeJobs(ref.queue, [{ jobId: ref.id, token, returnvalue: ref.id }]);
+  assert.equal(ok, true);
+}
+
+/** Claims and fails (for good) one job. */
+async function fail(store: StoreInterface, ref: Ref, reason = 'boom'): Promise<void> {
+  const token = await claimNode(store, ref);
+  const [ok] = await store.failJobs(ref.queue, [{ jobId: ref.id, token, reason }]);
+  assert.equal(ok, true);
+}
+
+/** A three-level tree over three queues: root ← mid ← (leaf, sibling), plus a second root child. */
+function tree(midPolicy?: ChildFailurePolicy, leafPolicy?: ChildFailurePolicy) {
+  const root = { queue: uniqueQueue('root'), id: 'root' };
+  const mid = { queue: uniqueQueue('mid'), id: 'mid' };
+  const other = { queue: mid.queue, id: 'other' };
+  const leaf = { queue: uniqueQueue('leaf'), id: 'leaf' };
+  const sibling = { queue: leaf.queue, id: 'sibling' };
+  const flow = [
+    node(root, null, 2),
+    node(mid, root, 2, midPolicy),
+    node(other, root),
+    node(leaf, mid, 0, leafPolicy),
+    node(sibling, mid),
+  ];
+  return { root, mid, other, leaf, sibling, flow };
+}
+
+async function state(store: StoreInterface, ref: Ref): Promise<string | undefined> {
+  return (await store.getJob(ref.queue, ref.id))?.state;
+}
+
+/** Registers the flow cases. */
+export function flowCases(s: Suite): void {
+  describe('flows', () => {
+    s.test('saveFlow saves a tree across queues and returns ids in input order', async (store) => {
+      const t = tree();
+      assert.deepEqual(await store.saveFlow(t.flow), ['root', 'mid', 'other', 'leaf', 'sibling']);
+      assert.equal(await state(store, t.root), 'waiting-children');
+      assert.equal(await state(store, t.mid), 'waiting-children');
+      assert.equal(await state(store, t.leaf), 'waiting');
+      const mid = await store.getJob(t.mid.queue, 'mid');
+      assert.equal(mid?.parentId, 'root');
+      assert.equal(mid?.parentQueueName, t.root.queue);
+      assert.equal(mid?.pendingChildrenCount, 2);
+      assert.deepEqual(ids(await store.getChildrenJobs(t.root.queue, 'root')).sort(), [
+        'mid',
+        'other',
+      ]);
+      assert.deepEqual(ids(await store.getChildrenJobs(t.mid.queue, 'mid')).sort(), [
+        'leaf',
+        'sibling',
+      ]);
+      assert.deepEqual(await store.getChildrenJobs(t.leaf.queue, 'leaf'), []);
+    });
+
+    s.test('saveFlow with an existing id throws DuplicateJobError and saves nothing', async (store) => {
+      const t = tree();
+      await store.saveJob(t.leaf.queue, job(t.leaf.queue, 'x', {}, { jobId: 'sibling' }));
+      await assert.rejects(store.saveFlow(t.flow), DuplicateJobError);
+      assert.equal(await store.getJob(t.root.queue, 'root'), null);
+      assert.equal(await store.getJob(t.mid.queue, 'mid'), null);
+      assert.equal(await store.getJob(t.leaf.queue, 'leaf'), null);
+      assert.equal(await store.countJobs(t.leaf.queue, 'waiting'), 1);
+    });
+
+    s.test('completing the last child releases the parent, at every level', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      await complete(store, t.leaf);
+      assert.equal(await state(store, t.mid), 'waiting-children');
+      assert.equal((await store.getJob(t.mid.queue, 'mid'))?.pendingChildrenCount, 1);
+      await complete(store, t.sibling);
+      assert.equal(await state(store, t.mid), 'waiting');
+      assert.equal((await store.getJob(t.mid.queue, 'mid'))?.pendingChildrenCount, 0);
+      await complete(store, t.other);
+      assert.equal(await state(store, t.root), 'waiting-children');
+      await complete(store, t.mid);
+      assert.equal(await state(store, t.root), 'waiting');
+      await complete(store, t.root);
+      assert.equal(await state(store, t.root), 'completed');
+    });
+
+    s.test('policy fail (default) fails every ancestor with a chained reason', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      await fail(store, t.leaf, 'boom');
+      const mid = await store.getJob(t.mid.queue, 'mid');
+      assert.equal(mid?.state, 'failed');
+      assert.equal(mid?.failedReason, `child ${t.leaf.queue}/leaf failed: boom`);
+      const root = await store.getJob(t.root.queue, 'root');
+      assert.equal(root?.state, 'failed');
+      assert.equal(root?.failedReason, `child ${t.mid.queue}/mid failed: ${mid?.failedReason}`);
+      assert.ok(root?.finishedAt);
+      assert.equal(await state(store, t.sibling), 'waiting');
+    });
+
+    s.test('policy ignore counts the failed child as finished', async (store) => {
+      const t = tree(undefined, 'ignore');
+      await store.saveFlow(t.flow);
+      await fail(store, t.leaf);
+      assert.equal(await state(store, t.mid), 'waiting-children');
+      await complete(store, t.sibling);
+      assert.equal(await state(store, t.mid), 'waiting');
+      assert.equal((await store.getJob(t.leaf.queue, 'leaf'))?.parentId, 'mid');
+      assert.deepEqual(ids(await store.getChildrenJobs(t.mid.queue, 'mid')).sort(), [
+        'leaf',
+        'sibling',
+      ]);
+    });
+
+    s.test('policy remove detaches the failed child and counts it as finished', async (store) => {
+      const t = tree(undefined, 'remove');
+      await store.saveFlow(t.flow);
+      await complete(store, t.sibling);
+      await fail(store, t.leaf);
+      assert.equal(await state(store, t.mid), 'waiting');
+      const leaf = await store.getJob(t.leaf.queue, 'leaf');
+      assert.equal(leaf?.state, 'failed');
+      assert.equal(leaf?.parentId, null);
+      assert.equal(leaf?.parentQueueName, null);
+      assert.deepEqual(ids(await store.getChildrenJobs(t.mid.queue, 'mid')), ['sibling']);
+    });
+
+    s.test('the middle level applies its own policy: fail then ignore', async (store) => {
+      const t = tree('ignore');
+      await store.saveFlow(t.flow);
+      await fail(store, t.leaf);
+      assert.equal(await state(store, t.mid), 'failed');
+      assert.equal(await state(store, t.root), 'waiting-children');
+      await complete(store, t.other);
+      assert.equal(await state(store, t.root), 'waiting');
+    });
+
+    s.test('the middle level applies its own policy: fail then remove', async (store) => {
+      const t = tree('remove');
+      await store.saveFlow(t.flow);
+      await complete(store, t.other);
+      await fail(store, t.leaf);
+      assert.equal(await state(store, t.mid), 'failed');
+      assert.equal((await store.getJob(t.mid.queue, 'mid'))?.parentId, null);
+      assert.equal(await state(store, t.root), 'waiting');
+      assert.deepEqual(ids(await store.getChildrenJobs(t.root.queue, 'root')), ['other']);
+    });
+
+    s.test('ignore at the leaf, then the released middle fails and fails the root', async (store) => {
+      const t = tree(undefined, 'ignore');
+      await store.saveFlow(t.flow);
+      await fail(store, t.leaf);
+      await complete(store, t.sibling);
+      await fail(store, t.mid, 'mid broke');
+      const root = await store.getJob(t.root.queue, 'root');
+      assert.equal(root?.state, 'failed');
+      assert.equal(root?.failedReason, `child ${t.mid.queue}/mid failed: mid broke`);
+    });
+
+    s.test('a retried child does not touch its parent', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      const token = await claimNode(store, t.leaf);
+      await store.failJobs(t.leaf.queue, [{
+        jobId: 'leaf',
+        token,
+        reason: 'x',
+        retryAt: Date.now() + 60_000,
+      }]);
+      assert.equal(await state(store, t.mid), 'waiting-children');
+      assert.equal((await store.getJob(t.mid.queue, 'mid'))?.pendingChildrenCount, 2);
+    });
+
+    s.test('a child that stalls too often fails and applies the parent policy', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      await claimNode(store, t.leaf, 1);
+      await claimNode(store, t.sibling, 1);
+      await eventually(async () => {
+        await store.requeueStalledJobs(t.leaf.queue, 0);
+        return (await store.countJobs(t.leaf.queue, 'failed')) === 2;
+      }, { message: 'both leaf-queue jobs to stall' });
+      assert.equal(await state(store, t.mid), 'failed');
+      assert.equal(await state(store, t.root), 'failed');
+    });
+
+    s.test('notifyChildCompleted counts down and releases at zero', async (store) => {
+      const q = uniqueQueue();
+      await store.saveJob(
+        q,
+        job(q, 'p', {}, { jobId: 'p' }, { state: 'waiting-children', pendingChildrenCount: 2 }),
+      );
+      assert.equal(await store.notifyChildCompleted(q, 'p'), 'waiting-children');
+      assert.equal((await store.getJob(q, 'p'))?.pendingChildrenCount, 1);
+      assert.equal(await store.notifyChildCompleted(q, 'p'), 'waiting');
+      assert.equal((await store.getJob(q, 'p'))?.pendingChildrenCount, 0);
+      assert.equal((await store.fetchNextJob(q, 'w', 1000))?.id, 'p');
+      await assert.rejects(store.notifyChildCompleted(q, 'missing'), JobNotFoundError);
+    });
+
+    s.test('failParentOnChildFailure fails an unfinished parent and walks up', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      assert.equal(await store.failParentOnChildFailure(t.mid.queue, 'mid', 'manual'), true);
+      const mid = await store.getJob(t.mid.queue, 'mid');
+      assert.equal(mid?.state, 'failed');
+      assert.equal(mid?.failedReason, 'manual');
+      assert.equal(await state(store, t.root), 'failed');
+      assert.equal(await store.failParentOnChildFailure(t.mid.queue, 'mid', 'again'), false);
+      assert.equal((await store.getJob(t.mid.queue, 'mid'))?.failedReason, 'manual');
+      assert.equal(await store.failParentOnChildFailure(t.mid.queue, 'missing', 'x'), false);
+    });
+
+    s.test('removeJob of a parent removes every descendant in every queue', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      const events = record(store, t.leaf.queue);
+      await store.removeJob(t.root.queue, 'root');
+      for (const ref of [t.root, t.mid, t.other, t.leaf, t.sibling]) {
+        assert.equal(await store.getJob(ref.queue, ref.id), null, ref.id);
+      }
+      await events.until((e) => e.type === 'removed' && e.jobId === 'leaf', 'removed of leaf');
+      events.stop();
+    });
+
+    s.test('removeJob of a pending child releases its parent', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      await complete(store, t.sibling);
+      await store.removeJob(t.leaf.queue, 'leaf');
+      const mid = await store.getJob(t.mid.queue, 'mid');
+      assert.equal(mid?.state, 'waiting');
+      assert.equal(mid?.pendingChildrenCount, 0);
+      assert.deepEqual(ids(await store.getChildrenJobs(t.mid.queue, 'mid')), ['sibling']);
+    });
+
+    s.test('removeJob of a finished child leaves the parent count alone', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      await complete(store, t.leaf);
+      await store.removeJob(t.leaf.queue, 'leaf');
+      const mid = await store.getJob(t.mid.queue, 'mid');
+      assert.equal(mid?.state, 'waiting-children');
+      assert.equal(mid?.pendingChildrenCount, 1);
+    });
+  });
+}

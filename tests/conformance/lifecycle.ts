@@ -1,0 +1,376 @@
+/**
+ * Conformance: finishing jobs (complete, fail, retry), fencing, lock extension and release,
+ * delayed promotion and stalled detection.
+ *
+ * @module
+ */
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually } from '../helpers.ts';
+import { claim, delayedJob, job, saveN, type Suite, uniqueQueue } from './context.ts';
+
+/** Registers the job lifecycle cases. */
+export function lifecycleCases(s: Suite): void {
+  describe('lifecycle', () => {
+    s.test('completeJobs completes with the current token', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      const c = await claim(store, q);
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: id, token: c.lockToken, returnvalue: { ok: 1 } }]),
+        [true],
+      );
+      const done = await store.getJob(q, id);
+      assert.equal(done?.state, 'completed');
+      assert.deepEqual(done?.returnvalue, { ok: 1 });
+      assert.ok(done?.finishedAt);
+      assert.equal(done?.lockToken, null);
+      assert.equal(done?.lockedBy, null);
+      assert.equal(await store.getActiveCount(q), 0);
+      assert.equal(await store.countJobs(q, 'completed'), 1);
+    });
+
+    s.test('completeJobs refuses a wrong token, a non-active job and a missing job', async (store) => {
+      const q = uniqueQueue();
+      const [a, b] = await saveN(store, q, 2);
+      const c = await claim(store, q);
+      assert.deepEqual(
+        await store.completeJobs(q, [
+          { jobId: a, token: 'not-the-token', returnvalue: 1 },
+          { jobId: b, token: c.lockToken, returnvalue: 1 },
+          { jobId: 'missing', token: c.lockToken, returnvalue: 1 },
+        ]),
+        [false, false, false],
+      );
+      assert.equal((await store.getJob(q, a))?.state, 'active');
+      assert.equal((await store.getJob(q, b))?.state, 'waiting');
+    });
+
+    s.test('completeJobs batch: one result per input, valid ones applied', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 3);
+      const [x, y, z] = await store.fetchNextJobs(q, 'w', 30_000, 3);
+      const result = await store.completeJobs(q, [
+        { jobId: x.id, token: x.lockToken!, returnvalue: 'x' },
+        { jobId: y.id, token: 'stale', returnvalue: 'y' },
+        { jobId: z.id, token: z.lockToken!, returnvalue: 'z' },
+      ]);
+      assert.deepEqual(result, [true, false, true]);
+      assert.equal((await store.getJob(q, y.id))?.state, 'active');
+      assert.equal(await store.countJobs(q, 'completed'), 2);
+      assert.deepEqual(await store.completeJobs(q, []), []);
+    });
+
+    s.test('a job cannot be completed twice', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      const c = await claim(store, q);
+      const done = { jobId: id, token: c.lockToken, returnvalue: 1 };
+      assert.deepEqual(await store.completeJobs(q, [done]), [true]);
+      assert.deepEqual(await store.completeJobs(q, [done]), [false]);
+      assert.deepEqual(
+        await store.failJobs(q, [{ jobId: id, token: c.lockToken, reason: 'late' }]),
+        [false],
+      );
+      assert.equal((await store.getJob(q, id))?.state, 'completed');
+    });
+
+    s.test('removeOnComplete true removes the job at once', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q, 't', {}, { removeOnComplete: true }));
+      const c = await claim(store, q);
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: id, token: c.lockToken, returnvalue: 1 }]),
+        [true],
+      );
+      assert.equal(await store.getJob(q, id), null);
+      assert.equal(await store.countJobs(q, 'completed'), 0);
+    });
+
+    s.test('failJobs without retryAt fails for good', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      const c = await claim(store, q);
+      assert.deepEqual(
+        await store.failJobs(q, [{ jobId: id, token: c.lockToken, reason: 'boom', stack: 'at x' }]),
+        [true],
+      );
+      const failed = await store.getJob(q, id);
+      assert.equal(failed?.state, 'failed');
+      assert.equal(failed?.failedReason, 'boom');
+      assert.equal(failed?.attemptsMade, 1);
+      assert.deepEqual(failed?.stacktrace, ['at x']);
+      assert.ok(failed?.finishedAt);
+      assert.equal(failed?.lockToken, null);
+      assert.equal(await store.countJobs(q, 'failed'), 1);
+    });
+
+    s.test('failJobs with a future retryAt delays the job; stack traces accumulate', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      const c = await claim(store, q);
+      const retryAt = Date.now() + 60_000;
+      assert.deepEqual(
+        await store.failJobs(q, [{
+          jobId: id,
+          token: c.lockToken,
+          reason: 'r1',
+          stack: 's1',
+          retryAt,
+        }]),
+        [true],
+      );
+      const delayed = await store.getJob(q, id);
+      assert.equal(delayed?.state, 'delayed');
+      assert.equal(delayed?.delayUntil, retryAt);
+      assert.equal(delayed?.attemptsMade, 1);
+      assert.equal(delayed?.failedReason, 'r1');
+      assert.equal(delayed?.lockToken, null);
+      assert.equal(await store.fetchNextJob(q, 'w', 1000), null);
+      assert.equal(await store.promoteDelayedJobs(q, retryAt), 1);
+      const again = await claim(store, q);
+      assert.equal(again.attemptsStarted, 2);
+      await store.failJobs(q, [{ jobId: id, token: again.lockToken, reason: 'r2', stack: 's2' }]);
+      const failed = await store.getJob(q, id);
+      assert.equal(failed?.attemptsMade, 2);
+      assert.deepEqual(failed?.stacktrace, ['s1', 's2']);
+    });
+
+    s.test('failJobs with a past retryAt puts the job back to waiting', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      const c = await claim(store, q);
+      await store.failJobs(q, [{
+        jobId: id,
+        token: c.lockToken,
+        reason: 'r',
+        retryAt: Date.now() - 10,
+      }]);
+      assert.equal((await store.getJob(q, id))?.state, 'waiting');
+      assert.equal((await claim(store, q)).id, id);
+    });
+
+    s.test('failJobs batch: stale entries are refused, valid ones applied', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 2);
+      const [x, y] = await store.fetchNextJobs(q, 'w', 30_000, 2);
+      assert.deepEqual(
+        await store.failJobs(q, [
+          { jobId: x.id, token: 'stale', reason: 'a' },
+          { jobId: y.id, token: y.lockToken!, reason: 'b' },
+        ]),
+        [false, true],
+      );
+      assert.equal((await store.getJob(q, x.id))?.state, 'active');
+      assert.equal((await store.getJob(q, x.id))?.attemptsMade, 0);
+      assert.equal((await store.getJob(q, y.id))?.state, 'failed');
+    });
+
+    s.test('removeOnFail true removes the job when it fails for good, not on retry', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q, 't', {}, { removeOnFail: true }));
+      let c = await claim(store, q);
+      await store.failJobs(q, [{
+        jobId: id,
+        token: c.lockToken,
+        reason: 'r',
+        retryAt: Date.now() - 1,
+      }]);
+      assert.equal((await store.getJob(q, id))?.state, 'waiting');
+      c = await claim(store, q);
+      await store.failJobs(q, [{ jobId: id, token: c.lockToken, reason: 'r' }]);
+      assert.equal(await store.getJob(q, id), null);
+      assert.equal(await store.countJobs(q, 'failed'), 0);
+    });
+
+    s.test('fencing: after release and re-claim the old token can do nothing', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      const first = await claim(store, q, 'w1');
+      assert.equal(await store.releaseLock(q, id, first.lockToken), true);
+      const second = await claim(store, q, 'w2');
+      assert.notEqual(second.lockToken, first.lockToken);
+      const old = first.lockToken;
+      assert.deepEqual(await store.completeJobs(q, [{ jobId: id, token: old, returnvalue: 1 }]), [
+        false,
+      ]);
+      assert.deepEqual(await store.failJobs(q, [{ jobId: id, token: old, reason: 'x' }]), [false]);
+      assert.equal(await store.extendLock(q, id, 60_000, old), false);
+      assert.equal(await store.releaseLock(q, id, old), false);
+      assert.equal(await store.updateJob(q, id, { progress: 9 }, { token: old }), false);
+      const now = await store.getJob(q, id);
+      assert.equal(now?.state, 'active');
+      assert.equal(now?.lockedBy, 'w2');
+      assert.equal(now?.progress, 0);
+      assert.equal(
+        await store.updateJob(q, id, { progress: 5 }, { token: second.lockToken }),
+        true,
+      );
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: id, token: second.lockToken, returnvalue: 2 }]),
+        [true],
+      );
+    });
+
+    s.test('fencing: a lock that expired and was re-claimed cannot be completed', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      const first = await store.fetchNextJob(q, 'w1', 1);
+      assert.ok(first?.lockToken);
+      await eventually(async () => (await store.requeueStalledJobs(q, 5)).requeued.includes(id), {
+        message: 'the lock to expire and the job to be requeued',
+      });
+      assert.equal((await store.getJob(q, id))?.lockToken, null);
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: id, token: first.lockToken, returnvalue: 1 }]),
+        [false],
+      );
+      const second = await claim(store, q, 'w2');
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: id, token: first.lockToken, returnvalue: 1 }]),
+        [false],
+      );
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: id, token: second.lockToken, returnvalue: 2 }]),
+        [true],
+      );
+      assert.equal((await store.getJob(q, id))?.returnvalue, 2);
+    });
+
+    s.test('extendLock moves lockUntil forward for the holder only', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      const c = await store.fetchNextJob(q, 'w', 1000);
+      assert.equal(await store.extendLock(q, id, 120_000, c!.lockToken!), true);
+      const extended = await store.getJob(q, id);
+      assert.ok(extended!.lockUntil! >= Date.now() + 100_000);
+      assert.equal(await store.extendLock(q, id, 120_000), true);
+      assert.equal(await store.extendLock(q, id, 120_000, 'wrong'), false);
+      assert.equal(await store.extendLock(q, 'missing', 1000), false);
+      const w = await store.saveJob(q, job(q));
+      assert.equal(await store.extendLock(q, w, 1000), false);
+    });
+
+    s.test('releaseLock puts the job back in its place, lock cleared', async (store) => {
+      const q = uniqueQueue();
+      const [a, b] = await saveN(store, q, 2);
+      const c = await claim(store, q);
+      assert.equal(c.id, a);
+      assert.equal(await store.releaseLock(q, a, c.lockToken), true);
+      const back = await store.getJob(q, a);
+      assert.equal(back?.state, 'waiting');
+      assert.equal(back?.lockToken, null);
+      assert.equal(back?.lockedBy, null);
+      assert.equal((await claim(store, q)).id, a);
+      assert.equal((await claim(store, q)).id, b);
+      assert.equal(await store.releaseLock(q, 'missing'), false);
+    });
+
+    s.test('releaseLock without a token releases; a waiting job cannot be released', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      await claim(store, q);
+      assert.equal(await store.releaseLock(q, id), true);
+      assert.equal(await store.releaseLock(q, id), false);
+    });
+
+    s.test('promoteDelayedJobs moves due jobs only and counts them', async (store) => {
+      const q = uniqueQueue();
+      const soon = await store.saveJob(q, delayedJob(q, 10_000));
+      await store.saveJob(q, delayedJob(q, 100_000));
+      assert.equal(await store.promoteDelayedJobs(q, Date.now()), 0);
+      assert.equal(await store.promoteDelayedJobs(q, Date.now() + 50_000), 1);
+      assert.equal((await store.getJob(q, soon))?.state, 'waiting');
+      assert.equal(await store.countJobs(q, 'delayed'), 1);
+      assert.equal(await store.countJobs(q, 'waiting'), 1);
+      assert.equal(await store.promoteDelayedJobs(uniqueQueue(), Date.now()), 0);
+    });
+
+    s.test('promoted jobs keep priority and their FIFO place', async (store) => {
+      const q = uniqueQueue();
+      const d1 = await store.saveJob(q, delayedJob(q, 10_000));
+      const w1 = await store.saveJob(q, job(q));
+      const d2 = await store.saveJob(q, delayedJob(q, 10_000, { priority: -1 }));
+      const w2 = await store.saveJob(q, job(q));
+      assert.equal(await store.promoteDelayedJobs(q, Date.now() + 20_000), 2);
+      const order = [];
+      for (let i = 0; i < 4; i++) order.push((await claim(store, q)).id);
+      assert.deepEqual(order, [d2, d1, w1, w2]);
+    });
+
+    s.test('getNextDelayedTimestamp is the earliest delayUntil, or null', async (store) => {
+      const q = uniqueQueue();
+      assert.equal(await store.getNextDelayedTimestamp(q), null);
+      const late = Date.now() + 90_000;
+      const early = Date.now() + 30_000;
+      await store.saveJob(q, job(q, 't', {}, {}, { state: 'delayed', delayUntil: late }));
+      await store.saveJob(q, job(q, 't', {}, {}, { state: 'delayed', delayUntil: early }));
+      assert.equal(await store.getNextDelayedTimestamp(q), early);
+      await store.promoteDelayedJobs(q, early);
+      assert.equal(await store.getNextDelayedTimestamp(q), late);
+    });
+
+    s.test('getStalledJobs lists active jobs whose lock expired', async (store) => {
+      const q = uniqueQueue();
+      const [stale, fresh] = await saveN(store, q, 2);
+      await store.fetchNextJob(q, 'w', 1);
+      await store.fetchNextJob(q, 'w', 60_000);
+      const found = await eventually(async () => {
+        const list = await store.getStalledJobs(q, 0);
+        return list.length > 0 ? list : null;
+      }, { message: 'a stalled job' });
+      assert.deepEqual(found.map((j) => j.id), [stale]);
+      assert.equal(found[0].state, 'active');
+      assert.deepEqual(await store.getStalledJobs(q, 3_600_000), []);
+      assert.equal((await store.getJob(q, fresh))?.state, 'active');
+    });
+
+    s.test('requeueStalledJobs requeues expired locks and counts stalls', async (store) => {
+      const q = uniqueQueue();
+      const [id, other] = await saveN(store, q, 2);
+      await store.fetchNextJob(q, 'w', 1);
+      await store.fetchNextJob(q, 'w', 60_000);
+      const result = await eventually(async () => {
+        const r = await store.requeueStalledJobs(q, 1);
+        return r.requeued.length > 0 ? r : null;
+      }, { message: 'the lock to expire' });
+      assert.deepEqual(result, { requeued: [id], failed: [] });
+      const job1 = await store.getJob(q, id);
+      assert.equal(job1?.state, 'waiting');
+      assert.equal(job1?.stalledCount, 1);
+      assert.equal(job1?.lockToken, null);
+      assert.equal((await store.getJob(q, other))?.state, 'active');
+      assert.deepEqual(await store.requeueStalledJobs(q, 1), { requeued: [], failed: [] });
+    });
+
+    s.test('requeueStalledJobs fails a job that stalled more than maxStalledCount', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      await store.fetchNextJob(q, 'w', 1);
+      await eventually(async () => (await store.requeueStalledJobs(q, 1)).requeued.length === 1);
+      await store.fetchNextJob(q, 'w', 1);
+      const r = await eventually(async () => {
+        const res = await store.requeueStalledJobs(q, 1);
+        return res.failed.length > 0 ? res : null;
+      }, { message: 'the second stall' });
+      assert.deepEqual(r, { requeued: [], failed: [id] });
+      const failed = await store.getJob(q, id);
+      assert.equal(failed?.state, 'failed');
+      assert.equal(failed?.stalledCount, 2);
+      assert.equal(failed?.failedReason, 'job stalled more than allowable limit');
+      assert.ok(failed?.finishedAt);
+    });
+
+    s.test('requeueStalledJobs with maxStalledCount 0 fails at the first stall', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      await store.fetchNextJob(q, 'w', 1);
+      const r = await eventually(async () => {
+        const res = await store.requeueStalledJobs(q, 0);
+        return res.failed.length > 0 ? res : null;
+      });
+      assert.deepEqual(r.failed, [id]);
+      assert.equal((await store.getJob(q, id))?.state, 'failed');
+    });
+  });
+}

@@ -1,0 +1,339 @@
+/**
+ * Conformance: listing and counting, clean, pruneFinished, drain, obliterate, listQueues.
+ *
+ * @module
+ */
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConveyorError, type StoreInterface } from '@conveyor/shared';
+import { eventually } from '../helpers.ts';
+import { claim, delayedJob, ids, job, saveN, type Suite, uniqueQueue } from './context.ts';
+
+/** Claims and completes the next job of `q`, returning its id. */
+async function completeNext(
+  store: StoreInterface,
+  q: string,
+  value: unknown = null,
+): Promise<string> {
+  const c = await claim(store, q);
+  const [ok] = await store.completeJobs(q, [{
+    jobId: c.id,
+    token: c.lockToken,
+    returnvalue: value,
+  }]);
+  assert.equal(ok, true);
+  return c.id;
+}
+
+/** Claims and fails (for good) the next job of `q`, returning its id. */
+async function failNext(store: StoreInterface, q: string): Promise<string> {
+  const c = await claim(store, q);
+  const [ok] = await store.failJobs(q, [{ jobId: c.id, token: c.lockToken, reason: 'no' }]);
+  assert.equal(ok, true);
+  return c.id;
+}
+
+/** Waits until the store's clock has moved past the last finish (finishedAt values differ). */
+async function tick(): Promise<void> {
+  const start = Date.now();
+  await eventually(() => Date.now() > start + 1, { interval: 1 });
+}
+
+/** Registers the query and cleanup cases. */
+export function queryCases(s: Suite): void {
+  describe('queries', () => {
+    s.test('countJobs counts every state', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 5);
+      await store.saveJob(q, delayedJob(q, 60_000));
+      await store.saveJob(
+        q,
+        job(q, 'p', {}, {}, { state: 'waiting-children', pendingChildrenCount: 1 }),
+      );
+      await completeNext(store, q);
+      await failNext(store, q);
+      await claim(store, q);
+      assert.equal(await store.countJobs(q, 'waiting'), 2);
+      assert.equal(await store.countJobs(q, 'delayed'), 1);
+      assert.equal(await store.countJobs(q, 'waiting-children'), 1);
+      assert.equal(await store.countJobs(q, 'active'), 1);
+      assert.equal(await store.getActiveCount(q), 1);
+      assert.equal(await store.countJobs(q, 'completed'), 1);
+      assert.equal(await store.countJobs(q, 'failed'), 1);
+      assert.equal(await store.countJobs(uniqueQueue(), 'waiting'), 0);
+    });
+
+    s.test('listJobs waiting: claim order, inclusive pagination, -1 means the last', async (store) => {
+      const q = uniqueQueue();
+      const a = await store.saveJob(q, job(q));
+      const b = await store.saveJob(q, job(q, 't', {}, { priority: -1 }));
+      const c = await store.saveJob(q, job(q));
+      const d = await store.saveJob(q, job(q, 't', {}, { lifo: true }));
+      const order = [b, d, a, c];
+      assert.deepEqual(ids(await store.listJobs(q, 'waiting')), order);
+      assert.deepEqual(ids(await store.listJobs(q, 'waiting', 0, -1)), order);
+      assert.deepEqual(ids(await store.listJobs(q, 'waiting', 1, 2)), [d, a]);
+      assert.deepEqual(ids(await store.listJobs(q, 'waiting', 0, 0)), [b]);
+      assert.deepEqual(ids(await store.listJobs(q, 'waiting', 2)), [a, c]);
+      assert.deepEqual(ids(await store.listJobs(q, 'waiting', 3, 100)), [c]);
+      assert.deepEqual(await store.listJobs(q, 'waiting', 4, 10), []);
+      assert.deepEqual(await store.listJobs(q, 'waiting', 2, 1), []);
+      assert.deepEqual(await store.listJobs(uniqueQueue(), 'waiting'), []);
+    });
+
+    s.test('listJobs pages cover the list exactly once', async (store) => {
+      const q = uniqueQueue();
+      const saved = await saveN(store, q, 23);
+      const seen: string[] = [];
+      for (let start = 0; start < 30; start += 5) {
+        seen.push(...ids(await store.listJobs(q, 'waiting', start, start + 4)));
+      }
+      assert.deepEqual(seen, saved);
+    });
+
+    s.test('listJobs delayed: by delayUntil', async (store) => {
+      const q = uniqueQueue();
+      const late = await store.saveJob(q, delayedJob(q, 90_000));
+      const early = await store.saveJob(q, delayedJob(q, 30_000));
+      const mid = await store.saveJob(q, delayedJob(q, 60_000));
+      assert.deepEqual(ids(await store.listJobs(q, 'delayed')), [early, mid, late]);
+      assert.deepEqual(ids(await store.listJobs(q, 'delayed', 1, 1)), [mid]);
+    });
+
+    s.test('listJobs completed and failed: newest finishedAt first', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 5);
+      const c1 = await completeNext(store, q);
+      await tick();
+      const f1 = await failNext(store, q);
+      await tick();
+      const c2 = await completeNext(store, q);
+      await tick();
+      const c3 = await completeNext(store, q);
+      await tick();
+      const f2 = await failNext(store, q);
+      assert.deepEqual(ids(await store.listJobs(q, 'completed')), [c3, c2, c1]);
+      assert.deepEqual(ids(await store.listJobs(q, 'completed', 0, 1)), [c3, c2]);
+      assert.deepEqual(ids(await store.listJobs(q, 'failed')), [f2, f1]);
+    });
+
+    s.test('listJobs active and waiting-children: oldest first', async (store) => {
+      const q = uniqueQueue();
+      const saved = await saveN(store, q, 3);
+      await store.fetchNextJobs(q, 'w', 30_000, 3);
+      assert.deepEqual(ids(await store.listJobs(q, 'active')), saved);
+      const p1 = await store.saveJob(
+        q,
+        job(q, 'p', {}, {}, { state: 'waiting-children', pendingChildrenCount: 1 }),
+      );
+      const p2 = await store.saveJob(
+        q,
+        job(q, 'p', {}, {}, { state: 'waiting-children', pendingChildrenCount: 1 }),
+      );
+      assert.deepEqual(ids(await store.listJobs(q, 'waiting-children')), [p1, p2]);
+    });
+
+    s.test('clean removes finished jobs older than grace and returns the count', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 3);
+      const a = await completeNext(store, q);
+      const b = await completeNext(store, q);
+      await failNext(store, q);
+      assert.equal(await store.clean(q, 'completed', 3_600_000), 0);
+      await eventually(async () => (await store.clean(q, 'completed', 0)) === 2, {
+        message: 'clean',
+      });
+      assert.equal(await store.getJob(q, a), null);
+      assert.equal(await store.getJob(q, b), null);
+      assert.equal(await store.countJobs(q, 'failed'), 1);
+      await eventually(async () => (await store.clean(q, 'failed', 0)) === 1);
+      assert.equal(await store.countJobs(q, 'failed'), 0);
+    });
+
+    s.test('clean respects grace against finishedAt', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 2);
+      const old = await completeNext(store, q);
+      const since = Date.now();
+      await eventually(() => Date.now() >= since + 60, { interval: 5 });
+      const recent = await completeNext(store, q);
+      assert.equal(await store.clean(q, 'completed', 30), 1);
+      assert.equal(await store.getJob(q, old), null);
+      assert.equal((await store.getJob(q, recent))?.state, 'completed');
+    });
+
+    s.test('clean with a limit removes the oldest first', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 4);
+      const done: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        done.push(await completeNext(store, q));
+        await tick();
+      }
+      assert.equal(await store.clean(q, 'completed', 0, 3), 3);
+      assert.deepEqual(ids(await store.listJobs(q, 'completed')), [done[3]]);
+    });
+
+    s.test('clean of waiting and delayed uses createdAt; active is never cleaned', async (store) => {
+      const q = uniqueQueue();
+      const past = Date.now() - 10_000;
+      await store.saveJob(q, job(q, 'old', {}, {}, { createdAt: past }));
+      const fresh = await store.saveJob(q, job(q, 'new'));
+      await store.saveJob(
+        q,
+        job(q, 'oldDelayed', {}, {}, {
+          createdAt: past,
+          state: 'delayed',
+          delayUntil: Date.now() + 60_000,
+        }),
+      );
+      assert.equal(await store.clean(q, 'waiting', 5_000), 1);
+      assert.deepEqual(ids(await store.listJobs(q, 'waiting')), [fresh]);
+      assert.equal(await store.clean(q, 'delayed', 5_000), 1);
+      await claim(store, q);
+      assert.equal(await store.clean(q, 'active', 0), 0);
+      assert.equal(await store.getActiveCount(q), 1);
+    });
+
+    s.test('pruneFinished keeps the newest k of each state (removeOnComplete count)', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 5, { removeOnComplete: 2 });
+      const done: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        done.push(await completeNext(store, q));
+        await tick();
+      }
+      assert.equal(await store.pruneFinished(q), 3);
+      assert.deepEqual(ids(await store.listJobs(q, 'completed')), [done[4], done[3]]);
+      assert.equal(await store.pruneFinished(q), 0);
+    });
+
+    s.test('pruneFinished applies removeOnFail { count } and leaves other jobs alone', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 3, { removeOnFail: { count: 1 } });
+      await saveN(store, q, 1);
+      const failed: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        failed.push(await failNext(store, q));
+        await tick();
+      }
+      const kept = await completeNext(store, q);
+      assert.equal(await store.pruneFinished(q), 2);
+      assert.deepEqual(ids(await store.listJobs(q, 'failed')), [failed[2]]);
+      assert.equal((await store.getJob(q, kept))?.state, 'completed');
+    });
+
+    s.test('pruneFinished applies keep-age in seconds', async (store) => {
+      const q = uniqueQueue();
+      await store.saveJob(q, job(q, 'short', {}, { removeOnComplete: { age: 0.05 } }));
+      await store.saveJob(q, job(q, 'long', {}, { removeOnComplete: { age: 3600 } }));
+      const short = await completeNext(store, q);
+      const long = await completeNext(store, q);
+      await eventually(async () => (await store.pruneFinished(q)) === 1, {
+        message: 'age to pass',
+      });
+      assert.equal(await store.getJob(q, short), null);
+      assert.equal((await store.getJob(q, long))?.state, 'completed');
+    });
+
+    s.test('drain removes waiting and delayed jobs only', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 3);
+      await store.saveJob(q, delayedJob(q, 60_000));
+      const parent = await store.saveJob(
+        q,
+        job(q, 'p', {}, {}, { state: 'waiting-children', pendingChildrenCount: 1 }),
+      );
+      const done = await completeNext(store, q);
+      const active = await claim(store, q);
+      await store.drain(q);
+      assert.equal(await store.countJobs(q, 'waiting'), 0);
+      assert.equal(await store.countJobs(q, 'delayed'), 0);
+      assert.equal((await store.getJob(q, parent))?.state, 'waiting-children');
+      assert.equal((await store.getJob(q, done))?.state, 'completed');
+      assert.equal((await store.getJob(q, active.id))?.state, 'active');
+    });
+
+    s.test('obliterate refuses while jobs are active, and removes nothing', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 2);
+      await claim(store, q);
+      await assert.rejects(store.obliterate(q), (e: unknown) => {
+        assert.ok(e instanceof ConveyorError);
+        assert.equal(e.code, 'QUEUE_ACTIVE');
+        return true;
+      });
+      assert.equal(await store.countJobs(q, 'waiting'), 1);
+      assert.equal(await store.getActiveCount(q), 1);
+    });
+
+    s.test('obliterate removes jobs in every state, pauses and schedulers', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 3);
+      await store.saveJob(q, delayedJob(q, 60_000));
+      await completeNext(store, q);
+      await claim(store, q);
+      await store.pauseJobName(q, 'x');
+      await store.upsertScheduler(
+        {
+          id: 's',
+          queueName: q,
+          name: 't',
+          data: {},
+          opts: {},
+          repeat: { every: 1000 },
+          nextRunAt: Date.now() + 1000,
+          runCount: 0,
+          createdAt: Date.now(),
+        },
+        null,
+      );
+      await store.obliterate(q, { force: true });
+      for (const state of ['waiting', 'delayed', 'active', 'completed'] as const) {
+        assert.equal(await store.countJobs(q, state), 0, state);
+      }
+      assert.deepEqual(await store.getPausedJobNames(q), []);
+      assert.equal(await store.getScheduler(q, 's'), null);
+      assert.ok(!(await store.listQueues()).includes(q));
+      await store.saveJob(q, job(q));
+      assert.equal(await store.countJobs(q, 'waiting'), 1);
+    });
+
+    s.test('obliterate of one queue leaves other queues alone', async (store) => {
+      const q = uniqueQueue();
+      const other = uniqueQueue();
+      await saveN(store, q, 2);
+      const keep = await store.saveJob(other, job(other));
+      await store.obliterate(q);
+      assert.equal(await store.countJobs(q, 'waiting'), 0);
+      assert.equal((await store.getJob(other, keep))?.state, 'waiting');
+    });
+
+    s.test('listQueues names queues that have jobs or schedulers', async (store) => {
+      const withJobs = uniqueQueue();
+      const withScheduler = uniqueQueue();
+      const unused = uniqueQueue();
+      await store.saveJob(withJobs, job(withJobs));
+      await store.upsertScheduler(
+        {
+          id: 's',
+          queueName: withScheduler,
+          name: 't',
+          data: {},
+          opts: {},
+          repeat: { every: 1000 },
+          nextRunAt: Date.now() + 1000,
+          runCount: 0,
+          createdAt: Date.now(),
+        },
+        null,
+      );
+      await store.getJob(unused, 'x');
+      const queues = await store.listQueues();
+      assert.ok(queues.includes(withJobs));
+      assert.ok(queues.includes(withScheduler));
+      assert.ok(!queues.includes(unused));
+      assert.equal(new Set(queues).size, queues.length);
+    });
+  });
+}
