@@ -61,3 +61,13 @@ export function sqliteHarnesses(adapter: SqliteAdapter): StoreHarness[] {
   };
   return [memory, fileHarness];
 }
+
+/** The adapter native to the running runtime: `bun:sqlite` on Bun, `node:sqlite` elsewhere. */
+export async function runtimeAdapter(): Promise<SqliteAdapter> {
+  if ('Bun' in globalThis) {
+    const m = await import('@conveyor/store-sqlite-bun');
+    return { name: 'sqlite-bun', create: (o) => new m.SqliteStore(o), openDriver: m.openBunSqlite };
+  }
+  const m = await import('@conveyor/store-sqlite-node');
+  return { name: 'sqlite-node', create: (o) => new m.SqliteStore(o), openDriver: m.openNodeSqlite };
+}

@@ -87,8 +87,10 @@ export function encodeNewJob(job: NewJob, label: string): EncodedJob {
     job,
     data: toJson(job.data, `${label}.data`),
     opts: toJson(job.opts, `${label}.opts`) ?? '{}',
-    progress: toJson(job.progress ?? 0, `${label}.progress`) ?? '0',
-    returnvalue: toJson(job.returnvalue, `${label}.returnvalue`),
+    progress: job.progress === 0 || job.progress === undefined
+      ? '0'
+      : toJson(job.progress, `${label}.progress`) ?? '0',
+    returnvalue: job.returnvalue == null ? null : toJson(job.returnvalue, `${label}.returnvalue`),
   };
 }
 
@@ -118,8 +120,8 @@ export function jobParams(seq: number, queue: string, id: string, e: EncodedJob)
     e.progress,
     e.returnvalue,
     j.failedReason ?? null,
-    JSON.stringify(j.stacktrace ?? []),
-    JSON.stringify(j.logs ?? []),
+    list(j.stacktrace),
+    list(j.logs),
     j.attemptsMade ?? 0,
     j.attemptsStarted ?? 0,
     j.createdAt ?? Date.now(),
@@ -213,6 +215,10 @@ export function toJson(value: unknown, label: string): string | null {
  */
 export function fromJson(value: SqlValue | undefined): unknown {
   return value === null || value === undefined ? null : JSON.parse(String(value));
+}
+
+function list(value: string[] | undefined): string {
+  return value === undefined || value.length === 0 ? '[]' : JSON.stringify(value);
 }
 
 function num(v: SqlValue | undefined): number | null {

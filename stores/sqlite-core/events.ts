@@ -1,6 +1,7 @@
 /**
  * Events: subscribers in this process are called as soon as a transaction commits; events of
- * other processes (and other connections) are read from `conveyor_events` by a cheap poll that
+ * other processes (and other connections) are read from `conveyor_events` (one row per
+ * transaction, its events as a JSON array) by a cheap poll that
  * runs only while someone is subscribed and only reads the table when `PRAGMA data_version`
  * says another connection committed.
  *
@@ -95,7 +96,9 @@ export class EventHub {
       const events: StoreEvent[] = [];
       for (const row of rows) {
         this.#lastId = Number(row.id);
-        if (row.origin !== this.origin) events.push(JSON.parse(String(row.body)));
+        if (row.origin !== this.origin) {
+          events.push(...JSON.parse(String(row.body)) as StoreEvent[]);
+        }
       }
       this.deliver(events);
     } catch (error) {

@@ -53,8 +53,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX conveyor_jobs_id ON conveyor_jobs (queue, id);
   CREATE UNIQUE INDEX conveyor_jobs_dedup ON conveyor_jobs (queue, dedup_key) WHERE dedup_live = 1;
   CREATE INDEX conveyor_jobs_claim ON conveyor_jobs (queue, state, priority, ord);
-  CREATE INDEX conveyor_jobs_delayed ON conveyor_jobs (queue, state, delay_until);
-  CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (queue, state, finished_at);
+  CREATE INDEX conveyor_jobs_delayed ON conveyor_jobs (queue, delay_until) WHERE state = 'delayed';
+  CREATE INDEX conveyor_jobs_finished ON conveyor_jobs (queue, state, finished_at)
+    WHERE state IN ('completed', 'failed');
   CREATE INDEX conveyor_jobs_group ON conveyor_jobs (queue, group_id, state) WHERE group_id IS NOT NULL;
   CREATE INDEX conveyor_jobs_parent ON conveyor_jobs (parent_queue, parent_id) WHERE parent_id IS NOT NULL;
   CREATE TABLE conveyor_paused (
@@ -83,10 +84,11 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (queue, id)
   ) WITHOUT ROWID;
   CREATE TABLE conveyor_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     origin TEXT NOT NULL,
     ts INTEGER NOT NULL,
     body TEXT NOT NULL
   );
+  CREATE INDEX conveyor_events_ts ON conveyor_events (ts);
   `,
 ];

@@ -202,12 +202,21 @@ export class SqliteStoreBase implements StoreInterface {
     try {
       result = fn();
       if (events.length > 0) {
-        const insert = this.#sql('INSERT INTO conveyor_events (origin, ts, body) VALUES (?, ?, ?)');
-        for (const e of events) insert.run(this.#hub.origin, e.timestamp, JSON.stringify(e));
+        // One row per transaction: its events, in order, as a JSON array.
         const now = Date.now();
+        this.#run(
+          'INSERT INTO conveyor_events (origin, ts, body) VALUES (?, ?, ?)',
+          this.#hub.origin,
+          now,
+          JSON.stringify(events),
+        );
         if (now - this.#lastPrune > 1000) {
           this.#lastPrune = now;
-          this.#run('DELETE FROM conveyor_events WHERE ts < ?', now - this.options.eventRetention);
+          // The newest event stays, so ids (rowids) keep growing and pollers never go back.
+          this.#run(
+            'DELETE FROM conveyor_events WHERE ts < ? AND id < (SELECT max(id) FROM conveyor_events)',
+            now - this.options.eventRetention,
+          );
         }
       }
       this.#commit(db);
@@ -323,7 +332,7 @@ export class SqliteStoreBase implements StoreInterface {
       );
       if (Number(n?.n) >= group.maxSize) throw new GroupFullError(queue, group.id, group.maxSize);
     }
-    const id = customId ?? crypto.randomUUID();
+    const id = customId ?? orderedId();
     this.#sql(INSERT_JOB).run(...jobParams(this.#seq(), queue, id, e));
     this.#emit(
       job.state,
@@ -602,7 +611,7 @@ export class SqliteStoreBase implements StoreInterface {
   }
 
   /** Claims up to `count` jobs in one transaction (see `StoreInterface.fetchNextJobs`). */
-  fetchNextJobs(
+  async fetchNextJobs(
     queueName: string,
     workerId: string,
     lockDuration: number,
@@ -1254,6 +1263,14 @@ export class SqliteStoreBase implements StoreInterface {
 }
 
 // ───────────────────────────── helpers ─────────────────────────────
+
+/**
+ * A generated job id: the time in hex, then random hex (like UUIDv7), so new ids land at the
+ * end of the id index instead of at random places.
+ */
+function orderedId(): string {
+  return Date.now().toString(16).padStart(12, '0') + crypto.randomUUID().slice(13);
+}
 
 function byClaimOrder(a: SqlRow, b: SqlRow): number {
   return Number(a.priority) - Number(b.priority) || Number(a.ord) - Number(b.ord);
