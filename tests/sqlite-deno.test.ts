@@ -1,11 +1,13 @@
 /**
  * Entry point: the SQLite store on the `deno` adapter (`@conveyor/store-sqlite-deno`), on
- * `:memory:` and on a temp file. Fails if no test ran.
+ * `:memory:` and on a temp file: the conformance suite, then the SQLite-specific cases. Fails if
+ * no test ran.
  *
  * @module
  */
 import { after } from 'node:test';
 import { openDenoSqlite, SqliteStore } from '@conveyor/store-sqlite-deno';
+import { conformanceSuite } from './conformance/mod.ts';
 import { requireTests } from './helpers.ts';
 import { type SqliteAdapter, sqliteHarnesses } from './sqlite-harness.ts';
 import { sqliteSpecificSuite } from './sqlite-specific.ts';
@@ -21,4 +23,5 @@ after(async () => {
   for (const h of harnesses) await h.teardown?.();
 });
 
+for (const harness of harnesses) conformanceSuite(harness);
 sqliteSpecificSuite(adapter, ran);
