@@ -87,14 +87,21 @@ export class MemoryStore implements StoreInterface {
 
   // ───────────────────────────────── Job CRUD ─────────────────────────────────
 
-  /** Saves a job; see {@linkcode StoreInterface.saveJob}. */
-  saveJob(queueName: string, job: NewJob): Promise<string> {
-    return this.#run(() => this.#saveMany(queueName, [job], 'job')[0]);
+  /**
+   * Saves a job; see {@linkcode StoreInterface.saveJob}. The memory store has no transactions:
+   * `options.tx` is refused with `InvalidArgumentError`.
+   */
+  saveJob(queueName: string, job: NewJob, options?: SaveOptions): Promise<string> {
+    return this.#run(() => {
+      refuseTx(options);
+      return this.#saveMany(queueName, [job], 'job')[0];
+    });
   }
 
-  /** Saves many jobs atomically; see {@linkcode StoreInterface.saveBulk}. */
-  saveBulk(queueName: string, jobs: NewJob[]): Promise<string[]> {
+  /** Saves many jobs atomically; see {@linkcode StoreInterface.saveBulk}. No `options.tx`. */
+  saveBulk(queueName: string, jobs: NewJob[], options?: SaveOptions): Promise<string[]> {
     return this.#run(() => {
+      refuseTx(options);
       if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array of jobs');
       return this.#saveMany(queueName, jobs, 'jobs');
     });
@@ -536,9 +543,13 @@ export class MemoryStore implements StoreInterface {
 
   // ──────────────────────────────────── Flows ────────────────────────────────────
 
-  /** Saves a flow atomically; see {@linkcode StoreInterface.saveFlow}. */
-  saveFlow(jobs: Array<{ queueName: string; job: NewJob }>): Promise<string[]> {
+  /** Saves a flow atomically; see {@linkcode StoreInterface.saveFlow}. No `options.tx`. */
+  saveFlow(
+    jobs: Array<{ queueName: string; job: NewJob }>,
+    options?: SaveOptions,
+  ): Promise<string[]> {
     return this.#run(() => {
+      refuseTx(options);
       const seen = new Set<string>();
       jobs.forEach(({ queueName, job }, i) => {
         checkNewJob(job, `jobs[${i}].job`);
@@ -1025,6 +1036,22 @@ export class MemoryStore implements StoreInterface {
       ...(data ? { data: structuredClone(data) } : {}),
       timestamp: now,
     });
+  }
+}
+
+/**
+ * The optional last argument of the save methods. Only `tx` (a caller's database transaction)
+ * exists, and the memory store refuses it.
+ */
+type SaveOptions = { tx?: unknown };
+
+function refuseTx(options: SaveOptions | undefined): void {
+  if (options?.tx !== undefined) {
+    throw new InvalidArgumentError(
+      'options.tx',
+      options.tx,
+      'omitted: the memory store has no transactions',
+    );
   }
 }
 

@@ -6,8 +6,8 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { StoreInterface } from '@conveyor/shared';
-import { claim, job, saveN, type Suite, uniqueQueue } from './context.ts';
+import { PAUSE_ALL, type StoreInterface } from '@conveyor/shared';
+import { claim, job, record, saveN, type Suite, uniqueQueue } from './context.ts';
 
 /** `n` fetchers loop until the queue is empty; returns every claimed id. */
 async function fetchAll(stores: StoreInterface[], queue: string, n: number): Promise<string[]> {
@@ -148,6 +148,135 @@ function raceCases(
     }));
 }
 
+/** Cases that need two stores over the same data: what one does, the other sees. */
+function peerCases(s: Suite, openPeer: (store: StoreInterface) => Promise<StoreInterface>): void {
+  const withPeer = (name: string, body: (a: StoreInterface, b: StoreInterface) => Promise<void>) =>
+    s.test(`two stores: ${name}`, async (store) => {
+      const peer = await openPeer(store);
+      try {
+        await body(store, peer);
+      } finally {
+        await peer.disconnect();
+      }
+    });
+
+  withPeer('events of one store reach the subscribers of the other', async (a, b) => {
+    const q = uniqueQueue();
+    const rec = record(b, q);
+    const id = await a.saveJob(q, job(q, 'mail'));
+    const c = await claim(a, q);
+    await a.completeJobs(q, [{ jobId: id, token: c.lockToken, returnvalue: 'ok' }]);
+    await a.publish({
+      type: 'progress',
+      queueName: q,
+      jobId: id,
+      data: { progress: 5 },
+      timestamp: Date.now(),
+    });
+    await rec.until(
+      (e) => e.type === 'progress' && e.jobId === id,
+      'progress from the other store',
+    );
+    await rec.until(
+      (e) => e.type === 'completed' && e.jobId === id,
+      'completed from the other store',
+    );
+    const types = rec.of(id).map((e) => e.type).filter((t) => t !== 'progress');
+    assert.deepEqual(types, ['waiting', 'active', 'completed']);
+    rec.stop();
+  });
+
+  withPeer('a pause set through one store stops claims through the other', async (a, b) => {
+    const q = uniqueQueue();
+    await saveN(a, q, 2);
+    await a.pauseJobName(q, PAUSE_ALL);
+    assert.deepEqual(await b.getPausedJobNames(q), [PAUSE_ALL]);
+    assert.equal(await b.fetchNextJob(q, 'w', 1000), null);
+    await b.resumeJobName(q, PAUSE_ALL);
+    assert.ok(await a.fetchNextJob(q, 'w', 1000));
+  });
+
+  withPeer(
+    'rate limits, global and group concurrency count claims of both stores',
+    async (a, b) => {
+      const q = uniqueQueue();
+      await saveN(a, q, 6);
+      const limiter = { max: 3, duration: 1_000_000_000 };
+      const claimed = await Promise.all([
+        a.fetchNextJobs(q, 'wa', 30_000, 3, { limiter }),
+        b.fetchNextJobs(q, 'wb', 30_000, 3, { limiter }),
+      ]);
+      assert.equal(claimed.flat().length, 3);
+      const q2 = uniqueQueue();
+      await saveN(a, q2, 6);
+      const global = await Promise.all(
+        Array.from(
+          { length: 6 },
+          (_, i) => (i % 2 ? a : b).fetchNextJob(q2, `w${i}`, 30_000, { globalConcurrency: 2 }),
+        ),
+      );
+      assert.equal(global.filter(Boolean).length, 2);
+      const q3 = uniqueQueue();
+      await saveN(a, q3, 6, { group: { id: 'g' } });
+      const grouped = await Promise.all(
+        Array.from(
+          { length: 6 },
+          (_, i) => (i % 2 ? a : b).fetchNextJob(q3, `w${i}`, 30_000, { groupConcurrency: 2 }),
+        ),
+      );
+      assert.equal(grouped.filter(Boolean).length, 2);
+      assert.equal(await b.getGroupActiveCount(q3, 'g'), 2);
+    },
+  );
+
+  withPeer('racing scheduler advances on two stores: exactly one wins', async (a, b) => {
+    const q = uniqueQueue();
+    const t1 = Date.now() + 60_000;
+    const t2 = t1 + 60_000;
+    await a.upsertScheduler({
+      id: 's',
+      queueName: q,
+      name: 'tick',
+      data: {},
+      opts: {},
+      repeat: { every: 60_000 },
+      nextRunAt: t1,
+      runCount: 0,
+      createdAt: Date.now(),
+    }, null);
+    const next = job(q, 'tick', {}, { jobId: `s:${t2}`, repeat: { schedulerId: 's' } }, {
+      state: 'delayed',
+      delayUntil: t2,
+    });
+    const results = await Promise.all([
+      a.advanceScheduler(q, 's', t1, t2, next),
+      b.advanceScheduler(q, 's', t1, t2, next),
+    ]);
+    assert.equal(results.filter((r) => r === false).length, 1);
+    assert.equal((await b.getScheduler(q, 's'))?.runCount, 1);
+  });
+
+  withPeer('a flow saved by one store is released by completions on the other', async (a, b) => {
+    const q = uniqueQueue();
+    await a.saveFlow([
+      {
+        queueName: q,
+        job: job(q, 'p', {}, { jobId: 'p' }, {
+          state: 'waiting-children',
+          pendingChildrenCount: 1,
+        }),
+      },
+      { queueName: q, job: job(q, 'c', {}, { jobId: 'c' }, { parentId: 'p', parentQueueName: q }) },
+    ]);
+    const c = await claim(b, q);
+    assert.deepEqual(
+      await b.completeJobs(q, [{ jobId: 'c', token: c.lockToken, returnvalue: 1 }]),
+      [true],
+    );
+    assert.equal((await a.getJob(q, 'p'))?.state, 'waiting');
+  });
+}
+
 /** Registers the concurrency cases (and their cross-store variant when the harness has peers). */
 export function concurrencyCases(s: Suite): void {
   describe('concurrency', () => {
@@ -155,6 +284,7 @@ export function concurrencyCases(s: Suite): void {
     const openPeer = s.harness.openPeer?.bind(s.harness);
     if (openPeer) {
       raceCases(s, 'two stores', async (store) => [store, await openPeer(store)]);
+      peerCases(s, openPeer);
     } else {
       s.skip(
         'two stores: cross-store races',

@@ -304,5 +304,23 @@ export function fetchCases(s: Suite): void {
       await assert.rejects(store.fetchNextJobs(q, 'w', -5, 1), InvalidArgumentError);
       assert.equal(await store.countJobs(q, 'waiting'), 1);
     });
+
+    s.test('fetch option lifo combines with the jobName filter', async (store) => {
+      const q = uniqueQueue();
+      const a1 = await store.saveJob(q, job(q, 'a'));
+      await store.saveJob(q, job(q, 'b'));
+      const a2 = await store.saveJob(q, job(q, 'a'));
+      await store.saveJob(q, job(q, 'b'));
+      assert.deepEqual(await claimAll(store, q, { lifo: true, jobName: 'a' }), [a2, a1]);
+    });
+
+    s.test('a paused name is skipped while jobs behind it are claimed in order', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 3, {}, 'paused');
+      const later = await saveN(store, q, 2, {}, 'free');
+      await store.pauseJobName(q, 'paused');
+      assert.deepEqual(ids(await store.fetchNextJobs(q, 'w', 30_000, 10)), later);
+      assert.equal(await store.countJobs(q, 'waiting'), 3);
+    });
   });
 }

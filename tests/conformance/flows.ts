@@ -289,5 +289,57 @@ export function flowCases(s: Suite): void {
       assert.equal(mid?.state, 'waiting-children');
       assert.equal(mid?.pendingChildrenCount, 1);
     });
+
+    s.test('a child removed on completion still releases its parent', async (store) => {
+      const q = uniqueQueue();
+      await store.saveFlow([
+        {
+          queueName: q,
+          job: job(q, 'p', {}, { jobId: 'p' }, {
+            state: 'waiting-children',
+            pendingChildrenCount: 1,
+          }),
+        },
+        {
+          queueName: q,
+          job: job(q, 'c', {}, { jobId: 'c', removeOnComplete: true }, {
+            parentId: 'p',
+            parentQueueName: q,
+          }),
+        },
+      ]);
+      await complete(store, { queue: q, id: 'c' });
+      assert.equal(await store.getJob(q, 'c'), null);
+      assert.equal((await store.getJob(q, 'p'))?.state, 'waiting');
+      assert.deepEqual(await store.getChildrenJobs(q, 'p'), []);
+    });
+
+    s.test('drain removes a released parent together with its finished children', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      await complete(store, t.leaf);
+      await complete(store, t.sibling);
+      assert.equal(await state(store, t.mid), 'waiting');
+      await store.drain(t.mid.queue);
+      assert.equal(await store.getJob(t.mid.queue, 'mid'), null);
+      assert.equal(await store.getJob(t.leaf.queue, 'leaf'), null);
+      assert.equal(await store.getJob(t.leaf.queue, 'sibling'), null);
+      assert.equal(await store.getJob(t.mid.queue, 'other'), null);
+      assert.equal(await state(store, t.root), 'waiting');
+    });
+
+    s.test('finishing a child whose parent is gone is harmless', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      const token = await claimNode(store, t.leaf);
+      await store.removeJob(t.mid.queue, 'mid');
+      assert.deepEqual(
+        await store.completeJobs(t.leaf.queue, [{ jobId: 'leaf', token, returnvalue: 1 }]),
+        [false],
+      );
+      await store.saveFlow([node({ queue: t.leaf.queue, id: 'orphan' }, t.mid)]);
+      await complete(store, { queue: t.leaf.queue, id: 'orphan' });
+      assert.equal(await state(store, { queue: t.leaf.queue, id: 'orphan' }), 'completed');
+    });
   });
 }

@@ -377,5 +377,27 @@ export function jobCases(s: Suite): void {
       assert.equal(await store.countJobs(q, 'active'), 0);
       assert.equal(await store.countJobs(q, 'completed'), 0);
     });
+
+    s.test('saveBulk saves mixed states and indexes each', async (store) => {
+      const q = uniqueQueue();
+      const [w, d] = await store.saveBulk(q, [job(q, 'w'), {
+        ...job(q, 'd'),
+        state: 'delayed',
+        delayUntil: Date.now() + 60_000,
+      }]);
+      assert.equal((await store.getJob(q, w))?.state, 'waiting');
+      assert.equal((await store.getJob(q, d))?.state, 'delayed');
+      assert.equal(await store.countJobs(q, 'delayed'), 1);
+      assert.equal((await claim(store, q)).id, w);
+      assert.equal(await store.fetchNextJob(q, 'w', 1000), null);
+    });
+
+    s.test('updateJob with a token guard fails on a job that is not active', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      assert.equal(await store.updateJob(q, id, { progress: 3 }, { token: 'any' }), false);
+      assert.equal(await store.updateJob(q, id, { progress: 3 }, { state: 'active' }), false);
+      assert.equal((await store.getJob(q, id))?.progress, 0);
+    });
   });
 }

@@ -372,5 +372,27 @@ export function lifecycleCases(s: Suite): void {
       assert.deepEqual(r.failed, [id]);
       assert.equal((await store.getJob(q, id))?.state, 'failed');
     });
+
+    s.test('an extended lock is not stalled', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      const c = await store.fetchNextJob(q, 'w', 1);
+      assert.equal(await store.extendLock(q, id, 60_000, c!.lockToken!), true);
+      assert.deepEqual(await store.getStalledJobs(q, 0), []);
+      assert.deepEqual(await store.requeueStalledJobs(q, 1), { requeued: [], failed: [] });
+      assert.equal((await store.getJob(q, id))?.lockToken, c!.lockToken);
+    });
+
+    s.test('a stalled job keeps its attempts and can be claimed again', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      await store.fetchNextJob(q, 'w1', 1);
+      await eventually(async () => (await store.requeueStalledJobs(q, 3)).requeued.length === 1);
+      const again = await claim(store, q, 'w2');
+      assert.equal(again.id, id);
+      assert.equal(again.attemptsStarted, 2);
+      assert.equal(again.attemptsMade, 0);
+      assert.equal(again.stalledCount, 1);
+    });
   });
 }
