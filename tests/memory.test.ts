@@ -14,6 +14,7 @@ import { MemoryStore } from '@conveyor/store-memory';
 import type { StoreHarness } from './harness.ts';
 import { conformanceSuite } from './conformance/mod.ts';
 import '../stores/memory/sorted_list_test.ts';
+import '../stores/memory/memory_store_test.ts';
 
 const harness: StoreHarness = {
   label: 'memory',
