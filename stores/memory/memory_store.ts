@@ -134,8 +134,10 @@ export class MemoryStore implements StoreInterface {
       const before = rec.job.state;
       const oldKey = rec.job.deduplicationKey;
       qs.unindex(rec);
+      this.#detach(rec, false);
       const { id: _id, queueName: _queue, ...fields } = copy;
       Object.assign(rec.job, fields);
+      this.#attach(rec);
       qs.index(rec);
       if (rec.job.deduplicationKey !== oldKey) {
         if (oldKey !== null && qs.dedup.get(oldKey) === jobId) qs.dedup.delete(oldKey);
@@ -811,12 +813,7 @@ export class MemoryStore implements StoreInterface {
     qs.jobs.set(id, rec);
     qs.index(rec);
     if (data.deduplicationKey !== null) qs.dedup.set(data.deduplicationKey, id);
-    if (data.parentId !== null) {
-      const parent = jobKey(data.parentQueueName!, data.parentId);
-      let set = this.#children.get(parent);
-      if (!set) this.#children.set(parent, set = new Set());
-      set.add(jobKey(qs.name, id));
-    }
+    this.#attach(rec);
     this.#emitState(data, now);
   }
 
@@ -988,6 +985,16 @@ export class MemoryStore implements StoreInterface {
   #unlink(rec: StoredJob): void {
     this.#detach(rec, false);
     this.#children.delete(jobKey(rec.job.queueName, rec.job.id));
+  }
+
+  /** Registers a job as a child of its parent in the children index (when it has one). */
+  #attach(rec: StoredJob): void {
+    const { parentId, parentQueueName } = rec.job;
+    if (parentId === null || parentQueueName === null) return;
+    const parent = jobKey(parentQueueName, parentId);
+    let set = this.#children.get(parent);
+    if (!set) this.#children.set(parent, set = new Set());
+    set.add(jobKey(rec.job.queueName, rec.job.id));
   }
 
   /** Detaches a child from its parent (`clear`: also clear its parent fields). */
