@@ -22,6 +22,23 @@ export const INSERT_JOB: string = `INSERT INTO conveyor_jobs (seq, queue, id, na
   dedup_expires_at, dedup_live, group_id)
   VALUES (${Array(31).fill('?').join(', ')})`;
 
+/**
+ * The insert statement of a new job whose other fields all have their defaults (no parent, no
+ * deduplication key, no attempts, no lock…): far fewer parameters to bind, so `saveBulk` is
+ * faster. Its parameters come from {@linkcode freshJobParams}; {@linkcode isFreshJob} says when
+ * it applies.
+ *
+ * @example
+ * ```ts
+ * import { INSERT_FRESH_JOB } from '@conveyor/store-sqlite-core';
+ * console.log(INSERT_FRESH_JOB.startsWith('INSERT')); // true
+ * ```
+ */
+export const INSERT_FRESH_JOB: string = `INSERT INTO conveyor_jobs (seq, queue, id, name, state,
+  priority, ord, data, opts, created_at, delay_until, group_id, progress, stacktrace, logs,
+  attempts_made, attempts_started, stalled_count, pending_children)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '0', '[]', '[]', 0, 0, 0, 0)`;
+
 const SAVE_STATES: readonly JobState[] = ['waiting', 'delayed', 'waiting-children'];
 
 /**
@@ -138,6 +155,55 @@ export function jobParams(seq: number, queue: string, id: string, e: EncodedJob)
     j.deduplicationKey ?? null,
     j.deduplicationExpiresAt ?? null,
     j.deduplicationKey == null ? null : 1,
+    j.groupId ?? null,
+  ];
+}
+
+/**
+ * Whether {@linkcode INSERT_FRESH_JOB} can save this job: every field it leaves out has its
+ * default value.
+ *
+ * @example
+ * ```ts
+ * import { isFreshJob } from '@conveyor/store-sqlite-core';
+ * import { newJob } from '@conveyor/shared';
+ * console.log(isFreshJob(newJob('q', 'n', null))); // true
+ * ```
+ */
+export function isFreshJob(j: NewJob): boolean {
+  return (j.progress === 0 || j.progress === undefined) && j.returnvalue == null &&
+    j.failedReason == null && !j.stacktrace?.length && !j.logs?.length && !j.attemptsMade &&
+    !j.attemptsStarted && j.processedAt == null && j.finishedAt == null && j.lockedBy == null &&
+    j.lockUntil == null && j.lockToken == null && !j.stalledCount && j.parentId == null &&
+    j.parentQueueName == null && !j.pendingChildrenCount && j.deduplicationKey == null &&
+    j.deduplicationExpiresAt == null;
+}
+
+/**
+ * The parameters of {@linkcode INSERT_FRESH_JOB}.
+ *
+ * @example
+ * ```ts
+ * import { encodeNewJob, freshJobParams } from '@conveyor/store-sqlite-core';
+ * import { newJob } from '@conveyor/shared';
+ * const params = freshJobParams(1, 'q', 'a', encodeNewJob(newJob('q', 'n', null), 'job'));
+ * console.log(params.length); // 12
+ * ```
+ */
+export function freshJobParams(seq: number, queue: string, id: string, e: EncodedJob): SqlValue[] {
+  const j = e.job;
+  return [
+    seq,
+    queue,
+    id,
+    j.name,
+    j.state,
+    j.priority,
+    j.opts.lifo ? -seq : seq,
+    e.data,
+    e.opts,
+    j.createdAt ?? Date.now(),
+    j.delayUntil ?? 0,
     j.groupId ?? null,
   ];
 }

@@ -36,8 +36,11 @@ import {
 import {
   type EncodedJob,
   encodeNewJob,
+  freshJobParams,
   fromJson,
+  INSERT_FRESH_JOB,
   INSERT_JOB,
+  isFreshJob,
   jobParams,
   rowToJob,
   toJson,
@@ -333,7 +336,9 @@ export class SqliteStoreBase implements StoreInterface {
       if (Number(n?.n) >= group.maxSize) throw new GroupFullError(queue, group.id, group.maxSize);
     }
     const id = customId ?? orderedId();
-    this.#sql(INSERT_JOB).run(...jobParams(this.#seq(), queue, id, e));
+    if (isFreshJob(job)) {
+      this.#sql(INSERT_FRESH_JOB).run(...freshJobParams(this.#seq(), queue, id, e));
+    } else this.#sql(INSERT_JOB).run(...jobParams(this.#seq(), queue, id, e));
     this.#emit(
       job.state,
       queue,
@@ -1005,7 +1010,7 @@ export class SqliteStoreBase implements StoreInterface {
         `state = ? AND ${column} <= ? ORDER BY ${column}, seq LIMIT ?`,
         state,
         Date.now() - grace,
-        limit ?? -1,
+        limit || -1, // 0 or none: no limit (as BullMQ)
       )
     );
   }
@@ -1316,12 +1321,11 @@ function claimStatement(opts: FetchOptions): {
       WHERE l.queue = j.queue AND l.scope = 'g:' || j.group_id AND l.window_start = ? AND l.used >= ?))`);
     extra.push((now) => windowStart(limit, now), () => limit.max);
   }
+  const within = opts.lifo ? 'j.seq DESC' : 'j.ord';
   const order = opts.groupRoundRobin
     ? `j.priority, coalesce((SELECT served FROM conveyor_rr r
-        WHERE r.queue = j.queue AND r.group_key = coalesce(j.group_id, '')), 0), j.ord`
-    : opts.lifo
-    ? 'j.priority, j.seq DESC'
-    : 'j.priority, j.ord';
+        WHERE r.queue = j.queue AND r.group_key = coalesce(j.group_id, '')), 0), ${within}`
+    : `j.priority, ${within}`;
   return {
     sql: `UPDATE conveyor_jobs SET state = 'active', locked_by = ?, lock_until = ?,
       lock_token = lower(hex(randomblob(16))), processed_at = ?, attempts_started = attempts_started + 1
