@@ -12,6 +12,7 @@ import type {
   JobFailure,
   JobState,
   NewJob,
+  SaveOptions,
   SchedulerData,
   StalledResult,
   StoreEvent,
@@ -74,15 +75,19 @@ export interface StoreInterface {
    * - If `opts.group.maxSize` is set and the group already has that many `waiting` jobs, throws
    *   `GroupFullError` and saves nothing.
    * - The state is taken from `job.state` (`waiting`, `delayed` or `waiting-children`).
+   *
+   * Addition: `options.tx` (see {@linkcode SaveOptions}) saves within the caller's database
+   * transaction; stores without transactional enqueue throw `InvalidArgumentError` naming `tx`.
    */
-  saveJob(queueName: string, job: NewJob): Promise<string>;
+  saveJob(queueName: string, job: NewJob, options?: SaveOptions): Promise<string>;
 
   /**
    * *Seed.* Saves many jobs in one round trip and one transaction; ids come back in input order.
    * Each job follows the `saveJob` rules (an existing jobId or live dedup key yields the
    * existing id, also between jobs of the same batch). A `GroupFullError` saves none of them.
+   * `options.tx` as in `saveJob`.
    */
-  saveBulk(queueName: string, jobs: NewJob[]): Promise<string[]>;
+  saveBulk(queueName: string, jobs: NewJob[], options?: SaveOptions): Promise<string[]>;
 
   /** *Seed.* Returns a copy of the job, or null. */
   getJob(queueName: string, jobId: string): Promise<JobData | null>;
@@ -301,9 +306,12 @@ export interface StoreInterface {
    * in `opts.jobId` (the engine assigns them), and children name their parent with `parentId`
    * and `parentQueueName`. Parents come before their children in the input, in state
    * `waiting-children` with `pendingChildrenCount` set. If any id already exists, throws
-   * `DuplicateJobError` and saves nothing.
+   * `DuplicateJobError` and saves nothing. `options.tx` as in `saveJob`.
    */
-  saveFlow(jobs: Array<{ queueName: string; job: NewJob }>): Promise<string[]>;
+  saveFlow(
+    jobs: Array<{ queueName: string; job: NewJob }>,
+    options?: SaveOptions,
+  ): Promise<string[]>;
 
   /**
    * *Seed.* Decrements the parent's pending count; at 0 a `waiting-children` parent becomes

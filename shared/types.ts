@@ -446,6 +446,24 @@ export interface JobFailure {
 }
 
 /**
+ * Options of `saveJob`, `saveBulk` and `saveFlow` (an optional last argument, added for
+ * transactional enqueue). A store that supports transactional enqueue (the PostgreSQL store:
+ * `tx` is a postgres.js transaction, the `sql` argument of `sql.begin`) saves within this
+ * transaction, so the jobs exist if and only if it commits, and their events are published on
+ * commit. Other stores throw `InvalidArgumentError` naming `tx` when it is given.
+ *
+ * @example
+ * ```ts
+ * import type { SaveOptions } from '@conveyor/shared';
+ * const opts: SaveOptions = {}; // or { tx } inside sql.begin(async (tx) => ...)
+ * ```
+ */
+export interface SaveOptions {
+  /** The caller's database transaction. */
+  tx?: unknown;
+}
+
+/**
  * A guard for `updateJob`: the update applies only when it holds.
  *
  * @example

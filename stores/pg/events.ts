@@ -1,0 +1,309 @@
+/**
+ * Cross-process events: LISTEN/NOTIFY on one dedicated connection that reconnects and listens
+ * again after a drop, or polling of the events table in poll-only mode (PgBouncer in
+ * transaction pooling). Notifications carry ids, coalesced per statement; subscribers get one
+ * {@linkcode StoreEvent} per job.
+ *
+ * @module
+ */
+
+import { createHash } from 'node:crypto';
+import postgres from 'postgres';
+import type { StoreEvent, StoreEventType } from '@conveyor/shared';
+import type { SchemaNames } from './names.ts';
+
+type Callback = (event: StoreEvent) => void;
+
+/** What the event hub needs from its store. */
+export interface EventHubOptions {
+  /** The store's pool (queries, NOTIFY). */
+  sql: postgres.Sql;
+  /** The schema's names. */
+  names: SchemaNames;
+  /** LISTEN (true) or poll the events table (false). */
+  listen: boolean;
+  /** Poll interval in ms (poll-only mode). */
+  pollInterval: number;
+  /** Where background errors go. */
+  onError: (error: Error) => void;
+}
+
+/**
+ * The NOTIFY channel of a queue, the same as the schema's SQL function `channel(q)`: always 35
+ * bytes, valid for any queue name.
+ *
+ * @example
+ * ```ts
+ * import { channelOf } from './events.ts';
+ * console.log(channelOf('conveyor', 'x'.repeat(200)).length); // 35
+ * ```
+ */
+export function channelOf(schema: string, queueName: string): string {
+  return 'cv_' + createHash('md5').update(`${schema}/${queueName}`, 'utf8').digest('hex');
+}
+
+/** NOTIFY payloads stay under PostgreSQL's 8000-byte limit. */
+const MAX_PAYLOAD = 7900;
+
+/**
+ * Turns one notification payload into store events.
+ *
+ * @example
+ * ```ts
+ * import { expandPayload } from './events.ts';
+ * const events = expandPayload('q', '{"t":"waiting","ts":1,"e":["1","2"]}');
+ * console.log(events.length); // 2
+ * ```
+ */
+export function expandPayload(queueName: string, payload: string): StoreEvent[] {
+  const p = JSON.parse(payload) as { t: StoreEventType; ts: number; e: unknown[] };
+  return p.e.map((item) => {
+    const [id, data, name] = Array.isArray(item) ? item : [item, null, null];
+    const event: StoreEvent = { type: p.t, queueName, timestamp: p.ts };
+    if (typeof id === 'string') event.jobId = id;
+    if (typeof name === 'string') event.jobName = name;
+    if (data && typeof data === 'object') event.data = data as Record<string, unknown>;
+    return event;
+  });
+}
+
+/**
+ * Builds the payload `publish` sends for one event (data is dropped if it would not fit).
+ *
+ * @example
+ * ```ts
+ * import { eventPayload } from './events.ts';
+ * console.log(eventPayload({ type: 'progress', queueName: 'q', jobId: '1', timestamp: 5 }));
+ * ```
+ */
+export function eventPayload(event: StoreEvent): string {
+  const item = [event.jobId ?? null, event.data ?? null, event.jobName ?? null];
+  const payload = JSON.stringify({ t: event.type, ts: event.timestamp, e: [item] });
+  if (new TextEncoder().encode(payload).length <= MAX_PAYLOAD) return payload;
+  item[1] = null;
+  return JSON.stringify({ t: event.type, ts: event.timestamp, e: [item] });
+}
+
+/**
+ * Delivers the events of subscribed queues to their callbacks, from every process.
+ *
+ * @example
+ * ```ts
+ * import { EventHub } from './events.ts';
+ * // const hub = new EventHub({ sql, names, listen: true, pollInterval: 1000, onError });
+ * // hub.subscribe('q', (e) => console.log(e.type));
+ * ```
+ */
+export class EventHub {
+  #o: EventHubOptions;
+  #subs = new Map<string, Set<Callback>>();
+  #channels = new Map<string, string>();
+  #pending = new Map<string, Promise<void>>();
+  #listener: postgres.Sql | null = null;
+  #closed = false;
+  #relistening = false;
+  #pollTimer: ReturnType<typeof setTimeout> | null = null;
+  #lastEventId = -1;
+
+  /** @param options What the hub needs from its store. */
+  constructor(options: EventHubOptions) {
+    this.#o = options;
+  }
+
+  /** Subscriptions whose LISTEN is not acknowledged yet. */
+  unsettled = 0;
+
+  /** Resolves once every subscription made so far is listening. */
+  async ready(): Promise<void> {
+    await Promise.all(this.#pending.values());
+  }
+
+  /** Adds a callback for a queue (starts listening on its channel when it is the first). */
+  subscribe(queueName: string, callback: Callback): void {
+    let set = this.#subs.get(queueName);
+    if (!set) this.#subs.set(queueName, set = new Set());
+    set.add(callback);
+    if (!this.#pending.has(queueName)) {
+      this.unsettled++;
+      const p = this.#start(queueName).catch((e) => {
+        this.#pending.delete(queueName);
+        this.#o.onError(e as Error);
+      }).finally(() => this.unsettled--);
+      this.#pending.set(queueName, p);
+    }
+  }
+
+  /** Removes one callback, or all of a queue's. */
+  unsubscribe(queueName: string, callback?: Callback): void {
+    const set = this.#subs.get(queueName);
+    if (!set) return;
+    if (callback) set.delete(callback);
+    else set.clear();
+    if (set.size > 0) return;
+    this.#subs.delete(queueName);
+    const pending = this.#pending.get(queueName);
+    this.#pending.delete(queueName);
+    pending?.then(() => this.#stop(queueName)).catch((e) => this.#o.onError(e as Error));
+  }
+
+  /** Publishes an event to every process. */
+  async publish(event: StoreEvent, exec: postgres.Sql | postgres.TransactionSql): Promise<void> {
+    const { s } = this.#o.names;
+    await exec.unsafe(`SELECT ${s}.send(${s}.channel($1::text), $2::text)`, [
+      event.queueName,
+      eventPayload(event),
+    ], { prepare: true });
+  }
+
+  /** Stops listening and polling. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#pollTimer) clearTimeout(this.#pollTimer);
+    this.#subs.clear();
+    const listener = this.#listener;
+    this.#listener = null;
+    await listener?.end({ timeout: 1 });
+  }
+
+  /** Opens the LISTEN connection now, so that later subscriptions take one round trip. */
+  async open(): Promise<void> {
+    if (this.#o.listen) await this.#connection().unsafe('SELECT 1');
+  }
+
+  #channel(queueName: string): string {
+    const channel = channelOf(this.#o.names.name, queueName);
+    this.#channels.set(channel, queueName);
+    return channel;
+  }
+
+  async #start(queueName: string): Promise<void> {
+    const channel = this.#channel(queueName);
+    if (this.#closed) return;
+    if (!this.#o.listen) return this.#startPolling();
+    await this.#connection().unsafe(`LISTEN "${channel}"`);
+  }
+
+  async #stop(queueName: string): Promise<void> {
+    if (this.#subs.has(queueName) || !this.#o.listen || !this.#listener) return;
+    for (const [channel, q] of this.#channels) {
+      if (q !== queueName) continue;
+      this.#channels.delete(channel);
+      await this.#listener.unsafe(`UNLISTEN "${channel}"`);
+    }
+  }
+
+  #connection(): postgres.Sql {
+    if (this.#listener) return this.#listener;
+    const base = this.#o.sql.options as unknown as postgres.Options<Record<string, never>>;
+    this.#listener = postgres({
+      ...base,
+      max: 1,
+      idle_timeout: 0,
+      max_lifetime: null,
+      onnotice: () => {},
+      onnotify: (channel: string, payload: string) => this.#deliver(channel, payload),
+      onclose: () => this.#onClose(),
+    } as postgres.Options<Record<string, never>>) as unknown as postgres.Sql;
+    return this.#listener;
+  }
+
+  #deliver(channel: string, payload: string): void {
+    const queueName = this.#channels.get(channel);
+    if (queueName === undefined) return;
+    const set = this.#subs.get(queueName);
+    if (!set || set.size === 0) return;
+    let events: StoreEvent[];
+    try {
+      events = expandPayload(queueName, payload);
+    } catch (e) {
+      this.#o.onError(e as Error);
+      return;
+    }
+    for (const event of events) {
+      for (const cb of [...set]) {
+        try {
+          cb(event);
+        } catch (e) {
+          this.#o.onError(e as Error);
+        }
+      }
+    }
+  }
+
+  #onClose(): void {
+    if (this.#closed || this.#relistening) return;
+    this.#relistening = true;
+    this.#o.onError(new Error('conveyor: LISTEN connection closed; reconnecting'));
+    void this.#relisten(0);
+  }
+
+  async #relisten(attempt: number): Promise<void> {
+    if (this.#closed) return;
+    const listener = this.#listener;
+    const channels = [...this.#channels.keys()];
+    try {
+      if (!listener) return;
+      if (channels.length > 0) {
+        await listener.unsafe(channels.map((c) => `LISTEN "${c}"`).join('; '));
+      } else {
+        await listener.unsafe('SELECT 1');
+      }
+      this.#relistening = false;
+      // Events published while the connection was down are lost: wake every subscriber so
+      // workers look for jobs again.
+      for (const queueName of this.#subs.keys()) {
+        this.#deliver(
+          [...this.#channels].find(([, q]) => q === queueName)?.[0] ?? '',
+          JSON.stringify({ t: 'waiting', ts: Date.now(), e: [null] }),
+        );
+      }
+    } catch (e) {
+      this.#o.onError(e as Error);
+      const delay = Math.min(50 * 2 ** attempt, 2000);
+      setTimeout(() => void this.#relisten(attempt + 1), delay);
+    }
+  }
+
+  #startPolling(): void {
+    if (this.#pollTimer || this.#closed) return;
+    const tick = async () => {
+      try {
+        await this.#poll();
+      } catch (e) {
+        this.#o.onError(e as Error);
+      }
+      if (!this.#closed) this.#pollTimer = setTimeout(tick, this.#o.pollInterval);
+    };
+    this.#pollTimer = setTimeout(tick, 0);
+  }
+
+  async #poll(): Promise<void> {
+    const { s } = this.#o.names;
+    const sql = this.#o.sql;
+    const horizon = this.#o.pollInterval * 3 + 5000;
+    await sql.unsafe(
+      `INSERT INTO ${s}.settings (k, v) VALUES ('poll_until', ${s}.now_ms() + $1::float8)
+       ON CONFLICT (k) DO UPDATE SET v = greatest(${s}.settings.v, EXCLUDED.v)`,
+      [horizon],
+      { prepare: true },
+    );
+    if (this.#lastEventId < 0) {
+      const [row] = await sql.unsafe(`SELECT coalesce(max(id), 0)::float8 AS id FROM ${s}.events`);
+      this.#lastEventId = Number(row.id);
+      return;
+    }
+    const rows = await sql.unsafe(
+      `SELECT id::float8 AS id, channel, payload FROM ${s}.events
+       WHERE id > $1::bigint ORDER BY id LIMIT 5000`,
+      [this.#lastEventId],
+      { prepare: true },
+    );
+    for (const row of rows) {
+      this.#lastEventId = Number(row.id);
+      this.#deliver(row.channel as string, row.payload as string);
+    }
+    if (Math.random() < 0.05) {
+      await sql.unsafe(`DELETE FROM ${s}.events WHERE at < ${s}.now_ms() - 60000`);
+    }
+  }
+}

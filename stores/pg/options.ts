@@ -1,0 +1,112 @@
+/**
+ * Options of {@linkcode PgStore}.
+ *
+ * @module
+ */
+
+import type postgres from 'postgres';
+import type { StoreOptions } from '@conveyor/shared';
+import { InvalidArgumentError } from '@conveyor/shared';
+
+/**
+ * How a {@linkcode PgStore} connects and behaves.
+ *
+ * @example
+ * ```ts
+ * import type { PgStoreOptions } from '@conveyor/store-pg';
+ * const opts: PgStoreOptions = {
+ *   connection: 'postgres://postgres@127.0.0.1:5432/app',
+ *   schema: 'jobs',
+ * };
+ * ```
+ */
+export interface PgStoreOptions extends StoreOptions {
+  /**
+   * A connection string or postgres.js options. The store creates its own pool from it and
+   * ends it on `disconnect()`.
+   */
+  connection?: string | postgres.Options<Record<string, postgres.PostgresType>>;
+  /**
+   * An existing postgres.js `sql` instance to share the application's pool. The store never
+   * ends it; `disconnect()` only stops the store's own listener.
+   */
+  sql?: postgres.Sql;
+  /** The schema holding every table and function of the store. Default `conveyor`. */
+  schema?: string;
+  /**
+   * `false` for poll-only mode (no LISTEN, e.g. behind PgBouncer in transaction pooling):
+   * subscribers read an events table every `pollInterval` ms. Default true.
+   */
+  listen?: boolean;
+  /** Poll interval of poll-only mode, in ms. Default 250. */
+  pollInterval?: number;
+  /** Use server-side prepared statements. Default true. */
+  prepare?: boolean;
+}
+
+/** The options after defaults and validation. */
+export interface ResolvedOptions {
+  /** See {@linkcode PgStoreOptions.connection}. */
+  connection: PgStoreOptions['connection'];
+  /** See {@linkcode PgStoreOptions.sql}. */
+  sql: postgres.Sql | undefined;
+  /** See {@linkcode PgStoreOptions.schema}. */
+  schema: string;
+  /** See {@linkcode PgStoreOptions.listen}. */
+  listen: boolean;
+  /** See {@linkcode PgStoreOptions.pollInterval}. */
+  pollInterval: number;
+  /** See {@linkcode PgStoreOptions.prepare}. */
+  prepare: boolean;
+  /** See {@linkcode StoreOptions.autoMigrate}. */
+  autoMigrate: boolean;
+  /** See {@linkcode StoreOptions.onError}. */
+  onError: (error: Error) => void;
+}
+
+/**
+ * Applies defaults and checks every option; throws `InvalidArgumentError` naming the option.
+ *
+ * @example
+ * ```ts
+ * import { resolveOptions } from './options.ts';
+ * console.log(resolveOptions('postgres://localhost/db').schema); // conveyor
+ * ```
+ */
+export function resolveOptions(options: PgStoreOptions | string | undefined): ResolvedOptions {
+  const o: PgStoreOptions = typeof options === 'string' ? { connection: options } : options ?? {};
+  if (typeof o !== 'object' || o === null) {
+    throw new InvalidArgumentError('options', options, 'a connection string or an options object');
+  }
+  if (o.sql !== undefined && (typeof o.sql !== 'function' || typeof o.sql.unsafe !== 'function')) {
+    throw new InvalidArgumentError('sql', o.sql, 'a postgres.js sql instance');
+  }
+  if (o.sql === undefined && o.connection === undefined) {
+    throw new InvalidArgumentError(
+      'connection',
+      undefined,
+      'a connection string or options (or pass sql)',
+    );
+  }
+  if (o.pollInterval !== undefined && !(Number.isFinite(o.pollInterval) && o.pollInterval > 0)) {
+    throw new InvalidArgumentError('pollInterval', o.pollInterval, 'a number of ms > 0');
+  }
+  for (const key of ['listen', 'prepare', 'autoMigrate'] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'boolean') {
+      throw new InvalidArgumentError(key, o[key], 'a boolean');
+    }
+  }
+  if (o.onError !== undefined && typeof o.onError !== 'function') {
+    throw new InvalidArgumentError('onError', o.onError, 'a function');
+  }
+  return {
+    connection: o.connection,
+    sql: o.sql,
+    schema: o.schema ?? 'conveyor',
+    listen: o.listen ?? true,
+    pollInterval: o.pollInterval ?? 250,
+    prepare: o.prepare ?? true,
+    autoMigrate: o.autoMigrate ?? true,
+    onError: o.onError ?? ((e) => console.error('[conveyor/pg]', e)),
+  };
+}

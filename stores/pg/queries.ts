@@ -1,0 +1,194 @@
+/**
+ * Every SQL statement the store sends, built once per schema. Statements that change several
+ * rows are single statements or calls of the schema's functions (see `migrations.ts`), so each
+ * store operation is one atomic round trip.
+ *
+ * @module
+ */
+
+import { INSERT_COLUMNS, insertValues, recordset } from './columns.ts';
+import type { SchemaNames } from './names.ts';
+import { jobColumns } from './rows.ts';
+
+/** The SQL texts of one schema. */
+export type Queries = ReturnType<typeof buildQueries>;
+
+const TERMINAL = `('completed', 'failed')`;
+
+/**
+ * Builds the statements of a schema.
+ *
+ * @example
+ * ```ts
+ * import { schemaNames } from './names.ts';
+ * import { buildQueries } from './queries.ts';
+ * const q = buildQueries(schemaNames('conveyor'));
+ * console.log(q.getJob.includes('"conveyor".jobs')); // true
+ * ```
+ */
+// deno-lint-ignore explicit-function-return-type
+export function buildQueries(n: SchemaNames) {
+  const { s, reg } = n;
+  const J = jobColumns();
+  /** A statement over CTE `u` (rows with `id` and `seq`) that also publishes `kind` for them. */
+  const emitting = (cte: string, kind: string, select = 'u.id') =>
+    `WITH u AS (${cte})
+     SELECT ${select}, (SELECT ${s}.emit($1::text, '${kind}', array_agg(id ORDER BY seq)) FROM u) AS _e
+     FROM u`;
+  const insert = (onConflict: boolean) =>
+    `WITH x AS (SELECT * FROM ${recordset('$1::text::json')}),
+     s AS (SELECT o.*, nextval(${reg('job_seq')}) AS seq FROM (SELECT * FROM x ORDER BY i) o),
+     ins AS (
+       INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
+       SELECT ${insertValues('s', 'coalesce(s.id, s.seq::text)', 's.seq')} FROM s ORDER BY s.i
+       ${onConflict ? 'ON CONFLICT DO NOTHING' : ''}
+       RETURNING queue, id, seq, state, name, delay_until
+     ),
+     e AS (SELECT ${s}.emit(queue, state, array_agg(id ORDER BY seq),
+         array_agg(CASE WHEN state = 'delayed' THEN jsonb_build_object('delayUntil', delay_until)
+           END ORDER BY seq),
+         array_agg(name ORDER BY seq)) AS n
+       FROM ins GROUP BY queue, state)
+     SELECT s.i, coalesce(s.id, s.seq::text) AS id, (ins.seq IS NOT NULL) AS inserted,
+       (SELECT count(*) FROM e) AS _e
+     FROM s LEFT JOIN ins ON ins.seq = s.seq ORDER BY s.i`;
+  const claim = (lifo: boolean) =>
+    `WITH c AS (
+       SELECT j.queue AS cq, j.id AS cid FROM ${s}.jobs j
+       WHERE j.queue = $1::text AND j.state = 'waiting' AND ($5::text IS NULL OR j.name = $5::text)
+         AND NOT EXISTS (SELECT 1 FROM ${s}.paused p WHERE p.queue = $1::text
+           AND p.name IN (j.name, '__all__'))
+       ORDER BY j.priority, j.order_key ${lifo ? 'DESC' : ''}
+       LIMIT $4::integer
+       FOR UPDATE OF j SKIP LOCKED
+     ), t AS (SELECT ${s}.now_ms() AS now),
+     u AS (
+       UPDATE ${s}.jobs j SET state = 'active', locked_by = $2::text,
+         lock_until = t.now + $3::float8, lock_token = gen_random_uuid()::text,
+         processed_at = t.now, attempts_started = j.attempts_started + 1
+       FROM c, t WHERE j.queue = c.cq AND j.id = c.cid AND j.state = 'waiting'
+       RETURNING ${jobColumns('j')}
+     )
+     SELECT u.*, (SELECT ${s}.emit($1::text, 'active', array_agg(id ORDER BY ok), NULL,
+       array_agg(name ORDER BY ok)) FROM u) AS _e
+     FROM u ORDER BY u.priority, u.ok ${lifo ? 'DESC' : ''}`;
+  const listOrder: Record<string, string> = {
+    waiting: 'priority, order_key',
+    delayed: 'delay_until, seq',
+    completed: 'finished_at DESC, seq DESC',
+    failed: 'finished_at DESC, seq DESC',
+  };
+  const keepRule = (st: string, p: string) =>
+    `(state = '${st}' AND ((${p}_count IS NOT NULL AND newer >= ${p}_count)
+      OR (${p}_age IS NOT NULL AND finished_at < t.now - ${p}_age * 1000)))`;
+  return {
+    insertOrExisting: insert(true),
+    insertNew: insert(false),
+    saveChecked: `SELECT idx, job_id, inserted FROM ${s}.save_checked($1::text, $2::text::json)`,
+    existingIds: `SELECT x.q, x.id FROM json_to_recordset($1::text::json) AS x(q text, id text)
+      WHERE EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.queue = x.q AND j.id = x.id)`,
+    getJob: `SELECT ${J} FROM ${s}.jobs WHERE queue = $1::text AND id = $2::text`,
+    removeJob: `SELECT ${s}.remove_set(ARRAY[$1::text], ARRAY[$2::text]) AS n`,
+    addLog: `UPDATE ${s}.jobs SET logs = CASE WHEN $4::integer IS NULL
+        THEN logs || jsonb_build_array($3::text)
+        ELSE (SELECT coalesce(jsonb_agg(e ORDER BY k), '[]'::jsonb)
+          FROM jsonb_array_elements(logs || jsonb_build_array($3::text)) WITH ORDINALITY a(e, k)
+          WHERE k > jsonb_array_length(logs) + 1 - $4::integer) END
+      WHERE queue = $1::text AND id = $2::text RETURNING jsonb_array_length(logs) AS n`,
+    findByDedup: `SELECT ${jobColumns('j')} FROM ${s}.dedup d
+      JOIN ${s}.jobs j ON j.queue = d.queue AND j.id = d.job_id
+      WHERE d.queue = $1::text AND d.key = $2::text AND CASE WHEN d.expires_at IS NULL
+        THEN j.state NOT IN ${TERMINAL} ELSE d.expires_at > ${s}.now_ms() END`,
+    claim: claim(false),
+    claimLifo: claim(true),
+    claimLimited: `SELECT ${J} FROM ${s}.claim_limited($1::text, $2::text, $3::float8,
+      $4::integer, $5::text::jsonb)`,
+    extendLock: `UPDATE ${s}.jobs SET lock_until = ${s}.now_ms() + $3::float8
+      WHERE queue = $1::text AND id = $2::text AND state = 'active'
+        AND ($4::text IS NULL OR lock_token = $4::text) RETURNING 1 AS ok`,
+    releaseLock: emitting(
+      `UPDATE ${s}.jobs SET state = 'waiting', locked_by = NULL, lock_until = NULL,
+         lock_token = NULL
+       WHERE queue = $1::text AND id = $2::text AND state = 'active'
+         AND ($3::text IS NULL OR lock_token = $3::text) RETURNING id, seq`,
+      'waiting',
+    ),
+    completeJobs: `SELECT ${s}.complete_jobs($1::text, $2::text::json) AS i`,
+    failJobs: `SELECT ${s}.fail_jobs($1::text, $2::text::json) AS i`,
+    countState: `SELECT count(*)::integer AS n FROM ${s}.jobs WHERE queue = $1::text
+      AND state = $2::text`,
+    list: (state: string) =>
+      `SELECT ${J} FROM ${s}.jobs WHERE queue = $1::text AND state = $2::text
+       ORDER BY ${listOrder[state] ?? 'seq'} OFFSET $3::bigint LIMIT $4::bigint`,
+    nextDelayed: `SELECT min(delay_until) AS t FROM ${s}.jobs WHERE queue = $1::text
+      AND state = 'delayed'`,
+    promote: emitting(
+      `UPDATE ${s}.jobs SET state = 'waiting', delay_until = 0
+       WHERE queue = $1::text AND state = 'delayed' AND delay_until <= $2::float8
+       RETURNING id, seq`,
+      'waiting',
+    ),
+    pause: `WITH i AS (INSERT INTO ${s}.paused (queue, name) VALUES ($1::text, $2::text)
+        ON CONFLICT DO NOTHING)
+      SELECT ${s}.emit($1::text, 'paused', ARRAY[NULL::text],
+        ARRAY[jsonb_build_object('jobName', $2::text)]) AS n`,
+    resume: `WITH d AS (DELETE FROM ${s}.paused WHERE queue = $1::text AND name = $2::text)
+      SELECT ${s}.emit($1::text, 'resumed', ARRAY[NULL::text],
+        ARRAY[jsonb_build_object('jobName', $2::text)]) AS n`,
+    pausedNames: `SELECT name FROM ${s}.paused WHERE queue = $1::text ORDER BY name`,
+    stalled: `SELECT ${J} FROM ${s}.jobs WHERE queue = $1::text AND state = 'active'
+      AND lock_until + $2::float8 < ${s}.now_ms() ORDER BY lock_until`,
+    requeueStalled: `SELECT job_id, outcome FROM ${s}.requeue_stalled($1::text, $2::integer)`,
+    clean: `WITH t AS (SELECT ${s}.now_ms() AS now),
+      x AS (SELECT queue, id FROM ${s}.jobs, t WHERE queue = $1::text AND state = $2::text
+        AND (CASE WHEN state IN ${TERMINAL} THEN finished_at ELSE created_at END)
+          < t.now - $3::float8
+        ORDER BY CASE WHEN state IN ${TERMINAL} THEN finished_at ELSE created_at END, seq
+        LIMIT $4::bigint)
+      SELECT count(*)::integer AS n, ${s}.remove_set(array_agg(queue), array_agg(id)) AS r
+      FROM x`,
+    prune: `WITH t AS (SELECT ${s}.now_ms() AS now),
+      r AS (SELECT queue, id, state, finished_at, rc_count, rc_age, rf_count, rf_age,
+          row_number() OVER (PARTITION BY state ORDER BY finished_at DESC, seq DESC) - 1 AS newer
+        FROM ${s}.jobs WHERE queue = $1::text AND state IN ${TERMINAL}),
+      x AS (SELECT queue, id FROM r, t WHERE ${keepRule('completed', 'rc')}
+        OR ${keepRule('failed', 'rf')})
+      SELECT count(*)::integer AS n, ${s}.remove_set(array_agg(queue), array_agg(id)) AS r
+      FROM x`,
+    drain: `SELECT ${s}.remove_set(array_agg(queue), array_agg(id)) AS n FROM ${s}.jobs
+      WHERE queue = $1::text AND state IN ('waiting', 'delayed')`,
+    anyActive: `SELECT 1 AS a FROM ${s}.jobs WHERE queue = $1::text AND state = 'active' LIMIT 1`,
+    obliterate: ['jobs', 'dedup', 'paused', 'groups', 'rates', 'schedulers'].map((t) =>
+      `DELETE FROM ${s}.${t} WHERE queue = $1::text`
+    ),
+    listQueues: `SELECT queue FROM (SELECT DISTINCT queue FROM ${s}.jobs
+      UNION SELECT queue FROM ${s}.schedulers) x ORDER BY queue`,
+    childDone: `SELECT ${s}.child_done($1::text, $2::text, 1) AS state`,
+    failParent: `SELECT ${s}.fail_parent($1::text, $2::text, $3::text) AS ok`,
+    children: `SELECT ${J} FROM ${s}.jobs WHERE parent_queue = $1::text AND parent_id = $2::text
+      ORDER BY seq`,
+    groupCount: `SELECT count(*)::integer AS n FROM ${s}.jobs WHERE queue = $1::text
+      AND group_id = $2::text AND state = $3::text`,
+    schedulerForUpdate: `SELECT run_count, created_at FROM ${s}.schedulers
+      WHERE queue = $1::text AND id = $2::text FOR UPDATE`,
+    removeSchedulerJobs: `SELECT ${s}.remove_set(array_agg(queue), array_agg(id)) AS n
+      FROM ${s}.jobs WHERE queue = $1::text AND scheduler_id = $2::text
+        AND state IN ('waiting', 'delayed')`,
+    upsertScheduler: `INSERT INTO ${s}.schedulers (queue, id, name, data, opts, repeat,
+        next_run_at, run_count, created_at)
+      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::float8,
+        $8::integer, $9::float8)
+      ON CONFLICT (queue, id) DO UPDATE SET name = EXCLUDED.name, data = EXCLUDED.data,
+        opts = EXCLUDED.opts, repeat = EXCLUDED.repeat, next_run_at = EXCLUDED.next_run_at,
+        run_count = EXCLUDED.run_count`,
+    getScheduler: `SELECT * FROM ${s}.schedulers WHERE queue = $1::text AND id = $2::text`,
+    listSchedulers: `SELECT * FROM ${s}.schedulers WHERE queue = $1::text
+      ORDER BY next_run_at NULLS LAST, id`,
+    deleteScheduler: `DELETE FROM ${s}.schedulers WHERE queue = $1::text AND id = $2::text
+      RETURNING 1 AS ok`,
+    advanceScheduler: `UPDATE ${s}.schedulers SET next_run_at = $4::float8,
+        run_count = run_count + $5::integer
+      WHERE queue = $1::text AND id = $2::text AND next_run_at IS NOT DISTINCT FROM $3::float8
+      RETURNING 1 AS ok`,
+  };
+}

