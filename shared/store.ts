@@ -74,7 +74,8 @@ export interface StoreInterface {
    *   saved and that job's id is returned. Two racing producers get the same id.
    * - If `opts.group.maxSize` is set and the group already has that many `waiting` jobs, throws
    *   `GroupFullError` and saves nothing.
-   * - The state is taken from `job.state` (`waiting`, `delayed` or `waiting-children`).
+   * - The state is taken from `job.state` (`waiting`, `delayed` or `waiting-children`; any other
+   *   state is refused with `InvalidArgumentError`).
    *
    * Addition: `options.tx` (see {@linkcode SaveOptions}) saves within the caller's database
    * transaction; stores without transactional enqueue throw `InvalidArgumentError` naming `tx`.
@@ -137,7 +138,8 @@ export interface StoreInterface {
    * whose name is not paused (nor the queue paused with `__all__`) and that passes every fetch
    * option. The job becomes `active` with `lockedBy = workerId`, `lockUntil = now +
    * lockDuration`, a fresh `lockToken` unique to this claim, `processedAt = now`, and
-   * `attemptsStarted + 1`. Returns a copy, or null when nothing can be claimed.
+   * `attemptsStarted + 1`. Returns a copy, or null when nothing can be claimed. A `lockDuration`
+   * that is not a positive number is refused with `InvalidArgumentError`.
    */
   fetchNextJob(
     queueName: string,
@@ -256,8 +258,8 @@ export interface StoreInterface {
 
   /**
    * *Seed.* Removes jobs in `state` older than `grace` ms (by `finishedAt` for terminal states,
-   * `createdAt` otherwise), at most `limit` of them when given (oldest first). Returns the
-   * count removed. `active` jobs are never removed.
+   * `createdAt` otherwise), at most `limit` of them when given (oldest first; `0` means no
+   * limit, as in BullMQ). Returns the count removed. `active` jobs are never removed.
    */
   clean(queueName: string, state: JobState, grace: number, limit?: number): Promise<number>;
 
@@ -316,6 +318,7 @@ export interface StoreInterface {
   /**
    * *Seed.* Decrements the parent's pending count; at 0 a `waiting-children` parent becomes
    * `waiting`. Returns the parent's state afterwards. (`completeJobs` does this itself.)
+   * Throws `JobNotFoundError` when the parent does not exist.
    */
   notifyChildCompleted(parentQueueName: string, parentId: string): Promise<JobState>;
 

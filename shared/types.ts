@@ -294,7 +294,10 @@ export type NewJob = Omit<JobData, 'id'>;
  * ```
  */
 export interface FetchOptions {
-  /** Take the most recently added job first. */
+  /**
+   * Take the most recently added job first. Priority still comes first: within the best
+   * priority level, the newest job (per-job `opts.lifo` makes no difference under this option).
+   */
   lifo?: boolean;
   /** Only jobs with this name. */
   jobName?: string;
@@ -314,7 +317,7 @@ export interface FetchOptions {
    * window of `duration` ms (windows start at multiples of `duration` since the epoch).
    */
   limiter?: RateLimit;
-  /** The same limit, per group. */
+  /** The same limit, per group (jobs without a group are not limited). */
   groupLimiter?: RateLimit;
 }
 
