@@ -16,6 +16,7 @@ import {
   type JobState,
   type NewJob,
   PAUSE_ALL,
+  type SaveOptions,
   type SchedulerData,
   type StalledResult,
   StoreError,
@@ -1045,12 +1046,6 @@ export class MemoryStore implements StoreInterface {
     });
   }
 }
-
-/**
- * The optional last argument of the save methods. Only `tx` (a caller's database transaction)
- * exists, and the memory store refuses it.
- */
-type SaveOptions = { tx?: unknown };
 
 function refuseTx(options: SaveOptions | undefined): void {
   if (options?.tx !== undefined) {
