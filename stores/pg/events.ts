@@ -42,6 +42,17 @@ export function channelOf(schema: string, queueName: string): string {
   return 'cv_' + createHash('md5').update(`${schema}/${queueName}`, 'utf8').digest('hex');
 }
 
+/**
+ * The `application_name` of the store's LISTEN connection (to find it in `pg_stat_activity`).
+ *
+ * @example
+ * ```ts
+ * import { LISTENER_APP_NAME } from './events.ts';
+ * console.log(LISTENER_APP_NAME); // conveyor-listener
+ * ```
+ */
+export const LISTENER_APP_NAME = 'conveyor-listener';
+
 /** NOTIFY payloads stay under PostgreSQL's 8000-byte limit. */
 const MAX_PAYLOAD = 7900;
 
@@ -198,6 +209,7 @@ export class EventHub {
     this.#listener = postgres({
       ...base,
       max: 1,
+      connection: { ...(base.connection ?? {}), application_name: LISTENER_APP_NAME },
       idle_timeout: 0,
       max_lifetime: null,
       onnotice: () => {},

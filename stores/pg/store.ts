@@ -167,7 +167,7 @@ export class PgStore implements StoreInterface {
     c.sql = null;
     await c.events?.close();
     c.events = null;
-    if (sql && c.ownsSql) await sql.end({ timeout: 5 });
+    if (sql && c.ownsSql) await sql.end({ timeout: 2 });
   }
 
   // ───────────────────────────────── Job CRUD ─────────────────────────────────

@@ -1,0 +1,579 @@
+/**
+ * PostgreSQL-store cases beyond the conformance suite: concurrent migration, schema checks,
+ * races between many connections (group limits, round-robin, dedup), transactional enqueue,
+ * LISTEN reconnect, long queue names, coalesced notifications, a shared pool, schema isolation
+ * and poll-only mode.
+ *
+ * ```sh
+ * npx -y deno@2 test -A tests/pg-specific.test.ts
+ * npx -y node@24 --test tests/pg-specific.test.ts
+ * npx -y bun@1 test ./tests/pg-specific.test.ts
+ * ```
+ *
+ * @module
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import postgres from 'postgres';
+import { PgStore, type PgStoreOptions } from '@conveyor/store-pg';
+import {
+  GroupFullError,
+  InvalidArgumentError,
+  type NewJob,
+  newJob,
+  StoreError,
+  type StoreEvent,
+} from '@conveyor/shared';
+import { eventually, requireTests, uniqueQueue } from './helpers.ts';
+import { testServer } from './pg-server.ts';
+
+const server = await testServer();
+const admin = postgres(server.url, { max: 4, onnotice: () => {} });
+const schemas: string[] = [];
+const stores: PgStore[] = [];
+const counter = requireTests('pg-specific');
+
+/** Closes the stores a test opened, then counts the test as run. */
+async function ran(): Promise<void> {
+  await Promise.all(stores.splice(0).map((s) => s.disconnect()));
+  counter.ran();
+}
+
+/** A schema name no other test uses (dropped at the end). */
+function freshSchema(suffix = ''): string {
+  const name = `cv_spec_${crypto.randomUUID().slice(0, 8)}${suffix}`;
+  schemas.push(name);
+  return name;
+}
+
+const SHARED = freshSchema();
+
+/** Opens a store (closed at the end). */
+async function open(opts: Partial<PgStoreOptions> = {}): Promise<PgStore> {
+  const store = new PgStore({
+    connection: server.url,
+    schema: SHARED,
+    onError: () => {},
+    ...opts,
+  } as PgStoreOptions);
+  await store.connect();
+  stores.push(store);
+  return store;
+}
+
+function job(q: string, name = 'task', data: unknown = {}, opts: NewJob['opts'] = {}): NewJob {
+  return newJob(q, name, data, opts);
+}
+
+/** Collects a queue's events. */
+function recorder(store: PgStore, q: string): StoreEvent[] {
+  const events: StoreEvent[] = [];
+  store.subscribe(q, (e) => void events.push(e));
+  return events;
+}
+
+after(async () => {
+  await Promise.all(stores.map((s) => s.disconnect().catch(() => {})));
+  for (const s of schemas) {
+    await admin.unsafe(`DROP SCHEMA IF EXISTS "${s.replaceAll('"', '""')}" CASCADE`);
+  }
+  await admin.end();
+  await server.stop();
+});
+
+describe('pg-specific', () => {
+  describe('migrations', () => {
+    it('5 stores connecting at once migrate exactly once', { timeout: 30_000 }, async () => {
+      const schema = freshSchema();
+      const five = Array.from(
+        { length: 5 },
+        () => new PgStore({ connection: server.url, schema, onError: () => {} }),
+      );
+      stores.push(...five);
+      await Promise.all(five.map((s) => s.connect()));
+      const rows = await admin.unsafe(
+        `SELECT version, applied_by FROM "${schema}".migrations ORDER BY version`,
+      );
+      assert.deepEqual(rows.map((r) => r.version), [1]);
+      const q = uniqueQueue();
+      const id = await five[0].saveJob(q, job(q));
+      assert.equal((await five[4].getJob(q, id))?.id, id);
+      await ran();
+    });
+
+    it('autoMigrate: false refuses a missing, old or newer schema with StoreError', {
+      timeout: 30_000,
+    }, async () => {
+      const schema = freshSchema();
+      const check = (code: string) => (e: unknown) =>
+        e instanceof StoreError && e.code === code && e.message.includes(schema);
+      const strict = new PgStore({ connection: server.url, schema, autoMigrate: false });
+      await assert.rejects(strict.connect(), check('SCHEMA_MISSING'));
+      await admin.unsafe(`CREATE SCHEMA "${schema}"`);
+      await admin.unsafe(`CREATE TABLE "${schema}".migrations (version integer PRIMARY KEY)`);
+      await assert.rejects(strict.connect(), check('SCHEMA_OUTDATED'));
+      await admin.unsafe(`INSERT INTO "${schema}".migrations VALUES (999)`);
+      await assert.rejects(strict.connect(), check('SCHEMA_TOO_NEW'));
+      const auto = new PgStore({ connection: server.url, schema });
+      await assert.rejects(auto.connect(), check('SCHEMA_TOO_NEW'));
+      await ran();
+    });
+
+    it('an unreachable server fails connect with StoreError', { timeout: 30_000 }, async () => {
+      const store = new PgStore({
+        connection: { host: '127.0.0.1', port: 1, connect_timeout: 2 },
+        schema: SHARED,
+      });
+      await assert.rejects(
+        store.connect(),
+        (e) => e instanceof StoreError && e.code === 'CONNECT_FAILED',
+      );
+      await ran();
+    });
+
+    it(
+      'the jobs table has aggressive autovacuum settings and partial indexes',
+      { timeout: 30_000 },
+      async () => {
+        await open();
+        const [t] = await admin.unsafe(
+          `SELECT reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relname = 'jobs'`,
+          [SHARED],
+        );
+        assert.ok(
+          (t.reloptions as string[]).some((o) =>
+            o.startsWith('autovacuum_vacuum_scale_factor=0.01')
+          ),
+        );
+        const idx = await admin.unsafe(
+          `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'jobs_waiting'`,
+          [SHARED],
+        );
+        assert.match(idx[0].indexdef as string, /WHERE \(state = 'waiting'::text\)/);
+        await ran();
+      },
+    );
+  });
+
+  describe('races', () => {
+    it('20 parallel claimers never exceed groupConcurrency', { timeout: 30_000 }, async () => {
+      const stores = await Promise.all(
+        Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
+      );
+      const q = uniqueQueue();
+      const groups = ['a', 'b', 'c', 'd', 'e'];
+      await stores[0].saveBulk(
+        q,
+        groups.flatMap((g) =>
+          Array.from({ length: 20 }, () => job(q, 't', {}, { group: { id: g } }))
+        ),
+      );
+      const claimed = (await Promise.all(
+        Array.from(
+          { length: 20 },
+          (_, i) => stores[i % 4].fetchNextJobs(q, `w${i}`, 30_000, 3, { groupConcurrency: 2 }),
+        ),
+      )).flat();
+      assert.equal(claimed.length, 10);
+      for (const g of groups) {
+        assert.equal(claimed.filter((j) => j.groupId === g).length, 2, `group ${g}`);
+        assert.equal(await stores[1].getGroupActiveCount(q, g), 2);
+      }
+      await ran();
+    });
+
+    it(
+      '20 parallel round-robin claimers serve the groups evenly',
+      { timeout: 30_000 },
+      async () => {
+        const stores = await Promise.all(
+          Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
+        );
+        const q = uniqueQueue();
+        const groups = ['a', 'b', 'c', 'd'];
+        for (const g of groups) {
+          await stores[0].saveBulk(
+            q,
+            Array.from({ length: 10 }, () => job(q, 't', {}, { group: { id: g } })),
+          );
+        }
+        const claimed = (await Promise.all(
+          Array.from(
+            { length: 20 },
+            (_, i) => stores[i % 4].fetchNextJob(q, `w${i}`, 30_000, { groupRoundRobin: true }),
+          ),
+        )).filter((j) => j !== null);
+        assert.equal(claimed.length, 20);
+        for (const g of groups) assert.equal(claimed.filter((j) => j!.groupId === g).length, 5);
+        await ran();
+      },
+    );
+
+    it('globalConcurrency holds across 20 parallel claimers', { timeout: 30_000 }, async () => {
+      const stores = await Promise.all(
+        Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
+      );
+      const q = uniqueQueue();
+      await stores[0].saveBulk(q, Array.from({ length: 50 }, () => job(q)));
+      const claimed = (await Promise.all(
+        Array.from(
+          { length: 20 },
+          (_, i) => stores[i % 4].fetchNextJobs(q, `w${i}`, 30_000, 2, { globalConcurrency: 7 }),
+        ),
+      )).flat();
+      assert.equal(claimed.length, 7);
+      assert.equal(await stores[0].getActiveCount(q), 7);
+      await ran();
+    });
+
+    it(
+      'a limiter shared by all stores allows max claims per window',
+      { timeout: 30_000 },
+      async () => {
+        const stores = await Promise.all(
+          Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
+        );
+        const q = uniqueQueue();
+        await stores[0].saveBulk(q, Array.from({ length: 50 }, () => job(q)));
+        const limiter = { max: 5, duration: 600_000 };
+        const claimed = (await Promise.all(
+          Array.from(
+            { length: 20 },
+            (_, i) => stores[i % 4].fetchNextJobs(q, `w${i}`, 30_000, 2, { limiter }),
+          ),
+        )).flat();
+        assert.equal(claimed.length, 5);
+        await ran();
+      },
+    );
+
+    it('20 concurrent adds with one dedup key from 20 connections give one job', {
+      timeout: 30_000,
+    }, async () => {
+      const stores = await Promise.all(
+        Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
+      );
+      const q = uniqueQueue();
+      const opts = { deduplication: { key: 'same' } };
+      const ids = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => stores[i % 4].saveJob(q, job(q, 't', { i }, opts))),
+      );
+      assert.equal(new Set(ids).size, 1);
+      assert.equal(await stores[0].countJobs(q, 'waiting'), 1);
+      await ran();
+    });
+
+    it('20 concurrent adds with one custom jobId give one job', { timeout: 30_000 }, async () => {
+      const stores = await Promise.all(
+        Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
+      );
+      const q = uniqueQueue();
+      const ids = await Promise.all(
+        Array.from(
+          { length: 20 },
+          (_, i) => stores[i % 4].saveJob(q, job(q, 't', { i }, { jobId: 'only' })),
+        ),
+      );
+      assert.deepEqual(new Set(ids), new Set(['only']));
+      assert.equal(await stores[0].countJobs(q, 'waiting'), 1);
+      await ran();
+    });
+
+    it('group maxSize holds under 20 concurrent adds', { timeout: 30_000 }, async () => {
+      const stores = await Promise.all(
+        Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
+      );
+      const q = uniqueQueue();
+      const results = await Promise.allSettled(
+        Array.from(
+          { length: 20 },
+          (_, i) =>
+            stores[i % 4].saveJob(q, job(q, 't', { i }, { group: { id: 'g', maxSize: 5 } })),
+        ),
+      );
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 5);
+      assert.ok(
+        results.every((r) => r.status === 'fulfilled' || r.reason instanceof GroupFullError),
+      );
+      assert.equal(await stores[0].getWaitingGroupCount(q, 'g'), 5);
+      await ran();
+    });
+
+    it(
+      'a generated id never collides with a numeric custom jobId',
+      { timeout: 30_000 },
+      async () => {
+        const store = await open();
+        const q = uniqueQueue();
+        const [{ v }] = await admin.unsafe(`SELECT last_value::text AS v FROM "${SHARED}".job_seq`);
+        const next = String(Number(v) + 1);
+        await store.saveJob(q, job(q, 'custom', {}, { jobId: next }));
+        const generated = await store.saveJob(q, job(q, 'generated'));
+        assert.notEqual(generated, next);
+        assert.equal((await store.getJob(q, generated))?.name, 'generated');
+        assert.equal((await store.getJob(q, next))?.name, 'custom');
+        await ran();
+      },
+    );
+  });
+
+  describe('transactional enqueue', () => {
+    it('a job saved in a committed transaction exists, and its event comes on commit', {
+      timeout: 30_000,
+    }, async () => {
+      const sql = postgres(server.url, { max: 2, onnotice: () => {} });
+      const store = await open({ connection: undefined, sql });
+      const q = uniqueQueue();
+      const events = recorder(store, q);
+      await store.subscriptionsReady();
+      let id = '';
+      await sql.begin(async (tx) => {
+        id = await store.withTransaction(tx).saveJob(q, job(q, 'in-tx'));
+        assert.equal(await store.getJob(q, id), null, 'invisible outside before commit');
+        assert.equal((await store.withTransaction(tx).getJob(q, id))?.name, 'in-tx');
+      });
+      assert.equal((await store.getJob(q, id))?.state, 'waiting');
+      await eventually(() => events.some((e) => e.jobId === id && e.type === 'waiting'));
+      await sql.end();
+      await ran();
+    });
+
+    it('a job saved in a rolled-back transaction does not exist and publishes nothing', {
+      timeout: 30_000,
+    }, async () => {
+      const sql = postgres(server.url, { max: 2, onnotice: () => {} });
+      const store = await open({ connection: undefined, sql });
+      const q = uniqueQueue();
+      const events = recorder(store, q);
+      await store.subscriptionsReady();
+      let ids: string[] = [];
+      await assert.rejects(
+        sql.begin(async (tx) => {
+          ids = [
+            await store.saveJob(q, job(q, 'opt-tx'), { tx }),
+            ...(await store.saveBulk(q, [job(q, 'bulk-a'), job(q, 'bulk-b')], { tx })),
+            ...(await store.saveFlow([{ queueName: q, job: job(q, 'flow', {}, { jobId: 'f1' }) }], {
+              tx,
+            })),
+          ];
+          throw new Error('rollback');
+        }),
+        /rollback/,
+      );
+      assert.equal(ids.length, 4);
+      for (const id of ids) assert.equal(await store.getJob(q, id), null);
+      // Events of one queue arrive in order: once the marker's event is here, a notification
+      // of the rolled-back jobs would have arrived before it.
+      const marker = await store.saveJob(q, job(q, 'marker'));
+      await eventually(() => events.some((e) => e.jobId === marker));
+      assert.deepEqual(events.map((e) => e.jobId), [marker]);
+      await sql.end();
+      await ran();
+    });
+
+    it('tx must be a postgres.js transaction: InvalidArgumentError naming tx, nothing saved', {
+      timeout: 30_000,
+    }, async () => {
+      const store = await open();
+      const q = uniqueQueue();
+      await assert.rejects(
+        store.saveJob(q, job(q), { tx: { not: 'sql' } }),
+        (e) => e instanceof InvalidArgumentError && e.option === 'tx',
+      );
+      assert.throws(() => store.withTransaction(42), InvalidArgumentError);
+      assert.equal(await store.countJobs(q, 'waiting'), 0);
+      await ran();
+    });
+  });
+
+  describe('events', () => {
+    it('a 200-character queue name works end to end', { timeout: 30_000 }, async () => {
+      const store = await open();
+      const q = 'q'.repeat(190) + crypto.randomUUID().slice(0, 10);
+      assert.equal(q.length, 200);
+      const events = recorder(store, q);
+      const id = await store.saveJob(q, job(q, 'long'));
+      const [claimed] = await store.fetchNextJobs(q, 'w', 30_000, 1);
+      assert.equal(claimed.id, id);
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: id, token: claimed.lockToken!, returnvalue: 1 }]),
+        [true],
+      );
+      await eventually(() => events.some((e) => e.type === 'completed' && e.jobId === id));
+      assert.deepEqual(events.filter((e) => e.jobId === id).map((e) => e.type), [
+        'waiting',
+        'active',
+        'completed',
+      ]);
+      assert.ok((await store.listQueues()).includes(q));
+      await ran();
+    });
+
+    it(
+      'a bulk add sends few notifications, expanded into one event per job',
+      { timeout: 30_000 },
+      async () => {
+        const store = await open();
+        const q = uniqueQueue();
+        const events = recorder(store, q);
+        const raw: string[] = [];
+        const channel = (await admin.unsafe(`SELECT "${SHARED}".channel($1) AS c`, [q]))[0]
+          .c as string;
+        const listener = await admin.listen(channel, (p) => void raw.push(p));
+        const ids = await store.saveBulk(q, Array.from({ length: 1000 }, () => job(q)));
+        await eventually(() => events.length >= 1000, { timeout: 10_000 });
+        assert.deepEqual(events.map((e) => e.jobId), ids);
+        await eventually(() => raw.length > 0);
+        assert.ok(raw.length <= 4, `${raw.length} notifications for 1000 jobs`);
+        assert.ok(raw.every((p) => new TextEncoder().encode(p).length < 8000));
+        await listener.unlisten();
+        await ran();
+      },
+    );
+
+    it('after pg_terminate_backend of the listener, the store listens again and workers go on', {
+      timeout: 30_000,
+    }, async () => {
+      const errors: Error[] = [];
+      const store = await open({ onError: (e) => void errors.push(e) });
+      const q = uniqueQueue();
+      const events = recorder(store, q);
+      await store.subscriptionsReady();
+      await store.saveJob(q, job(q));
+      await eventually(() => events.length === 1);
+      const channel = (await admin.unsafe(`SELECT "${SHARED}".channel($1) AS c`, [q]))[0].c;
+      const killed = await admin.unsafe(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+         WHERE application_name = 'conveyor-listener' AND query LIKE '%' || $1 || '%'`,
+        [channel],
+      );
+      assert.ok(killed.length >= 1);
+      await eventually(() => errors.length > 0, { message: 'onError about the dropped listener' });
+      // Jobs saved after the drop are announced again once the store has re-listened.
+      const id = await eventually(async () => {
+        const id = await store.saveJob(q, job(q));
+        await new Promise((r) => setTimeout(r, 50));
+        return events.some((e) => e.jobId === id) ? id : null;
+      }, { timeout: 10_000, interval: 100, message: 'events after reconnect' });
+      const claimed = await store.fetchNextJobs(q, 'w', 30_000, 10);
+      assert.ok(claimed.some((j) => j.id === id));
+      await ran();
+    });
+
+    it(
+      'after every connection of the pool is terminated, calls work again',
+      { timeout: 30_000 },
+      async () => {
+        const store = await open({
+          connection: { ...url(), connection: { application_name: 'conveyor-pool-kill' } },
+        });
+        const q = uniqueQueue();
+        await store.saveJob(q, job(q));
+        await admin.unsafe(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'conveyor-pool-kill'`,
+        );
+        const got = await eventually(async () => {
+          try {
+            return await store.fetchNextJob(q, 'w', 30_000);
+          } catch {
+            return null;
+          }
+        }, { message: 'a claim after the pool was terminated' });
+        assert.equal(got.state, 'active');
+        await ran();
+      },
+    );
+
+    it(
+      'poll-only mode (no LISTEN) receives the events of another store',
+      { timeout: 30_000 },
+      async () => {
+        const polling = await open({ listen: false, pollInterval: 20 });
+        const other = await open();
+        const q = uniqueQueue();
+        const events = recorder(polling, q);
+        await polling.subscriptionsReady();
+        await eventually(async () => {
+          const [row] = await admin.unsafe(
+            `SELECT 1 FROM "${SHARED}".settings WHERE k = 'poll_until'`,
+          );
+          return row !== undefined;
+        });
+        const id = await other.saveJob(q, job(q));
+        await eventually(() => events.some((e) => e.jobId === id && e.type === 'waiting'));
+        await ran();
+      },
+    );
+  });
+
+  describe('isolation and sharing', () => {
+    it(
+      'a store on a shared sql instance leaves the pool open on disconnect',
+      { timeout: 30_000 },
+      async () => {
+        const sql = postgres(server.url, { max: 2, onnotice: () => {} });
+        const store = new PgStore({ sql, schema: SHARED });
+        await store.connect();
+        const q = uniqueQueue();
+        const id = await store.saveJob(q, job(q));
+        await store.disconnect();
+        const [row] = await sql.unsafe(
+          `SELECT state FROM "${SHARED}".jobs WHERE queue = $1 AND id = $2`,
+          [q, id],
+        );
+        assert.equal(row.state, 'waiting');
+        await sql.end();
+        await ran();
+      },
+    );
+
+    it('two schemas in one database are isolated', { timeout: 30_000 }, async () => {
+      const a = await open({ schema: freshSchema() });
+      const b = await open({ schema: freshSchema() });
+      const q = uniqueQueue();
+      const eventsB = recorder(b, q);
+      await b.subscriptionsReady();
+      await a.saveJob(q, job(q, 'in-a'));
+      const marker = await b.saveJob(q, job(q, 'in-b'));
+      await eventually(() => eventsB.some((e) => e.jobId === marker));
+      assert.equal(eventsB.length, 1);
+      assert.equal(await b.countJobs(q, 'waiting'), 1);
+      assert.equal((await b.fetchNextJob(q, 'w', 1000))?.name, 'in-b');
+      assert.equal((await a.fetchNextJob(q, 'w', 1000))?.name, 'in-a');
+      await ran();
+    });
+
+    it('a schema name with quotes works', { timeout: 30_000 }, async () => {
+      const store = await open({ schema: freshSchema(`"it's"`) });
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      assert.equal((await store.fetchNextJob(q, 'w', 1000))?.id, id);
+      await ran();
+    });
+
+    it('lock expiry follows the database clock', { timeout: 30_000 }, async () => {
+      const store = await open();
+      const q = uniqueQueue();
+      await store.saveJob(q, job(q));
+      const [{ now }] = await admin.unsafe(`SELECT "${SHARED}".now_ms() AS now`);
+      const got = await store.fetchNextJob(q, 'w', 60_000);
+      const [{ after }] = await admin.unsafe(`SELECT "${SHARED}".now_ms() AS after`);
+      assert.ok(
+        got!.lockUntil! >= Number(now) + 60_000 && got!.lockUntil! <= Number(after) + 60_000,
+      );
+      await ran();
+    });
+  });
+});
+
+function url(): { host: string; port: number; user: string; database: string } {
+  const u = new URL(server.url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 5432),
+    user: decodeURIComponent(u.username),
+    database: u.pathname.slice(1),
+  };
+}
