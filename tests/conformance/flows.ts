@@ -341,5 +341,53 @@ export function flowCases(s: Suite): void {
       await complete(store, { queue: t.leaf.queue, id: 'orphan' });
       assert.equal(await state(store, { queue: t.leaf.queue, id: 'orphan' }), 'completed');
     });
+
+    s.test('a parent failed by one child stays failed when another child completes', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      await fail(store, t.leaf);
+      assert.equal(await state(store, t.mid), 'failed');
+      await complete(store, t.sibling);
+      const mid = await store.getJob(t.mid.queue, 'mid');
+      assert.equal(mid?.state, 'failed');
+      assert.equal(await store.fetchNextJob(t.mid.queue, 'w', 1000, { jobName: 'mid' }), null);
+    });
+
+    s.test('notifyChildCompleted on a released parent keeps it waiting at zero', async (store) => {
+      const q = uniqueQueue();
+      await store.saveJob(
+        q,
+        job(q, 'p', {}, { jobId: 'p' }, { state: 'waiting-children', pendingChildrenCount: 1 }),
+      );
+      assert.equal(await store.notifyChildCompleted(q, 'p'), 'waiting');
+      assert.equal(await store.notifyChildCompleted(q, 'p'), 'waiting');
+      assert.equal((await store.getJob(q, 'p'))?.pendingChildrenCount, 0);
+      assert.equal(await store.countJobs(q, 'waiting'), 1);
+    });
+
+    s.test('a failed child with removeOnFail still applies its policy to the parent', async (store) => {
+      const q = uniqueQueue();
+      await store.saveFlow([
+        {
+          queueName: q,
+          job: job(q, 'p', {}, { jobId: 'p' }, {
+            state: 'waiting-children',
+            pendingChildrenCount: 1,
+          }),
+        },
+        {
+          queueName: q,
+          job: job(q, 'c', {}, { jobId: 'c', removeOnFail: true }, {
+            parentId: 'p',
+            parentQueueName: q,
+          }),
+        },
+      ]);
+      await fail(store, { queue: q, id: 'c' }, 'gone');
+      assert.equal(await store.getJob(q, 'c'), null);
+      const p = await store.getJob(q, 'p');
+      assert.equal(p?.state, 'failed');
+      assert.equal(p?.failedReason, `child ${q}/c failed: gone`);
+    });
   });
 }

@@ -160,5 +160,15 @@ export function schedulerCases(s: Suite): void {
       assert.deepEqual(again?.data, { from: 's' });
       assert.notEqual(again?.nextRunAt, 0);
     });
+
+    s.test('upsertScheduler first job is idempotent by its jobId', async (store) => {
+      const q = uniqueQueue();
+      const at = Date.now() + 60_000;
+      const existing = await store.saveJob(q, run(q, 'other', at));
+      const firstJob = { ...run(q, 's', at), opts: { ...run(q, 's', at).opts, jobId: existing } };
+      assert.equal(await store.upsertScheduler(scheduler(q, 's', at), firstJob), existing);
+      assert.equal(await store.countJobs(q, 'delayed'), 1);
+      assert.ok(await store.getScheduler(q, 's'));
+    });
   });
 }
