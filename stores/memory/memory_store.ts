@@ -66,7 +66,11 @@ export class MemoryStore implements StoreInterface {
   #seq = 0;
   #nextId = 0;
 
-  /** @param options `onError` receives errors thrown by event subscribers. */
+  /**
+   * Creates an empty store (call {@linkcode MemoryStore.connect} before use).
+   *
+   * @param options `onError` receives errors thrown by event subscribers.
+   */
   constructor(options: StoreOptions = {}) {
     this.#emitter = new Emitter(options.onError ?? (() => {}));
   }
@@ -832,36 +836,25 @@ export class MemoryStore implements StoreInterface {
     }
     if (opts.limiter && !QueueState.allows(qs.limiter, opts.limiter, now)) return null;
     const excluded = opts.excludeGroups?.length ? new Set(opts.excludeGroups) : null;
-    const eligible = (job: JobData): boolean => {
-      if (opts.jobName !== undefined && job.name !== opts.jobName) return false;
-      if (qs.paused.size > 0 && qs.paused.has(job.name)) return false;
-      const g = job.groupId;
-      if (g === null) return true;
-      if (excluded?.has(g)) return false;
-      if (
-        opts.groupConcurrency !== undefined &&
-        (qs.groupActive.get(g) ?? 0) >= opts.groupConcurrency
-      ) return false;
-      return !opts.groupLimiter ||
-        QueueState.allows(qs.groupWindows.get(g), opts.groupLimiter, now);
-    };
-    let pick: StoredJob | null = null;
-    let pickServed = Infinity;
-    for (const entry of opts.lifo ? qs.recent : qs.lists.waiting) {
-      const rec = qs.jobs.get(entry.id)!;
-      if (pick && rec.job.priority !== pick.job.priority) break;
-      if (!eligible(rec.job)) continue;
-      if (!opts.groupRoundRobin) {
-        pick = rec;
-        break;
-      }
-      const served = qs.served.get(rec.job.groupId ?? NO_GROUP) ?? -1;
-      if (served < pickServed) {
-        pick = rec;
-        pickServed = served;
-        if (served === -1) break;
-      }
-    }
+    const nameOk = (job: JobData): boolean =>
+      (opts.jobName === undefined || job.name === opts.jobName) &&
+      !(qs.paused.size > 0 && qs.paused.has(job.name));
+    const groupOpen = (g: string): boolean =>
+      !excluded?.has(g) &&
+      (opts.groupConcurrency === undefined ||
+        (qs.groupActive.get(g) ?? 0) < opts.groupConcurrency) &&
+      (!opts.groupLimiter || QueueState.allows(qs.groupWindows.get(g), opts.groupLimiter, now));
+    const served = (rec: StoredJob): number => qs.served.get(rec.job.groupId ?? NO_GROUP) ?? -1;
+    const groupFilters = excluded !== null || opts.groupConcurrency !== undefined ||
+      opts.groupLimiter !== undefined || opts.groupRoundRobin === true;
+    const pick = groupFilters && !opts.lifo
+      ? this.#bestGroupHead(qs, nameOk, groupOpen, opts.groupRoundRobin === true, served)
+      : this.#scan(
+        qs,
+        (job) => nameOk(job) && (job.groupId === null || groupOpen(job.groupId)),
+        opts,
+        served,
+      );
     if (!pick) return null;
     const job = pick.job;
     this.#move(pick, 'active', now, () => {
@@ -878,6 +871,76 @@ export class MemoryStore implements StoreInterface {
     }
     qs.served.set(job.groupId ?? NO_GROUP, qs.claims++);
     return pick;
+  }
+
+  /**
+   * Walks the claim order (or newest-first order with `lifo`) and returns the first job that
+   * passes `eligible`; with round-robin, the eligible job of the best priority level whose
+   * group was served least recently.
+   */
+  #scan(
+    qs: QueueState,
+    eligible: (job: JobData) => boolean,
+    opts: FetchOptions,
+    served: (rec: StoredJob) => number,
+  ): StoredJob | null {
+    let pick: StoredJob | null = null;
+    let pickServed = Infinity;
+    for (const entry of opts.lifo ? qs.recent : qs.lists.waiting) {
+      const rec = qs.jobs.get(entry.id)!;
+      if (pick && rec.job.priority !== pick.job.priority) break;
+      if (!eligible(rec.job)) continue;
+      if (!opts.groupRoundRobin) return rec;
+      const s = served(rec);
+      if (s < pickServed) {
+        pick = rec;
+        pickServed = s;
+        if (s === -1) break;
+      }
+    }
+    return pick;
+  }
+
+  /**
+   * The claim under group filters, without walking the jobs of blocked groups: takes the first
+   * job (by name filters) of each open group and of the ungrouped jobs, then the best of these
+   * heads in claim order (with round-robin: best priority, then least recently served group).
+   * Costs O(groups with waiting jobs) plus the name-filter skips inside each group.
+   */
+  #bestGroupHead(
+    qs: QueueState,
+    nameOk: (job: JobData) => boolean,
+    groupOpen: (groupId: string) => boolean,
+    roundRobin: boolean,
+    served: (rec: StoredJob) => number,
+  ): StoredJob | null {
+    let best: StoredJob | null = null;
+    let bestServed = Infinity;
+    const consider = (list: Iterable<{ id: string }>): void => {
+      let rec: StoredJob | null = null;
+      for (const entry of list) {
+        const candidate = qs.jobs.get(entry.id)!;
+        if (nameOk(candidate.job)) {
+          rec = candidate;
+          break;
+        }
+      }
+      if (!rec) return;
+      const x = rec.entry!;
+      const y = best?.entry;
+      const s = roundRobin ? served(rec) : 0;
+      const better = !y || x.a < y.a ||
+        (x.a === y.a && (s < bestServed || (s === bestServed && x.b < y.b)));
+      if (better) {
+        best = rec;
+        bestServed = s;
+      }
+    };
+    consider(qs.ungrouped);
+    for (const [groupId, list] of qs.waitingByGroup) {
+      if (groupOpen(groupId)) consider(list);
+    }
+    return best;
   }
 
   /**

@@ -179,4 +179,80 @@ describe('MemoryStore specifics', () => {
     }
     assert.equal(await store.countJobs('q', 'waiting'), 0);
   });
+
+  it('claims exactly like a brute-force reference under random group filters', async () => {
+    const store = await open();
+    type Ref = {
+      id: string;
+      priority: number;
+      lifo: boolean;
+      seq: number;
+      group: string | null;
+      name: string;
+    };
+    const waiting: Ref[] = [];
+    const active = new Map<string, { group: string | null; token: string }>();
+    const served = new Map<string, number>();
+    let claims = 0;
+    let seq = 0;
+    let x = 7;
+    const rand = (n: number) => (x = (x * 1103515245 + 12345) % 2147483648) % n;
+    const groups = ['g0', 'g1', 'g2', 'g3', null];
+    for (let step = 0; step < 3000; step++) {
+      const op = rand(10);
+      if (op < 5) {
+        const ref: Ref = {
+          id: '',
+          priority: rand(3),
+          lifo: rand(4) === 0,
+          seq: seq++,
+          group: groups[rand(groups.length)],
+          name: rand(2) ? 'a' : 'b',
+        };
+        const opts = {
+          priority: ref.priority,
+          lifo: ref.lifo,
+          ...(ref.group ? { group: { id: ref.group } } : {}),
+        };
+        ref.id = await store.saveJob('q', newJob('q', ref.name, {}, opts));
+        waiting.push(ref);
+      } else if (op < 8) {
+        const opts = {
+          groupConcurrency: rand(3) ? 1 + rand(2) : undefined,
+          excludeGroups: rand(3) ? [] : ['g1'],
+          groupRoundRobin: rand(2) === 0,
+          jobName: rand(4) ? undefined : 'a',
+        };
+        const order = [...waiting].sort((p, q) =>
+          p.priority - q.priority || (p.lifo ? -p.seq : p.seq) - (q.lifo ? -q.seq : q.seq)
+        );
+        const activeIn = (g: string) => [...active.values()].filter((a) => a.group === g).length;
+        const eligible = order.filter((r) =>
+          (opts.jobName === undefined || r.name === opts.jobName) &&
+          (r.group === null ||
+            (!opts.excludeGroups.includes(r.group) &&
+              (opts.groupConcurrency === undefined || activeIn(r.group) < opts.groupConcurrency)))
+        );
+        let expected: Ref | undefined = eligible[0];
+        if (expected && opts.groupRoundRobin) {
+          const level = eligible.filter((r) => r.priority === expected!.priority);
+          const s = (r: Ref) => served.get(r.group ?? '-') ?? -1;
+          expected = level.reduce((best, r) => (s(r) < s(best) ? r : best));
+        }
+        const got = await store.fetchNextJob('q', 'w', 30_000, opts);
+        assert.equal(got?.id, expected?.id, `step ${step} ${JSON.stringify(opts)}`);
+        if (expected) {
+          waiting.splice(waiting.indexOf(expected), 1);
+          active.set(expected.id, { group: expected.group, token: got!.lockToken! });
+          served.set(expected.group ?? '-', claims++);
+        }
+      } else if (active.size > 0) {
+        const [id, { token }] = [...active.entries()][rand(active.size)];
+        assert.deepEqual(await store.completeJobs('q', [{ jobId: id, token, returnvalue: null }]), [
+          true,
+        ]);
+        active.delete(id);
+      }
+    }
+  });
 });

@@ -44,7 +44,8 @@ export const NO_GROUP = '\u0000none';
 
 /**
  * Everything the memory store keeps for one queue. Indexes per state:
- * - `waiting`: claim order (priority, then per-job LIFO newest first, then FIFO);
+ * - `waiting`: claim order (priority, then per-job LIFO newest first, then FIFO), also split
+ *   per group (`waitingByGroup`, `ungrouped`) for claims with group filters;
  * - `recent`: waiting jobs by priority, newest first (the fetch option `lifo`);
  * - `delayed`: by `delayUntil`, then FIFO;
  * - `completed` / `failed`: newest `finishedAt` first;
@@ -76,6 +77,10 @@ export class QueueState {
   };
   /** Waiting jobs by priority, newest first. */
   readonly recent: SortedList<Entry> = new SortedList(byEntry);
+  /** Waiting jobs of each group, in claim order (so a blocked group is skipped at once). */
+  readonly waitingByGroup: Map<string, SortedList<Entry>> = new Map();
+  /** Waiting jobs without a group, in claim order. */
+  readonly ungrouped: SortedList<Entry> = new SortedList(byEntry);
   /** Waiting jobs per group. */
   readonly groupWaiting: Map<string, number> = new Map();
   /** Active jobs per group. */
@@ -95,7 +100,11 @@ export class QueueState {
   /** Round-robin: claims so far. */
   claims = 0;
 
-  /** @param name The queue name. */
+  /**
+   * Creates the empty state of a queue.
+   *
+   * @param name The queue name.
+   */
   constructor(name: string) {
     this.name = name;
   }
@@ -110,6 +119,7 @@ export class QueueState {
         entry = { a: job.priority, b: job.opts.lifo ? -seq : seq, id };
         rec.recent = { a: job.priority, b: -seq, id };
         this.recent.insert(rec.recent);
+        this.#groupList(job.groupId, true)!.insert(entry);
         break;
       case 'delayed':
         entry = { a: job.delayUntil, b: seq, id };
@@ -134,6 +144,11 @@ export class QueueState {
     const { job } = rec;
     if (rec.entry) this.lists[job.state].delete(rec.entry);
     if (rec.recent) this.recent.delete(rec.recent);
+    if (rec.entry && job.state === 'waiting') {
+      const list = this.#groupList(job.groupId, false);
+      list?.delete(rec.entry);
+      if (job.groupId !== null && list?.size === 0) this.waitingByGroup.delete(job.groupId);
+    }
     rec.entry = rec.recent = null;
     const counts = this.#groupCounts(job.state);
     if (counts && job.groupId !== null) {
@@ -159,6 +174,13 @@ export class QueueState {
     if (!window || window.start !== start) return { start, count: 1 };
     window.count++;
     return window;
+  }
+
+  #groupList(groupId: string | null, create: boolean): SortedList<Entry> | undefined {
+    if (groupId === null) return this.ungrouped;
+    let list = this.waitingByGroup.get(groupId);
+    if (!list && create) this.waitingByGroup.set(groupId, list = new SortedList(byEntry));
+    return list;
   }
 
   #groupCounts(state: JobState): Map<string, number> | null {

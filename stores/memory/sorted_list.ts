@@ -28,7 +28,11 @@ export class SortedList<T> implements Iterable<T> {
   #chunks: T[][] = [];
   #size = 0;
 
-  /** @param compare Orders the entries; entries comparing equal count as the same entry. */
+  /**
+   * Creates an empty list.
+   *
+   * @param compare Orders the entries; entries comparing equal count as the same entry.
+   */
   constructor(compare: Compare<T>) {
     this.#compare = compare;
   }
