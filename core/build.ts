@@ -1,0 +1,56 @@
+/**
+ * Turning `add` arguments into a validated {@linkcode NewJob}, shared by `Queue` and
+ * `FlowProducer`.
+ *
+ * @module
+ */
+import { InvalidArgumentError, type JobOptions, type NewJob, newJob } from '@conveyor/shared';
+import { parseDuration } from './duration.ts';
+import { hashJob } from './hash.ts';
+import { checkName, validateJobOptions } from './validate.ts';
+
+/**
+ * Validates a job's name and options and builds the job to save: `delayed` when `opts.delay`
+ * is set, with its deduplication key (from `key`, or a hash of name and data) and expiry.
+ * `label` names the options in errors (`opts`, `jobs[2].opts`). `fields` overrides stored
+ * fields (flow links).
+ *
+ * @example
+ * ```ts
+ * import { buildJob } from '@conveyor/core';
+ * const job = buildJob('q', 'email', { to: 'a' }, { delay: '10m' }, 'opts', Date.now());
+ * console.log(job.state); // "delayed"
+ * ```
+ */
+export function buildJob(
+  queueName: string,
+  name: unknown,
+  data: unknown,
+  opts: JobOptions,
+  label: string,
+  now: number,
+  fields: Partial<NewJob> = {},
+): NewJob {
+  checkName(label === 'opts' ? 'name' : label.replace(/opts$/, 'name'), name);
+  validateJobOptions(opts, label);
+  if (opts.repeat !== undefined && !opts.repeat.schedulerId) {
+    throw new InvalidArgumentError(
+      `${label}.repeat`,
+      opts.repeat,
+      'absent (use every() or cron())',
+    );
+  }
+  const delay = opts.delay === undefined ? 0 : parseDuration(opts.delay, `${label}.delay`);
+  const job = newJob(queueName, name as string, data, opts, {
+    createdAt: now,
+    delayUntil: delay > 0 ? now + delay : 0,
+    ...fields,
+  });
+  job.state = fields.state ?? (delay > 0 ? 'delayed' : 'waiting');
+  const dedup = opts.deduplication;
+  if (dedup) {
+    job.deduplicationKey = dedup.key ?? hashJob(name as string, data);
+    job.deduplicationExpiresAt = dedup.ttl !== undefined ? now + dedup.ttl : null;
+  }
+  return job;
+}

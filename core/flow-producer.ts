@@ -1,0 +1,244 @@
+/**
+ * {@linkcode FlowProducer}: adds trees of jobs (flows) atomically, across queues.
+ *
+ * @module
+ */
+import {
+  InvalidArgumentError,
+  type JobOptions,
+  type NewJob,
+  type StoreInterface,
+} from '@conveyor/shared';
+import { type Clock, systemClock } from './clock.ts';
+import { buildJob } from './build.ts';
+import { Job } from './job.ts';
+import { checkInteger, checkName } from './validate.ts';
+
+/**
+ * A node of a flow to add: a job and its children. The parent runs after every child finished.
+ *
+ * @example
+ * ```ts
+ * import type { FlowJob } from '@conveyor/core';
+ * const flow: FlowJob = {
+ *   name: 'render', queueName: 'video', data: { id: 1 },
+ *   children: [{ name: 'frame', queueName: 'frames', data: { n: 1 } }],
+ * };
+ * ```
+ */
+export interface FlowJob {
+  /** Job name. */
+  name: string;
+  /** The queue it goes to. */
+  queueName: string;
+  /** Payload. */
+  data?: unknown;
+  /** Job options (`failParentOnChildFailure` on a child sets what its failure does to this parent). */
+  opts?: JobOptions;
+  /** Children, run before this job. */
+  children?: FlowJob[];
+}
+
+/**
+ * A node of a saved flow.
+ *
+ * @example
+ * ```ts
+ * import type { JobNode } from '@conveyor/core';
+ * function count(n: JobNode): number {
+ *   return 1 + (n.children ?? []).reduce((s, c) => s + count(c), 0);
+ * }
+ * ```
+ */
+export interface JobNode {
+  /** The job. */
+  job: Job;
+  /** Its children, if any. */
+  children?: JobNode[];
+}
+
+/**
+ * Options of a {@linkcode FlowProducer}.
+ *
+ * @example
+ * ```ts
+ * import type { FlowProducerOptions } from '@conveyor/core';
+ * import { MemoryStore } from '@conveyor/store-memory';
+ * const opts: FlowProducerOptions = { store: new MemoryStore() };
+ * ```
+ */
+export interface FlowProducerOptions {
+  /** A connected store. */
+  store: StoreInterface;
+  /** The clock. Default `Date.now`. */
+  clock?: Clock;
+}
+
+interface Planned {
+  queueName: string;
+  job: NewJob;
+  node: FlowJob;
+  children: Planned[];
+}
+
+/**
+ * Adds flows: trees of jobs of any depth, across queues, saved in one atomic store call.
+ * Parents wait in `waiting-children` until every child has finished.
+ *
+ * @example
+ * ```ts
+ * import { FlowProducer } from '@conveyor/core';
+ * import { MemoryStore } from '@conveyor/store-memory';
+ *
+ * const store = new MemoryStore();
+ * await store.connect();
+ * const flows = new FlowProducer({ store });
+ * const tree = await flows.add({
+ *   name: 'bundle', queueName: 'build', data: {},
+ *   children: [
+ *     { name: 'compile', queueName: 'build', data: { file: 'a.ts' } },
+ *     { name: 'compile', queueName: 'build', data: { file: 'b.ts' } },
+ *   ],
+ * });
+ * console.log(tree.job.state, tree.children?.length); // waiting-children 2
+ * ```
+ */
+export class FlowProducer {
+  /** The store. */
+  readonly store: StoreInterface;
+  readonly #clock: Clock;
+
+  /**
+   * @example
+   * ```ts
+   * import { FlowProducer } from '@conveyor/core';
+   * import { MemoryStore } from '@conveyor/store-memory';
+   * const flows = new FlowProducer({ store: new MemoryStore() });
+   * ```
+   */
+  constructor(opts: FlowProducerOptions) {
+    if (!opts || typeof opts.store !== 'object' || opts.store === null) {
+      throw new InvalidArgumentError('opts.store', opts?.store, 'a store instance');
+    }
+    this.store = opts.store;
+    this.#clock = opts.clock ?? systemClock;
+  }
+
+  /**
+   * Adds one flow atomically and returns its tree of jobs.
+   *
+   * @example
+   * ```ts
+   * import type { FlowProducer } from '@conveyor/core';
+   * declare const flows: FlowProducer;
+   * await flows.add({ name: 'parent', queueName: 'q', children: [{ name: 'child', queueName: 'q' }] });
+   * ```
+   */
+  async add(flow: FlowJob): Promise<JobNode> {
+    return (await this.addBulk([flow]))[0];
+  }
+
+  /**
+   * Adds several flows in one atomic store call.
+   *
+   * @example
+   * ```ts
+   * import type { FlowProducer } from '@conveyor/core';
+   * declare const flows: FlowProducer;
+   * await flows.addBulk([{ name: 'a', queueName: 'q' }, { name: 'b', queueName: 'q' }]);
+   * ```
+   */
+  async addBulk(flows: FlowJob[]): Promise<JobNode[]> {
+    if (!Array.isArray(flows)) throw new InvalidArgumentError('flows', flows, 'an array');
+    const now = this.#clock.now();
+    const flat: Planned[] = [];
+    const roots = flows.map((f, i) => this.#plan(f, `flows[${i}]`, null, now, flat));
+    await this.store.saveFlow(flat.map((p) => ({ queueName: p.queueName, job: p.job })));
+    const toNode = (p: Planned): JobNode => {
+      const node: JobNode = { job: new Job(this.store, { ...p.job, id: p.job.opts.jobId! }) };
+      if (p.children.length > 0) node.children = p.children.map(toNode);
+      return node;
+    };
+    return roots.map(toNode);
+  }
+
+  /**
+   * Reads a flow back as a tree, from its root job, down to `depth` levels (default all) and at
+   * most `maxChildren` children per node (default all). Null if the root does not exist.
+   *
+   * @example
+   * ```ts
+   * import type { FlowProducer } from '@conveyor/core';
+   * declare const flows: FlowProducer;
+   * const tree = await flows.getFlow({ id: 'root-id', queueName: 'q' });
+   * ```
+   */
+  async getFlow(
+    opts: { id: string; queueName: string; depth?: number; maxChildren?: number },
+  ): Promise<JobNode | null> {
+    checkName('opts.id', opts?.id);
+    checkName('opts.queueName', opts.queueName);
+    if (opts.depth !== undefined) checkInteger('opts.depth', opts.depth, 0);
+    if (opts.maxChildren !== undefined) checkInteger('opts.maxChildren', opts.maxChildren, 0);
+    const root = await this.store.getJob(opts.queueName, opts.id);
+    if (!root) return null;
+    const walk = async (job: Job, depth: number): Promise<JobNode> => {
+      const node: JobNode = { job };
+      if (depth === 0) return node;
+      let children = await this.store.getChildrenJobs(job.queueName, job.id);
+      if (opts.maxChildren !== undefined) children = children.slice(0, opts.maxChildren);
+      if (children.length > 0) {
+        node.children = await Promise.all(
+          children.map((c) => walk(new Job(this.store, c), depth - 1)),
+        );
+      }
+      return node;
+    };
+    return await walk(new Job(this.store, root), opts.depth ?? Infinity);
+  }
+
+  /** Releases the handle (the store stays open). */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Same as `close`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #plan(
+    flow: FlowJob,
+    label: string,
+    parent: Planned | null,
+    now: number,
+    flat: Planned[],
+  ): Planned {
+    if (typeof flow !== 'object' || flow === null) {
+      throw new InvalidArgumentError(
+        label,
+        flow,
+        'a flow job { name, queueName, data, opts, children }',
+      );
+    }
+    checkName(`${label}.queueName`, flow.queueName);
+    if (flow.children !== undefined && !Array.isArray(flow.children)) {
+      throw new InvalidArgumentError(`${label}.children`, flow.children, 'an array');
+    }
+    const opts: JobOptions = { ...flow.opts };
+    opts.jobId ??= crypto.randomUUID();
+    const children = flow.children ?? [];
+    const job = buildJob(flow.queueName, flow.name, flow.data ?? null, opts, `${label}.opts`, now, {
+      parentId: parent ? parent.job.opts.jobId! : null,
+      parentQueueName: parent ? parent.queueName : null,
+      pendingChildrenCount: children.length,
+      ...(children.length > 0 ? { state: 'waiting-children' as const } : {}),
+    });
+    const planned: Planned = { queueName: flow.queueName, job, node: flow, children: [] };
+    flat.push(planned);
+    planned.children = children.map((c, i) =>
+      this.#plan(c, `${label}.children[${i}]`, planned, now, flat)
+    );
+    return planned;
+  }
+}

@@ -1,0 +1,700 @@
+/**
+ * {@linkcode Job}: a job's data plus the operations on it.
+ *
+ * @module
+ */
+import {
+  InvalidArgumentError,
+  type JobData,
+  JobNotFoundError,
+  type JobOptions,
+  type JobState,
+  JobStateError,
+  LockLostError,
+  type StoreInterface,
+  type UpdateGuard,
+} from '@conveyor/shared';
+import { backoffDelay } from './backoff.ts';
+import { parseDuration } from './duration.ts';
+import { checkInteger } from './validate.ts';
+
+/**
+ * The dependencies of a flow parent, keyed `<queue>:<id>`.
+ *
+ * @example
+ * ```ts
+ * import type { Dependencies } from '@conveyor/core';
+ * const d: Dependencies = { processed: { 'q:1': 42 }, failed: {}, unprocessed: ['q:2'] };
+ * ```
+ */
+export interface Dependencies {
+  /** Completed children and their return values. */
+  processed: Record<string, unknown>;
+  /** Children that failed for good, with their reasons. */
+  failed: Record<string, string>;
+  /** Children not finished yet. */
+  unprocessed: string[];
+}
+
+/**
+ * The part of `QueueEvents` that {@linkcode Job.waitUntilFinished} needs.
+ *
+ * @example
+ * ```ts
+ * import type { FinishedEvents } from '@conveyor/core';
+ * ```
+ */
+export interface FinishedEvents {
+  /** Adds a listener. */
+  on(
+    event: 'completed' | 'failed',
+    listener: (e: { jobId: string; returnvalue?: unknown; failedReason?: string }) => unknown,
+  ): unknown;
+  /** Removes a listener. */
+  off(
+    event: 'completed' | 'failed',
+    listener: (e: { jobId: string; returnvalue?: unknown; failedReason?: string }) => unknown,
+  ): unknown;
+}
+
+/** @internal hooks set by a worker on the jobs it runs. */
+interface RunHooks {
+  onProgress?: (progress: number | Record<string, unknown>) => void;
+}
+
+/**
+ * A job: the stored fields (a snapshot taken when the object was made or last refreshed) and
+ * operations that go to the store. State-changing operations check the job's state atomically
+ * and throw {@linkcode JobStateError} when it is wrong.
+ *
+ * @example
+ * ```ts
+ * import { Queue } from '@conveyor/core';
+ * import { MemoryStore } from '@conveyor/store-memory';
+ *
+ * const store = new MemoryStore();
+ * await store.connect();
+ * const queue = new Queue('mail', { store });
+ * const job = await queue.add('welcome', { to: 'a@b.c' }, { delay: '1h' });
+ * await job.promote();
+ * console.log(await job.getState()); // "waiting"
+ * ```
+ */
+export class Job<D = unknown, R = unknown> {
+  /** The store the job lives in. */
+  readonly store: StoreInterface;
+  /** The job id. */
+  readonly id: string;
+  /** The queue. */
+  readonly queueName: string;
+  /** The job name. */
+  name: string;
+  /** The payload. */
+  data: D;
+  /** The options it was added with. */
+  opts: JobOptions;
+  /** State at the last snapshot. */
+  state: JobState;
+  /** Priority (lower runs first). */
+  priority: number;
+  /** Failed attempts so far. */
+  attemptsMade: number;
+  /** Attempts started so far. */
+  attemptsStarted: number;
+  /** Progress. */
+  progress: number | Record<string, unknown>;
+  /** The return value once completed. */
+  returnvalue: R | null;
+  /** The last failure's message. */
+  failedReason: string | null;
+  /** Stack traces of failed attempts. */
+  stacktrace: string[];
+  /** Log lines (as of the snapshot). */
+  logs: string[];
+  /** When it was added. */
+  timestamp: number;
+  /** When it becomes due (delayed jobs), else 0. */
+  delayUntil: number;
+  /** When the last attempt started. */
+  processedOn: number | null;
+  /** When it finished. */
+  finishedOn: number | null;
+  /** The fencing token of the current claim (on jobs a worker runs). */
+  token: string | null;
+  /** How many times it stalled. */
+  stalledCount: number;
+  /** The flow parent's id. */
+  parentId: string | null;
+  /** The flow parent's queue. */
+  parentQueueName: string | null;
+  /** The deduplication key. */
+  deduplicationKey: string | null;
+  /** The group id. */
+  groupId: string | null;
+  /** The worker holding the lock. */
+  lockedBy: string | null;
+  /** When the lock expires. */
+  lockUntil: number | null;
+  /** Children not finished yet (flow parents). */
+  pendingChildrenCount: number;
+  /** When the deduplication key expires. */
+  deduplicationExpiresAt: number | null;
+  /** @internal */
+  hooks: RunHooks = {};
+
+  /**
+   * Wraps stored job data.
+   *
+   * @example
+   * ```ts
+   * import { Job } from '@conveyor/core';
+   * import type { JobData, StoreInterface } from '@conveyor/shared';
+   * declare const store: StoreInterface, data: JobData;
+   * const job = new Job(store, data);
+   * ```
+   */
+  constructor(store: StoreInterface, data: JobData) {
+    this.store = store;
+    this.id = data.id;
+    this.queueName = data.queueName;
+    this.name = data.name;
+    this.data = data.data as D;
+    this.opts = data.opts;
+    this.state = data.state;
+    this.priority = data.priority;
+    this.attemptsMade = data.attemptsMade;
+    this.attemptsStarted = data.attemptsStarted;
+    this.progress = data.progress;
+    this.returnvalue = data.returnvalue as R | null;
+    this.failedReason = data.failedReason;
+    this.stacktrace = data.stacktrace;
+    this.logs = data.logs;
+    this.timestamp = data.createdAt;
+    this.delayUntil = data.delayUntil;
+    this.processedOn = data.processedAt;
+    this.finishedOn = data.finishedAt;
+    this.token = data.lockToken;
+    this.stalledCount = data.stalledCount;
+    this.parentId = data.parentId;
+    this.parentQueueName = data.parentQueueName;
+    this.deduplicationKey = data.deduplicationKey;
+    this.groupId = data.groupId;
+    this.lockedBy = data.lockedBy;
+    this.lockUntil = data.lockUntil;
+    this.pendingChildrenCount = data.pendingChildrenCount;
+    this.deduplicationExpiresAt = data.deduplicationExpiresAt;
+  }
+
+  /**
+   * Reads a job from the store, or null.
+   *
+   * @example
+   * ```ts
+   * import { Job } from '@conveyor/core';
+   * import type { StoreInterface } from '@conveyor/shared';
+   * declare const store: StoreInterface;
+   * const job = await Job.fromId(store, 'mail', '42');
+   * ```
+   */
+  static async fromId<D = unknown, R = unknown>(
+    store: StoreInterface,
+    queueName: string,
+    jobId: string,
+  ): Promise<Job<D, R> | null> {
+    const data = await store.getJob(queueName, jobId);
+    return data ? new Job<D, R>(store, data) : null;
+  }
+
+  /**
+   * Re-reads the job from the store and updates this object's fields. Returns false if it is gone.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.refresh();
+   * ```
+   */
+  async refresh(): Promise<boolean> {
+    const data = await this.store.getJob(this.queueName, this.id);
+    if (!data) return false;
+    Object.assign(this, new Job(this.store, data), { hooks: this.hooks });
+    return true;
+  }
+
+  /**
+   * Sets the progress (a number or an object) and publishes a `progress` event.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.updateProgress(50);
+   * await job.updateProgress({ step: 'upload', percent: 80 });
+   * ```
+   */
+  async updateProgress(progress: number | Record<string, unknown>): Promise<void> {
+    const ok = typeof progress === 'number'
+      ? Number.isFinite(progress)
+      : typeof progress === 'object' && progress !== null && !Array.isArray(progress);
+    if (!ok) throw new InvalidArgumentError('progress', progress, 'a finite number or an object');
+    if (!(await this.store.updateJob(this.queueName, this.id, { progress }))) {
+      throw new JobNotFoundError(this.queueName, this.id);
+    }
+    this.progress = progress;
+    await this.store.publish({
+      type: 'progress',
+      queueName: this.queueName,
+      jobId: this.id,
+      jobName: this.name,
+      data: { progress },
+      timestamp: Date.now(),
+    });
+    this.hooks.onProgress?.(progress);
+  }
+
+  /**
+   * Appends a log line (keeping `opts.keepLogs` lines when set). Returns the line count.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.log('connected');
+   * ```
+   */
+  async log(line: string): Promise<number> {
+    const n = await this.store.addLog(this.queueName, this.id, String(line), this.opts.keepLogs);
+    if (n === 0) throw new JobNotFoundError(this.queueName, this.id);
+    return n;
+  }
+
+  /**
+   * The job's current state in the store, or `unknown` when it no longer exists.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * if ((await job.getState()) === 'failed') await job.retry();
+   * ```
+   */
+  async getState(): Promise<JobState | 'unknown'> {
+    const data = await this.store.getJob(this.queueName, this.id);
+    return data ? data.state : 'unknown';
+  }
+
+  /**
+   * Whether the job is completed now.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.isCompleted();
+   * ```
+   */
+  async isCompleted(): Promise<boolean> {
+    return (await this.getState()) === 'completed';
+  }
+
+  /**
+   * Whether the job failed for good.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.isFailed();
+   * ```
+   */
+  async isFailed(): Promise<boolean> {
+    return (await this.getState()) === 'failed';
+  }
+
+  /**
+   * Whether a worker is running the job now.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.isActive();
+   * ```
+   */
+  async isActive(): Promise<boolean> {
+    return (await this.getState()) === 'active';
+  }
+
+  /**
+   * Whether the job is delayed now.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.isDelayed();
+   * ```
+   */
+  async isDelayed(): Promise<boolean> {
+    return (await this.getState()) === 'delayed';
+  }
+
+  /**
+   * Whether the job is waiting to be claimed.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.isWaiting();
+   * ```
+   */
+  async isWaiting(): Promise<boolean> {
+    return (await this.getState()) === 'waiting';
+  }
+
+  /**
+   * Fails the active job held with `token` (the attempt counts; retried per `attempts` and
+   * `backoff` unless `retryAt` is null). Throws {@linkcode LockLostError} when the token is
+   * stale and {@linkcode JobStateError} when the job is not active.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.moveToFailed(new Error('bad input'), job.token!, null);
+   * ```
+   */
+  async moveToFailed(error: Error, token: string, retryAt?: number | null): Promise<void> {
+    let at = retryAt;
+    if (at === undefined) {
+      const attempts = this.opts.attempts ?? 1;
+      const delay = this.attemptsMade + 1 < attempts
+        ? await backoffDelay(this.toData(), this.attemptsMade + 1, error)
+        : null;
+      at = delay === null ? null : Date.now() + delay;
+    }
+    const [ok] = await this.store.failJobs(this.queueName, [{
+      jobId: this.id,
+      token,
+      reason: error.message,
+      stack: error.stack,
+      retryAt: at,
+    }]);
+    if (!ok) await this.#explainRefusal('fail', ['active'], token);
+    this.attemptsMade++;
+    this.failedReason = error.message;
+    this.token = null;
+  }
+
+  /**
+   * Moves a finished job back to `waiting` (`failed` by default). Throws
+   * {@linkcode JobStateError} when the job is not in that state.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.retry(); // a failed job runs again
+   * ```
+   */
+  async retry(
+    state: 'failed' | 'completed' = 'failed',
+    opts: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean } = {},
+  ): Promise<void> {
+    const updates: Partial<JobData> = {
+      state: 'waiting',
+      finishedAt: null,
+      failedReason: null,
+      returnvalue: null,
+      delayUntil: 0,
+    };
+    if (opts.resetAttemptsMade) updates.attemptsMade = 0;
+    if (opts.resetAttemptsStarted) updates.attemptsStarted = 0;
+    await this.#guarded('retry', updates, { state });
+    this.state = 'waiting';
+    this.failedReason = null;
+    this.finishedOn = null;
+  }
+
+  /**
+   * Removes the job and its flow descendants. Throws {@linkcode JobStateError} when a worker
+   * holds it (`active`).
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.remove();
+   * ```
+   */
+  async remove(): Promise<void> {
+    const state = await this.getState();
+    if (state === 'active') {
+      throw new JobStateError(
+        this.queueName,
+        this.id,
+        'remove',
+        ['waiting', 'waiting-children', 'delayed', 'completed', 'failed'],
+        state,
+      );
+    }
+    await this.store.removeJob(this.queueName, this.id);
+  }
+
+  /**
+   * Makes a delayed job run now. Throws {@linkcode JobStateError} unless it is `delayed`.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.promote();
+   * ```
+   */
+  async promote(): Promise<void> {
+    await this.#guarded('promote', { state: 'waiting', delayUntil: 0 }, { state: 'delayed' });
+    this.state = 'waiting';
+    this.delayUntil = 0;
+  }
+
+  /**
+   * Changes the priority of a job that is not running or finished.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.changePriority({ priority: 1 });
+   * ```
+   */
+  async changePriority(opts: { priority: number }): Promise<void> {
+    checkInteger('priority', opts?.priority, -(2 ** 31), 2 ** 31);
+    await this.#guarded('change the priority of', { priority: opts.priority }, {
+      state: ['waiting', 'delayed', 'waiting-children'],
+    });
+    this.priority = opts.priority;
+  }
+
+  /**
+   * Sets a delayed job's due time to `delay` (ms or a human duration) from now. Throws
+   * {@linkcode JobStateError} unless it is `delayed`.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.changeDelay('5m');
+   * ```
+   */
+  async changeDelay(delay: number | string): Promise<void> {
+    const ms = parseDuration(delay, 'delay');
+    const delayUntil = Date.now() + ms;
+    const updates: Partial<JobData> = ms > 0
+      ? { delayUntil, state: 'delayed' }
+      : { delayUntil: 0, state: 'waiting' };
+    await this.#guarded('change the delay of', updates, { state: 'delayed' });
+    this.delayUntil = updates.delayUntil!;
+    this.state = updates.state!;
+  }
+
+  /**
+   * Replaces the job's data. Throws {@linkcode JobStateError} when it is finished.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job<{ n: number }>;
+   * await job.updateData({ n: 2 });
+   * ```
+   */
+  async updateData(data: D): Promise<void> {
+    await this.#guarded('update the data of', { data }, {
+      state: ['waiting', 'waiting-children', 'delayed', 'active'],
+    });
+    this.data = data;
+  }
+
+  /**
+   * The flow parent, or null.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * const parent = await job.getParent();
+   * ```
+   */
+  async getParent(): Promise<Job | null> {
+    if (!this.parentId || !this.parentQueueName) return null;
+    return await Job.fromId(this.store, this.parentQueueName, this.parentId);
+  }
+
+  /**
+   * The children of a flow parent by outcome, keyed `<queue>:<id>`.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const parent: Job;
+   * const { processed, unprocessed } = await parent.getDependencies();
+   * ```
+   */
+  async getDependencies(): Promise<Dependencies> {
+    const children = await this.store.getChildrenJobs(this.queueName, this.id);
+    const deps: Dependencies = { processed: {}, failed: {}, unprocessed: [] };
+    for (const c of children) {
+      const key = `${c.queueName}:${c.id}`;
+      if (c.state === 'completed') deps.processed[key] = c.returnvalue;
+      else if (c.state === 'failed') deps.failed[key] = c.failedReason ?? '';
+      else deps.unprocessed.push(key);
+    }
+    return deps;
+  }
+
+  /**
+   * The return values of the completed children, keyed `<queue>:<id>`.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const parent: Job;
+   * const values = await parent.getChildrenValues();
+   * ```
+   */
+  async getChildrenValues<T = unknown>(): Promise<Record<string, T>> {
+    return (await this.getDependencies()).processed as Record<string, T>;
+  }
+
+  /**
+   * Resolves with the return value when the job completes, or rejects with an `Error` carrying
+   * the failure reason when it fails for good (also when the job is removed on completion,
+   * since the `completed` event carries the return value). Rejects after `ttl` ms if given.
+   *
+   * @example
+   * ```ts
+   * import { Queue, QueueEvents } from '@conveyor/core';
+   * import { MemoryStore } from '@conveyor/store-memory';
+   * const store = new MemoryStore();
+   * await store.connect();
+   * const queue = new Queue('q', { store });
+   * const events = new QueueEvents('q', { store });
+   * const job = await queue.add('x', 1);
+   * // ... a worker runs it ...
+   * // const result = await job.waitUntilFinished(events, 5000);
+   * ```
+   */
+  waitUntilFinished(events: FinishedEvents, ttl?: number): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let done = false;
+      const finish = (fn: () => void): void => {
+        if (done) return;
+        done = true;
+        events.off('completed', onCompleted);
+        events.off('failed', onFailed);
+        if (timer !== undefined) clearTimeout(timer);
+        fn();
+      };
+      const onCompleted = (e: { jobId: string; returnvalue?: unknown }): void => {
+        if (e.jobId === this.id) finish(() => resolve(e.returnvalue as R));
+      };
+      const onFailed = (e: { jobId: string; failedReason?: string }): void => {
+        if (e.jobId === this.id) finish(() => reject(new Error(e.failedReason ?? 'failed')));
+      };
+      events.on('completed', onCompleted);
+      events.on('failed', onFailed);
+      if (ttl !== undefined) {
+        timer = setTimeout(
+          () =>
+            finish(() =>
+              reject(
+                new Error(`job ${this.id} in queue ${this.queueName} not finished after ${ttl} ms`),
+              )
+            ),
+          ttl,
+        );
+      }
+      this.store.getJob(this.queueName, this.id).then((data) => {
+        if (!data || done) return;
+        if (data.state === 'completed') finish(() => resolve(data.returnvalue as R));
+        else if (data.state === 'failed') {
+          finish(() => reject(new Error(data.failedReason ?? 'failed')));
+        }
+      }, (e) => finish(() => reject(e)));
+    });
+  }
+
+  /**
+   * The job as plain stored data.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * console.log(JSON.stringify(job.toJSON()));
+   * ```
+   */
+  toJSON(): JobData {
+    return this.toData();
+  }
+
+  /**
+   * The job's snapshot as stored data ({@linkcode JobData}).
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * console.log(job.toData().state);
+   * ```
+   */
+  toData(): JobData {
+    return {
+      id: this.id,
+      queueName: this.queueName,
+      name: this.name,
+      data: this.data,
+      opts: this.opts,
+      state: this.state,
+      priority: this.priority,
+      attemptsMade: this.attemptsMade,
+      attemptsStarted: this.attemptsStarted,
+      progress: this.progress,
+      returnvalue: this.returnvalue,
+      failedReason: this.failedReason,
+      stacktrace: this.stacktrace,
+      logs: this.logs,
+      createdAt: this.timestamp,
+      delayUntil: this.delayUntil,
+      processedAt: this.processedOn,
+      finishedAt: this.finishedOn,
+      lockedBy: this.lockedBy,
+      lockUntil: this.lockUntil,
+      lockToken: this.token,
+      stalledCount: this.stalledCount,
+      parentId: this.parentId,
+      parentQueueName: this.parentQueueName,
+      pendingChildrenCount: this.pendingChildrenCount,
+      deduplicationKey: this.deduplicationKey,
+      deduplicationExpiresAt: this.deduplicationExpiresAt,
+      groupId: this.groupId,
+    };
+  }
+
+  async #guarded(operation: string, updates: Partial<JobData>, guard: UpdateGuard): Promise<void> {
+    if (await this.store.updateJob(this.queueName, this.id, updates, guard)) return;
+    const expected = Array.isArray(guard.state) ? guard.state : [guard.state!];
+    await this.#explainRefusal(operation, expected);
+  }
+
+  async #explainRefusal(operation: string, expected: string[], token?: string): Promise<never> {
+    const data = await this.store.getJob(this.queueName, this.id);
+    if (!data) throw new JobNotFoundError(this.queueName, this.id);
+    if (token !== undefined && data.state === 'active') {
+      throw new LockLostError(this.queueName, this.id);
+    }
+    throw new JobStateError(this.queueName, this.id, operation, expected, data.state);
+  }
+}

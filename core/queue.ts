@@ -1,0 +1,678 @@
+/**
+ * {@linkcode Queue}: adds jobs and manages a queue.
+ *
+ * @module
+ */
+import {
+  InvalidArgumentError,
+  type JobOptions,
+  type JobState,
+  type NewJob,
+  PAUSE_ALL,
+  type RepeatOptions,
+  type SchedulerData,
+  type StoreInterface,
+} from '@conveyor/shared';
+import { type Clock, systemClock } from './clock.ts';
+import { delayUntilWhen, parseDuration } from './duration.ts';
+import { buildJob } from './build.ts';
+import { Job } from './job.ts';
+import { firstRunAt, schedulerJob, validateRepeat } from './schedule.ts';
+import { checkInteger, checkName, validateJobOptions } from './validate.ts';
+
+/**
+ * Options of a {@linkcode Queue}.
+ *
+ * @example
+ * ```ts
+ * import type { QueueOptions } from '@conveyor/core';
+ * import { MemoryStore } from '@conveyor/store-memory';
+ * const opts: QueueOptions = { store: new MemoryStore(), defaultJobOptions: { attempts: 3 } };
+ * ```
+ */
+export interface QueueOptions {
+  /** A connected store. */
+  store: StoreInterface;
+  /** Options merged under each job's own options. */
+  defaultJobOptions?: JobOptions;
+  /** The clock used for delays and schedules (tests inject one). Default `Date.now`. */
+  clock?: Clock;
+}
+
+/**
+ * Options of `add`: job options, plus `tx` to save inside a caller's transaction on stores that
+ * support it (ignored by the others).
+ *
+ * @example
+ * ```ts
+ * import type { AddOptions } from '@conveyor/core';
+ * const opts: AddOptions = { attempts: 3, delay: '10m' };
+ * ```
+ */
+export interface AddOptions extends JobOptions {
+  /** A store transaction to save the job in (stores that support it). */
+  tx?: unknown;
+}
+
+/**
+ * Options of a scheduler made with `every`, `cron` or `upsertJobScheduler`: job options plus
+ * the scheduler's `key` (its stable id; default: the job name).
+ *
+ * @example
+ * ```ts
+ * import type { SchedulerOptions } from '@conveyor/core';
+ * const opts: SchedulerOptions = { key: 'nightly-report', tz: 'Europe/Paris', limit: 10 };
+ * ```
+ */
+export interface SchedulerOptions extends Omit<JobOptions, 'repeat' | 'jobId' | 'delay'> {
+  /** The scheduler id; calling again with the same key replaces it. Default: the job name. */
+  key?: string;
+  /** IANA time zone (cron). */
+  tz?: string;
+  /** No run before this time. */
+  startDate?: number | Date;
+  /** No run after this time. */
+  endDate?: number | Date;
+  /** Total number of runs. */
+  limit?: number;
+}
+
+/**
+ * Which jobs `retryJobs` / `promoteJobs` touch.
+ *
+ * @example
+ * ```ts
+ * import type { BulkJobsOptions } from '@conveyor/core';
+ * const opts: BulkJobsOptions = { count: 100 };
+ * ```
+ */
+export interface BulkJobsOptions {
+  /** At most this many jobs (default all). */
+  count?: number;
+  /** For `retryJobs`: `failed` (default) or `completed`. */
+  state?: 'failed' | 'completed';
+}
+
+/**
+ * A job for `addBulk`.
+ *
+ * @example
+ * ```ts
+ * import type { BulkJob } from '@conveyor/core';
+ * const j: BulkJob = { name: 'email', data: { to: 'a@b.c' }, opts: { priority: 1 } };
+ * ```
+ */
+export interface BulkJob<D = unknown> {
+  /** Job name. */
+  name: string;
+  /** Payload. */
+  data: D;
+  /** Job options. */
+  opts?: JobOptions;
+}
+
+const SAVE_OPTION = 'tx';
+
+/**
+ * A queue: adds jobs, schedules repeating ones, and inspects or manages the queue. It holds no
+ * connection of its own; the store is shared.
+ *
+ * @example
+ * ```ts
+ * import { Queue } from '@conveyor/core';
+ * import { MemoryStore } from '@conveyor/store-memory';
+ *
+ * const store = new MemoryStore();
+ * await store.connect();
+ * await using queue = new Queue('emails', { store });
+ * await queue.add('welcome', { to: 'ada@example.com' }, { attempts: 3 });
+ * await queue.schedule('in 10 minutes', 'reminder', { to: 'ada@example.com' });
+ * console.log(await queue.getJobCounts('waiting', 'delayed')); // { waiting: 1, delayed: 1 }
+ * ```
+ */
+export class Queue<D = unknown, R = unknown> {
+  /** The queue name. */
+  readonly name: string;
+  /** The store. */
+  readonly store: StoreInterface;
+  /** Defaults merged under each job's options. */
+  readonly defaultJobOptions: JobOptions;
+  readonly #clock: Clock;
+  #closed = false;
+
+  /**
+   * Creates a queue handle.
+   *
+   * @example
+   * ```ts
+   * import { Queue } from '@conveyor/core';
+   * import { MemoryStore } from '@conveyor/store-memory';
+   * const queue = new Queue('emails', { store: new MemoryStore() });
+   * ```
+   */
+  constructor(name: string, opts: QueueOptions) {
+    checkName('queueName', name);
+    if (!opts || typeof opts.store !== 'object' || opts.store === null) {
+      throw new InvalidArgumentError('opts.store', opts?.store, 'a store instance');
+    }
+    this.name = name;
+    this.store = opts.store;
+    this.defaultJobOptions = opts.defaultJobOptions ?? {};
+    validateJobOptions(this.defaultJobOptions, 'defaultJobOptions');
+    this.#clock = opts.clock ?? systemClock;
+  }
+
+  /**
+   * Adds a job. With `jobId` or `deduplication`, adding it again returns the existing job.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const job = await queue.add('resize', { file: 'a.png' }, { priority: 1, attempts: 3 });
+   * ```
+   */
+  async add(name: string, data: D, opts: AddOptions = {}): Promise<Job<D, R>> {
+    const { tx, ...jobOpts } = opts;
+    const job = this.#build(name, data, jobOpts, 'opts');
+    const id = await this.#save<string>('saveJob', job, tx);
+    return await this.#returned(id, job);
+  }
+
+  /**
+   * Adds many jobs in one store round trip (one transaction).
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.addBulk([{ name: 'a', data: 1 }, { name: 'b', data: 2, opts: { delay: 1000 } }]);
+   * ```
+   */
+  async addBulk(jobs: BulkJob<D>[], opts: { tx?: unknown } = {}): Promise<Job<D, R>[]> {
+    if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array');
+    const built: NewJob[] = [];
+    for (let i = 0; i < jobs.length; i++) {
+      built.push(this.#build(jobs[i]?.name, jobs[i]?.data, jobs[i]?.opts ?? {}, `jobs[${i}].opts`));
+    }
+    const ids = await this.#save<string[]>('saveBulk', built, opts.tx);
+    return await Promise.all(ids.map((id, i) => this.#returned(id, built[i])));
+  }
+
+  /**
+   * Adds a job to run at `when`: ms from now, a `Date`, or a human duration (`"in 10 minutes"`,
+   * `"2h"`, `"1h30m"`).
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.schedule('in 2 hours', 'report', {});
+   * await queue.schedule(new Date('2030-01-01T00:00:00Z'), 'new-year', {});
+   * ```
+   */
+  async schedule(
+    when: number | string | Date,
+    name: string,
+    data: D,
+    opts: AddOptions = {},
+  ): Promise<Job<D, R>> {
+    const delay = delayUntilWhen(when, this.#clock.now(), 'when');
+    return await this.add(name, data, { ...opts, delay });
+  }
+
+  /**
+   * Adds a job to run now (ignoring any default delay).
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.now('ping', {});
+   * ```
+   */
+  async now(name: string, data: D, opts: AddOptions = {}): Promise<Job<D, R>> {
+    return await this.add(name, data, { ...opts, delay: 0 });
+  }
+
+  /**
+   * Creates or replaces a scheduler that adds a job every `interval` (ms or a human duration),
+   * starting now (or at `startDate`). The scheduler id is `opts.key`, else the job name.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.every('5m', 'heartbeat', {}, { key: 'heartbeat', limit: 100 });
+   * ```
+   */
+  async every(
+    interval: number | string,
+    name: string,
+    data: D,
+    opts: SchedulerOptions = {},
+  ): Promise<Job<D, R> | null> {
+    const every = parseDuration(interval, 'interval');
+    if (every <= 0) throw new InvalidArgumentError('interval', interval, 'a duration > 0');
+    return await this.#scheduler({ every }, name, data, opts);
+  }
+
+  /**
+   * Creates or replaces a scheduler that adds a job at each match of a cron pattern (5 or 6
+   * fields, optional `tz`). The first run is the first match, not now.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.cron('0 3 * * *', 'nightly', {}, { tz: 'Europe/Paris' });
+   * ```
+   */
+  async cron(
+    pattern: string,
+    name: string,
+    data: D,
+    opts: SchedulerOptions = {},
+  ): Promise<Job<D, R> | null> {
+    if (typeof pattern !== 'string') {
+      throw new InvalidArgumentError('pattern', pattern, 'a cron expression string');
+    }
+    return await this.#scheduler({ pattern }, name, data, opts);
+  }
+
+  /**
+   * BullMQ-style scheduler upsert: `repeat` gives `every` or `pattern` (plus `tz`, `startDate`,
+   * `endDate`, `limit`), `template` the job.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.upsertJobScheduler('tick', { every: 1000 }, { name: 'tick', data: {} });
+   * ```
+   */
+  async upsertJobScheduler(
+    schedulerId: string,
+    repeat: RepeatOptions,
+    template: { name?: string; data?: D; opts?: JobOptions } = {},
+  ): Promise<Job<D, R> | null> {
+    checkName('schedulerId', schedulerId);
+    const { every, pattern, ...rest } = repeat ?? {};
+    return await this.#scheduler(
+      every !== undefined ? { every } : { pattern },
+      template.name ?? schedulerId,
+      template.data as D,
+      { ...template.opts, ...rest, key: schedulerId },
+    );
+  }
+
+  /**
+   * Lists the queue's schedulers by next run.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * for (const s of await queue.getJobSchedulers()) console.log(s.id, s.nextRunAt);
+   * ```
+   */
+  getJobSchedulers(): Promise<SchedulerData[]> {
+    return this.store.listSchedulers(this.name);
+  }
+
+  /**
+   * Returns one scheduler, or null.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.getJobScheduler('heartbeat');
+   * ```
+   */
+  getJobScheduler(schedulerId: string): Promise<SchedulerData | null> {
+    return this.store.getScheduler(this.name, schedulerId);
+  }
+
+  /**
+   * Removes a scheduler and its pending job. Returns false if it did not exist.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.removeJobScheduler('heartbeat');
+   * ```
+   */
+  removeJobScheduler(schedulerId: string): Promise<boolean> {
+    return this.store.removeScheduler(this.name, schedulerId);
+  }
+
+  /**
+   * Pauses the whole queue, or one job name with `{ jobName }`, for every worker.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.pause({ jobName: 'email' });
+   * ```
+   */
+  async pause(opts: { jobName?: string } = {}): Promise<void> {
+    await this.store.pauseJobName(this.name, this.#pauseName(opts));
+  }
+
+  /**
+   * Undoes `pause` (whole queue, or `{ jobName }`).
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.resume();
+   * ```
+   */
+  async resume(opts: { jobName?: string } = {}): Promise<void> {
+    await this.store.resumeJobName(this.name, this.#pauseName(opts));
+  }
+
+  /**
+   * Whether the queue (or a job name) is paused.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.isPaused();
+   * ```
+   */
+  async isPaused(opts: { jobName?: string } = {}): Promise<boolean> {
+    const names = await this.store.getPausedJobNames(this.name);
+    return names.includes(PAUSE_ALL) ||
+      (opts.jobName !== undefined && names.includes(opts.jobName));
+  }
+
+  /**
+   * Removes every waiting and delayed job.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.drain();
+   * ```
+   */
+  drain(): Promise<void> {
+    return this.store.drain(this.name);
+  }
+
+  /**
+   * Removes jobs in `state` (default `completed`) older than `grace` (ms or a duration), at most
+   * `limit` of them (0: no limit). Returns the count removed.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.clean('1h', 1000, 'failed');
+   * ```
+   */
+  async clean(grace: number | string, limit = 0, state: JobState = 'completed'): Promise<number> {
+    const ms = parseDuration(grace, 'grace');
+    checkInteger('limit', limit, 0);
+    if (state === 'active') {
+      throw new InvalidArgumentError('state', state, 'a state other than active');
+    }
+    return await this.store.clean(this.name, state, ms, limit === 0 ? undefined : limit);
+  }
+
+  /**
+   * Returns a job, or null.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const job = await queue.getJob('42');
+   * ```
+   */
+  getJob(jobId: string): Promise<Job<D, R> | null> {
+    return Job.fromId<D, R>(this.store, this.name, jobId);
+  }
+
+  /**
+   * Lists jobs in one or more states (concatenated in the order given), paginated by inclusive
+   * indexes `start`..`end` (-1: to the last).
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const firstTen = await queue.getJobs(['waiting', 'delayed'], 0, 9);
+   * ```
+   */
+  async getJobs(
+    states: JobState | JobState[] = ['waiting'],
+    start = 0,
+    end = -1,
+  ): Promise<Job<D, R>[]> {
+    const list = Array.isArray(states) ? states : [states];
+    const rows = [];
+    if (list.length === 1) rows.push(...await this.store.listJobs(this.name, list[0], start, end));
+    else {
+      for (const state of list) {
+        rows.push(...await this.store.listJobs(this.name, state, 0, end < 0 ? -1 : end));
+        if (end >= 0 && rows.length > end) break;
+      }
+      rows.splice(0, start);
+      if (end >= 0) rows.length = Math.min(rows.length, end - start + 1);
+    }
+    return rows.map((r) => new Job<D, R>(this.store, r));
+  }
+
+  /**
+   * Counts jobs by state (every state when none is given).
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const { waiting, failed } = await queue.getJobCounts('waiting', 'failed');
+   * ```
+   */
+  async getJobCounts(...states: JobState[]): Promise<Record<string, number>> {
+    const list: JobState[] = states.length > 0
+      ? states
+      : ['waiting', 'waiting-children', 'delayed', 'active', 'completed', 'failed'];
+    const counts = await Promise.all(list.map((s) => this.store.countJobs(this.name, s)));
+    return Object.fromEntries(list.map((s, i) => [s, counts[i]]));
+  }
+
+  /**
+   * The number of jobs waiting or delayed (still to run).
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.count();
+   * ```
+   */
+  async count(): Promise<number> {
+    const c = await this.getJobCounts('waiting', 'delayed');
+    return c.waiting + c.delayed;
+  }
+
+  /**
+   * Removes everything of the queue. Throws (code `QUEUE_ACTIVE`) if jobs are active, unless
+   * `force`.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.obliterate({ force: true });
+   * ```
+   */
+  obliterate(opts: { force?: boolean } = {}): Promise<void> {
+    return this.store.obliterate(this.name, opts);
+  }
+
+  /**
+   * Moves failed (or completed) jobs back to `waiting`. Returns how many moved.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.retryJobs({ count: 100 });
+   * ```
+   */
+  async retryJobs(opts: BulkJobsOptions = {}): Promise<number> {
+    const state = opts.state ?? 'failed';
+    if (state !== 'failed' && state !== 'completed') {
+      throw new InvalidArgumentError('opts.state', state, '"failed" or "completed"');
+    }
+    return await this.#eachGuarded(state, opts.count, {
+      state: 'waiting',
+      finishedAt: null,
+      failedReason: null,
+      returnvalue: null,
+      delayUntil: 0,
+    });
+  }
+
+  /**
+   * Makes delayed jobs run now. Returns how many moved.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.promoteJobs();
+   * ```
+   */
+  promoteJobs(opts: BulkJobsOptions = {}): Promise<number> {
+    return this.#eachGuarded('delayed', opts.count, { state: 'waiting', delayUntil: 0 });
+  }
+
+  /**
+   * Releases the handle. The store stays open (it is shared).
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.close();
+   * ```
+   */
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  /** Whether `close` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Same as `close`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #eachGuarded(
+    state: JobState,
+    count: number | undefined,
+    updates: Parameters<StoreInterface['updateJob']>[2],
+  ): Promise<number> {
+    if (count !== undefined) checkInteger('opts.count', count, 1);
+    const jobs = await this.store.listJobs(
+      this.name,
+      state,
+      0,
+      count === undefined ? -1 : count - 1,
+    );
+    let moved = 0;
+    for (const j of jobs) {
+      if (await this.store.updateJob(this.name, j.id, updates, { state })) moved++;
+    }
+    return moved;
+  }
+
+  #pauseName(opts: { jobName?: string }): string {
+    if (opts?.jobName === undefined) return PAUSE_ALL;
+    checkName('opts.jobName', opts.jobName);
+    return opts.jobName;
+  }
+
+  async #scheduler(
+    when: RepeatOptions,
+    name: string,
+    data: D,
+    opts: SchedulerOptions,
+  ): Promise<Job<D, R> | null> {
+    checkName('name', name);
+    const { key, tz, startDate, endDate, limit, ...jobOpts } = opts;
+    const repeat: RepeatOptions = { ...when };
+    if (tz !== undefined) repeat.tz = tz;
+    if (startDate !== undefined) repeat.startDate = toMs(startDate, 'opts.startDate');
+    if (endDate !== undefined) repeat.endDate = toMs(endDate, 'opts.endDate');
+    if (limit !== undefined) repeat.limit = limit;
+    validateRepeat(repeat, 'opts');
+    const merged: JobOptions = { ...this.defaultJobOptions, ...jobOpts };
+    delete merged.delay;
+    delete merged.jobId;
+    validateJobOptions(merged, 'opts');
+    const id = key ?? name;
+    checkName('opts.key', id);
+    const now = this.#clock.now();
+    const existing = await this.store.getScheduler(this.name, id);
+    const runAt = firstRunAt(repeat, now);
+    const scheduler: SchedulerData = {
+      id,
+      queueName: this.name,
+      name,
+      data,
+      opts: merged,
+      repeat,
+      nextRunAt: runAt,
+      runCount: existing?.runCount ?? 0,
+      createdAt: existing?.createdAt ?? now,
+    };
+    const runs = runAt !== null && (limit === undefined || scheduler.runCount < limit);
+    if (!runs) scheduler.nextRunAt = null;
+    const first = runs ? schedulerJob(scheduler, runAt!, now) : null;
+    const jobId = await this.store.upsertScheduler(scheduler, first);
+    return jobId === null ? null : await this.getJob(jobId);
+  }
+
+  #build(name: unknown, data: unknown, opts: JobOptions, label: string): NewJob {
+    const merged: JobOptions = { ...this.defaultJobOptions, ...opts };
+    return buildJob(this.name, name, data, merged, label, this.#clock.now());
+  }
+
+  /** Saves through the store, passing `{ tx }` as the last argument when a transaction is given. */
+  #save<T>(method: 'saveJob' | 'saveBulk', jobs: NewJob | NewJob[], tx: unknown): Promise<T> {
+    const fn = this.store[method] as (q: string, j: unknown, ...rest: unknown[]) => Promise<T>;
+    return tx === undefined
+      ? fn.call(this.store, this.name, jobs)
+      : fn.call(this.store, this.name, jobs, { [SAVE_OPTION]: tx });
+  }
+
+  async #returned(id: string, job: NewJob): Promise<Job<D, R>> {
+    if (job.opts.jobId !== undefined || job.deduplicationKey !== null) {
+      const stored = await this.getJob(id);
+      if (stored) return stored;
+    }
+    return new Job<D, R>(this.store, { ...job, id });
+  }
+}
+
+function toMs(value: number | Date, option: string): number {
+  const ms = value instanceof Date ? value.getTime() : value;
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+    throw new InvalidArgumentError(option, value, 'a Date or ms since the epoch');
+  }
+  return ms;
+}

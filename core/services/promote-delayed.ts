@@ -1,0 +1,146 @@
+/**
+ * The service that promotes delayed jobs when they are due, woken by a timer, not by polling.
+ *
+ * @module
+ */
+import type { StoreEvent, StoreInterface } from '@conveyor/shared';
+import type { Service } from './service.ts';
+
+const MAX_TIMER = 2 ** 31 - 1;
+
+/**
+ * Keeps one timer armed for the queue's earliest delayed job (from `getNextDelayedTimestamp`),
+ * re-armed on `delayed` events; when it fires, promotes the due jobs and re-arms. A fallback
+ * check runs every `pollInterval` ms, for stores whose events can be missed.
+ *
+ * @example
+ * ```ts
+ * import { PromoteDelayedService } from '@conveyor/core';
+ * import type { StoreInterface } from '@conveyor/shared';
+ * declare const store: StoreInterface;
+ * const s = new PromoteDelayedService(store, 'q', 5000, console.error);
+ * s.start();
+ * await s.stop();
+ * ```
+ */
+export class PromoteDelayedService implements Service {
+  readonly #store: StoreInterface;
+  readonly #queue: string;
+  readonly #pollInterval: number;
+  readonly #onError: (error: unknown) => void;
+  readonly #listener = (e: StoreEvent): void => this.#onEvent(e);
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #armedAt = Infinity;
+  #running = false;
+  #stopped = true;
+  #busy: Promise<void> | undefined;
+  #again = false;
+
+  /**
+   * @param store The store.
+   * @param queueName The queue.
+   * @param pollInterval The fallback check interval in ms.
+   * @param onError Receives errors.
+   */
+  constructor(
+    store: StoreInterface,
+    queueName: string,
+    pollInterval: number,
+    onError: (error: unknown) => void,
+  ) {
+    this.#store = store;
+    this.#queue = queueName;
+    this.#pollInterval = pollInterval;
+    this.#onError = onError;
+  }
+
+  /**
+   * Subscribes and arms the first timer.
+   *
+   * @example
+   * ```ts
+   * import type { PromoteDelayedService } from '@conveyor/core';
+   * declare const s: PromoteDelayedService;
+   * s.start();
+   * ```
+   */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#store.subscribe(this.#queue, this.#listener);
+    this.#check();
+  }
+
+  /**
+   * Unsubscribes and clears the timer.
+   *
+   * @example
+   * ```ts
+   * import type { PromoteDelayedService } from '@conveyor/core';
+   * declare const s: PromoteDelayedService;
+   * await s.stop();
+   * ```
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#store.unsubscribe(this.#queue, this.#listener);
+    this.#clear();
+    await this.#busy;
+  }
+
+  #onEvent(e: StoreEvent): void {
+    if (e.type !== 'delayed') return;
+    const at = Number(e.data?.delayUntil);
+    if (Number.isFinite(at) && at > 0) {
+      if (at < this.#armedAt) this.#arm(at);
+    } else this.#check();
+  }
+
+  #clear(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+  }
+
+  #arm(at: number): void {
+    if (this.#stopped) return;
+    this.#clear();
+    this.#armedAt = at;
+    const wait = Math.min(Math.max(0, at - Date.now()), this.#pollInterval, MAX_TIMER);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#armedAt = Infinity;
+      this.#check();
+    }, wait);
+  }
+
+  /** Promotes what is due, then arms the timer for the next delayed job. */
+  #check(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = true;
+    this.#busy = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#store.promoteDelayedJobs(this.#queue, Date.now());
+          const next = await this.#store.getNextDelayedTimestamp(this.#queue);
+          if (this.#stopped) return;
+          if (next === null) this.#arm(Date.now() + this.#pollInterval);
+          else if (next <= Date.now()) {
+            // Due by our clock but not promoted (store clock behind): retry shortly.
+            this.#arm(Date.now() + 1);
+          } else if (next < this.#armedAt || this.#timer === undefined) this.#arm(next);
+        } while (this.#again && !this.#stopped);
+      } catch (e) {
+        this.#onError(e);
+        this.#arm(Date.now() + this.#pollInterval);
+      } finally {
+        this.#running = false;
+      }
+    })();
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Option validation. Bad input throws {@linkcode InvalidArgumentError} naming the option and
+ * the value, before anything is saved.
+ *
+ * @module
+ */
+import { InvalidArgumentError, type JobOptions, type RateLimit } from '@conveyor/shared';
+import { parseDuration } from './duration.ts';
+
+/**
+ * Checks a value is a whole number within bounds.
+ *
+ * @example
+ * ```ts
+ * import { checkInteger } from '@conveyor/core';
+ * checkInteger('concurrency', 4, 1); // ok
+ * ```
+ */
+export function checkInteger(option: string, value: unknown, min: number, max = Infinity): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
+    throw new InvalidArgumentError(option, value, `a whole number ${range}`);
+  }
+}
+
+/**
+ * Checks a value is a finite number `>= min`.
+ *
+ * @example
+ * ```ts
+ * import { checkNumber } from '@conveyor/core';
+ * checkNumber('lockDuration', 30_000, 1); // ok
+ * ```
+ */
+export function checkNumber(option: string, value: unknown, min: number): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new InvalidArgumentError(option, value, `a finite number >= ${min}`);
+  }
+}
+
+/**
+ * Checks a value is a non-empty string.
+ *
+ * @example
+ * ```ts
+ * import { checkName } from '@conveyor/core';
+ * checkName('queueName', 'emails'); // ok
+ * ```
+ */
+export function checkName(option: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidArgumentError(option, value, 'a non-empty string');
+  }
+}
+
+/**
+ * Checks a rate limit `{ max, duration }`.
+ *
+ * @example
+ * ```ts
+ * import { checkRateLimit } from '@conveyor/core';
+ * checkRateLimit('limiter', { max: 10, duration: 1000 }); // ok
+ * ```
+ */
+export function checkRateLimit(option: string, value: RateLimit | undefined): void {
+  if (value === undefined) return;
+  if (typeof value !== 'object' || value === null) {
+    throw new InvalidArgumentError(option, value, 'an object { max, duration }');
+  }
+  checkInteger(`${option}.max`, value.max, 1);
+  checkNumber(`${option}.duration`, value.duration, 1);
+}
+
+function checkRemoveOn(option: string, value: unknown): void {
+  if (value === undefined || typeof value === 'boolean') return;
+  if (typeof value === 'number') return checkInteger(option, value, 0);
+  if (typeof value === 'object' && value !== null) {
+    const keep = value as { age?: unknown; count?: unknown };
+    if (keep.age !== undefined) checkNumber(`${option}.age`, keep.age, 0);
+    if (keep.count !== undefined) checkInteger(`${option}.count`, keep.count, 0);
+    return;
+  }
+  throw new InvalidArgumentError(option, value, 'a boolean, a count, or { age, count }');
+}
+
+/**
+ * Validates job options, throwing {@linkcode InvalidArgumentError} on the first bad one.
+ * `prefix` names the options in the message (`opts.attempts`).
+ *
+ * @example
+ * ```ts
+ * import { validateJobOptions } from '@conveyor/core';
+ * validateJobOptions({ attempts: 3, delay: '10m' }); // ok
+ * ```
+ */
+export function validateJobOptions(opts: JobOptions, prefix = 'opts'): void {
+  if (typeof opts !== 'object' || opts === null) {
+    throw new InvalidArgumentError(prefix, opts, 'an object');
+  }
+  const p = (name: string): string => `${prefix}.${name}`;
+  if (opts.jobId !== undefined) checkName(p('jobId'), opts.jobId);
+  if (opts.attempts !== undefined) checkInteger(p('attempts'), opts.attempts, 1);
+  if (opts.delay !== undefined) parseDuration(opts.delay, p('delay'));
+  if (opts.priority !== undefined) checkInteger(p('priority'), opts.priority, -(2 ** 31), 2 ** 31);
+  if (opts.lifo !== undefined && typeof opts.lifo !== 'boolean') {
+    throw new InvalidArgumentError(p('lifo'), opts.lifo, 'a boolean');
+  }
+  if (opts.timeout !== undefined) checkNumber(p('timeout'), opts.timeout, 1);
+  if (opts.keepLogs !== undefined) checkInteger(p('keepLogs'), opts.keepLogs, 0);
+  checkRemoveOn(p('removeOnComplete'), opts.removeOnComplete);
+  checkRemoveOn(p('removeOnFail'), opts.removeOnFail);
+  const policy = opts.failParentOnChildFailure;
+  if (policy !== undefined && policy !== 'fail' && policy !== 'ignore' && policy !== 'remove') {
+    throw new InvalidArgumentError(
+      p('failParentOnChildFailure'),
+      policy,
+      'one of "fail", "ignore", "remove"',
+    );
+  }
+  const backoff = opts.backoff;
+  if (backoff !== undefined) {
+    if (typeof backoff === 'number') checkNumber(p('backoff'), backoff, 0);
+    else if (typeof backoff !== 'object' || backoff === null) {
+      throw new InvalidArgumentError(p('backoff'), backoff, 'a number of ms or { type, delay }');
+    } else {
+      if (!['fixed', 'exponential', 'custom'].includes(backoff.type)) {
+        throw new InvalidArgumentError(
+          p('backoff.type'),
+          backoff.type,
+          'one of "fixed", "exponential", "custom"',
+        );
+      }
+      if (backoff.delay !== undefined) checkNumber(p('backoff.delay'), backoff.delay, 0);
+      if (backoff.jitter !== undefined) {
+        if (typeof backoff.jitter !== 'number' || !(backoff.jitter >= 0 && backoff.jitter <= 1)) {
+          throw new InvalidArgumentError(p('backoff.jitter'), backoff.jitter, 'a number in 0..1');
+        }
+      }
+    }
+  }
+  const dedup = opts.deduplication;
+  if (dedup !== undefined) {
+    if (typeof dedup !== 'object' || dedup === null) {
+      throw new InvalidArgumentError(p('deduplication'), dedup, 'an object { key | hash, ttl }');
+    }
+    if (dedup.key !== undefined) checkName(p('deduplication.key'), dedup.key);
+    if (dedup.key === undefined && dedup.hash !== true) {
+      throw new InvalidArgumentError(
+        p('deduplication'),
+        dedup,
+        'an object with a key or hash: true',
+      );
+    }
+    if (dedup.ttl !== undefined) checkNumber(p('deduplication.ttl'), dedup.ttl, 1);
+  }
+  const group = opts.group;
+  if (group !== undefined) {
+    if (typeof group !== 'object' || group === null) {
+      throw new InvalidArgumentError(p('group'), group, 'an object { id, maxSize }');
+    }
+    checkName(p('group.id'), group.id);
+    if (group.maxSize !== undefined) checkInteger(p('group.maxSize'), group.maxSize, 1);
+  }
+}

@@ -1,0 +1,713 @@
+/**
+ * {@linkcode Worker}: claims jobs and runs them.
+ *
+ * @module
+ */
+import {
+  type FetchOptions,
+  InvalidArgumentError,
+  type JobCompletion,
+  type JobData,
+  type JobFailure,
+  JobTimeoutError,
+  LockLostError,
+  type RateLimit,
+  type StoreEvent,
+  type StoreInterface,
+} from '@conveyor/shared';
+import { backoffDelay, type BackoffStrategy } from './backoff.ts';
+import { Batcher } from './batcher.ts';
+import { type Clock, systemClock } from './clock.ts';
+import { Emitter } from './emitter.ts';
+import { Job } from './job.ts';
+import { PromoteDelayedService } from './services/promote-delayed.ts';
+import { PruneFinishedService } from './services/prune-finished.ts';
+import { RescueStalledService } from './services/rescue-stalled.ts';
+import { advanceOnStart, RunSchedulersService } from './services/run-schedulers.ts';
+import type { Service } from './services/service.ts';
+import { checkInteger, checkName, checkNumber, checkRateLimit } from './validate.ts';
+
+/**
+ * Runs one job. The `signal` aborts on timeout, on lock loss and on a forced close.
+ *
+ * @example
+ * ```ts
+ * import type { Processor } from '@conveyor/core';
+ * const processor: Processor<{ n: number }, number> = async (job) => job.data.n * 2;
+ * ```
+ */
+export type Processor<D = unknown, R = unknown> = (
+  job: Job<D, R>,
+  signal: AbortSignal,
+) => R | Promise<R>;
+
+/**
+ * Runs a batch of jobs (`batch: { size }`). Return one value per job (in order), or nothing.
+ * A throw fails the whole batch (each job retried per its own options).
+ *
+ * @example
+ * ```ts
+ * import type { BatchProcessor } from '@conveyor/core';
+ * const processor: BatchProcessor<number, number> = async (jobs) => jobs.map((j) => j.data + 1);
+ * ```
+ */
+export type BatchProcessor<D = unknown, R = unknown> = (
+  jobs: Job<D, R>[],
+  signal: AbortSignal,
+) => R[] | void | Promise<R[] | void>;
+
+/**
+ * Options of a {@linkcode Worker}.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerOptions } from '@conveyor/core';
+ * import { MemoryStore } from '@conveyor/store-memory';
+ * const opts: WorkerOptions = { store: new MemoryStore(), concurrency: 10, limiter: { max: 100, duration: 1000 } };
+ * ```
+ */
+export interface WorkerOptions {
+  /** A connected store. */
+  store: StoreInterface;
+  /** Jobs (or batches) run at once by this worker. Default 1. */
+  concurrency?: number;
+  /** At most this many active jobs in the queue across all workers (enforced in the claim). */
+  maxGlobalConcurrency?: number;
+  /** Queue-wide rate limit shared by every worker and process. */
+  limiter?: RateLimit;
+  /** Per-group limits; groups are served round-robin. */
+  group?: {
+    /** Active jobs per group, across workers. */
+    concurrency?: number;
+    /** Claims per group per window. */
+    limiter?: RateLimit;
+  };
+  /** Lock duration in ms; renewed automatically every `lockRenewTime`. Default 30 000. */
+  lockDuration?: number;
+  /** How often locks are renewed. Default `lockDuration / 2`. */
+  lockRenewTime?: number;
+  /** How often the stalled-job sweep runs, in ms. Default 30 000. */
+  stalledInterval?: number;
+  /** Stalls allowed before a job fails for good. Default 1. */
+  maxStalledCount?: number;
+  /** Only claim jobs of this name. */
+  jobName?: string;
+  /** Claim the newest job first. */
+  lifo?: boolean;
+  /** Start at once (default true); else call `run()`. */
+  autorun?: boolean;
+  /**
+   * Fallback poll interval in ms, for stores whose events can be missed; delivery is
+   * event-driven. Default 5000.
+   */
+  pollInterval?: number;
+  /** Claim and finish jobs in batches of up to `size` with a {@linkcode BatchProcessor}. */
+  batch?: { size: number };
+  /** The delay function for jobs whose backoff type is `custom`. */
+  backoffStrategy?: BackoffStrategy;
+  /** How often `removeOnComplete`/`removeOnFail` counts and ages are applied, in ms. Default 1000. */
+  pruneInterval?: number;
+  /** Run the maintenance services (promote, stalled, schedulers, prune) in this worker. Default true. */
+  maintenance?: boolean;
+  /** The worker id written to `lockedBy`. Default a random UUID. */
+  name?: string;
+  /** The clock (tests inject one). Default `Date.now`. */
+  clock?: Clock;
+}
+
+/**
+ * The events of a {@linkcode Worker}.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerEvents } from '@conveyor/core';
+ * type Failed = WorkerEvents['failed']; // [job, error]
+ * ```
+ */
+export interface WorkerEvents<D = unknown, R = unknown> {
+  [event: string]: unknown[];
+  /** The worker started a job. */
+  active: [job: Job<D, R>];
+  /** A job completed (its completion was stored). */
+  completed: [job: Job<D, R>, result: R];
+  /** An attempt failed (`job.attemptsMade` counts it; it may be retried). */
+  failed: [job: Job<D, R>, error: Error];
+  /** A running job reported progress. */
+  progress: [job: Job<D, R>, progress: number | Record<string, unknown>];
+  /** This worker's sweep found a stalled job (requeued or failed). */
+  stalled: [jobId: string];
+  /** A claim found nothing to do. */
+  drained: [];
+  /** Something went wrong outside a job (store error, lost lock). */
+  error: [error: Error];
+  /** `close` finished. */
+  closed: [];
+}
+
+interface Run<D, R> {
+  jobs: Job<D, R>[];
+  controller: AbortController;
+  timer?: ReturnType<typeof setTimeout>;
+  settled: boolean;
+  lost: boolean;
+  done: Promise<void>;
+  resolveDone: () => void;
+}
+
+const RELEASE_ALL = Symbol('release');
+
+/**
+ * Claims jobs from a queue and runs them. Delivery is event-driven: a new job wakes the worker
+ * through the store's events, a delayed job through a timer armed for its due time.
+ *
+ * @example
+ * ```ts
+ * import { Queue, Worker } from '@conveyor/core';
+ * import { MemoryStore } from '@conveyor/store-memory';
+ *
+ * const store = new MemoryStore();
+ * await store.connect();
+ * const queue = new Queue('math', { store });
+ * const worker = new Worker('math', async (job) => job.data.a + job.data.b, { store, concurrency: 5 });
+ * worker.on('completed', (job, sum) => console.log(job.id, sum));
+ * await queue.add('add', { a: 1, b: 2 });
+ * // ...
+ * await worker.close();
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
+  /** The queue name. */
+  readonly name: string;
+  /** The worker id (`lockedBy`). */
+  readonly id: string;
+  /** The store. */
+  readonly store: StoreInterface;
+  readonly #processor: Processor<D, R> | BatchProcessor<D, R>;
+  readonly #concurrency: number;
+  readonly #lockDuration: number;
+  readonly #lockRenewTime: number;
+  readonly #pollInterval: number;
+  readonly #batchSize: number;
+  readonly #fetchOpts: FetchOptions;
+  readonly #windows: number[];
+  readonly #backoffStrategy?: BackoffStrategy;
+  readonly #clock: Clock;
+  readonly #services: Service[] = [];
+  readonly #runs: Set<Run<D, R>> = new Set();
+  readonly #completions: Batcher<JobCompletion, boolean>;
+  readonly #failures: Batcher<JobFailure, boolean>;
+  readonly #listener = (e: StoreEvent): void => this.#onStoreEvent(e);
+  readonly #wakeOnFinish: boolean;
+  #busy = 0;
+  #dirty = true;
+  #wake: (() => void) | undefined;
+  #idleWaiters: Array<() => void> = [];
+  #running: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #stopping = false;
+  #paused = false;
+  #drained = false;
+  #renewTimer: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * Creates a worker; it starts at once unless `autorun: false`.
+   *
+   * @example
+   * ```ts
+   * import { Worker } from '@conveyor/core';
+   * import { MemoryStore } from '@conveyor/store-memory';
+   * const worker = new Worker('q', async () => 'ok', { store: new MemoryStore(), autorun: false });
+   * ```
+   */
+  constructor(
+    queueName: string,
+    processor: BatchProcessor<D, R>,
+    opts: WorkerOptions & { batch: { size: number } },
+  );
+  /**
+   * Creates a worker that runs one job per processor call.
+   *
+   * @example
+   * ```ts
+   * import { Worker } from '@conveyor/core';
+   * import { MemoryStore } from '@conveyor/store-memory';
+   * const worker = new Worker('q', async (job) => job.name, { store: new MemoryStore() });
+   * ```
+   */
+  constructor(
+    queueName: string,
+    processor: Processor<D, R>,
+    opts: WorkerOptions & { batch?: undefined },
+  );
+  constructor(
+    queueName: string,
+    processor: Processor<D, R> | BatchProcessor<D, R>,
+    opts: WorkerOptions,
+  ) {
+    super();
+    checkName('queueName', queueName);
+    if (typeof processor !== 'function') {
+      throw new InvalidArgumentError('processor', processor, 'a function');
+    }
+    if (!opts || typeof opts.store !== 'object' || opts.store === null) {
+      throw new InvalidArgumentError('opts.store', opts?.store, 'a store instance');
+    }
+    const concurrency = opts.concurrency ?? 1;
+    checkInteger('opts.concurrency', concurrency, 1);
+    const lockDuration = opts.lockDuration ?? 30_000;
+    checkNumber('opts.lockDuration', lockDuration, 1);
+    const lockRenewTime = opts.lockRenewTime ?? lockDuration / 2;
+    checkNumber('opts.lockRenewTime', lockRenewTime, 1);
+    const stalledInterval = opts.stalledInterval ?? 30_000;
+    checkNumber('opts.stalledInterval', stalledInterval, 1);
+    const maxStalledCount = opts.maxStalledCount ?? 1;
+    checkInteger('opts.maxStalledCount', maxStalledCount, 0);
+    const pollInterval = opts.pollInterval ?? 5000;
+    checkNumber('opts.pollInterval', pollInterval, 1);
+    const pruneInterval = opts.pruneInterval ?? 1000;
+    checkNumber('opts.pruneInterval', pruneInterval, 1);
+    if (opts.maxGlobalConcurrency !== undefined) {
+      checkInteger('opts.maxGlobalConcurrency', opts.maxGlobalConcurrency, 1);
+    }
+    checkRateLimit('opts.limiter', opts.limiter);
+    if (opts.group !== undefined) {
+      if (typeof opts.group !== 'object' || opts.group === null) {
+        throw new InvalidArgumentError(
+          'opts.group',
+          opts.group,
+          'an object { concurrency, limiter }',
+        );
+      }
+      if (opts.group.concurrency !== undefined) {
+        checkInteger('opts.group.concurrency', opts.group.concurrency, 1);
+      }
+      checkRateLimit('opts.group.limiter', opts.group.limiter);
+    }
+    if (opts.jobName !== undefined) checkName('opts.jobName', opts.jobName);
+    if (opts.batch !== undefined) checkInteger('opts.batch.size', opts.batch?.size, 1);
+    if (opts.backoffStrategy !== undefined && typeof opts.backoffStrategy !== 'function') {
+      throw new InvalidArgumentError('opts.backoffStrategy', opts.backoffStrategy, 'a function');
+    }
+    if (opts.name !== undefined) checkName('opts.name', opts.name);
+
+    this.name = queueName;
+    this.store = opts.store;
+    this.id = opts.name ?? crypto.randomUUID();
+    this.#processor = processor;
+    this.#concurrency = concurrency;
+    this.#lockDuration = lockDuration;
+    this.#lockRenewTime = lockRenewTime;
+    this.#pollInterval = pollInterval;
+    this.#batchSize = opts.batch?.size ?? 0;
+    this.#backoffStrategy = opts.backoffStrategy;
+    this.#clock = opts.clock ?? systemClock;
+    const fetch: FetchOptions = {};
+    if (opts.lifo) fetch.lifo = true;
+    if (opts.jobName !== undefined) fetch.jobName = opts.jobName;
+    if (opts.maxGlobalConcurrency !== undefined) {
+      fetch.globalConcurrency = opts.maxGlobalConcurrency;
+    }
+    if (opts.limiter) fetch.limiter = { ...opts.limiter };
+    if (opts.group) {
+      fetch.groupRoundRobin = true;
+      if (opts.group.concurrency !== undefined) fetch.groupConcurrency = opts.group.concurrency;
+      if (opts.group.limiter) fetch.groupLimiter = { ...opts.group.limiter };
+    }
+    this.#fetchOpts = fetch;
+    this.#windows = [opts.limiter?.duration, opts.group?.limiter?.duration].filter(
+      (d): d is number => d !== undefined,
+    );
+    this.#wakeOnFinish = opts.maxGlobalConcurrency !== undefined ||
+      opts.group?.concurrency !== undefined;
+    this.#completions = new Batcher((items) => this.store.completeJobs(this.name, items));
+    this.#failures = new Batcher((items) => this.store.failJobs(this.name, items));
+
+    if (opts.maintenance !== false) {
+      const onError = (e: unknown): void => this.#error(e);
+      this.#services.push(
+        new PromoteDelayedService(this.store, queueName, pollInterval, onError),
+        new RescueStalledService(this.store, queueName, stalledInterval, maxStalledCount, (r) => {
+          for (const id of [...r.requeued, ...r.failed]) this.emit('stalled', id);
+        }, onError),
+        new RunSchedulersService(this.store, queueName, pollInterval, this.#clock, onError),
+        new PruneFinishedService(this.store, queueName, pruneInterval, onError),
+      );
+    }
+    if (opts.autorun !== false) this.run().catch((e) => this.#error(e));
+  }
+
+  /**
+   * Starts claiming jobs (when created with `autorun: false`). Resolves when the worker closes.
+   *
+   * @example
+   * ```ts
+   * import type { Worker } from '@conveyor/core';
+   * declare const worker: Worker;
+   * worker.run();
+   * ```
+   */
+  run(): Promise<void> {
+    if (this.#closing) return Promise.reject(new Error('worker is closed'));
+    if (this.#running) return Promise.reject(new Error('worker is already running'));
+    this.store.subscribe(this.name, this.#listener);
+    for (const s of this.#services) s.start();
+    this.#renewTimer = setInterval(() => this.#renewLocks(), this.#lockRenewTime);
+    this.#running = this.#loop();
+    return this.#running;
+  }
+
+  /** Whether the worker is running (started and not closed). */
+  isRunning(): boolean {
+    return this.#running !== undefined && !this.#stopping;
+  }
+
+  /** Whether this worker is paused. */
+  isPaused(): boolean {
+    return this.#paused;
+  }
+
+  /** The jobs (or batches) running now. */
+  get activeCount(): number {
+    return this.#busy;
+  }
+
+  /**
+   * Stops this worker from claiming (other workers go on). Waits for its running jobs unless
+   * `doNotWaitActive`.
+   *
+   * @example
+   * ```ts
+   * import type { Worker } from '@conveyor/core';
+   * declare const worker: Worker;
+   * await worker.pause();
+   * worker.resume();
+   * ```
+   */
+  async pause(doNotWaitActive = false): Promise<void> {
+    this.#paused = true;
+    if (!doNotWaitActive) await this.#idle();
+  }
+
+  /**
+   * Resumes claiming after `pause`.
+   *
+   * @example
+   * ```ts
+   * import type { Worker } from '@conveyor/core';
+   * declare const worker: Worker;
+   * worker.resume();
+   * ```
+   */
+  resume(): void {
+    this.#paused = false;
+    this.#poke();
+  }
+
+  /**
+   * Stops claiming, waits for running jobs, and closes. With `forceTimeout` (ms; `true` = 0),
+   * jobs still running after it have their signal aborted and are released back to `waiting`
+   * at once (they run again elsewhere).
+   *
+   * @example
+   * ```ts
+   * import type { Worker } from '@conveyor/core';
+   * declare const worker: Worker;
+   * await worker.close(5000);
+   * ```
+   */
+  close(forceTimeout?: number | boolean): Promise<void> {
+    if (this.#closing) return this.#closing;
+    const timeout = forceTimeout === true ? 0 : forceTimeout === false ? undefined : forceTimeout;
+    if (timeout !== undefined) checkNumber('forceTimeout', timeout, 0);
+    this.#stopping = true;
+    this.#closing = this.#close(timeout);
+    return this.#closing;
+  }
+
+  /** Same as `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #close(timeout: number | undefined): Promise<void> {
+    this.#poke();
+    await this.#running?.catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const idle = this.#idle();
+    const forced = timeout === undefined
+      ? new Promise<never>(() => {})
+      : new Promise<typeof RELEASE_ALL>(
+        (resolve) => (timer = setTimeout(() => resolve(RELEASE_ALL), timeout)),
+      );
+    const outcome = await Promise.race([idle, forced]);
+    if (timer !== undefined) clearTimeout(timer);
+    if (outcome === RELEASE_ALL) {
+      const releases: Promise<boolean>[] = [];
+      for (const run of [...this.#runs]) {
+        if (run.settled) continue;
+        this.#settle(run);
+        run.controller.abort(new Error(`worker ${this.id} closed`));
+        for (const job of run.jobs) {
+          releases.push(this.store.releaseLock(this.name, job.id, job.token ?? undefined));
+        }
+        this.#release(run);
+      }
+      await Promise.allSettled(releases);
+    }
+    await this.#completions.idle();
+    await this.#failures.idle();
+    if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
+    await Promise.all(this.#services.map((s) => s.stop()));
+    this.store.unsubscribe(this.name, this.#listener);
+    this.emit('closed');
+  }
+
+  // ─────────────────────────────── claiming ───────────────────────────────
+
+  async #loop(): Promise<void> {
+    while (!this.#stopping) {
+      if (this.#paused || this.#busy >= this.#concurrency) {
+        await this.#sleep(Infinity);
+        continue;
+      }
+      this.#dirty = false;
+      const slots = this.#concurrency - this.#busy;
+      const count = this.#batchSize > 0 ? this.#batchSize : slots;
+      let jobs: JobData[];
+      try {
+        jobs = await this.store.fetchNextJobs(
+          this.name,
+          this.id,
+          this.#lockDuration,
+          count,
+          this.#fetchOpts,
+        );
+      } catch (e) {
+        this.#error(e);
+        await this.#sleep(Math.min(this.#pollInterval, 1000), true);
+        continue;
+      }
+      if (this.#stopping) {
+        // Claimed while closing: give them back at once.
+        await Promise.allSettled(
+          jobs.map((j) => this.store.releaseLock(this.name, j.id, j.lockToken ?? undefined)),
+        );
+        break;
+      }
+      if (jobs.length === 0) {
+        if (!this.#drained) {
+          this.#drained = true;
+          this.emit('drained');
+          this.store.publish({ type: 'drained', queueName: this.name, timestamp: Date.now() })
+            .catch((e) => this.#error(e));
+        }
+        await this.#sleep(this.#windows.length > 0 ? this.#untilNextWindow() : this.#pollInterval);
+        continue;
+      }
+      this.#drained = false;
+      if (this.#batchSize > 0) this.#start(jobs);
+      else for (const job of jobs) this.#start([job]);
+      if (jobs.length < count && this.#windows.length > 0) {
+        await this.#sleep(this.#untilNextWindow());
+      }
+    }
+  }
+
+  #untilNextWindow(): number {
+    const now = Date.now();
+    let wait = this.#pollInterval;
+    for (const d of this.#windows) wait = Math.min(wait, Math.floor(now / d) * d + d - now);
+    return Math.max(1, wait);
+  }
+
+  /** Waits for a wake-up (store event, freed slot) or `ms`. Returns at once if one is pending. */
+  #sleep(ms: number, force = false): Promise<void> {
+    if ((this.#dirty && !force) || this.#stopping) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      this.#wake = () => {
+        this.#wake = undefined;
+        if (timer !== undefined) clearTimeout(timer);
+        resolve();
+      };
+      if (ms !== Infinity) timer = setTimeout(() => this.#wake?.(), ms);
+    });
+  }
+
+  #poke(): void {
+    this.#dirty = true;
+    this.#wake?.();
+  }
+
+  #onStoreEvent(e: StoreEvent): void {
+    switch (e.type) {
+      case 'waiting':
+      case 'resumed':
+        this.#poke();
+        break;
+      case 'completed':
+      case 'failed':
+      case 'retrying':
+        if (this.#wakeOnFinish) this.#poke();
+        break;
+    }
+  }
+
+  // ─────────────────────────────── running ───────────────────────────────
+
+  #start(rows: JobData[]): void {
+    const jobs = rows.map((r) => new Job<D, R>(this.store, r));
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    const run: Run<D, R> = {
+      jobs,
+      controller: new AbortController(),
+      settled: false,
+      lost: false,
+      done,
+      resolveDone,
+    };
+    this.#busy++;
+    this.#runs.add(run);
+    for (const job of jobs) {
+      job.hooks.onProgress = (p) => this.emit('progress', job, p);
+      this.emit('active', job);
+      if (job.opts.repeat?.schedulerId !== undefined) {
+        advanceOnStart(this.store, job.toData(), this.#clock).catch((e) => this.#error(e));
+      }
+    }
+    let timeout = Infinity;
+    for (const job of jobs) if (job.opts.timeout) timeout = Math.min(timeout, job.opts.timeout);
+    if (timeout !== Infinity) {
+      run.timer = setTimeout(() => {
+        if (run.settled) return;
+        const err = new JobTimeoutError(
+          jobs.length === 1 ? jobs[0].id : jobs.map((j) => j.id).join(','),
+          timeout,
+        );
+        run.controller.abort(err);
+        this.#fail(run, err);
+      }, timeout);
+    }
+    let result: unknown;
+    try {
+      result = this.#batchSize > 0
+        ? (this.#processor as BatchProcessor<D, R>)(jobs, run.controller.signal)
+        : (this.#processor as Processor<D, R>)(jobs[0], run.controller.signal);
+    } catch (e) {
+      this.#fail(run, e);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then((v) => this.#complete(run, v), (e) => this.#fail(run, e));
+    } else this.#complete(run, result);
+  }
+
+  #settle(run: Run<D, R>): boolean {
+    if (run.settled) return false;
+    run.settled = true;
+    if (run.timer !== undefined) clearTimeout(run.timer);
+    return true;
+  }
+
+  #release(run: Run<D, R>): void {
+    if (!this.#runs.delete(run)) return;
+    this.#busy--;
+    run.resolveDone();
+    if (this.#busy === 0 && this.#idleWaiters.length > 0) {
+      for (const w of this.#idleWaiters.splice(0)) w();
+    }
+    this.#poke();
+  }
+
+  #idle(): Promise<void> {
+    if (this.#busy === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #complete(run: Run<D, R>, value: unknown): void {
+    if (!this.#settle(run)) return;
+    const { jobs } = run;
+    const values = this.#batchSize > 0 ? (Array.isArray(value) ? value : []) : [value];
+    const finishing = jobs.map((job, i) =>
+      this.#completions.add({
+        jobId: job.id,
+        token: job.token!,
+        returnvalue: values[i] === undefined ? null : values[i],
+      }).then((ok) => {
+        if (ok) {
+          job.state = 'completed';
+          job.returnvalue = (values[i] ?? null) as R;
+          job.token = null;
+          this.emit('completed', job, job.returnvalue as R);
+        } else this.#lockLost(run, job);
+      })
+    );
+    Promise.all(finishing).catch((e) => this.#error(e)).finally(() => this.#release(run));
+  }
+
+  #fail(run: Run<D, R>, reason: unknown): void {
+    if (!this.#settle(run)) return;
+    const error = reason instanceof Error ? reason : new Error(String(reason));
+    const finishing = run.jobs.map(async (job) => {
+      const attemptsMade = job.attemptsMade + 1;
+      let retryAt: number | null = null;
+      if (attemptsMade < (job.opts.attempts ?? 1)) {
+        try {
+          const delay = await backoffDelay(
+            job.toData(),
+            attemptsMade,
+            error,
+            this.#backoffStrategy,
+          );
+          if (delay !== null) retryAt = this.#clock.now() + delay;
+        } catch (e) {
+          this.#error(e);
+        }
+      }
+      const ok = await this.#failures.add({
+        jobId: job.id,
+        token: job.token!,
+        reason: error.message,
+        stack: error.stack,
+        retryAt,
+      });
+      if (!ok) return this.#lockLost(run, job);
+      job.attemptsMade = attemptsMade;
+      job.failedReason = error.message;
+      job.state = retryAt === null ? 'failed' : 'delayed';
+      job.token = null;
+      this.emit('failed', job, error);
+    });
+    Promise.all(finishing).catch((e) => this.#error(e)).finally(() => this.#release(run));
+  }
+
+  #lockLost(run: Run<D, R>, job: Job<D, R>): void {
+    if (run.lost) return;
+    run.lost = true;
+    const err = new LockLostError(this.name, job.id);
+    if (!run.controller.signal.aborted) run.controller.abort(err);
+    this.#error(err);
+  }
+
+  #renewLocks(): void {
+    for (const run of this.#runs) {
+      if (run.settled || run.lost) continue;
+      for (const job of run.jobs) {
+        this.store.extendLock(this.name, job.id, this.#lockDuration, job.token ?? undefined).then(
+          (ok) => {
+            if (!ok && !run.settled) this.#lockLost(run, job);
+          },
+          (e) => this.#error(e),
+        );
+      }
+    }
+  }
+
+  #error(e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else console.error(err);
+  }
+}

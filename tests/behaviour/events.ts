@@ -1,0 +1,104 @@
+/**
+ * Behaviour: QueueEvents receives every event through the store's pub/sub, with no Worker in
+ * the listening "process" (a peer store when the harness has one).
+ *
+ * @module
+ */
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually } from '../helpers.ts';
+import { collect, next, type Suite } from './context.ts';
+
+/** Registers the QueueEvents cases. */
+export function eventCases(s: Suite): void {
+  describe('queue events', () => {
+    s.test('waiting, active, progress, completed (with value), failed, retrying, delayed, removed, drained, paused, resumed, waiting-children', async ({ store, q, queue, worker, events, flows, harness }) => {
+      const peer = harness.openPeer ? await harness.openPeer(store) : store;
+      const ev = events(q, peer);
+      await ev.waitUntilReady();
+      const seen = new Map<string, unknown[]>();
+      for (
+        const type of [
+          'waiting',
+          'active',
+          'progress',
+          'completed',
+          'failed',
+          'retrying',
+          'delayed',
+          'removed',
+          'drained',
+          'paused',
+          'resumed',
+          'waiting-children',
+        ]
+      ) {
+        seen.set(type, collect(ev, type));
+      }
+      const qu = queue();
+      await qu.pause();
+      await qu.resume();
+      const delayed = await qu.add('later', 1, { delay: '1h' });
+      await delayed.remove();
+      await flows().add({
+        name: 'parent',
+        queueName: q,
+        children: [{ name: 'kid', queueName: q }],
+      });
+      const w = worker(async (job) => {
+        if (job.name === 'bad') throw new Error('bad job');
+        await job.updateProgress(42);
+        return { echo: job.data };
+      });
+      const completed = next(ev, 'completed', (e) => e.name === 'good');
+      await qu.add('good', 7);
+      const [c] = await completed;
+      assert.deepEqual(c.returnvalue, { echo: 7 });
+      const failed = next(ev, 'failed');
+      await qu.add('bad', 1, { attempts: 2 });
+      const [f] = await failed;
+      assert.equal(f.failedReason, 'bad job');
+      assert.equal(f.attemptsMade, 2);
+      await eventually(() => (seen.get('drained')!.length > 0), { message: 'drained' });
+      for (const [type, list] of seen) assert.ok(list.length > 0, `no ${type} event`);
+      assert.deepEqual((seen.get('progress')![0] as [{ progress: unknown }])[0].progress, 42);
+      assert.deepEqual((seen.get('paused')![0] as [{ jobName: string }])[0].jobName, '__all__');
+      assert.equal(
+        (seen.get('delayed')![0] as [{ delayUntil: number }])[0].delayUntil,
+        delayed.delayUntil,
+      );
+      await w.close();
+      if (peer !== store) await peer.disconnect();
+    });
+
+    s.test('stalled reaches QueueEvents', async ({ store, q, queue, worker, events }) => {
+      const ev = events();
+      const stalled = next(ev, 'stalled');
+      const job = await queue().add('x', 1);
+      await store.fetchNextJob(q, 'dead', 20);
+      worker(() => 'ok', { stalledInterval: 25 });
+      const [e] = await stalled;
+      assert.equal(e.jobId, job.id);
+    });
+
+    s.test('waitUntilFinished resolves even with removeOnComplete, rejects on failure and ttl', async ({ queue, worker, events }) => {
+      const ev = events();
+      const qu = queue();
+      worker((job) => {
+        if (job.name === 'bad') throw new Error('nope');
+        if (job.name === 'slow') return new Promise(() => {});
+        return job.data * 2;
+      }, { concurrency: 3 });
+      const gone = await qu.add('good', 21, { removeOnComplete: true });
+      assert.equal(await gone.waitUntilFinished(ev, 5000), 42);
+      assert.equal(await qu.getJob(gone.id), null);
+      const bad = await qu.add('bad', 1);
+      await assert.rejects(() => bad.waitUntilFinished(ev, 5000), /nope/);
+      const slow = await qu.add('slow', 1);
+      await assert.rejects(() => slow.waitUntilFinished(ev, 50), /not finished after 50 ms/);
+      const done = await qu.add('good', 1);
+      await eventually(async () => (await done.getState()) === 'completed');
+      assert.equal(await done.waitUntilFinished(ev), 2, 'already finished');
+    });
+  });
+}

@@ -1,0 +1,147 @@
+/**
+ * Behaviour: FlowProducer (trees across queues, atomic save, getFlow) and child-failure
+ * policies through three levels.
+ *
+ * @module
+ */
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildFailurePolicy, DuplicateJobError, InvalidArgumentError } from '@conveyor/shared';
+import { FlowProducer, type Job } from '@conveyor/core';
+import { eventually, uniqueQueue } from '../helpers.ts';
+import { spy, type Suite } from './context.ts';
+
+/** Registers the flow cases. */
+export function flowCases(s: Suite): void {
+  describe('flows', () => {
+    s.test('a 3-level flow across queues: saved in one call, children run before parents', async ({ store, q, worker, queue }) => {
+      const other = uniqueQueue('b');
+      const { store: spied, calls } = spy(store);
+      const flows = new FlowProducer({ store: spied });
+      const tree = await flows.add({
+        name: 'root',
+        queueName: q,
+        data: 'r',
+        children: [
+          {
+            name: 'mid',
+            queueName: other,
+            data: 'm',
+            children: [{ name: 'leaf', queueName: q, data: 'l1' }, {
+              name: 'leaf',
+              queueName: other,
+              data: 'l2',
+            }],
+          },
+        ],
+      });
+      assert.equal(calls.get('saveFlow'), 1);
+      assert.equal(tree.job.state, 'waiting-children');
+      assert.equal(tree.children?.[0].job.state, 'waiting-children');
+      assert.equal(tree.children?.[0].children?.length, 2);
+      const order: string[] = [];
+      const proc = async (job: Job): Promise<string> => {
+        order.push(job.name);
+        if (job.name === 'leaf') return `${job.data}!`;
+        const values = await job.getChildrenValues<string>();
+        return `${job.data}(${Object.values(values).sort().join(',')})`;
+      };
+      worker(proc);
+      worker(proc, { queueName: other });
+      await eventually(async () => (await queue().getJob(tree.job.id))?.state === 'completed');
+      assert.deepEqual(order.slice(2), ['mid', 'root']);
+      const root = await queue().getJob(tree.job.id);
+      assert.equal(root?.returnvalue, 'r(m(l1!,l2!))');
+      const read = await flows.getFlow({ id: tree.job.id, queueName: q });
+      assert.equal(read?.children?.[0].job.name, 'mid');
+      assert.equal(read?.children?.[0].children?.length, 2);
+      const shallow = await flows.getFlow({ id: tree.job.id, queueName: q, depth: 1 });
+      assert.equal(shallow?.children?.[0].children, undefined);
+      const leaf = read!.children![0].children![0].job;
+      assert.equal((await leaf.getParent())?.name, 'mid');
+    });
+
+    for (const policy of ['fail', 'ignore', 'remove'] as ChildFailurePolicy[]) {
+      s.test(`a leaf failing in a 3-level flow with policy "${policy}" settles every level`, async ({ q, worker, flows, queue }) => {
+        const qu = queue();
+        const tree = await flows().add({
+          name: 'root',
+          queueName: q,
+          children: [{
+            name: 'mid',
+            queueName: q,
+            opts: { failParentOnChildFailure: policy === 'fail' ? 'fail' : undefined },
+            children: [
+              { name: 'bad', queueName: q, opts: { failParentOnChildFailure: policy } },
+              { name: 'good', queueName: q },
+            ],
+          }],
+        });
+        worker((job) => {
+          if (job.name === 'bad') throw new Error('leaf broke');
+          return job.name;
+        });
+        const rootId = tree.job.id;
+        const midId = tree.children![0].job.id;
+        const badId = tree.children![0].children![0].job.id;
+        await eventually(async () => {
+          const st = (await qu.getJob(rootId))?.state;
+          return st === 'completed' || st === 'failed';
+        }, { message: 'root settled' });
+        const root = await qu.getJob(rootId);
+        const mid = await qu.getJob(midId);
+        const bad = await qu.getJob(badId);
+        if (policy === 'fail') {
+          assert.equal(mid?.state, 'failed');
+          assert.equal(root?.state, 'failed');
+          assert.match(mid?.failedReason ?? '', /leaf broke/);
+        } else {
+          assert.equal(mid?.state, 'completed');
+          assert.equal(root?.state, 'completed');
+          const deps = await mid!.getDependencies();
+          assert.equal(Object.keys(deps.processed).length, 1);
+          if (policy === 'ignore') {
+            assert.equal(Object.keys(deps.failed).length, 1);
+            assert.equal(bad?.parentId, midId);
+          } else {
+            assert.equal(Object.keys(deps.failed).length, 0);
+            assert.equal(bad?.parentId, null);
+          }
+        }
+        assert.equal(bad?.state, 'failed');
+      });
+    }
+
+    s.test('addBulk saves several flows in one call; a duplicate id saves nothing', async ({ store, q, queue }) => {
+      const { store: spied, calls } = spy(store);
+      const flows = new FlowProducer({ store: spied });
+      const nodes = await flows.addBulk([
+        { name: 'a', queueName: q, children: [{ name: 'a1', queueName: q }] },
+        { name: 'b', queueName: q, opts: { jobId: 'fixed' } },
+      ]);
+      assert.equal(calls.get('saveFlow'), 1);
+      assert.equal(nodes[1].job.id, 'fixed');
+      const before = await queue().getJobCounts();
+      await assert.rejects(
+        () =>
+          flows.add({
+            name: 'c',
+            queueName: q,
+            children: [{ name: 'dup', queueName: q, opts: { jobId: 'fixed' } }],
+          }),
+        DuplicateJobError,
+      );
+      assert.deepEqual(await queue().getJobCounts(), before);
+      await assert.rejects(
+        () =>
+          flows.add({
+            name: 'x',
+            queueName: q,
+            children: [{ name: 'y', queueName: q, opts: { attempts: 0 } }],
+          }),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError && e.option === 'flows[0].children[0].opts.attempts',
+      );
+    });
+  });
+}

@@ -1,0 +1,120 @@
+/**
+ * Behaviour: Job methods and their state guards.
+ *
+ * @module
+ */
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  InvalidArgumentError,
+  JobNotFoundError,
+  JobStateError,
+  LockLostError,
+} from '@conveyor/shared';
+import { Job } from '@conveyor/core';
+import { eventually } from '../helpers.ts';
+import { gate, next, type Suite } from './context.ts';
+
+/** Registers the Job cases. */
+export function jobCases(s: Suite): void {
+  describe('job', () => {
+    s.test('updateProgress takes a number or an object; log keeps keepLogs lines', async ({ queue }) => {
+      const qu = queue();
+      const job = await qu.add('x', 1, { keepLogs: 2 });
+      await job.updateProgress(10);
+      assert.equal((await qu.getJob(job.id))?.progress, 10);
+      await job.updateProgress({ phase: 'b' });
+      assert.deepEqual((await qu.getJob(job.id))?.progress, { phase: 'b' });
+      await assert.rejects(() => job.updateProgress(NaN), InvalidArgumentError);
+      await job.log('one');
+      await job.log('two');
+      assert.equal(await job.log('three'), 2);
+      assert.deepEqual((await qu.getJob(job.id))?.logs, ['two', 'three']);
+      await job.remove();
+      await assert.rejects(() => job.log('x'), JobNotFoundError);
+    });
+
+    s.test('getState and isCompleted / isFailed / isActive / isDelayed / isWaiting', async ({ queue, worker }) => {
+      const qu = queue();
+      const g = gate();
+      const w = worker(async (job) => {
+        if (job.name === 'bad') throw new Error('x');
+        if (job.name === 'hold') await g.promise;
+      });
+      const d = await qu.add('d', 1, { delay: '1h' });
+      assert.equal(await d.isDelayed(), true);
+      const active = next(w, 'active', (j) => j.name === 'hold');
+      const hold = await qu.add('hold', 1);
+      await active;
+      assert.equal(await hold.isActive(), true);
+      const bad = await qu.add('bad', 1);
+      await eventually(() => bad.isFailed());
+      g.open();
+      await eventually(() => hold.isCompleted());
+      assert.equal(await hold.getState(), 'completed');
+      await hold.remove();
+      assert.equal(await hold.getState(), 'unknown');
+    });
+
+    s.test('promote, changeDelay, changePriority, updateData, retry and remove guard the state', async ({ queue, worker }) => {
+      const qu = queue();
+      const waiting = await qu.add('w', 1);
+      await assert.rejects(() => waiting.promote(), JobStateError);
+      await assert.rejects(() => waiting.changeDelay(1000), JobStateError);
+      await assert.rejects(() => waiting.retry(), JobStateError);
+      await waiting.changePriority({ priority: 5 });
+      assert.equal((await qu.getJob(waiting.id))?.priority, 5);
+      await waiting.updateData(2);
+      assert.equal((await qu.getJob(waiting.id))?.data, 2);
+
+      const delayed = await qu.add('d', 1, { delay: '1h' });
+      await delayed.changeDelay('2h');
+      const moved = await qu.getJob(delayed.id);
+      assert.ok(moved!.delayUntil > Date.now() + 7_000_000);
+      await delayed.promote();
+      assert.equal(await delayed.getState(), 'waiting');
+
+      const w = worker(() => {
+        throw new Error('boom');
+      });
+      const failed = next(w, 'failed', (j) => j.name === 'f');
+      const f = await qu.add('f', 1);
+      await failed;
+      await eventually(() => f.isFailed());
+      await assert.rejects(() => f.updateData(3), (e: unknown) => {
+        assert.ok(e instanceof JobStateError);
+        assert.equal(e.actual, 'failed');
+        return true;
+      });
+      await assert.rejects(() => f.changePriority({ priority: 1 }), JobStateError);
+      await assert.rejects(() => f.changePriority({ priority: 0.5 }), InvalidArgumentError);
+      await w.close();
+      await f.retry();
+      assert.equal(await f.getState(), 'waiting');
+      await f.remove();
+      assert.equal(await qu.getJob(f.id), null);
+      await assert.rejects(() => f.promote(), JobNotFoundError);
+    });
+
+    s.test('remove refuses an active job; moveToFailed with a stale token throws LockLostError', async ({ store, q, queue }) => {
+      const qu = queue();
+      const job = await qu.add('x', 1, { attempts: 1 });
+      const claimed = await store.fetchNextJob(q, 'me', 30_000);
+      assert.ok(claimed);
+      await assert.rejects(() => job.remove(), JobStateError);
+      const running = new Job(store, claimed);
+      await assert.rejects(
+        () => running.moveToFailed(new Error('x'), 'stale-token'),
+        LockLostError,
+      );
+      await running.moveToFailed(new Error('gave up'), claimed.lockToken!);
+      const stored = await qu.getJob(job.id);
+      assert.equal(stored?.state, 'failed');
+      assert.equal(stored?.failedReason, 'gave up');
+      await assert.rejects(
+        () => running.moveToFailed(new Error('x'), claimed.lockToken!),
+        JobStateError,
+      );
+    });
+  });
+}

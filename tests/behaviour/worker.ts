@@ -1,0 +1,568 @@
+/**
+ * Behaviour: Worker (processing, ordering, concurrency, retries, timeouts, limits, locks,
+ * stalled jobs, fencing, close, pause, batches, delivery wake-ups, events).
+ *
+ * @module
+ */
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { InvalidArgumentError, JobTimeoutError, LockLostError } from '@conveyor/shared';
+import { type Job, Queue, Worker } from '@conveyor/core';
+import { eventually } from '../helpers.ts';
+import { collect, gate, next, spy, type Suite } from './context.ts';
+
+/** A long fixed window so no test crosses a boundary by accident. */
+const LONG = 1_000_000_000;
+
+/** Registers the Worker cases. */
+export function workerCases(s: Suite): void {
+  describe('worker', () => {
+    s.test('runs a job: active then completed, with the return value stored', async ({ queue, worker }) => {
+      const qu = queue<{ a: number; b: number }>();
+      const w = worker<{ a: number; b: number }, number>((job) => job.data.a + job.data.b);
+      const active = next(w, 'active');
+      const completed = next(w, 'completed');
+      const job = await qu.add('sum', { a: 2, b: 3 });
+      assert.equal((await active)[0].id, job.id);
+      const [done, result] = await completed;
+      assert.equal(done.id, job.id);
+      assert.equal(result, 5);
+      const stored = await qu.getJob(job.id);
+      assert.equal(stored?.state, 'completed');
+      assert.equal(stored?.returnvalue, 5);
+    });
+
+    s.test('priority runs lower first; per-job lifo jumps its priority level', async ({ queue, worker }) => {
+      const qu = queue();
+      await qu.add('p2', 1, { priority: 2 });
+      await qu.add('p1a', 1, { priority: 1 });
+      await qu.add('p1b', 1, { priority: 1 });
+      await qu.add('p1lifo', 1, { priority: 1, lifo: true });
+      await qu.add('p0', 1, { priority: 0 });
+      const order: string[] = [];
+      const w = worker((job) => void order.push(job.name));
+      await eventually(() => order.length === 5);
+      assert.deepEqual(order, ['p0', 'p1lifo', 'p1a', 'p1b', 'p2']);
+      await w.close();
+    });
+
+    s.test('the lifo worker option takes the newest job first', async ({ queue, worker }) => {
+      const qu = queue();
+      for (const n of ['a', 'b', 'c']) await qu.add(n, 1);
+      const order: string[] = [];
+      worker((job) => void order.push(job.name), { lifo: true });
+      await eventually(() => order.length === 3);
+      assert.deepEqual(order, ['c', 'b', 'a']);
+    });
+
+    s.test('the jobName filter claims only that name', async ({ queue, worker }) => {
+      const qu = queue();
+      const seen: string[] = [];
+      const w = worker((job) => void seen.push(job.name), { jobName: 'mine' });
+      const done = next(w, 'completed', (job) => job.name === 'mine');
+      await qu.add('other', 1);
+      await qu.add('mine', 1);
+      await done;
+      assert.deepEqual(seen, ['mine']);
+      assert.equal((await qu.getJobCounts('waiting')).waiting, 1);
+    });
+
+    s.test('concurrency bounds the jobs running at once', async ({ queue, worker }) => {
+      const qu = queue();
+      let running = 0;
+      let peak = 0;
+      const g = gate();
+      worker(async () => {
+        peak = Math.max(peak, ++running);
+        await g.promise;
+        running--;
+      }, { concurrency: 3 });
+      for (let i = 0; i < 8; i++) await qu.add('x', i);
+      await eventually(() => running === 3);
+      g.open();
+      await eventually(async () => (await qu.getJobCounts('completed')).completed === 8);
+      assert.equal(peak, 3);
+    });
+
+    s.test('retries with a fixed backoff; failed fires for each attempt', async ({ queue, worker }) => {
+      const qu = queue();
+      const starts: number[] = [];
+      const w = worker((job) => {
+        starts.push(Date.now());
+        if (job.attemptsMade < 2) throw new Error(`try ${job.attemptsMade}`);
+        return 'third time';
+      });
+      const failed = collect<[Job, Error]>(w, 'failed');
+      const done = next(w, 'completed');
+      const job = await qu.add('x', 1, { attempts: 3, backoff: { type: 'fixed', delay: 60 } });
+      const [, result] = await done;
+      assert.equal(result, 'third time');
+      assert.equal(failed.length, 2);
+      assert.deepEqual(failed.map(([, e]) => e.message), ['try 0', 'try 1']);
+      assert.ok(starts[1] - starts[0] >= 55, `gap ${starts[1] - starts[0]}`);
+      assert.ok(starts[2] - starts[1] >= 55, `gap ${starts[2] - starts[1]}`);
+      const stored = await qu.getJob(job.id);
+      assert.equal(stored?.attemptsMade, 2);
+      assert.equal(stored?.stacktrace.length, 2);
+    });
+
+    s.test('retries with an exponential backoff (delay doubles)', async ({ queue, worker }) => {
+      const qu = queue();
+      const starts: number[] = [];
+      const w = worker(() => {
+        starts.push(Date.now());
+        if (starts.length < 3) throw new Error('again');
+      });
+      const done = next(w, 'completed');
+      await qu.add('x', 1, { attempts: 3, backoff: { type: 'exponential', delay: 40 } });
+      await done;
+      assert.ok(starts[1] - starts[0] >= 35, `first gap ${starts[1] - starts[0]}`);
+      assert.ok(starts[2] - starts[1] >= 75, `second gap ${starts[2] - starts[1]}`);
+    });
+
+    s.test('a number backoff is a fixed delay; a job without backoff retries at once', async ({ queue, worker }) => {
+      const qu = queue();
+      const starts = new Map<string, number[]>();
+      const w = worker((job) => {
+        const list = starts.get(job.name) ?? [];
+        list.push(Date.now());
+        starts.set(job.name, list);
+        if (list.length < 2) throw new Error('again');
+      }, { concurrency: 2 });
+      const done = collect(w, 'completed');
+      await qu.add('number', 1, { attempts: 2, backoff: 80 });
+      await qu.add('none', 1, { attempts: 2 });
+      await eventually(() => done.length === 2);
+      const [a0, a1] = starts.get('number')!;
+      assert.ok(a1 - a0 >= 75, `gap ${a1 - a0}`);
+      assert.equal(starts.get('none')!.length, 2);
+    });
+
+    s.test('a custom backoff asks the worker backoffStrategy; negative stops retrying', async ({ queue, worker }) => {
+      const qu = queue();
+      const asked: Array<[number, string]> = [];
+      const w = worker(() => {
+        throw new Error('always');
+      }, {
+        backoffStrategy: (attemptsMade, type, err) => {
+          asked.push([attemptsMade, err.message]);
+          assert.equal(type, 'custom');
+          return attemptsMade < 2 ? 10 : -1;
+        },
+      });
+      const final = next(w, 'failed', (job) => job.attemptsMade === 2);
+      const job = await qu.add('x', 1, { attempts: 10, backoff: { type: 'custom' } });
+      await final;
+      await eventually(async () => (await qu.getJob(job.id))?.state === 'failed');
+      assert.deepEqual(asked, [[1, 'always'], [2, 'always']]);
+    });
+
+    s.test('final failure: state failed, failedReason and stack kept', async ({ queue, worker }) => {
+      const qu = queue();
+      const w = worker(() => {
+        throw new TypeError('bad data');
+      });
+      const failed = next(w, 'failed');
+      const job = await qu.add('x', 1);
+      const [j, err] = await failed;
+      assert.equal(j.id, job.id);
+      assert.equal(err.message, 'bad data');
+      const stored = await qu.getJob(job.id);
+      assert.equal(stored?.state, 'failed');
+      assert.equal(stored?.failedReason, 'bad data');
+      assert.match(stored?.stacktrace[0] ?? '', /TypeError: bad data/);
+    });
+
+    s.test('timeout aborts the signal, fails the attempt, retries, and frees the slot', async ({ queue, worker }) => {
+      const qu = queue();
+      const reasons: unknown[] = [];
+      let calls = 0;
+      const w = worker(async (job, signal) => {
+        calls++;
+        if (job.name === 'quick') return 'quick done';
+        if (job.attemptsMade === 0) {
+          // Hangs until aborted, and keeps hanging after (ignores the abort).
+          await new Promise<void>((resolve) =>
+            signal.addEventListener('abort', () => {
+              reasons.push(signal.reason);
+              resolve();
+            })
+          );
+          await new Promise(() => {});
+        }
+        return 'second attempt';
+      }, { concurrency: 1 });
+      const failed = next(w, 'failed');
+      const slow = await qu.add('slow', 1, { timeout: 80, attempts: 2 });
+      const [, err] = await failed;
+      assert.ok(err instanceof JobTimeoutError);
+      assert.ok(reasons[0] instanceof JobTimeoutError);
+      const done = collect<[Job, unknown]>(w, 'completed');
+      await qu.add('quick', 1);
+      await eventually(() => done.length === 2, { message: 'retry and quick job completed' });
+      assert.deepEqual(done.map(([j, r]) => [j.name, r]).sort(), [['quick', 'quick done'], [
+        'slow',
+        'second attempt',
+      ]]);
+      assert.equal((await qu.getJob(slow.id))?.attemptsMade, 1);
+      assert.ok(calls >= 3);
+    });
+
+    s.test('removeOnComplete/removeOnFail: true removes at once; a count keeps the newest', async ({ queue, worker }) => {
+      const qu = queue();
+      const w = worker((job) => {
+        if (job.name === 'bad') throw new Error('x');
+        return job.data;
+      }, { pruneInterval: 20 });
+      const finished = collect(w, 'completed');
+      const gone = await qu.add('good', 0, { removeOnComplete: true });
+      const failGone = await qu.add('bad', 0, { removeOnFail: true });
+      await eventually(async () => !(await qu.getJob(gone.id)) && !(await qu.getJob(failGone.id)));
+      const kept: string[] = [];
+      for (let i = 1; i <= 5; i++) kept.push((await qu.add('good', i, { removeOnComplete: 2 })).id);
+      await eventually(() => finished.length === 6, { message: 'all completed' });
+      await eventually(async () => (await qu.getJobCounts('completed')).completed === 2, {
+        message: 'prune to 2',
+      });
+      const left = (await qu.getJobs('completed')).map((j) => j.id).sort();
+      assert.deepEqual(left, kept.slice(3).sort());
+      await eventually(() => (w.activeCount === 0));
+    });
+
+    s.test('maxGlobalConcurrency holds across workers', async ({ queue, worker }) => {
+      const qu = queue();
+      let running = 0;
+      let peak = 0;
+      const g = gate();
+      const proc = async (): Promise<void> => {
+        peak = Math.max(peak, ++running);
+        await g.promise;
+        running--;
+      };
+      worker(proc, { concurrency: 4, maxGlobalConcurrency: 3 });
+      worker(proc, { concurrency: 4, maxGlobalConcurrency: 3 });
+      for (let i = 0; i < 10; i++) await qu.add('x', i);
+      await eventually(() => running === 3);
+      g.open();
+      await eventually(async () => (await qu.getJobCounts('completed')).completed === 10);
+      assert.equal(peak, 3);
+    });
+
+    s.test('limiter: at most max claims per window, then the worker waits for the next window', async ({ queue, worker }) => {
+      const qu = queue();
+      const duration = 150;
+      const starts: number[] = [];
+      worker(() => void starts.push(Date.now()), { concurrency: 5, limiter: { max: 2, duration } });
+      for (let i = 0; i < 6; i++) await qu.add('x', i);
+      await eventually(() => starts.length === 6, { message: '6 runs' });
+      const perWindow = new Map<number, number>();
+      for (const t of starts) {
+        const w = Math.floor(t / duration);
+        perWindow.set(w, (perWindow.get(w) ?? 0) + 1);
+      }
+      for (const [, n] of perWindow) assert.ok(n <= 2, `window had ${n}`);
+      assert.ok(perWindow.size >= 3);
+    });
+
+    s.test('group concurrency with round-robin fairness between groups', async ({ queue, worker }) => {
+      const qu = queue();
+      for (let i = 0; i < 6; i++) await qu.add('a', i, { group: { id: 'A' } });
+      for (let i = 0; i < 2; i++) await qu.add('b', i, { group: { id: 'B' } });
+      const order: string[] = [];
+      let runningA = 0;
+      let peakA = 0;
+      worker(async (job) => {
+        order.push(job.groupId!);
+        if (job.groupId === 'A') peakA = Math.max(peakA, ++runningA);
+        await Promise.resolve();
+        if (job.groupId === 'A') runningA--;
+      }, { concurrency: 1, group: { concurrency: 1 } });
+      await eventually(() => order.length === 8);
+      assert.deepEqual(order.slice(0, 4), ['A', 'B', 'A', 'B']);
+      assert.equal(peakA, 1);
+    });
+
+    s.test('group concurrency is per group across workers', async ({ queue, worker }) => {
+      const qu = queue();
+      const running = new Map<string, number>();
+      const peak = new Map<string, number>();
+      const g = gate();
+      const proc = async (job: Job): Promise<void> => {
+        const n = (running.get(job.groupId!) ?? 0) + 1;
+        running.set(job.groupId!, n);
+        peak.set(job.groupId!, Math.max(peak.get(job.groupId!) ?? 0, n));
+        await g.promise;
+        running.set(job.groupId!, running.get(job.groupId!)! - 1);
+      };
+      worker(proc, { concurrency: 5, group: { concurrency: 2 } });
+      worker(proc, { concurrency: 5, group: { concurrency: 2 } });
+      for (let i = 0; i < 5; i++) await qu.add('x', i, { group: { id: 'A' } });
+      for (let i = 0; i < 5; i++) await qu.add('x', i, { group: { id: 'B' } });
+      await eventually(() => running.get('A') === 2 && running.get('B') === 2);
+      g.open();
+      await eventually(async () => (await qu.getJobCounts('completed')).completed === 10);
+      assert.equal(peak.get('A'), 2);
+      assert.equal(peak.get('B'), 2);
+    });
+
+    s.test('group limiter: per-group claims per window', async ({ queue, worker }) => {
+      const qu = queue();
+      const starts: Array<[string, number]> = [];
+      worker((job) => void starts.push([job.groupId!, Date.now()]), {
+        concurrency: 4,
+        group: { limiter: { max: 1, duration: LONG } },
+      });
+      for (let i = 0; i < 3; i++) await qu.add('x', i, { group: { id: 'A' } });
+      for (let i = 0; i < 3; i++) await qu.add('x', i, { group: { id: 'B' } });
+      await eventually(() => starts.length === 2);
+      assert.deepEqual(starts.map(([g]) => g).sort(), ['A', 'B']);
+      assert.equal((await qu.getJobCounts('waiting')).waiting, 4);
+    });
+
+    s.test('locks are renewed while a long job runs: no stall, one run', async ({ queue, worker }) => {
+      const qu = queue();
+      let runs = 0;
+      const w = worker(async () => {
+        runs++;
+        await new Promise((r) => setTimeout(r, 400));
+        return 'done';
+      }, { lockDuration: 120, stalledInterval: 40 });
+      const stalled = collect(w, 'stalled');
+      const done = next(w, 'completed');
+      await qu.add('long', 1);
+      await done;
+      assert.equal(runs, 1);
+      assert.equal(stalled.length, 0);
+    });
+
+    s.test('a stalled job (dead worker) is requeued and run again; stalled fires', async ({ store, q, queue, worker }) => {
+      const qu = queue();
+      const job = await qu.add('x', 1);
+      const claimed = await store.fetchNextJob(q, 'dead-worker', 30);
+      assert.equal(claimed?.id, job.id);
+      const w = worker(() => 'rescued', { stalledInterval: 30 });
+      const [id] = await next(w, 'stalled');
+      assert.equal(id, job.id);
+      const [, result] = await next(w, 'completed');
+      assert.equal(result, 'rescued');
+      assert.equal((await qu.getJob(job.id))?.stalledCount, 1);
+    });
+
+    s.test('maxStalledCount: a job stalling too often fails', async ({ store, q, queue, worker }) => {
+      const qu = queue();
+      const job = await qu.add('x', 1);
+      await store.fetchNextJob(q, 'dead-worker', 20);
+      const w = worker(() => 'never', { stalledInterval: 25, maxStalledCount: 0, autorun: false });
+      w.run();
+      await next(w, 'stalled');
+      await eventually(async () => (await qu.getJob(job.id))?.state === 'failed');
+      assert.match((await qu.getJob(job.id))?.failedReason ?? '', /stalled/);
+    });
+
+    s.test('fencing: a worker that lost its lock cannot complete the job', async ({ store, q, queue, worker }) => {
+      const qu = queue();
+      const g = gate();
+      const first = worker(async () => {
+        await g.promise;
+        return 'stale';
+      }, { lockDuration: 60_000, maintenance: false });
+      const errors = collect<[Error]>(first, 'error');
+      const firstCompleted = collect(first, 'completed');
+      const active = next(first, 'active');
+      const job = await qu.add('x', 1);
+      await active;
+      // Force the lock loss: expire it and let the stalled sweep requeue the job.
+      await store.updateJob(q, job.id, { lockUntil: Date.now() - 1000 });
+      await store.requeueStalledJobs(q, 5);
+      const second = worker(() => 'fresh', { maintenance: false });
+      await next(second, 'completed');
+      g.open();
+      await eventually(() => errors.length > 0, { message: 'LockLostError' });
+      assert.ok(errors[0][0] instanceof LockLostError);
+      assert.equal(firstCompleted.length, 0);
+      const stored = await qu.getJob(job.id);
+      assert.equal(stored?.state, 'completed');
+      assert.equal(stored?.returnvalue, 'fresh');
+    });
+
+    s.test('close waits for in-flight jobs to finish', async ({ queue, worker }) => {
+      const qu = queue();
+      const g = gate();
+      const w = worker(async () => {
+        await g.promise;
+        return 'finished';
+      }, { concurrency: 2 });
+      const both = new Promise<void>((resolve) => {
+        let n = 0;
+        w.on('active', () => ++n === 2 && resolve());
+      });
+      const a = await qu.add('a', 1);
+      const b = await qu.add('b', 1);
+      await both;
+      let closed = false;
+      const closing = w.close().then(() => (closed = true));
+      await qu.add('c', 1);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(closed, false);
+      g.open();
+      await closing;
+      assert.equal((await qu.getJob(a.id))?.state, 'completed');
+      assert.equal((await qu.getJob(b.id))?.state, 'completed');
+      assert.equal(
+        (await qu.getJobCounts('waiting')).waiting,
+        1,
+        'c was not claimed while closing',
+      );
+    });
+
+    s.test('close(forceTimeout) aborts running jobs and releases them at once', async ({ queue, worker }) => {
+      const qu = queue();
+      let aborted: unknown;
+      const w = worker((_job, signal) =>
+        new Promise((_, reject) =>
+          signal.addEventListener('abort', () => {
+            aborted = signal.reason;
+            reject(signal.reason);
+          })
+        )
+      );
+      const closedEvent = next(w, 'closed');
+      const active = next(w, 'active');
+      const job = await qu.add('x', 1);
+      await active;
+      await w.close(30);
+      await closedEvent;
+      assert.ok(aborted instanceof Error);
+      const stored = await qu.getJob(job.id);
+      assert.equal(stored?.state, 'waiting');
+      assert.equal(stored?.token, null);
+      assert.equal(stored?.attemptsMade, 0);
+    });
+
+    s.test('pause and resume are local to the worker', async ({ queue, worker }) => {
+      const qu = queue();
+      const w1 = worker(() => 'w1');
+      const w2 = worker(() => 'w2', { autorun: false });
+      await w1.pause();
+      assert.equal(w1.isPaused(), true);
+      w2.run();
+      const [job, by] = await Promise.all([
+        next(w2, 'completed').then(([, r]) => r),
+        qu.add('x', 1),
+      ]).then(([r, j]) => [j, r] as const);
+      assert.equal(by, 'w2');
+      assert.equal(await qu.isPaused(), false);
+      await w2.close();
+      const resumed = next(w1, 'completed');
+      const other = await qu.add('y', 1);
+      assert.equal((await qu.getJob(other.id))?.state, 'waiting');
+      w1.resume();
+      const [done] = await resumed;
+      assert.equal(done.id, other.id);
+      assert.ok(job.id);
+    });
+
+    s.test('batch: claimed in one call and finished in one call', async ({ store, q, queue }) => {
+      const qu = queue();
+      for (let i = 0; i < 7; i++) await qu.add('x', i);
+      const { store: spied, calls } = spy(store);
+      const sizes: number[] = [];
+      const w = new Worker<number, number>(q, (jobs) => {
+        sizes.push(jobs.length);
+        return jobs.map((j) => j.data * 10);
+      }, { store: spied, batch: { size: 5 }, maintenance: false });
+      const done = collect<[Job, number]>(w, 'completed');
+      await eventually(() => done.length === 7);
+      await w.close();
+      assert.deepEqual(sizes, [5, 2]);
+      assert.equal(calls.get('completeJobs'), 2);
+      assert.deepEqual(done.map(([, r]) => r).sort((a, b) => a - b), [0, 10, 20, 30, 40, 50, 60]);
+      assert.ok((calls.get('fetchNextJobs') ?? 0) >= 2);
+      assert.equal(calls.get('fetchNextJob'), undefined);
+    });
+
+    s.test('batch: a throw fails every job of the batch in one call', async ({ store, q, queue }) => {
+      const qu = queue();
+      for (let i = 0; i < 3; i++) await qu.add('x', i);
+      const { store: spied, calls } = spy(store);
+      const w = new Worker(q, () => {
+        throw new Error('batch broke');
+      }, { store: spied, batch: { size: 3 }, maintenance: false });
+      const failed = collect(w, 'failed');
+      await eventually(() => failed.length === 3);
+      await w.close();
+      assert.equal(calls.get('failJobs'), 1);
+      assert.equal((await qu.getJobCounts('failed')).failed, 3);
+    });
+
+    s.test('delivery is event-driven: new and delayed jobs start without polling', async ({ queue, worker }) => {
+      const qu = queue();
+      const starts = new Map<string, number>();
+      const w = worker((job) => void starts.set(job.name, Date.now()), { pollInterval: 60_000 });
+      await next(w, 'drained');
+      const t0 = Date.now();
+      await qu.add('now', 1);
+      await eventually(() => starts.has('now'));
+      assert.ok(starts.get('now')! - t0 < 1000, 'a new job starts long before the 60 s poll');
+      const t1 = Date.now();
+      await qu.add('later', 1, { delay: 150 });
+      await eventually(() => starts.has('later'));
+      const waited = starts.get('later')! - t1;
+      assert.ok(waited >= 140 && waited < 1500, `delayed job started after ${waited} ms`);
+    });
+
+    s.test('progress and drained events; progress takes a number or an object', async ({ queue, worker }) => {
+      const qu = queue();
+      const w = worker(async (job) => {
+        await job.updateProgress(50);
+        await job.updateProgress({ step: 'upload' });
+      });
+      const progress = collect<[Job, unknown]>(w, 'progress');
+      await next(w, 'drained');
+      const drainedAgain = next(w, 'drained');
+      await qu.add('x', 1);
+      await drainedAgain;
+      await eventually(() => progress.length === 2);
+      assert.deepEqual(progress.map(([, p]) => p), [50, { step: 'upload' }]);
+    });
+
+    s.test('worker options are validated with InvalidArgumentError', async ({ store, q }) => {
+      await Promise.resolve();
+      const bad: Array<[Record<string, unknown>, string]> = [
+        [{ concurrency: 0 }, 'opts.concurrency'],
+        [{ lockDuration: -1 }, 'opts.lockDuration'],
+        [{ limiter: { max: 0, duration: 10 } }, 'opts.limiter.max'],
+        [{ group: { concurrency: 0 } }, 'opts.group.concurrency'],
+        [{ maxGlobalConcurrency: 1.5 }, 'opts.maxGlobalConcurrency'],
+        [{ batch: { size: 0 } }, 'opts.batch.size'],
+        [{ pollInterval: 0 }, 'opts.pollInterval'],
+      ];
+      for (const [opts, option] of bad) {
+        assert.throws(
+          () => new Worker(q, () => {}, { store, autorun: false, ...opts }),
+          (e: unknown) => e instanceof InvalidArgumentError && e.option === option,
+          option,
+        );
+      }
+      assert.throws(
+        () => new Worker(q, 'nope' as never, { store }),
+        (e: unknown) => e instanceof InvalidArgumentError && e.option === 'processor',
+      );
+    });
+
+    s.test('autorun: false waits for run(); closed fires on close', async ({ store, q }) => {
+      const qu = new Queue(q, { store });
+      const w = new Worker(q, () => 'ran', { store, autorun: false });
+      assert.equal(w.isRunning(), false);
+      const job = await qu.add('x', 1);
+      assert.equal((await qu.getJob(job.id))?.state, 'waiting');
+      const done = next(w, 'completed');
+      w.run();
+      await done;
+      const closed = next(w, 'closed');
+      await w.close();
+      await closed;
+      assert.equal(w.isRunning(), false);
+    });
+  });
+}
