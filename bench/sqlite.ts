@@ -5,7 +5,8 @@
  *    "raw per-job loop", the baseline);
  * 2. the store: `saveBulk` (and the engine's `Queue.addBulk` when `@conveyor/core` is there);
  * 3. draining 20,000 no-op jobs with 50 in flight: a store-level loop (`fetchNextJobs` +
- *    `completeJobs`), and the engine's `Worker` with `concurrency: 50` when it is there.
+ *    `completeJobs`), and the engine's `Worker` with `concurrency: 50` when it is there;
+ * 4. on Bun, the peer bunqueue (embedded SQLite, npm devDependency) with the same workload.
  *
  *   npx -y deno@2 run -A bench/sqlite.ts
  *   npx -y node@24 bench/sqlite.ts
@@ -19,6 +20,7 @@ import { join } from 'node:path';
 import process from 'node:process';
 import { newJob, type StoreInterface } from '@conveyor/shared';
 import { runtimeAdapter, tempDir } from '../tests/sqlite-harness.ts';
+import { runBunqueue } from './sqlite/bunqueue.ts';
 
 const DRAIN = 20_000;
 const IN_FLIGHT = 50;
@@ -180,6 +182,22 @@ console.log(
 try {
   const raw = rawSql();
   await storeBench();
+  const peer = await runBunqueue(join(dir.path, 'bunqueue.db'), DRAIN, IN_FLIGHT, CHUNK);
+  if (peer) {
+    console.log(
+      `${'peer bunqueue: Queue.addBulk (chunks of 1,000)'.padEnd(58)} ${
+        fmt(peer.addBulk).padStart(10)
+      } jobs/s`,
+    );
+    console.log(
+      `${`peer bunqueue: Worker drain, concurrency ${IN_FLIGHT}`.padEnd(58)} ${
+        fmt(peer.drain).padStart(10)
+      } jobs/s`,
+    );
+    const ours = results[`engine: Worker drain, concurrency ${IN_FLIGHT}`] ??
+      results[`store loop: fetchNextJobs + completeJobs, ${IN_FLIGHT} in flight`];
+    console.log(`  drain vs bunqueue: ${(ours / peer.drain).toFixed(1)}x`);
+  }
   const base = raw.perJob;
   console.log('\nratios (target: drain >= 0.7x the raw per-job loop; addBulk >= 100,000 jobs/s):');
   for (const [label, value] of Object.entries(results)) {

@@ -346,6 +346,64 @@ export function sqliteSpecificSuite(adapter: SqliteAdapter, ran: () => void): vo
       }
     });
 
+    test('rate-limit windows and global concurrency are shared between connections', async (dir) => {
+      const filename = join(dir, 'jobs.db');
+      const a = await open(filename);
+      const b = await open(filename);
+      try {
+        const q = uniqueQueue();
+        await a.saveBulk(q, Array.from({ length: 10 }, (_, i) => newJob(q, 'x', { i })));
+        const limiter = { max: 3, duration: 600_000 };
+        assert.equal((await a.fetchNextJobs(q, 'wa', 30_000, 2, { limiter })).length, 2);
+        assert.equal((await b.fetchNextJobs(q, 'wb', 30_000, 5, { limiter })).length, 1);
+        assert.equal((await a.fetchNextJobs(q, 'wa', 30_000, 5, { limiter })).length, 0);
+        const q2 = uniqueQueue();
+        await a.saveBulk(q2, Array.from({ length: 10 }, (_, i) => newJob(q2, 'x', { i })));
+        assert.equal(
+          (await a.fetchNextJobs(q2, 'wa', 30_000, 3, { globalConcurrency: 4 })).length,
+          3,
+        );
+        assert.equal(
+          (await b.fetchNextJobs(q2, 'wb', 30_000, 3, { globalConcurrency: 4 })).length,
+          1,
+        );
+        assert.equal(await a.getActiveCount(q2), 4);
+      } finally {
+        await a.disconnect();
+        await b.disconnect();
+      }
+    });
+
+    test('jobs survive closing and reopening the file, with synchronous FULL', async (dir) => {
+      const filename = join(dir, 'jobs.db');
+      const first = await open(filename, { synchronous: 'FULL' });
+      const q = uniqueQueue();
+      const id = await first.saveJob(
+        q,
+        newJob(q, 'x', { deep: [1, { a: 'b' }] }, { priority: 3, attempts: 2 }),
+      );
+      const claimed = await first.fetchNextJob(q, 'w', 30_000);
+      await first.disconnect();
+      const again = await open(filename);
+      try {
+        const job = await again.getJob(q, id);
+        assert.deepEqual(job?.data, { deep: [1, { a: 'b' }] });
+        assert.deepEqual(job?.opts, { priority: 3, attempts: 2 });
+        assert.equal(job?.state, 'active');
+        assert.equal(job?.lockToken, claimed?.lockToken);
+        assert.deepEqual(
+          await again.completeJobs(q, [{
+            jobId: id,
+            token: claimed!.lockToken!,
+            returnvalue: 'ok',
+          }]),
+          [true],
+        );
+      } finally {
+        await again.disconnect();
+      }
+    });
+
     test('old events are pruned from the events table', async (dir) => {
       const filename = join(dir, 'jobs.db');
       const store: StoreInterface = await open(filename, { eventRetention: 1 });
