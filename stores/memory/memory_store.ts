@@ -847,14 +847,25 @@ export class MemoryStore implements StoreInterface {
     const served = (rec: StoredJob): number => qs.served.get(rec.job.groupId ?? NO_GROUP) ?? -1;
     const groupFilters = excluded !== null || opts.groupConcurrency !== undefined ||
       opts.groupLimiter !== undefined || opts.groupRoundRobin === true;
-    const pick = groupFilters && !opts.lifo
-      ? this.#bestGroupHead(qs, nameOk, groupOpen, opts.groupRoundRobin === true, served)
-      : this.#scan(
-        qs,
-        (job) => nameOk(job) && (job.groupId === null || groupOpen(job.groupId)),
-        opts,
-        served,
-      );
+    const roundRobin = opts.groupRoundRobin === true;
+    let pick: StoredJob | null;
+    if (groupFilters && !opts.lifo) {
+      const lists = [qs.ungrouped];
+      for (const [groupId, list] of qs.waitingByGroup) if (groupOpen(groupId)) lists.push(list);
+      pick = this.#bestHead(qs, lists, nameOk, roundRobin, served);
+    } else if ((opts.jobName !== undefined || qs.paused.size > 0) && !opts.lifo) {
+      const names = opts.jobName !== undefined ? [opts.jobName] : qs.waitingByName.keys();
+      const lists = [];
+      for (const name of names) {
+        const list = qs.waitingByName.get(name);
+        if (list && !qs.paused.has(name)) lists.push(list);
+      }
+      pick = this.#bestHead(qs, lists, () => true, false, served);
+    } else {
+      const eligible = (job: JobData) =>
+        nameOk(job) && (job.groupId === null || groupOpen(job.groupId));
+      pick = this.#scan(qs, eligible, opts, served);
+    }
     if (!pick) return null;
     const job = pick.job;
     this.#move(pick, 'active', now, () => {
@@ -902,30 +913,30 @@ export class MemoryStore implements StoreInterface {
   }
 
   /**
-   * The claim under group filters, without walking the jobs of blocked groups: takes the first
-   * job (by name filters) of each open group and of the ungrouped jobs, then the best of these
-   * heads in claim order (with round-robin: best priority, then least recently served group).
-   * Costs O(groups with waiting jobs) plus the name-filter skips inside each group.
+   * The claim under filters, without walking the jobs of blocked groups or filtered names:
+   * takes the first job of each candidate list (claim-ordered subsets of the waiting jobs) that
+   * passes `eligible`, then the best of these heads in claim order (with round-robin: best
+   * priority, then least recently served group). Costs O(lists) plus the skips inside a list.
    */
-  #bestGroupHead(
+  #bestHead(
     qs: QueueState,
-    nameOk: (job: JobData) => boolean,
-    groupOpen: (groupId: string) => boolean,
+    lists: Iterable<Iterable<{ id: string }>>,
+    eligible: (job: JobData) => boolean,
     roundRobin: boolean,
     served: (rec: StoredJob) => number,
   ): StoredJob | null {
     let best: StoredJob | null = null;
     let bestServed = Infinity;
-    const consider = (list: Iterable<{ id: string }>): void => {
+    for (const list of lists) {
       let rec: StoredJob | null = null;
       for (const entry of list) {
         const candidate = qs.jobs.get(entry.id)!;
-        if (nameOk(candidate.job)) {
+        if (eligible(candidate.job)) {
           rec = candidate;
           break;
         }
       }
-      if (!rec) return;
+      if (!rec) continue;
       const x = rec.entry!;
       const y = best?.entry;
       const s = roundRobin ? served(rec) : 0;
@@ -935,10 +946,6 @@ export class MemoryStore implements StoreInterface {
         best = rec;
         bestServed = s;
       }
-    };
-    consider(qs.ungrouped);
-    for (const [groupId, list] of qs.waitingByGroup) {
-      if (groupOpen(groupId)) consider(list);
     }
     return best;
   }

@@ -180,7 +180,7 @@ describe('MemoryStore specifics', () => {
     assert.equal(await store.countJobs('q', 'waiting'), 0);
   });
 
-  it('claims exactly like a brute-force reference under random group filters', async () => {
+  it('claims exactly like a brute-force reference under random filters', async () => {
     const store = await open();
     type Ref = {
       id: string;
@@ -196,11 +196,18 @@ describe('MemoryStore specifics', () => {
     let claims = 0;
     let seq = 0;
     let x = 7;
-    const rand = (n: number) => (x = (x * 1103515245 + 12345) % 2147483648) % n;
+    // The high bits of the LCG (its low bits repeat with a short period).
+    const rand = (n: number) =>
+      Math.floor(((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648) * n);
     const groups = ['g0', 'g1', 'g2', 'g3', null];
+    const paused = new Set<string>();
     for (let step = 0; step < 3000; step++) {
-      const op = rand(10);
-      if (op < 5) {
+      const op = rand(11);
+      if (op === 10) {
+        const name = rand(2) ? 'a' : 'b';
+        if (paused.has(name)) await store.resumeJobName('q', name), paused.delete(name);
+        else await store.pauseJobName('q', name), paused.add(name);
+      } else if (op < 5) {
         const ref: Ref = {
           id: '',
           priority: rand(3),
@@ -217,20 +224,21 @@ describe('MemoryStore specifics', () => {
         ref.id = await store.saveJob('q', newJob('q', ref.name, {}, opts));
         waiting.push(ref);
       } else if (op < 8) {
+        const grouped = rand(2) === 0;
         const opts = {
-          groupConcurrency: rand(3) ? 1 + rand(2) : undefined,
-          excludeGroups: rand(3) ? [] : ['g1'],
-          groupRoundRobin: rand(2) === 0,
-          jobName: rand(4) ? undefined : 'a',
+          groupConcurrency: grouped && rand(3) ? 1 + rand(2) : undefined,
+          excludeGroups: grouped && !rand(3) ? ['g1'] : undefined,
+          groupRoundRobin: grouped && rand(2) === 0,
+          jobName: rand(3) ? undefined : 'a',
+          lifo: rand(4) === 0,
         };
-        const order = [...waiting].sort((p, q) =>
-          p.priority - q.priority || (p.lifo ? -p.seq : p.seq) - (q.lifo ? -q.seq : q.seq)
-        );
+        const key = (r: Ref) => opts.lifo ? -r.seq : r.lifo ? -r.seq : r.seq;
+        const order = [...waiting].sort((p, q) => p.priority - q.priority || key(p) - key(q));
         const activeIn = (g: string) => [...active.values()].filter((a) => a.group === g).length;
         const eligible = order.filter((r) =>
-          (opts.jobName === undefined || r.name === opts.jobName) &&
+          (opts.jobName === undefined || r.name === opts.jobName) && !paused.has(r.name) &&
           (r.group === null ||
-            (!opts.excludeGroups.includes(r.group) &&
+            (!opts.excludeGroups?.includes(r.group) &&
               (opts.groupConcurrency === undefined || activeIn(r.group) < opts.groupConcurrency)))
         );
         let expected: Ref | undefined = eligible[0];

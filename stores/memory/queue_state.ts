@@ -45,7 +45,7 @@ export const NO_GROUP = '\u0000none';
 /**
  * Everything the memory store keeps for one queue. Indexes per state:
  * - `waiting`: claim order (priority, then per-job LIFO newest first, then FIFO), also split
- *   per group (`waitingByGroup`, `ungrouped`) for claims with group filters;
+ *   per group (`waitingByGroup`, `ungrouped`) and per name (`waitingByName`) for filtered claims;
  * - `recent`: waiting jobs by priority, newest first (the fetch option `lifo`);
  * - `delayed`: by `delayUntil`, then FIFO;
  * - `completed` / `failed`: newest `finishedAt` first;
@@ -81,6 +81,8 @@ export class QueueState {
   readonly waitingByGroup: Map<string, SortedList<Entry>> = new Map();
   /** Waiting jobs without a group, in claim order. */
   readonly ungrouped: SortedList<Entry> = new SortedList(byEntry);
+  /** Waiting jobs of each name, in claim order (so paused or filtered names are skipped). */
+  readonly waitingByName: Map<string, SortedList<Entry>> = new Map();
   /** Waiting jobs per group. */
   readonly groupWaiting: Map<string, number> = new Map();
   /** Active jobs per group. */
@@ -120,6 +122,7 @@ export class QueueState {
         rec.recent = { a: job.priority, b: -seq, id };
         this.recent.insert(rec.recent);
         this.#groupList(job.groupId, true)!.insert(entry);
+        this.#nameList(job.name).insert(entry);
         break;
       case 'delayed':
         entry = { a: job.delayUntil, b: seq, id };
@@ -148,6 +151,9 @@ export class QueueState {
       const list = this.#groupList(job.groupId, false);
       list?.delete(rec.entry);
       if (job.groupId !== null && list?.size === 0) this.waitingByGroup.delete(job.groupId);
+      const byName = this.waitingByName.get(job.name);
+      byName?.delete(rec.entry);
+      if (byName?.size === 0) this.waitingByName.delete(job.name);
     }
     rec.entry = rec.recent = null;
     const counts = this.#groupCounts(job.state);
@@ -180,6 +186,12 @@ export class QueueState {
     if (groupId === null) return this.ungrouped;
     let list = this.waitingByGroup.get(groupId);
     if (!list && create) this.waitingByGroup.set(groupId, list = new SortedList(byEntry));
+    return list;
+  }
+
+  #nameList(name: string): SortedList<Entry> {
+    let list = this.waitingByName.get(name);
+    if (!list) this.waitingByName.set(name, list = new SortedList(byEntry));
     return list;
   }
 
