@@ -468,7 +468,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   async #loop(): Promise<void> {
     while (!this.#stopping) {
       if (this.#paused || this.#busy >= this.#concurrency) {
-        await this.#sleep(Infinity);
+        // Wait for a freed slot or resume (both wake us), not for queue events.
+        await this.#sleep(Infinity, true);
         continue;
       }
       this.#dirty = false;

@@ -13,6 +13,7 @@
 import { MemoryStore } from '@conveyor/store-memory';
 import type { StoreHarness } from './harness.ts';
 import { conformanceSuite } from './conformance/mod.ts';
+import { behaviourSuite } from './behaviour/mod.ts';
 import '../stores/memory/sorted_list_test.ts';
 import '../stores/memory/memory_store_test.ts';
 
@@ -26,3 +27,4 @@ const harness: StoreHarness = {
 };
 
 conformanceSuite(harness);
+behaviourSuite(harness);

@@ -40,7 +40,7 @@ export function jobCases(s: Suite): void {
       const w = worker(async (job) => {
         if (job.name === 'bad') throw new Error('x');
         if (job.name === 'hold') await g.promise;
-      });
+      }, { concurrency: 2 });
       const d = await qu.add('d', 1, { delay: '1h' });
       assert.equal(await d.isDelayed(), true);
       const active = next(w, 'active', (j) => j.name === 'hold');
