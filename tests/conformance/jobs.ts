@@ -173,7 +173,8 @@ export function jobCases(s: Suite): void {
 
     s.test('a dedup key with TTL expires, then a new job is saved', async (store) => {
       const q = uniqueQueue();
-      const short = { deduplication: { key: 'k', ttl: 40 } };
+      // Long enough for two saves on a slow store, short enough to wait for.
+      const short = { deduplication: { key: 'k', ttl: 400 } };
       const a = await store.saveJob(q, job(q, 'a', {}, short));
       assert.equal(await store.saveJob(q, job(q, 'a', {}, short)), a);
       await eventually(async () => (await store.findByDeduplicationKey(q, 'k')) === null, {
