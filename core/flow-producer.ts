@@ -125,7 +125,8 @@ export class FlowProducer {
   }
 
   /**
-   * Adds one flow atomically and returns its tree of jobs.
+   * Adds one flow atomically and returns its tree of jobs. `opts.tx` saves it inside a caller's
+   * database transaction (stores that support it; others throw `InvalidArgumentError`).
    *
    * @example
    * ```ts
@@ -134,8 +135,8 @@ export class FlowProducer {
    * await flows.add({ name: 'parent', queueName: 'q', children: [{ name: 'child', queueName: 'q' }] });
    * ```
    */
-  async add(flow: FlowJob): Promise<JobNode> {
-    return (await this.addBulk([flow]))[0];
+  async add(flow: FlowJob, opts: { tx?: unknown } = {}): Promise<JobNode> {
+    return (await this.addBulk([flow], opts))[0];
   }
 
   /**
@@ -148,12 +149,15 @@ export class FlowProducer {
    * await flows.addBulk([{ name: 'a', queueName: 'q' }, { name: 'b', queueName: 'q' }]);
    * ```
    */
-  async addBulk(flows: FlowJob[]): Promise<JobNode[]> {
+  async addBulk(flows: FlowJob[], opts: { tx?: unknown } = {}): Promise<JobNode[]> {
     if (!Array.isArray(flows)) throw new InvalidArgumentError('flows', flows, 'an array');
     const now = this.#clock.now();
     const flat: Planned[] = [];
     const roots = flows.map((f, i) => this.#plan(f, `flows[${i}]`, null, now, flat));
-    await this.store.saveFlow(flat.map((p) => ({ queueName: p.queueName, job: p.job })));
+    await this.store.saveFlow(
+      flat.map((p) => ({ queueName: p.queueName, job: p.job })),
+      opts.tx === undefined ? undefined : { tx: opts.tx },
+    );
     const toNode = (p: Planned): JobNode => {
       const node: JobNode = { job: new Job(this.store, { ...p.job, id: p.job.opts.jobId! }) };
       if (p.children.length > 0) node.children = p.children.map(toNode);

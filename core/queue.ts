@@ -111,8 +111,6 @@ export interface BulkJob<D = unknown> {
   opts?: JobOptions;
 }
 
-const SAVE_OPTION = 'tx';
-
 /**
  * A queue: adds jobs, schedules repeating ones, and inspects or manages the queue. It holds no
  * connection of its own; the store is shared.
@@ -175,7 +173,7 @@ export class Queue<D = unknown, R = unknown> {
   async add(name: string, data: D, opts: AddOptions = {}): Promise<Job<D, R>> {
     const { tx, ...jobOpts } = opts;
     const job = this.#build(name, data, jobOpts, 'opts');
-    const id = await this.#save<string>('saveJob', job, tx);
+    const id = await this.store.saveJob(this.name, job, tx === undefined ? undefined : { tx });
     return await this.#returned(id, job);
   }
 
@@ -195,7 +193,11 @@ export class Queue<D = unknown, R = unknown> {
     for (let i = 0; i < jobs.length; i++) {
       built.push(this.#build(jobs[i]?.name, jobs[i]?.data, jobs[i]?.opts ?? {}, `jobs[${i}].opts`));
     }
-    const ids = await this.#save<string[]>('saveBulk', built, opts.tx);
+    const ids = await this.store.saveBulk(
+      this.name,
+      built,
+      opts.tx === undefined ? undefined : { tx: opts.tx },
+    );
     return await Promise.all(ids.map((id, i) => this.#returned(id, built[i])));
   }
 
@@ -650,14 +652,6 @@ export class Queue<D = unknown, R = unknown> {
   #build(name: unknown, data: unknown, opts: JobOptions, label: string): NewJob {
     const merged: JobOptions = { ...this.defaultJobOptions, ...opts };
     return buildJob(this.name, name, data, merged, label, this.#clock.now());
-  }
-
-  /** Saves through the store, passing `{ tx }` as the last argument when a transaction is given. */
-  #save<T>(method: 'saveJob' | 'saveBulk', jobs: NewJob | NewJob[], tx: unknown): Promise<T> {
-    const fn = this.store[method] as (q: string, j: unknown, ...rest: unknown[]) => Promise<T>;
-    return tx === undefined
-      ? fn.call(this.store, this.name, jobs)
-      : fn.call(this.store, this.name, jobs, { [SAVE_OPTION]: tx });
   }
 
   async #returned(id: string, job: NewJob): Promise<Job<D, R>> {

@@ -68,6 +68,9 @@ export function eventCases(s: Suite): void {
         delayed.delayUntil,
       );
       await w.close();
+      const closed = next(ev, 'closed');
+      await ev.close();
+      await closed;
       if (peer !== store) await peer.disconnect();
     });
 
