@@ -511,6 +511,28 @@ export function workerCases(s: Suite): void {
       assert.ok(waited >= 140 && waited < 1500, `delayed job started after ${waited} ms`);
     });
 
+    s.test('pollInterval is the fallback when store events are missed', async ({ store, q, queue }) => {
+      // A view of the store that delivers no events: only polling can find the job.
+      const deaf = new Proxy(store, {
+        get(target, prop, receiver) {
+          if (prop === 'subscribe' || prop === 'unsubscribe') return () => {};
+          const value = Reflect.get(target, prop, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const w = new Worker(q, () => 'polled', {
+        store: deaf,
+        pollInterval: 30,
+        maintenance: false,
+      });
+      await next(w, 'drained');
+      const done = next(w, 'completed');
+      await queue().add('x', 1);
+      const [, result] = await done;
+      assert.equal(result, 'polled');
+      await w.close();
+    });
+
     s.test('progress and drained events; progress takes a number or an object', async ({ queue, worker }) => {
       const qu = queue();
       const w = worker(async (job) => {
