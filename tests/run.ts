@@ -31,7 +31,7 @@ const MATRIX: Record<string, string[]> = {
 const EXTRA: Array<{ pattern: RegExp; runtimes: string[] }> = [
   { pattern: /^sqlite-(specific|multiprocess).*\.test\.ts$/, runtimes: ['deno', 'node'] },
   { pattern: /^pg-.*\.test\.ts$/, runtimes: ['deno', 'node', 'bun'] },
-  { pattern: /^(examples|core-.*|unit-.*)\.test\.ts$/, runtimes: ['deno', 'node', 'bun'] },
+  { pattern: /^(examples|readme|core-.*|unit-.*)\.test\.ts$/, runtimes: ['deno', 'node', 'bun'] },
 ];
 
 interface Tally {
