@@ -252,7 +252,11 @@ export function workerCases(s: Suite): void {
       const qu = queue();
       const duration = 150;
       const starts: number[] = [];
-      worker(() => void starts.push(Date.now()), { concurrency: 5, limiter: { max: 2, duration } });
+      // processedOn is the claim time by the store's clock, which is what the limiter counts.
+      worker((job) => void starts.push(job.processedOn!), {
+        concurrency: 5,
+        limiter: { max: 2, duration },
+      });
       for (let i = 0; i < 6; i++) await qu.add('x', i);
       await eventually(() => starts.length === 6, { message: '6 runs' });
       const perWindow = new Map<number, number>();
