@@ -31,7 +31,7 @@ let measuring = false;
 let completed = 0;
 let failures = 0;
 let retried = 0;
-const worker = new Worker<{ n: number; addedAt: number }>('demo', async (job) => {
+const worker = new Worker<{ n: number; addedAt: number }>('demo', (job) => {
   if (measuring) waits.push(now() - job.data.addedAt);
   // 2% of jobs fail their first attempt; the retry succeeds.
   if (job.data.n % 50 === 7 && job.attemptsMade === 0) throw new Error('transient failure');
