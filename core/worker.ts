@@ -200,6 +200,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   readonly #listener = (e: StoreEvent): void => this.#onStoreEvent(e);
   readonly #wakeOnFinish: boolean;
   #busy = 0;
+  #pruneDue = true;
   #dirty = true;
   #wake: (() => void) | undefined;
   #idleWaiters: Array<() => void> = [];
@@ -331,7 +332,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
           for (const id of [...r.requeued, ...r.failed]) this.emit('stalled', id);
         }, onError),
         new RunSchedulersService(this.store, queueName, pollInterval, this.#clock, onError),
-        new PruneFinishedService(this.store, queueName, pruneInterval, onError),
+        new PruneFinishedService(this.store, queueName, pruneInterval, onError, () => {
+          const due = this.#pruneDue;
+          this.#pruneDue = false;
+          return due;
+        }),
       );
     }
     if (opts.autorun !== false) this.run().catch((e) => this.#error(e));
@@ -638,6 +643,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         returnvalue: values[i] === undefined ? null : values[i],
       }).then((ok) => {
         if (ok) {
+          if (keeps(job.opts.removeOnComplete)) this.#pruneDue = true;
           job.state = 'completed';
           job.returnvalue = (values[i] ?? null) as R;
           job.token = null;
@@ -675,6 +681,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         retryAt,
       });
       if (!ok) return this.#lockLost(run, job);
+      if (retryAt === null && keeps(job.opts.removeOnFail)) this.#pruneDue = true;
       job.attemptsMade = attemptsMade;
       job.failedReason = error.message;
       job.state = retryAt === null ? 'failed' : 'delayed';
@@ -711,4 +718,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else console.error(err);
   }
+}
+
+/** Whether a removeOn* option keeps a count or an age (pruned later, not at finish time). */
+function keeps(option: unknown): boolean {
+  return typeof option === 'number' || (typeof option === 'object' && option !== null);
 }
