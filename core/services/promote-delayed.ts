@@ -129,15 +129,15 @@ export class PromoteDelayedService implements Service {
           await this.#store.promoteDelayedJobs(this.#queue, Date.now());
           const next = await this.#store.getNextDelayedTimestamp(this.#queue);
           if (this.#stopped) return;
-          if (next === null) this.#arm(Date.now() + this.#pollInterval);
-          else if (next <= Date.now()) {
-            // Due by our clock but not promoted (store clock behind): retry shortly.
-            this.#arm(Date.now() + 1);
-          } else if (next < this.#armedAt || this.#timer === undefined) this.#arm(next);
+          const now = Date.now();
+          // Due by our clock but not promoted (store clock behind): retry shortly.
+          const target = next === null ? now + this.#pollInterval : Math.max(next, now + 1);
+          // Never push back a timer armed meanwhile (by a `delayed` event) for an earlier time.
+          if (this.#timer === undefined || target < this.#armedAt) this.#arm(target);
         } while (this.#again && !this.#stopped);
       } catch (e) {
         this.#onError(e);
-        this.#arm(Date.now() + this.#pollInterval);
+        if (this.#timer === undefined) this.#arm(Date.now() + this.#pollInterval);
       } finally {
         this.#running = false;
       }
