@@ -1,12 +1,13 @@
 /**
  * Entry point: the SQLite store on the `node` adapter (`@conveyor/store-sqlite-node`), on
- * `:memory:` and on a temp file: the conformance suite, then the SQLite-specific cases. Fails if
- * no test ran.
+ * `:memory:` and on a temp file: the conformance and behaviour suites, then the SQLite-specific
+ * cases. Fails if no test ran.
  *
  * @module
  */
 import { after } from 'node:test';
 import { openNodeSqlite, SqliteStore } from '@conveyor/store-sqlite-node';
+import { behaviourSuite } from './behaviour/mod.ts';
 import { conformanceSuite } from './conformance/mod.ts';
 import { requireTests } from './helpers.ts';
 import { type SqliteAdapter, sqliteHarnesses } from './sqlite-harness.ts';
@@ -23,5 +24,8 @@ after(async () => {
   for (const h of harnesses) await h.teardown?.();
 });
 
-for (const harness of harnesses) conformanceSuite(harness);
+for (const harness of harnesses) {
+  conformanceSuite(harness);
+  behaviourSuite(harness);
+}
 sqliteSpecificSuite(adapter, ran);

@@ -128,6 +128,24 @@ export function sqliteSpecificSuite(adapter: SqliteAdapter, ran: () => void): vo
       raw.close();
     });
 
+    test('a failed job moved back to waiting holds its deduplication key again', async () => {
+      const store = await open(':memory:');
+      try {
+        const q = uniqueQueue();
+        const dedup = { deduplication: { key: 'k' } };
+        const id = await store.saveJob(q, newJob(q, 'x', 1, dedup));
+        const job = await store.fetchNextJob(q, 'w', 30_000);
+        await store.failJobs(q, [{ jobId: id, token: job!.lockToken!, reason: 'boom' }]);
+        assert.equal(await store.findByDeduplicationKey(q, 'k'), null);
+        assert.equal(await store.updateJob(q, id, { state: 'waiting', finishedAt: null }), true);
+        assert.equal((await store.findByDeduplicationKey(q, 'k'))?.id, id);
+        assert.equal(await store.saveJob(q, newJob(q, 'x', 2, dedup)), id);
+        assert.equal(await store.countJobs(q, 'waiting'), 1);
+      } finally {
+        await store.disconnect();
+      }
+    });
+
     test('bad options throw InvalidArgumentError naming the option and value', () => {
       const cases: Array<[Record<string, unknown>, string]> = [
         [{ synchronous: 'OFF' }, 'synchronous'],

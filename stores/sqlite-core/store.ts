@@ -574,6 +574,17 @@ export class SqliteStoreBase implements StoreInterface {
       if (sets.length === 0) return true;
       if (updates.state === 'completed' || updates.state === 'failed') {
         this.#run(`UPDATE conveyor_jobs SET ${RELEASE_DEDUP} WHERE seq = ?`, row.seq);
+      } else if (updates.state !== undefined) {
+        // Back to an unfinished state (a retried job): it holds its key again, unless another
+        // live job took the key meanwhile.
+        this.#run(
+          `UPDATE conveyor_jobs SET dedup_live = 1 WHERE seq = ? AND dedup_key IS NOT NULL
+           AND dedup_live IS NULL AND (dedup_expires_at IS NULL OR dedup_expires_at > ?)
+           AND NOT EXISTS (SELECT 1 FROM conveyor_jobs o
+             WHERE o.queue = conveyor_jobs.queue AND o.dedup_key = conveyor_jobs.dedup_key AND o.dedup_live = 1)`,
+          row.seq,
+          Date.now(),
+        );
       }
       if (updates.state === 'waiting') this.#emit('waiting', queueName, jobId, String(row.name));
       if (updates.state === 'delayed') {
