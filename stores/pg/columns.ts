@@ -5,45 +5,56 @@
  * @module
  */
 
-/** Input columns of a job to save: name and SQL type, in the JSON row format of `toRow`. */
-export const INPUT_COLUMNS: ReadonlyArray<readonly [string, string]> = [
-  ['name', 'text'],
-  ['data', 'text'],
-  ['opts', 'text'],
-  ['state', 'text'],
-  ['priority', 'float8'],
-  ['attempts_made', 'integer'],
-  ['attempts_started', 'integer'],
-  ['progress', 'text'],
-  ['created_at', 'float8'],
-  ['delay_until', 'float8'],
-  ['parent_id', 'text'],
-  ['parent_queue', 'text'],
-  ['pending_children', 'integer'],
-  ['dedup_key', 'text'],
-  ['dedup_expires_at', 'float8'],
-  ['group_id', 'text'],
-  ['scheduler_id', 'text'],
-  ['fail_policy', 'text'],
-  ['rc_now', 'boolean'],
-  ['rc_count', 'integer'],
-  ['rc_age', 'float8'],
-  ['rf_now', 'boolean'],
-  ['rf_count', 'integer'],
-  ['rf_age', 'float8'],
+/**
+ * Input columns of a job to save: name, SQL type, and the default applied when the JSON row
+ * leaves the key out (`jobToRow` drops null and default values, so rows stay small).
+ */
+export const INPUT_COLUMNS: ReadonlyArray<readonly [string, string, (string | number | boolean)?]> =
+  [
+    ['name', 'text'],
+    ['data', 'text', 'null'],
+    ['opts', 'text', '{}'],
+    ['state', 'text', 'waiting'],
+    ['priority', 'float8', 0],
+    ['attempts_made', 'integer', 0],
+    ['attempts_started', 'integer', 0],
+    ['progress', 'text', '0'],
+    ['created_at', 'float8'],
+    ['delay_until', 'float8', 0],
+    ['parent_id', 'text'],
+    ['parent_queue', 'text'],
+    ['pending_children', 'integer', 0],
+    ['dedup_key', 'text'],
+    ['dedup_expires_at', 'float8'],
+    ['group_id', 'text'],
+    ['scheduler_id', 'text'],
+    ['fail_policy', 'text', 'fail'],
+    ['rc_now', 'boolean', false],
+    ['rc_count', 'integer'],
+    ['rc_age', 'float8'],
+    ['rf_now', 'boolean', false],
+    ['rf_count', 'integer'],
+    ['rf_age', 'float8'],
+  ];
+
+/** Extra input keys that are not columns: input index, queue, custom id, and save options. */
+const EXTRA_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['i', 'integer'],
+  ['q', 'text'],
+  ['id', 'text'],
+  ['lifo', 'boolean'],
+  ['group_max', 'integer'],
+  ['dedup_ttl', 'float8'],
 ];
 
-/** `json_to_recordset(src) AS x(...)` over the input rows (plus `i`, `q`, `id`, and extras). */
+/** The defaults of `INPUT_COLUMNS`, by key (for dropping default values from JSON rows). */
+export const INPUT_DEFAULTS: ReadonlyMap<string, string | number | boolean> = new Map(
+  INPUT_COLUMNS.filter((c) => c[2] !== undefined).map((c) => [c[0], c[2]!]),
+);
+
+/** `json_to_recordset(src) AS x(...)` over the input rows. */
 export function recordset(src: string): string {
-  const cols = [
-    ['i', 'integer'],
-    ['q', 'text'],
-    ['id', 'text'],
-    ['lifo', 'boolean'],
-    ['group_max', 'integer'],
-    ['dedup_ttl', 'float8'],
-    ...INPUT_COLUMNS,
-  ];
+  const cols = [...EXTRA_COLUMNS, ...INPUT_COLUMNS];
   return `json_to_recordset(${src}) AS x(${cols.map(([n, t]) => `${n} ${t}`).join(', ')})`;
 }
 
@@ -52,9 +63,18 @@ export const INSERT_COLUMNS: string = `queue, id, seq, order_key, ${
   INPUT_COLUMNS.map(([n]) => n).join(', ')
 }`;
 
-/** The VALUES expressions for `INSERT_COLUMNS`, from a row alias and id/seq expressions. */
-export function insertValues(row: string, id: string, seq: string): string {
-  return `${row}.q, ${id}, ${seq}, CASE WHEN ${row}.lifo THEN -${seq} ELSE ${seq} END, ${
-    INPUT_COLUMNS.map(([n]) => `${row}.${n}`).join(', ')
-  }`;
+function literal(v: string | number | boolean): string {
+  return typeof v === 'string' ? `'${v.replaceAll("'", "''")}'` : String(v);
+}
+
+/**
+ * The VALUES expressions for `INSERT_COLUMNS` from a row alias, with defaults for left-out
+ * keys; `queue` is used when the row has no `q`.
+ */
+export function insertValues(row: string, id: string, seq: string, queue: string): string {
+  const values = INPUT_COLUMNS.map(([n, , d]) =>
+    d === undefined ? `${row}.${n}` : `coalesce(${row}.${n}, ${literal(d)})`
+  );
+  return `coalesce(${row}.q, ${queue}), ${id}, ${seq},
+    CASE WHEN ${row}.lifo THEN -${seq} ELSE ${seq} END, ${values.join(', ')}`;
 }

@@ -62,18 +62,25 @@ const MAX_PAYLOAD = 7900;
  * @example
  * ```ts
  * import { expandPayload } from './events.ts';
- * const events = expandPayload('q', '{"t":"waiting","ts":1,"e":["1","2"]}');
+ * const events = expandPayload('q', '{"t":"waiting","ts":1,"i":["1","2"]}');
  * console.log(events.length); // 2
  * ```
  */
 export function expandPayload(queueName: string, payload: string): StoreEvent[] {
-  const p = JSON.parse(payload) as { t: StoreEventType; ts: number; e: unknown[] };
-  return p.e.map((item) => {
-    const [id, data, name] = Array.isArray(item) ? item : [item, null, null];
+  const p = JSON.parse(payload) as {
+    t: StoreEventType;
+    ts: number;
+    i: Array<string | null>;
+    d?: Array<Record<string, unknown> | null>;
+    n?: Array<string | null>;
+  };
+  return p.i.map((id, k) => {
     const event: StoreEvent = { type: p.t, queueName, timestamp: p.ts };
     if (typeof id === 'string') event.jobId = id;
+    const name = p.n?.[k];
     if (typeof name === 'string') event.jobName = name;
-    if (data && typeof data === 'object') event.data = data as Record<string, unknown>;
+    const data = p.d?.[k];
+    if (data && typeof data === 'object') event.data = data;
     return event;
   });
 }
@@ -88,11 +95,16 @@ export function expandPayload(queueName: string, payload: string): StoreEvent[] 
  * ```
  */
 export function eventPayload(event: StoreEvent): string {
-  const item = [event.jobId ?? null, event.data ?? null, event.jobName ?? null];
-  const payload = JSON.stringify({ t: event.type, ts: event.timestamp, e: [item] });
-  if (new TextEncoder().encode(payload).length <= MAX_PAYLOAD) return payload;
-  item[1] = null;
-  return JSON.stringify({ t: event.type, ts: event.timestamp, e: [item] });
+  const build = (data: unknown) =>
+    JSON.stringify({
+      t: event.type,
+      ts: event.timestamp,
+      i: [event.jobId ?? null],
+      d: [data ?? null],
+      n: [event.jobName ?? null],
+    });
+  const payload = build(event.data);
+  return new TextEncoder().encode(payload).length <= MAX_PAYLOAD ? payload : build(null);
 }
 
 /**
@@ -154,7 +166,9 @@ export class EventHub {
     this.#subs.delete(queueName);
     const pending = this.#pending.get(queueName);
     this.#pending.delete(queueName);
-    pending?.then(() => this.#stop(queueName)).catch((e) => this.#o.onError(e as Error));
+    pending?.then(() => this.#stop(queueName)).catch((e) => {
+      if (!this.#closed) this.#o.onError(e as Error);
+    });
   }
 
   /** Publishes an event to every process. */
@@ -195,7 +209,7 @@ export class EventHub {
   }
 
   async #stop(queueName: string): Promise<void> {
-    if (this.#subs.has(queueName) || !this.#o.listen || !this.#listener) return;
+    if (this.#closed || this.#subs.has(queueName) || !this.#o.listen || !this.#listener) return;
     for (const [channel, q] of this.#channels) {
       if (q !== queueName) continue;
       this.#channels.delete(channel);
@@ -266,7 +280,7 @@ export class EventHub {
       for (const queueName of this.#subs.keys()) {
         this.#deliver(
           [...this.#channels].find(([, q]) => q === queueName)?.[0] ?? '',
-          JSON.stringify({ t: 'waiting', ts: Date.now(), e: [null] }),
+          JSON.stringify({ t: 'waiting', ts: Date.now(), i: [null] }),
         );
       }
     } catch (e) {

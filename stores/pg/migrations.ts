@@ -77,8 +77,6 @@ CREATE INDEX jobs_finished ON ${s}.jobs (queue, state, finished_at)
 CREATE INDEX jobs_group ON ${s}.jobs (queue, group_id, state) WHERE group_id IS NOT NULL;
 CREATE INDEX jobs_parent ON ${s}.jobs (parent_queue, parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX jobs_scheduler ON ${s}.jobs (queue, scheduler_id) WHERE scheduler_id IS NOT NULL;
-CREATE INDEX jobs_other ON ${s}.jobs (queue, state, seq)
-  WHERE state IN ('waiting-children', 'active');
 
 CREATE TABLE ${s}.dedup (
   queue text NOT NULL,
@@ -145,40 +143,39 @@ BEGIN
 END $$;
 
 -- Publishes events of one kind for many jobs of a queue, coalesced into as few notifications
--- as fit NOTIFY's 8000-byte limit. Each element is an id, or [id, data, name] when data or
--- names are given (data over 2000 bytes is left out).
+-- as fit NOTIFY's 8000-byte limit. The payload holds parallel arrays: ids (i), and optionally
+-- data (d) and job names (n). A batch too big for one notification is sent in slices; a single
+-- job whose data or name does not fit is sent without them.
 CREATE FUNCTION ${s}.emit(q text, kind text, ids text[], datas jsonb[] DEFAULT NULL,
   names text[] DEFAULT NULL)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-  ch text := ${s}.channel(q);
-  head text := '{"t":' || to_jsonb(kind)::text || ',"ts":' || ${s}.now_ms()::bigint || ',"e":[';
-  buf text := '';
-  item text;
-  id_json text;
+  n integer := coalesce(cardinality(ids), 0);
+  payload text;
+  size integer;
   sent integer := 0;
 BEGIN
-  IF ids IS NULL OR cardinality(ids) = 0 THEN RETURN 0; END IF;
-  FOR i IN 1 .. cardinality(ids) LOOP
-    id_json := coalesce(to_jsonb(ids[i])::text, 'null');
-    item := id_json;
-    IF (datas IS NOT NULL AND datas[i] IS NOT NULL) OR names IS NOT NULL THEN
-      item := '[' || id_json || ',' || coalesce(datas[i]::text, 'null') || ','
-        || coalesce(to_jsonb(names[i])::text, 'null') || ']';
-      IF octet_length(item) > 2000 THEN
-        item := '[' || id_json || ',null,' || coalesce(to_jsonb(names[i])::text, 'null') || ']';
-      END IF;
-      IF octet_length(item) > 2000 THEN item := id_json; END IF;
-    END IF;
-    IF buf <> '' AND octet_length(head) + octet_length(buf) + octet_length(item) > 7900 THEN
-      PERFORM ${s}.send(ch, head || buf || ']}');
-      sent := sent + 1;
-      buf := '';
-    END IF;
-    buf := CASE WHEN buf = '' THEN item ELSE buf || ',' || item END;
+  IF n = 0 THEN RETURN 0; END IF;
+  payload := '{"t":' || to_json(kind)::text || ',"ts":' || ${s}.now_ms()::bigint
+    || ',"i":' || array_to_json(ids)::text
+    || CASE WHEN datas IS NULL THEN '' ELSE ',"d":' || array_to_json(datas)::text END
+    || CASE WHEN names IS NULL THEN '' ELSE ',"n":' || array_to_json(names)::text END || '}';
+  IF octet_length(payload) <= 7900 THEN
+    PERFORM ${s}.send(${s}.channel(q), payload);
+    RETURN 1;
+  END IF;
+  IF n = 1 THEN
+    IF datas IS NOT NULL THEN RETURN ${s}.emit(q, kind, ids, NULL, names); END IF;
+    IF names IS NOT NULL THEN RETURN ${s}.emit(q, kind, ids, NULL, NULL); END IF;
+    RAISE WARNING 'conveyor: job id too long for a notification';
+    RETURN 0;
+  END IF;
+  size := greatest(1, n / (octet_length(payload) / 6000 + 1));
+  FOR k IN 0 .. (n - 1) / size LOOP
+    sent := sent + ${s}.emit(q, kind, ids[k * size + 1 : (k + 1) * size],
+      datas[k * size + 1 : (k + 1) * size], names[k * size + 1 : (k + 1) * size]);
   END LOOP;
-  PERFORM ${s}.send(ch, head || buf || ']}');
-  RETURN sent + 1;
+  RETURN sent;
 END $$;
 
 -- A child of (pq, pid) finished (n of them): the pending count goes down, and a parent in
@@ -293,6 +290,7 @@ BEGIN
 END $$;
 
 -- Completes a batch of active jobs (fenced by token). Returns the input indexes that succeeded.
+-- The follow-ups (dedup keys, parents, removals) run only when some job needs them.
 CREATE FUNCTION ${s}.complete_jobs(q text, input json) RETURNS SETOF integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -302,6 +300,10 @@ DECLARE
   ids text[];
   datas jsonb[];
   gone text[];
+  dk_ids text[];
+  dk_keys text[];
+  pqs text[];
+  pids text[];
 BEGIN
   WITH inp AS (
     SELECT * FROM json_to_recordset(input) AS x(i integer, id text, token text, rv text)
@@ -310,24 +312,32 @@ BEGIN
       locked_by = NULL, lock_until = NULL, lock_token = NULL
     FROM inp WHERE j.queue = q AND j.id = inp.id AND j.state = 'active'
       AND j.lock_token = inp.token
-    RETURNING inp.i, j.id, j.seq, j.rc_now, inp.rv
+    RETURNING inp.i, j.id, j.seq, j.rc_now, inp.rv, j.dedup_key, j.dedup_expires_at,
+      j.parent_queue, j.parent_id
   )
   SELECT array_agg(i ORDER BY seq), array_agg(id ORDER BY seq),
     array_agg(CASE WHEN octet_length(rv) <= 1000
       THEN jsonb_build_object('returnvalue', rv::jsonb) END ORDER BY seq),
-    array_agg(id ORDER BY seq) FILTER (WHERE rc_now)
-  INTO idxs, ids, datas, gone FROM upd;
+    array_agg(id ORDER BY seq) FILTER (WHERE rc_now),
+    array_agg(id) FILTER (WHERE dedup_key IS NOT NULL AND dedup_expires_at IS NULL),
+    array_agg(dedup_key) FILTER (WHERE dedup_key IS NOT NULL AND dedup_expires_at IS NULL),
+    array_agg(parent_queue) FILTER (WHERE parent_id IS NOT NULL),
+    array_agg(parent_id) FILTER (WHERE parent_id IS NOT NULL)
+  INTO idxs, ids, datas, gone, dk_ids, dk_keys, pqs, pids FROM upd;
   IF idxs IS NULL THEN RETURN; END IF;
   PERFORM ${s}.emit(q, 'completed', ids, datas);
-  DELETE FROM ${s}.dedup x USING ${s}.jobs j
-  WHERE j.queue = q AND j.id = ANY(ids) AND j.dedup_key IS NOT NULL AND x.queue = q
-    AND x.key = j.dedup_key AND x.job_id = j.id AND x.expires_at IS NULL;
-  FOR r IN
-    SELECT parent_queue AS pq, parent_id AS pid, count(*)::integer AS n FROM ${s}.jobs
-    WHERE queue = q AND id = ANY(ids) AND parent_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2
-  LOOP
-    PERFORM ${s}.child_done(r.pq, r.pid, r.n);
-  END LOOP;
+  IF dk_ids IS NOT NULL THEN
+    DELETE FROM ${s}.dedup x USING unnest(dk_ids, dk_keys) AS d(id, key)
+    WHERE x.queue = q AND x.key = d.key AND x.job_id = d.id AND x.expires_at IS NULL;
+  END IF;
+  IF pids IS NOT NULL THEN
+    FOR r IN
+      SELECT pq, pid, count(*)::integer AS n FROM unnest(pqs, pids) AS p(pq, pid)
+      GROUP BY 1, 2 ORDER BY 1, 2
+    LOOP
+      PERFORM ${s}.child_done(r.pq, r.pid, r.n);
+    END LOOP;
+  END IF;
   IF gone IS NOT NULL THEN
     PERFORM ${s}.remove_set(array_fill(q, ARRAY[cardinality(gone)]), gone);
   END IF;
@@ -550,7 +560,7 @@ BEGIN
       v_seq := nextval(${reg('job_seq')});
       v_id := coalesce(r.id, v_seq::text);
       INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
-      VALUES (${insertValues('r', 'v_id', 'v_seq')})
+      VALUES (${insertValues('r', 'v_id', 'v_seq', 'q')})
       ON CONFLICT DO NOTHING RETURNING id INTO got;
       EXIT WHEN got IS NOT NULL OR r.id IS NOT NULL;
     END LOOP;
@@ -572,7 +582,7 @@ BEGIN
       END IF;
     END IF;
     saved := saved || v_id;
-    saved_states := saved_states || r.state;
+    saved_states := saved_states || coalesce(r.state, 'waiting');
     saved_names := saved_names || r.name;
     saved_data := saved_data || CASE WHEN r.state = 'delayed'
       THEN jsonb_build_object('delayUntil', r.delay_until) END;

@@ -36,11 +36,13 @@ export function buildQueries(n: SchemaNames) {
      SELECT ${select}, (SELECT ${s}.emit($1::text, '${kind}', array_agg(id ORDER BY seq)) FROM u) AS _e
      FROM u`;
   const insert = (onConflict: boolean) =>
+    // json_to_recordset yields rows in array order, so seq (and FIFO order) follows the input.
     `WITH x AS (SELECT * FROM ${recordset('$1::text::json')}),
-     s AS (SELECT o.*, nextval(${reg('job_seq')}) AS seq FROM (SELECT * FROM x ORDER BY i) o),
+     s AS (SELECT x.*, nextval(${reg('job_seq')}) AS seq FROM x),
      ins AS (
        INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
-       SELECT ${insertValues('s', 'coalesce(s.id, s.seq::text)', 's.seq')} FROM s ORDER BY s.i
+       SELECT ${insertValues('s', 'coalesce(s.id, s.seq::text)', 's.seq', '$2::text')}
+       FROM s
        ${onConflict ? 'ON CONFLICT DO NOTHING' : ''}
        RETURNING queue, id, seq, state, name, delay_until
      ),

@@ -6,6 +6,7 @@
 
 import type { JobData, JobState, NewJob, RemoveOnFinish } from '@conveyor/shared';
 import { InvalidArgumentError } from '@conveyor/shared';
+import { INPUT_DEFAULTS } from './columns.ts';
 
 const COLUMNS = [
   'queue',
@@ -283,3 +284,27 @@ export const COLUMN_TYPES: Readonly<Record<string, string>> = {
   rf_count: 'integer',
   rf_age: 'float8',
 };
+
+/**
+ * Serializes input rows for `json_to_recordset`, leaving out null and default values (and the
+ * queue when it is `queueName`), which the SQL fills back in.
+ *
+ * @example
+ * ```ts
+ * import { serializeRows } from './rows.ts';
+ * console.log(serializeRows([{ i: 0, q: 'q', name: 'n', priority: 0 }], 'q')); // [{"i":0,"name":"n"}]
+ * ```
+ */
+export function serializeRows(rows: Row[], queueName: string | null): string {
+  return JSON.stringify(rows.map((row) => {
+    const out: Row = {};
+    for (const key in row) {
+      const v = row[key];
+      if (v === null || v === undefined || INPUT_DEFAULTS.get(key) === v) continue;
+      if (key === 'q' && v === queueName) continue;
+      if (key === 'lifo' && v === false) continue;
+      out[key] = v;
+    }
+    return out;
+  }));
+}

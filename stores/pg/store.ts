@@ -33,7 +33,7 @@ import { migrate } from './migrate.ts';
 import { type SchemaNames, schemaNames } from './names.ts';
 import { type PgStoreOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { buildQueries, type Queries } from './queries.ts';
-import { COLUMN_TYPES, jobToRow, type Row, rowToJob, UPDATABLE } from './rows.ts';
+import { COLUMN_TYPES, jobToRow, type Row, rowToJob, serializeRows, UPDATABLE } from './rows.ts';
 
 type Exec = postgres.Sql | postgres.TransactionSql;
 type Params = unknown[];
@@ -197,14 +197,29 @@ export class PgStore implements StoreInterface {
   async #insertRows(x: Exec, queueName: string, rows: Row[]): Promise<string[]> {
     const ids: string[] = new Array(rows.length);
     if (rows.some((r) => r.dedup_key !== null || r.group_max !== null)) {
-      const out = await this.#run(x, this.#core.q.saveChecked, [queueName, JSON.stringify(rows)])
+      const out = await this.#run(x, this.#core.q.saveChecked, [
+        queueName,
+        serializeRows(rows, queueName),
+      ])
         .catch(mapSaveError(queueName));
       for (const r of out) ids[r.idx as number] = r.job_id as string;
       return ids;
     }
     let todo = rows;
+    // Without custom ids outside a caller's transaction, a plain INSERT is cheaper; a generated
+    // id that a numeric custom jobId already took fails it, and the conflict-aware one retries.
+    let plain = x === this.#core.sql && rows.every((r) => r.id === null);
     for (let round = 0; todo.length > 0; round++) {
-      const out = await this.#run(x, this.#core.q.insertOrExisting, [JSON.stringify(todo)]);
+      const params = [serializeRows(todo, queueName), queueName];
+      let out: Row[];
+      try {
+        const q = this.#core.q;
+        out = await this.#run(x, plain ? q.insertNew : q.insertOrExisting, params);
+      } catch (e) {
+        if (!plain || (e as { code?: string }).code !== '23505') throw e;
+        plain = false;
+        continue;
+      }
       const retry: Row[] = [];
       for (const r of out) {
         const row = rows[r.i as number];
@@ -542,7 +557,7 @@ export class PgStore implements StoreInterface {
       queueName,
       state,
       grace,
-      limit ?? null,
+      limit ? limit : null, // 0 or undefined: no limit
     ]);
     return Number(row.n);
   }
@@ -616,7 +631,10 @@ export class PgStore implements StoreInterface {
     if (rows.length === 0) return [];
     const x = this.#x(options);
     try {
-      await this.#atomic((t) => this.#run(t, this.#core.q.insertNew, [JSON.stringify(rows)]), x);
+      await this.#atomic(
+        (t) => this.#run(t, this.#core.q.insertNew, [serializeRows(rows, null), null]),
+        x,
+      );
     } catch (e) {
       if ((e as { code?: string }).code !== '23505') throw e;
       const pairs = rows.map((r) => ({ q: r.q, id: r.id }));

@@ -1,0 +1,277 @@
+/**
+ * PostgreSQL benchmark, every figure from one run against one server (default
+ * `postgres://postgres@127.0.0.1:5432/test`, or `CONVEYOR_BENCH_PG_URL` / `CONVEYOR_PG_URL`):
+ *
+ * 1. raw SQL through postgres.js: bulk insert (1,000-row INSERTs), drain with a `SKIP LOCKED`
+ *    claim of 50 then one complete statement, add→start latency (INSERT + NOTIFY, claim on
+ *    the notification);
+ * 2. our store: `saveBulk` (1,000 per call), a store-level drain loop (`fetchNextJobs(50)` +
+ *    `completeJobs`), and through the engine when `@conveyor/core` loads: `Queue.addBulk`,
+ *    `Worker` with `concurrency: 50`, add→start p50/p99 at light load;
+ * 3. two worker processes draining one queue.
+ *
+ * Prints jobs/s and the ratios to raw SQL (targets: drain ≥ 0.8×, addBulk ≥ 0.5×,
+ * add→start p50 ≤ 1.5 ms and p99 ≤ 5 ms).
+ *
+ *   npx -y deno@2 run -A bench/pg.ts
+ *   npx -y node@24 bench/pg.ts
+ *   npx -y bun@1 bench/pg.ts
+ *
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import process from 'node:process';
+import postgres from 'postgres';
+import { newJob } from '@conveyor/shared';
+import { PgStore } from '@conveyor/store-pg';
+import { drainLoop, loadEngine } from './pg/engine.ts';
+import { dropRaw, rawBulkInsert, rawDrain, rawLatency, setupRaw } from './pg/raw.ts';
+
+const N = 20_000;
+const CHUNK = 1_000;
+const IN_FLIGHT = 50;
+const SAMPLES = 300;
+const ROUNDS = 3;
+const URL_ = process.env.CONVEYOR_BENCH_PG_URL ?? process.env.CONVEYOR_PG_URL ??
+  'postgres://postgres@127.0.0.1:5432/test';
+const SCHEMA = 'conveyor_bench';
+
+const runtime = process.versions.deno
+  ? `deno ${process.versions.deno}`
+  : process.versions.bun
+  ? `bun ${process.versions.bun}`
+  : `node ${process.version}`;
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const rate = (n: number, ms: number): number => n / (ms / 1000);
+const line = (label: string, value: string) => console.log(`${label.padEnd(62)} ${value}`);
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const ratio = (ours: number, raw: number, target: number): string =>
+  `${(ours / raw).toFixed(2)}× raw (target ≥ ${target}×) ${ours / raw >= target ? 'OK' : 'BELOW'}`;
+
+const sql = postgres(URL_, { max: 10, onnotice: () => {} });
+const listener = postgres(URL_, { max: 1, onnotice: () => {} });
+const [{ version }] = await sql`SHOW server_version`;
+const [{ fsync }] = await sql`SHOW fsync`;
+console.log(
+  `PostgreSQL ${version} (fsync ${fsync}), ${runtime}, ${N} no-op jobs, ${IN_FLIGHT} in flight`,
+);
+
+await sql.unsafe(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+const store = new PgStore({ connection: URL_, schema: SCHEMA });
+await store.connect();
+const engine = await loadEngine();
+const queue = (tag: string) => `bench-${tag}-${crypto.randomUUID().slice(0, 6)}`;
+const median = (xs: number[]): number => pct(xs, 50);
+
+/** Jobs/s per scenario, one entry per round. */
+const runs: Record<string, number[]> = {};
+const record = (name: string, ms: number) => (runs[name] ??= []).push(rate(N, ms));
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+async function storeBulk(q: string): Promise<number> {
+  return await timed(async () => {
+    for (let i = 0; i < N; i += CHUNK) {
+      await store.saveBulk(
+        q,
+        Array.from({ length: CHUNK }, (_, k) => newJob(q, 'noop', { i: i + k })),
+      );
+    }
+  });
+}
+
+async function engineDrain(q: string): Promise<number> {
+  let completed = 0;
+  let allDone: () => void = () => {};
+  const finished = new Promise<void>((r) => (allDone = r));
+  const t = performance.now();
+  const worker = new engine!.Worker(q, () => Promise.resolve(null), {
+    store,
+    concurrency: IN_FLIGHT,
+  });
+  worker.on('completed', () => {
+    if (++completed === N) allDone();
+  });
+  await finished;
+  const ms = performance.now() - t;
+  await worker.close();
+  return ms;
+}
+
+// Three rounds, alternating raw SQL and ours, so that load changes on this shared machine hit
+// both; the medians are compared.
+for (let round = 0; round < ROUNDS; round++) {
+  await setupRaw(sql);
+  record('raw bulk', await rawBulkInsert(sql, N, CHUNK));
+  record('raw drain', await rawDrain(sql, IN_FLIGHT));
+  await dropRaw(sql);
+  let q = queue('store');
+  record('store bulk', await storeBulk(q));
+  record(
+    'store drain',
+    await timed(() =>
+      drainLoop(store, q, IN_FLIGHT, async () => (await store.countJobs(q, 'waiting')) === 0)
+    ),
+  );
+  if (engine) {
+    q = queue('engine');
+    const Q = new engine.Queue(q, { store });
+    record(
+      'engine bulk',
+      await timed(async () => {
+        for (let i = 0; i < N; i += CHUNK) {
+          await Q.addBulk(
+            Array.from({ length: CHUNK }, (_, k) => ({ name: 'noop', data: { i: i + k } })),
+          );
+        }
+      }),
+    );
+    record('engine drain', await engineDrain(q));
+  }
+  await sql.unsafe(`DELETE FROM ${SCHEMA}.jobs`);
+}
+
+const rawBulk = median(runs['raw bulk']);
+const rawDrainRate = median(runs['raw drain']);
+const show = (label: string, key: string, base: number, target: number) =>
+  line(
+    label,
+    `${fmt(median(runs[key]))} jobs/s  ${ratio(median(runs[key]), base, target)}  [${
+      runs[key].map(fmt).join(', ')
+    }]`,
+  );
+console.log(`medians of ${ROUNDS} rounds [each round]:`);
+show('raw SQL: bulk insert (1,000-row INSERTs)', 'raw bulk', rawBulk, 1);
+show('raw SQL: SKIP LOCKED claim of 50, then complete', 'raw drain', rawDrainRate, 1);
+show('store.saveBulk (1,000 per call)', 'store bulk', rawBulk, 0.5);
+show('store loop: fetchNextJobs(50) + completeJobs', 'store drain', rawDrainRate, 0.8);
+if (engine) {
+  show('engine: Queue.addBulk (1,000 per call)', 'engine bulk', rawBulk, 0.5);
+  show('engine: Worker concurrency 50, no-op processor', 'engine drain', rawDrainRate, 0.8);
+} else {
+  console.log('engine (@conveyor/core) not available: engine figures skipped');
+}
+
+// ── add→start latency at light load ──
+await setupRaw(sql);
+const rawLat = await rawLatency(sql, listener, SAMPLES);
+await dropRaw(sql);
+line(
+  'raw SQL: add→start (INSERT+NOTIFY, claim on notify)',
+  `p50 ${pct(rawLat, 50).toFixed(2)} ms, p99 ${pct(rawLat, 99).toFixed(2)} ms`,
+);
+let q = queue('store-latency');
+{
+  const lat: number[] = [];
+  let wake: (() => void) | null = null;
+  const lq = q;
+  store.subscribe(lq, (e) => e.type === 'waiting' && wake?.());
+  await store.subscriptionsReady();
+  for (let i = 0; i < SAMPLES; i++) {
+    const claimed = new Promise<void>((resolve) => {
+      wake = async () => {
+        const jobs = await store.fetchNextJobs(lq, 'lat', 30_000, IN_FLIGHT);
+        if (jobs.length === 0) return;
+        lat.push(performance.now() - t0);
+        await store.completeJobs(
+          lq,
+          jobs.map((j) => ({ jobId: j.id, token: j.lockToken!, returnvalue: null })),
+        );
+        resolve();
+      };
+    });
+    const t0 = performance.now();
+    await store.saveJob(lq, newJob(lq, 'noop', { i }));
+    await claimed;
+  }
+  store.unsubscribe(lq);
+  line(
+    'store: add→start (saveJob, claim on the waiting event)',
+    `p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms`,
+  );
+}
+if (engine) {
+  q = queue('latency');
+  const LQ = new engine.Queue(q, { store });
+  let started: (() => void) | null = null;
+  const lw = new engine.Worker(q, () => {
+    started?.();
+    return Promise.resolve(null);
+  }, { store, concurrency: IN_FLIGHT });
+  await store.subscriptionsReady();
+  const lat: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const begun = new Promise<void>((r) => (started = r));
+    const t0 = performance.now();
+    await LQ.add('noop', { i });
+    await begun;
+    lat.push(performance.now() - t0);
+  }
+  await lw.close();
+  const p50 = pct(lat, 50);
+  const p99 = pct(lat, 99);
+  line(
+    'engine: add→start at light load',
+    `p50 ${p50.toFixed(2)} ms (target ≤ 1.5) ${p50 <= 1.5 ? 'OK' : 'ABOVE'}, p99 ${
+      p99.toFixed(2)
+    } ms (target ≤ 5) ${p99 <= 5 ? 'OK' : 'ABOVE'}`,
+  );
+}
+
+// ── two worker processes ──
+for (const procs of [1, 2]) {
+  q = queue(`procs${procs}`);
+  await store.pauseJobName(q, '__all__');
+  for (let i = 0; i < N; i += CHUNK) {
+    await store.saveBulk(
+      q,
+      Array.from({ length: CHUNK }, (_, k) => newJob(q, 'noop', { i: i + k })),
+    );
+  }
+  const mode = engine ? 'engine' : 'store';
+  const script = new URL('./pg/child.ts', import.meta.url).pathname;
+  const args = process.versions.deno ? ['run', '-A', script] : [script];
+  const children = Array.from({ length: procs }, () =>
+    spawn(process.execPath, args, {
+      env: {
+        ...process.env,
+        BENCH_PG_URL: URL_,
+        BENCH_SCHEMA: SCHEMA,
+        BENCH_QUEUE: q,
+        BENCH_TOTAL: String(N),
+        BENCH_MODE: mode,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }));
+  await Promise.all(children.map((c) =>
+    new Promise<void>((resolve) => {
+      c.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
+    })
+  ));
+  const t = performance.now();
+  await store.resumeJobName(q, '__all__');
+  while ((await store.countJobs(q, 'completed')) < N) await new Promise((r) => setTimeout(r, 10));
+  const r = rate(N, performance.now() - t);
+  await Promise.all(
+    children.map((c) => new Promise((res) => c.exitCode !== null ? res(0) : c.on('exit', res))),
+  );
+  line(
+    `${procs} worker process${procs > 1 ? 'es' : ''} (${
+      mode === 'engine' ? 'engine Worker, concurrency 50' : 'store loop, batch 50'
+    } each)`,
+    `${fmt(r)} jobs/s  ${(r / rawDrainRate).toFixed(2)}× raw`,
+  );
+}
+
+await store.disconnect();
+await sql.unsafe(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+await listener.end();
+await sql.end();
+process.exit(0);

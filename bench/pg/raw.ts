@@ -1,0 +1,111 @@
+/**
+ * The raw-SQL baseline of the PostgreSQL benchmark: a minimal jobs table driven through the
+ * same driver (postgres.js), with the best plain SQL for each scenario.
+ *
+ * @module
+ */
+import type postgres from 'postgres';
+
+const S = 'conveyor_bench_raw';
+
+/** Creates (or recreates) the raw jobs table. */
+export async function setupRaw(sql: postgres.Sql): Promise<void> {
+  await sql.unsafe(`DROP SCHEMA IF EXISTS ${S} CASCADE; CREATE SCHEMA ${S};
+    CREATE TABLE ${S}.jobs (
+      id bigserial PRIMARY KEY, queue text NOT NULL, name text NOT NULL, data text NOT NULL,
+      state text NOT NULL, priority integer NOT NULL DEFAULT 0, lock_token text,
+      lock_until timestamptz, returnvalue text, finished_at timestamptz,
+      created_at timestamptz NOT NULL DEFAULT now());
+    CREATE INDEX jobs_waiting ON ${S}.jobs (queue, priority, id) WHERE state = 'waiting';`);
+}
+
+/** Drops the raw schema. */
+export async function dropRaw(sql: postgres.Sql): Promise<void> {
+  await sql.unsafe(`DROP SCHEMA IF EXISTS ${S} CASCADE`);
+}
+
+/** Inserts `n` jobs in chunks of `chunk` rows, one INSERT per chunk. Returns ms. */
+export async function rawBulkInsert(sql: postgres.Sql, n: number, chunk: number): Promise<number> {
+  const t = performance.now();
+  for (let i = 0; i < n; i += chunk) {
+    const rows = Array.from(
+      { length: Math.min(chunk, n - i) },
+      (_, k) => ({ name: 'noop', data: JSON.stringify({ i: i + k }) }),
+    );
+    await sql.unsafe(
+      `INSERT INTO ${S}.jobs (queue, name, data, state)
+       SELECT 'raw', x.name, x.data, 'waiting'
+       FROM json_to_recordset($1::text::json) AS x(name text, data text)`,
+      [JSON.stringify(rows)],
+      { prepare: true },
+    );
+  }
+  return performance.now() - t;
+}
+
+const CLAIM = `WITH c AS (
+    SELECT id FROM ${S}.jobs WHERE queue = 'raw' AND state = 'waiting'
+    ORDER BY priority, id LIMIT $1::integer FOR UPDATE SKIP LOCKED)
+  UPDATE ${S}.jobs j SET state = 'active', lock_token = gen_random_uuid()::text,
+    lock_until = now() + interval '30 seconds'
+  FROM c WHERE j.id = c.id RETURNING j.id::text AS id, j.lock_token, j.data`;
+
+const COMPLETE = `UPDATE ${S}.jobs j SET state = 'completed', returnvalue = 'null',
+    finished_at = now(), lock_token = NULL
+  FROM json_to_recordset($1::text::json) AS x(id bigint, t text)
+  WHERE j.id = x.id AND j.lock_token = x.t AND j.state = 'active'`;
+
+/** Claims `batch` jobs with SKIP LOCKED, completes them, until none is left. Returns ms. */
+export async function rawDrain(sql: postgres.Sql, batch: number): Promise<number> {
+  const t = performance.now();
+  for (;;) {
+    const rows = await sql.unsafe(CLAIM, [batch], { prepare: true });
+    if (rows.length === 0) break;
+    await sql.unsafe(
+      COMPLETE,
+      [JSON.stringify(rows.map((r) => ({ id: r.id, t: r.lock_token })))],
+      { prepare: true },
+    );
+  }
+  return performance.now() - t;
+}
+
+/**
+ * add→start at light load: insert one job with a NOTIFY, a listener claims it on the
+ * notification. Returns one latency (ms) per sample.
+ */
+export async function rawLatency(
+  sql: postgres.Sql,
+  listener: postgres.Sql,
+  samples: number,
+): Promise<number[]> {
+  const out: number[] = [];
+  let wake: (() => void) | null = null;
+  const sub = await listener.listen('conveyor_bench_raw', () => wake?.());
+  for (let i = 0; i < samples; i++) {
+    const claimed = new Promise<void>((resolve) => {
+      wake = async () => {
+        const rows = await sql.unsafe(CLAIM, [50], { prepare: true });
+        if (rows.length === 0) return;
+        out.push(performance.now() - t0);
+        await sql.unsafe(
+          COMPLETE,
+          [JSON.stringify(rows.map((r) => ({ id: r.id, t: r.lock_token })))],
+          { prepare: true },
+        );
+        resolve();
+      };
+    });
+    const t0 = performance.now();
+    await sql.unsafe(
+      `WITH i AS (INSERT INTO ${S}.jobs (queue, name, data, state)
+         VALUES ('raw', 'noop', $1::text, 'waiting') RETURNING id)
+       SELECT pg_notify('conveyor_bench_raw', id::text) FROM i`,
+      [JSON.stringify({ i })],
+      { prepare: true },
+    );
+    await claimed;
+  }
+  await sub.unlisten();
+  return out;
+}
