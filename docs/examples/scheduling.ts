@@ -31,7 +31,7 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   // replaces the scheduler instead of adding a second one.
   let runs = 0;
   const done = new Promise<void>((resolve) => {
-    events.on('completed', ({ name }) => name === 'tick' && ++runs === 3 && resolve());
+    events.on('completed', () => ++runs === 3 && resolve());
   });
   const worker = new Worker('reports', () => 'ok', { store, jobName: 'tick' });
   await queue.every(20, 'tick', {}, { key: 'tick', limit: 3 });

@@ -12,8 +12,9 @@ import { collect, next, type Suite } from './context.ts';
 /** Registers the QueueEvents cases. */
 export function eventCases(s: Suite): void {
   describe('queue events', () => {
-    s.test('waiting, active, progress, completed (with value), failed, retrying, delayed, removed, drained, paused, resumed, waiting-children', async ({ store, q, queue, worker, events, flows, harness }) => {
+    s.test('waiting, active, progress, completed (with value), failed, retrying, delayed, removed, drained, paused, resumed, waiting-children', async ({ store, q, queue, worker, events, flows, harness, defer }) => {
       const peer = harness.openPeer ? await harness.openPeer(store) : store;
+      if (peer !== store) defer(() => peer.disconnect());
       const ev = events(q, peer);
       await ev.waitUntilReady();
       const seen = new Map<string, unknown[]>();
@@ -50,13 +51,24 @@ export function eventCases(s: Suite): void {
         await job.updateProgress(42);
         return { echo: job.data };
       });
-      const completed = next(ev, 'completed', (e) => e.name === 'good');
-      await qu.add('good', 7);
-      const [c] = await completed;
+      // Match by id: `name` is optional in store events (not every transport carries it).
+      const good = await qu.add('good', 7);
+      const [c] = await eventually(
+        () =>
+          (seen.get('completed') as Array<[{ jobId: string; returnvalue: unknown }]>)
+            .find(([e]) => e.jobId === good.id),
+        { message: 'completed event' },
+      );
       assert.deepEqual(c.returnvalue, { echo: 7 });
-      const failed = next(ev, 'failed');
-      await qu.add('bad', 1, { attempts: 2 });
-      const [f] = await failed;
+      const bad = await qu.add('bad', 1, { attempts: 2 });
+      const [f] = await eventually(
+        () =>
+          (seen.get('failed') as Array<
+            [{ jobId: string; failedReason: string; attemptsMade: number }]
+          >)
+            .find(([e]) => e.jobId === bad.id),
+        { message: 'failed event' },
+      );
       assert.equal(f.failedReason, 'bad job');
       assert.equal(f.attemptsMade, 2);
       await eventually(() => (seen.get('drained')!.length > 0), { message: 'drained' });
@@ -71,7 +83,6 @@ export function eventCases(s: Suite): void {
       const closed = next(ev, 'closed');
       await ev.close();
       await closed;
-      if (peer !== store) await peer.disconnect();
     });
 
     s.test('stalled reaches QueueEvents', async ({ store, q, queue, worker, events }) => {
