@@ -91,13 +91,15 @@ async function lateness(samples: number): Promise<number[]> {
   let resolve!: () => void;
   const all = new Promise<void>((r) => (resolve = r));
   const worker = new Worker<{ due: number }>('delayed', (job) => {
-    late.push(Date.now() - job.data.due);
+    late.push(performance.timeOrigin + performance.now() - job.data.due);
     if (late.length === samples) resolve();
   }, { store, concurrency: 10 });
   const now = Date.now();
   for (let i = 0; i < samples; i++) {
     const delay = 20 + ((i * 7) % 200);
-    await queue.add('later', { due: now + delay }, { delay: now + delay - Date.now() });
+    await queue.add('later', { due: now + delay }, {
+      delay: Math.max(0, now + delay - Date.now()),
+    });
   }
   await all;
   await worker.close();

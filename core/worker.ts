@@ -150,8 +150,6 @@ interface Run<D, R> {
   timer?: ReturnType<typeof setTimeout>;
   settled: boolean;
   lost: boolean;
-  done: Promise<void>;
-  resolveDone: () => void;
 }
 
 const RELEASE_ALL = Symbol('release');
@@ -199,6 +197,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   readonly #failures: Batcher<JobFailure, boolean>;
   readonly #listener = (e: StoreEvent): void => this.#onStoreEvent(e);
   readonly #wakeOnFinish: boolean;
+  #promoter: PromoteDelayedService | undefined;
   #busy = 0;
   #pruneDue = true;
   #dirty = true;
@@ -326,8 +325,15 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
 
     if (opts.maintenance !== false) {
       const onError = (e: unknown): void => this.#error(e);
+      this.#promoter = new PromoteDelayedService(
+        this.store,
+        queueName,
+        pollInterval,
+        onError,
+        false,
+      );
       this.#services.push(
-        new PromoteDelayedService(this.store, queueName, pollInterval, onError),
+        this.#promoter,
         new RescueStalledService(this.store, queueName, stalledInterval, maxStalledCount, (r) => {
           for (const id of [...r.requeued, ...r.failed]) this.emit('stalled', id);
         }, onError),
@@ -548,6 +554,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
 
   #onStoreEvent(e: StoreEvent): void {
     switch (e.type) {
+      case 'delayed':
+        this.#promoter?.notify(e);
+        break;
       case 'waiting':
       case 'resumed':
         this.#poke();
@@ -563,16 +572,14 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   // ─────────────────────────────── running ───────────────────────────────
 
   #start(rows: JobData[]): void {
-    const jobs = rows.map((r) => new Job<D, R>(this.store, r));
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
+    const jobs = rows.length === 1
+      ? [new Job<D, R>(this.store, rows[0])]
+      : rows.map((r) => new Job<D, R>(this.store, r));
     const run: Run<D, R> = {
       jobs,
       controller: new AbortController(),
       settled: false,
       lost: false,
-      done,
-      resolveDone,
     };
     this.#busy++;
     this.#runs.add(run);
@@ -620,7 +627,6 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   #release(run: Run<D, R>): void {
     if (!this.#runs.delete(run)) return;
     this.#busy--;
-    run.resolveDone();
     if (this.#busy === 0 && this.#idleWaiters.length > 0) {
       for (const w of this.#idleWaiters.splice(0)) w();
     }
@@ -635,23 +641,25 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   #complete(run: Run<D, R>, value: unknown): void {
     if (!this.#settle(run)) return;
     const { jobs } = run;
-    const values = this.#batchSize > 0 ? (Array.isArray(value) ? value : []) : [value];
-    const finishing = jobs.map((job, i) =>
+    const batch = this.#batchSize > 0;
+    const values = batch ? (Array.isArray(value) ? value : []) : undefined;
+    const finish = (job: Job<D, R>, result: unknown): Promise<void> =>
       this.#completions.add({
         jobId: job.id,
         token: job.token!,
-        returnvalue: values[i] === undefined ? null : values[i],
+        returnvalue: result === undefined ? null : result,
       }).then((ok) => {
-        if (ok) {
-          if (keeps(job.opts.removeOnComplete)) this.#pruneDue = true;
-          job.state = 'completed';
-          job.returnvalue = (values[i] ?? null) as R;
-          job.token = null;
-          this.emit('completed', job, job.returnvalue as R);
-        } else this.#lockLost(run, job);
-      })
-    );
-    Promise.all(finishing).catch((e) => this.#error(e)).finally(() => this.#release(run));
+        if (!ok) return this.#lockLost(run, job);
+        if (keeps(job.opts.removeOnComplete)) this.#pruneDue = true;
+        job.state = 'completed';
+        job.returnvalue = (result ?? null) as R;
+        job.token = null;
+        this.emit('completed', job, job.returnvalue as R);
+      });
+    const finishing = values
+      ? Promise.all(jobs.map((job, i) => finish(job, values[i])))
+      : finish(jobs[0], value);
+    finishing.catch((e) => this.#error(e)).finally(() => this.#release(run));
   }
 
   #fail(run: Run<D, R>, reason: unknown): void {

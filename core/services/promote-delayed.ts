@@ -28,7 +28,8 @@ export class PromoteDelayedService implements Service {
   readonly #queue: string;
   readonly #pollInterval: number;
   readonly #onError: (error: unknown) => void;
-  readonly #listener = (e: StoreEvent): void => this.#onEvent(e);
+  readonly #listener = (e: StoreEvent): void => this.notify(e);
+  readonly #subscribe: boolean;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #armedAt = Infinity;
   #running = false;
@@ -41,13 +42,18 @@ export class PromoteDelayedService implements Service {
    * @param queueName The queue.
    * @param pollInterval The fallback check interval in ms.
    * @param onError Receives errors.
+   * @param subscribe Subscribe to the store's events (default). A caller that already
+   *   subscribes (a Worker) passes false and forwards events with `notify`, so the store
+   *   delivers each event once.
    */
   constructor(
     store: StoreInterface,
     queueName: string,
     pollInterval: number,
     onError: (error: unknown) => void,
+    subscribe = true,
   ) {
+    this.#subscribe = subscribe;
     this.#store = store;
     this.#queue = queueName;
     this.#pollInterval = pollInterval;
@@ -67,7 +73,7 @@ export class PromoteDelayedService implements Service {
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
-    this.#store.subscribe(this.#queue, this.#listener);
+    if (this.#subscribe) this.#store.subscribe(this.#queue, this.#listener);
     this.#check();
   }
 
@@ -83,13 +89,23 @@ export class PromoteDelayedService implements Service {
    */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#store.unsubscribe(this.#queue, this.#listener);
+    if (this.#subscribe) this.#store.unsubscribe(this.#queue, this.#listener);
     this.#clear();
     await this.#busy;
   }
 
-  #onEvent(e: StoreEvent): void {
-    if (e.type !== 'delayed') return;
+  /**
+   * Takes a store event: a `delayed` event earlier than the armed timer re-arms it.
+   *
+   * @example
+   * ```ts
+   * import type { PromoteDelayedService } from '@conveyor/core';
+   * declare const s: PromoteDelayedService;
+   * s.notify({ type: 'delayed', queueName: 'q', data: { delayUntil: Date.now() + 10 }, timestamp: Date.now() });
+   * ```
+   */
+  notify(e: StoreEvent): void {
+    if (e.type !== 'delayed' || this.#stopped) return;
     const at = Number(e.data?.delayUntil);
     if (Number.isFinite(at) && at > 0) {
       if (at < this.#armedAt) this.#arm(at);
