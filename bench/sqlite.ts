@@ -26,6 +26,8 @@ const DRAIN = 20_000;
 const IN_FLIGHT = 50;
 const BULK = 100_000;
 const CHUNK = 1_000;
+/** Rounds (fresh files each); the figures are medians. `--rounds=N` changes it. */
+const ROUNDS = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 3);
 
 const adapter = await runtimeAdapter();
 const runtime = 'Deno' in globalThis
@@ -36,20 +38,30 @@ const runtime = 'Deno' in globalThis
 const dir = tempDir('conveyor-bench-');
 const rate = (n: number, ms: number): number => Math.round(n / (ms / 1000));
 const fmt = (n: number): string => n.toLocaleString('en-US');
-const results: Record<string, number> = {};
+/** Every round's figure, by label. */
+const results: Record<string, number[]> = {};
+let round = 0;
 
 function report(label: string, n: number, ms: number): number {
   const r = rate(n, ms);
-  results[label] = r;
+  (results[label] ??= []).push(r);
   console.log(
     `${label.padEnd(58)} ${fmt(r).padStart(10)} jobs/s  (${fmt(n)} in ${ms.toFixed(0)} ms)`,
   );
   return r;
 }
 
+function median(label: string): number {
+  const values = [...(results[label] ?? [])].sort((a, b) => a - b);
+  return values[Math.floor(values.length / 2)] ?? NaN;
+}
+
+const RAW_BULK = 'raw SQL: bulk insert, one transaction';
+const RAW_LOOP = 'raw SQL: claim + complete, one job per transaction';
+
 /** Raw SQL on its own file: the baseline an SQLite queue cannot beat. */
-function rawSql(): { bulk: number; perJob: number } {
-  const db = adapter.openDriver(join(dir.path, 'raw.db'));
+function rawSql(): void {
+  const db = adapter.openDriver(join(dir.path, `raw-${round}.db`));
   db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000');
   db.exec(`CREATE TABLE jobs (seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, id TEXT NOT NULL,
     name TEXT NOT NULL, state TEXT NOT NULL, priority INTEGER NOT NULL, data TEXT, returnvalue TEXT,
@@ -62,7 +74,7 @@ function rawSql(): { bulk: number; perJob: number } {
   db.exec('BEGIN IMMEDIATE');
   for (let i = 0; i < BULK; i++) insert.run(crypto.randomUUID(), JSON.stringify({ i }));
   db.exec('COMMIT');
-  const bulk = report('raw SQL: bulk insert, one transaction', BULK, performance.now() - t);
+  report(RAW_BULK, BULK, performance.now() - t);
 
   const claim = db.prepare(`UPDATE jobs SET state = 'active', lock_token = ?, lock_until = ?
     WHERE seq = (SELECT seq FROM jobs WHERE queue = 'raw' AND state = 'waiting'
@@ -77,17 +89,12 @@ function rawSql(): { bulk: number; perJob: number } {
     complete.run(Date.now(), row!.seq, token);
     db.exec('COMMIT');
   }
-  const perJob = report(
-    'raw SQL: claim + complete, one job per transaction',
-    DRAIN,
-    performance.now() - t,
-  );
+  report(RAW_LOOP, DRAIN, performance.now() - t);
   db.close();
-  return { bulk, perJob };
 }
 
 async function storeBench(): Promise<void> {
-  const store = adapter.create({ filename: join(dir.path, 'store.db') });
+  const store = adapter.create({ filename: join(dir.path, `store-${round}.db`) });
   await store.connect();
   const jobs = (queue: string, n: number) =>
     Array.from({ length: n }, (_, i) => newJob(queue, 'noop', { i }));
@@ -132,9 +139,11 @@ async function storeBench(): Promise<void> {
     report(`engine: Worker drain, concurrency ${IN_FLIGHT}`, DRAIN, performance.now() - t);
     await worker.close();
   } else {
-    console.log(
-      'engine: @conveyor/core has no Worker yet: drain measured with the store loop only',
-    );
+    if (round === 1) {
+      console.log(
+        'engine: @conveyor/core has no Worker yet: drain measured with the store loop only',
+      );
+    }
   }
   await store.disconnect();
 }
@@ -180,32 +189,39 @@ console.log(
   `SQLite benchmark on ${runtime}, adapter ${adapter.name}, WAL + synchronous=NORMAL temp files`,
 );
 try {
-  const raw = rawSql();
-  await storeBench();
-  const peer = await runBunqueue(join(dir.path, 'bunqueue.db'), DRAIN, IN_FLIGHT, CHUNK);
-  if (peer) {
-    console.log(
-      `${'peer bunqueue: Queue.addBulk (chunks of 1,000)'.padEnd(58)} ${
-        fmt(peer.addBulk).padStart(10)
-      } jobs/s`,
-    );
-    console.log(
-      `${`peer bunqueue: Worker drain, concurrency ${IN_FLIGHT}`.padEnd(58)} ${
-        fmt(peer.drain).padStart(10)
-      } jobs/s`,
-    );
-    const ours = results[`engine: Worker drain, concurrency ${IN_FLIGHT}`] ??
-      results[`store loop: fetchNextJobs + completeJobs, ${IN_FLIGHT} in flight`];
-    console.log(`  drain vs bunqueue: ${(ours / peer.drain).toFixed(1)}x`);
+  for (round = 1; round <= ROUNDS; round++) {
+    console.log(`\nround ${round} of ${ROUNDS}`);
+    rawSql();
+    await storeBench();
   }
-  const base = raw.perJob;
-  console.log('\nratios (target: drain >= 0.7x the raw per-job loop; addBulk >= 100,000 jobs/s):');
-  for (const [label, value] of Object.entries(results)) {
-    if (label.startsWith('raw')) continue;
-    const vs = label.includes('Bulk')
-      ? `${(value / raw.bulk).toFixed(2)}x raw bulk insert`
-      : `${(value / base).toFixed(2)}x raw per-job loop`;
-    console.log(`  ${label.padEnd(58)} ${vs}`);
+  const peer = await runBunqueue(join(dir.path, 'bunqueue.db'), DRAIN, IN_FLIGHT, CHUNK);
+  console.log(`\nmedians of ${ROUNDS} rounds; ratios against the raw figures of the same rounds`);
+  console.log('(targets: drain >= 0.7x the raw per-job loop; addBulk >= 100,000 jobs/s):');
+  for (const label of Object.keys(results)) {
+    const value = median(label);
+    const vs = label.startsWith('raw')
+      ? ''
+      : label.includes('Bulk')
+      ? `${(value / median(RAW_BULK)).toFixed(2)}x raw bulk insert`
+      : `${(value / median(RAW_LOOP)).toFixed(2)}x raw per-job loop`;
+    console.log(`  ${label.padEnd(58)} ${fmt(value).padStart(10)} jobs/s  ${vs}`);
+  }
+  if (peer) {
+    const drain = `engine: Worker drain, concurrency ${IN_FLIGHT}`;
+    const ours = results[drain]
+      ? median(drain)
+      : median(`store loop: fetchNextJobs + completeJobs, ${IN_FLIGHT} in flight`);
+    console.log(
+      `  ${'peer bunqueue: Queue.addBulk (chunks of 1,000)'.padEnd(58)} ${
+        fmt(peer.addBulk).padStart(10)
+      } jobs/s  (one round)`,
+    );
+    console.log(
+      `  ${`peer bunqueue: Worker drain, concurrency ${IN_FLIGHT}`.padEnd(58)} ${
+        fmt(peer.drain).padStart(10)
+      } jobs/s  (one round)`,
+    );
+    console.log(`  our drain vs bunqueue: ${(ours / peer.drain).toFixed(1)}x`);
   }
 } finally {
   dir.remove();

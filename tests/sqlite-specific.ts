@@ -146,6 +146,23 @@ export function sqliteSpecificSuite(adapter: SqliteAdapter, ran: () => void): vo
       }
     });
 
+    test('generated ids are never reused and skip custom ids that look like them', async () => {
+      const store = await open(':memory:');
+      try {
+        const q = uniqueQueue();
+        const first = await store.saveJob(q, newJob(q, 'x', null));
+        await store.saveJob(q, newJob(q, 'x', null, { jobId: String(Number(first) + 1) }));
+        const third = await store.saveJob(q, newJob(q, 'x', null));
+        assert.notEqual(third, String(Number(first) + 1));
+        await store.removeJob(q, third);
+        const fourth = await store.saveJob(q, newJob(q, 'x', null));
+        assert.notEqual(fourth, third, 'the id of a removed job is not given again');
+        assert.equal(await store.countJobs(q, 'waiting'), 3);
+      } finally {
+        await store.disconnect();
+      }
+    });
+
     test('bad options throw InvalidArgumentError naming the option and value', () => {
       const cases: Array<[Record<string, unknown>, string]> = [
         [{ synchronous: 'OFF' }, 'synchronous'],

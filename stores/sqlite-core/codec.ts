@@ -20,7 +20,8 @@ export const INSERT_JOB: string = `INSERT INTO conveyor_jobs (seq, queue, id, na
   attempts_started, created_at, delay_until, processed_at, finished_at, locked_by, lock_until,
   lock_token, stalled_count, parent_id, parent_queue, pending_children, dedup_key,
   dedup_expires_at, dedup_live, group_id)
-  VALUES (${Array(31).fill('?').join(', ')})`;
+  VALUES (${Array(31).fill('?').join(', ')})
+  ON CONFLICT (queue, id) DO NOTHING`;
 
 /**
  * The insert statement of a new job whose other fields all have their defaults (no parent, no
@@ -37,7 +38,8 @@ export const INSERT_JOB: string = `INSERT INTO conveyor_jobs (seq, queue, id, na
 export const INSERT_FRESH_JOB: string = `INSERT INTO conveyor_jobs (seq, queue, id, name, state,
   priority, ord, data, opts, created_at, delay_until, group_id, progress, stacktrace, logs,
   attempts_made, attempts_started, stalled_count, pending_children)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '0', '[]', '[]', 0, 0, 0, 0)`;
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '0', '[]', '[]', 0, 0, 0, 0)
+  ON CONFLICT (queue, id) DO NOTHING`;
 
 const SAVE_STATES: readonly JobState[] = ['waiting', 'delayed', 'waiting-children'];
 

@@ -1,7 +1,7 @@
 /**
  * Events: subscribers in this process are called as soon as a transaction commits; events of
  * other processes (and other connections) are read from `conveyor_events` (one row per
- * transaction, its events as a JSON array) by a cheap poll that
+ * transaction, its events packed by {@linkcode packEvents}) by a cheap poll that
  * runs only while someone is subscribed and only reads the table when `PRAGMA data_version`
  * says another connection committed.
  *
@@ -97,7 +97,7 @@ export class EventHub {
       for (const row of rows) {
         this.#lastId = Number(row.id);
         if (row.origin !== this.origin) {
-          events.push(...JSON.parse(String(row.body)) as StoreEvent[]);
+          events.push(...unpackEvents(String(row.body)));
         }
       }
       this.deliver(events);
@@ -138,4 +138,76 @@ export interface PollSource {
   lastId: SqliteStatement;
   /** Events after an id (`id`, `origin`, `body`), oldest first. */
   since: SqliteStatement;
+}
+
+/**
+ * A run of events that differ only by job id, as stored: `[type, queueName, jobName, timestamp,
+ * jobIds]`, or a single event with data as `[type, queueName, jobName, timestamp, [jobId], data]`.
+ */
+type Packed = [
+  string,
+  string,
+  string | null,
+  number,
+  Array<string | null>,
+  Record<string, unknown>?,
+];
+
+/**
+ * Packs one transaction's events for the events table: consecutive events that differ only by
+ * job id (a bulk save's `waiting` events, a batch claim's `active` events) share one entry, so a
+ * bulk write adds a few bytes per job, not a whole JSON object.
+ *
+ * @example
+ * ```ts
+ * import { packEvents, unpackEvents } from '@conveyor/store-sqlite-core';
+ * const t = Date.now();
+ * const body = packEvents([
+ *   { type: 'waiting', queueName: 'q', jobId: '1', jobName: 'a', timestamp: t },
+ *   { type: 'waiting', queueName: 'q', jobId: '2', jobName: 'a', timestamp: t },
+ * ]);
+ * console.log(unpackEvents(body).length); // 2
+ * ```
+ */
+export function packEvents(events: readonly StoreEvent[]): string {
+  const packed: Packed[] = [];
+  let last: Packed | undefined;
+  for (const e of events) {
+    const name = e.jobName ?? null;
+    if (
+      last && e.data === undefined && last.length === 5 && last[0] === e.type &&
+      last[1] === e.queueName && last[2] === name && last[3] === e.timestamp
+    ) {
+      last[4].push(e.jobId ?? null);
+      continue;
+    }
+    last = [e.type, e.queueName, name, e.timestamp, [e.jobId ?? null]];
+    if (e.data !== undefined) last.push(e.data);
+    packed.push(last);
+  }
+  return JSON.stringify(packed);
+}
+
+/**
+ * Expands what {@linkcode packEvents} stored back into events, in order.
+ *
+ * @example
+ * ```ts
+ * import { packEvents, unpackEvents } from '@conveyor/store-sqlite-core';
+ * const e = { type: 'paused' as const, queueName: 'q', data: { jobName: 'a' }, timestamp: 1 };
+ * console.log(unpackEvents(packEvents([e]))[0].data); // { jobName: "a" }
+ * ```
+ */
+export function unpackEvents(body: string): StoreEvent[] {
+  const events: StoreEvent[] = [];
+  for (const [type, queueName, jobName, timestamp, ids, data] of JSON.parse(body) as Packed[]) {
+    for (const jobId of ids) {
+      const event: StoreEvent = { type: type as StoreEvent['type'], queueName, timestamp };
+      if (jobId !== null) event.jobId = jobId;
+      if (jobName !== null) event.jobName = jobName;
+      if (data !== undefined) event.data = data;
+      events.push(event);
+    }
+  }
+  return events;
 }

@@ -58,6 +58,11 @@ export const MIGRATIONS: readonly string[] = [
     WHERE state IN ('completed', 'failed');
   CREATE INDEX conveyor_jobs_group ON conveyor_jobs (queue, group_id, state) WHERE group_id IS NOT NULL;
   CREATE INDEX conveyor_jobs_parent ON conveyor_jobs (parent_queue, parent_id) WHERE parent_id IS NOT NULL;
+  CREATE TABLE conveyor_meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO conveyor_meta (key, value) VALUES ('seq', 0);
   CREATE TABLE conveyor_paused (
     queue TEXT NOT NULL,
     name TEXT NOT NULL,

@@ -54,7 +54,7 @@ import {
   type SqlRow,
   type SqlValue,
 } from './driver.ts';
-import { EventHub } from './events.ts';
+import { EventHub, packEvents } from './events.ts';
 import {
   type ResolvedSqliteOptions,
   resolveOptions,
@@ -138,6 +138,7 @@ export class SqliteStoreBase implements StoreInterface {
   #pending: StoreEvent[] | null = null;
   /** The next `seq` to use in the running transaction (read once per transaction). */
   #nextSeq = 0;
+  #seqStart = 0;
   #lastPrune = 0;
 
   /**
@@ -200,18 +201,21 @@ export class SqliteStoreBase implements StoreInterface {
     }
     const events: StoreEvent[] = [];
     this.#pending = events;
-    this.#nextSeq = 0;
+    this.#nextSeq = this.#seqStart = 0;
     let result: T;
     try {
       result = fn();
+      if (this.#nextSeq !== this.#seqStart) {
+        this.#run("UPDATE conveyor_meta SET value = ? WHERE key = 'seq'", this.#nextSeq - 1);
+      }
       if (events.length > 0) {
-        // One row per transaction: its events, in order, as a JSON array.
+        // One row per transaction: its events, in order, packed.
         const now = Date.now();
         this.#run(
           'INSERT INTO conveyor_events (origin, ts, body) VALUES (?, ?, ?)',
           this.#hub.origin,
           now,
-          JSON.stringify(events),
+          packEvents(events),
         );
         if (now - this.#lastPrune > 1000) {
           this.#lastPrune = now;
@@ -287,9 +291,16 @@ export class SqliteStoreBase implements StoreInterface {
 
   // ───────────────────────────── saving ─────────────────────────────
 
+  /**
+   * The next job sequence number. The counter lives in `conveyor_meta` (read once per write
+   * transaction, written back before the commit), so numbers only grow: generated ids, which
+   * are these numbers, are never reused, even after the newest job is removed.
+   */
   #seq(): number {
     if (this.#nextSeq === 0) {
-      this.#nextSeq = Number(this.#get('SELECT max(seq) AS s FROM conveyor_jobs')?.s ?? 0) + 1;
+      this.#seqStart =
+        Number(this.#get("SELECT value FROM conveyor_meta WHERE key = 'seq'")?.value) + 1;
+      this.#nextSeq = this.#seqStart;
     }
     return this.#nextSeq++;
   }
@@ -335,10 +346,18 @@ export class SqliteStoreBase implements StoreInterface {
       );
       if (Number(n?.n) >= group.maxSize) throw new GroupFullError(queue, group.id, group.maxSize);
     }
-    const id = customId ?? orderedId();
-    if (isFreshJob(job)) {
-      this.#sql(INSERT_FRESH_JOB).run(...freshJobParams(this.#seq(), queue, id, e));
-    } else this.#sql(INSERT_JOB).run(...jobParams(this.#seq(), queue, id, e));
+    const fresh = isFreshJob(job);
+    let id = customId ?? '';
+    for (;;) {
+      // A generated id is the job's sequence number; skip numbers a custom id already uses.
+      const seq = this.#seq();
+      if (customId === undefined) id = String(seq);
+      const { changes } = fresh
+        ? this.#sql(INSERT_FRESH_JOB).run(...freshJobParams(seq, queue, id, e))
+        : this.#sql(INSERT_JOB).run(...jobParams(seq, queue, id, e));
+      if (Number(changes) === 1) break;
+      if (customId !== undefined) throw new DuplicateJobError(queue, customId); // checked above
+    }
     this.#emit(
       job.state,
       queue,
@@ -1279,14 +1298,6 @@ export class SqliteStoreBase implements StoreInterface {
 }
 
 // ───────────────────────────── helpers ─────────────────────────────
-
-/**
- * A generated job id: the time in hex, then random hex (like UUIDv7), so new ids land at the
- * end of the id index instead of at random places.
- */
-function orderedId(): string {
-  return Date.now().toString(16).padStart(12, '0') + crypto.randomUUID().slice(13);
-}
 
 function byClaimOrder(a: SqlRow, b: SqlRow): number {
   return Number(a.priority) - Number(b.priority) || Number(a.ord) - Number(b.ord);
