@@ -204,7 +204,7 @@ try {
       : label.includes('Bulk')
       ? `${(value / median(RAW_BULK)).toFixed(2)}x raw bulk insert`
       : `${(value / median(RAW_LOOP)).toFixed(2)}x raw per-job loop`;
-    console.log(`  ${label.padEnd(58)} ${fmt(value).padStart(10)} jobs/s  ${vs}`);
+    console.log(`  ${label.padEnd(58)} ${fmt(value).padStart(10)} jobs/s  ${vs}`.trimEnd());
   }
   if (peer) {
     const drain = `engine: Worker drain, concurrency ${IN_FLIGHT}`;
