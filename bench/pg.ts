@@ -27,7 +27,7 @@ import { PgStore } from '@conveyor/store-pg';
 import { drainLoop, loadEngine } from './pg/engine.ts';
 import { dropRaw, rawBulkInsert, rawDrain, rawLatency, setupRaw } from './pg/raw.ts';
 
-const N = 20_000;
+const N = Number(process.env.BENCH_N ?? 20_000);
 const CHUNK = 1_000;
 const IN_FLIGHT = 50;
 const SAMPLES = 300;

@@ -1,5 +1,5 @@
 /**
- * Test entry point for the PostgreSQL store: the conformance suite on `PgStore`, with a second
+ * Test entry point for the PostgreSQL store: the conformance and behaviour suites on `PgStore`, with a second
  * `PgStore` on the same schema as the "other process" peer. Uses `CONVEYOR_PG_URL` when set,
  * otherwise starts a throwaway embedded PostgreSQL (tests/pg-server.ts).
  *
@@ -16,6 +16,7 @@ import { PgStore } from '@conveyor/store-pg';
 import type { StoreInterface } from '@conveyor/shared';
 import type { StoreHarness } from './harness.ts';
 import { conformanceSuite } from './conformance/mod.ts';
+import { behaviourSuite } from './behaviour/mod.ts';
 import { testServer } from './pg-server.ts';
 
 const server = await testServer();
@@ -51,4 +52,5 @@ const harness: StoreHarness = {
 };
 
 conformanceSuite(harness);
+behaviourSuite(harness);
 after(async () => await harness.teardown?.());

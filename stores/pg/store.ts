@@ -276,7 +276,8 @@ export class PgStore implements StoreInterface {
     const state = updates.state;
     const kind = state === 'waiting' || state === 'delayed' ? state : null;
     const text = `WITH u AS (UPDATE ${s}.jobs SET ${sets.join(', ')} WHERE ${where.join(' AND ')}
-        RETURNING id, delay_until)
+        RETURNING id, delay_until, dedup_key, dedup_expires_at)
+      ${state === undefined ? '' : dedupFollowUp(s, state)}
       SELECT u.id${
       kind
         ? `, (SELECT ${s}.emit($1::text, '${kind}', array_agg(id), array_agg(${
@@ -806,6 +807,24 @@ export class PgStore implements StoreInterface {
     }
     return (x as postgres.TransactionSql).savepoint((t) => fn(t)) as Promise<T>;
   }
+}
+
+/**
+ * The dedup-key side of a state change in `updateJob`: a job moved to a terminal state releases
+ * a key held without TTL; a job moved back out takes its key again when no live job holds it.
+ */
+function dedupFollowUp(s: string, state: JobState): string {
+  if (state === 'completed' || state === 'failed') {
+    return `, r AS (DELETE FROM ${s}.dedup d USING u WHERE d.queue = $1::text
+      AND d.key = u.dedup_key AND d.job_id = u.id AND d.expires_at IS NULL)`;
+  }
+  return `, a AS (INSERT INTO ${s}.dedup AS d (queue, key, job_id, expires_at)
+      SELECT $1::text, u.dedup_key, u.id, u.dedup_expires_at FROM u
+      WHERE u.dedup_key IS NOT NULL
+        AND (u.dedup_expires_at IS NULL OR u.dedup_expires_at > ${s}.now_ms())
+      ON CONFLICT (queue, key) DO UPDATE SET job_id = EXCLUDED.job_id,
+        expires_at = EXCLUDED.expires_at
+      WHERE d.job_id = EXCLUDED.job_id OR (d.expires_at IS NOT NULL AND d.expires_at <= ${s}.now_ms()))`;
 }
 
 function createPool(connection: NonNullable<PgStoreOptions['connection']>): postgres.Sql {
