@@ -80,6 +80,28 @@ export function schedulerCases(s: Suite): void {
       assert.equal(await qu.count(), 0);
     });
 
+    s.test('upsertJobScheduler (BullMQ style) creates and replaces by id', async ({ store, q }) => {
+      const now = Date.UTC(YEAR, 5, 1, 8, 0, 0);
+      const qu = new Queue(q, { store, clock: frozen(now) });
+      const first = await qu.upsertJobScheduler('report', { pattern: '30 8 * * *' }, {
+        name: 'daily-report',
+        data: { v: 1 },
+        opts: { attempts: 2 },
+      });
+      assert.equal(first?.name, 'daily-report');
+      assert.equal(first?.delayUntil, Date.UTC(YEAR, 5, 1, 8, 30, 0));
+      assert.equal(first?.opts.attempts, 2);
+      await qu.upsertJobScheduler('report', { every: 60_000, startDate: now + 5000 }, {
+        name: 'daily-report',
+        data: { v: 2 },
+      });
+      const list = await qu.getJobSchedulers();
+      assert.equal(list.length, 1);
+      assert.deepEqual(list[0].repeat.every, 60_000);
+      assert.equal(list[0].nextRunAt, now + 5000);
+      assert.equal(await qu.count(), 1);
+    });
+
     s.test('every runs at the interval and limit counts total runs', async ({ queue, worker }) => {
       const qu = queue();
       const w = worker(() => 'tick');

@@ -229,6 +229,17 @@ export function workerCases(s: Suite): void {
       await eventually(() => (w.activeCount === 0));
     });
 
+    s.test('removeOnComplete { age } removes completed jobs older than age seconds', async ({ queue, worker }) => {
+      const qu = queue();
+      const w = worker(() => 'ok', { pruneInterval: 20 });
+      const done = next(w, 'completed');
+      const old = await qu.add('x', 1, { removeOnComplete: { age: 0 } });
+      const kept = await qu.add('y', 1, { removeOnComplete: { age: 3600 } });
+      await done;
+      await eventually(async () => (await qu.getJob(old.id)) === null, { message: 'aged out' });
+      await eventually(async () => (await qu.getJob(kept.id))?.state === 'completed');
+    });
+
     s.test('maxGlobalConcurrency holds across workers', async ({ queue, worker }) => {
       const qu = queue();
       let running = 0;
