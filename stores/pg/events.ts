@@ -126,6 +126,7 @@ export class EventHub {
   #closed = false;
   #relistening = false;
   #pollTimer: ReturnType<typeof setTimeout> | null = null;
+  #polling: Promise<void> | null = null;
   #lastEventId = -1;
 
   /** @param options What the hub needs from its store. */
@@ -204,7 +205,7 @@ export class EventHub {
   async #start(queueName: string): Promise<void> {
     const channel = this.#channel(queueName);
     if (this.#closed) return;
-    if (!this.#o.listen) return this.#startPolling();
+    if (!this.#o.listen) return await this.#startPolling();
     await this.#connection().unsafe(`LISTEN "${channel}"`);
   }
 
@@ -290,8 +291,9 @@ export class EventHub {
     }
   }
 
-  #startPolling(): void {
-    if (this.#pollTimer || this.#closed) return;
+  /** Starts polling; resolves after the first poll (announced, and at the head of the log). */
+  #startPolling(): Promise<void> {
+    if (this.#polling) return this.#polling;
     const tick = async () => {
       try {
         await this.#poll();
@@ -300,7 +302,8 @@ export class EventHub {
       }
       if (!this.#closed) this.#pollTimer = setTimeout(tick, this.#o.pollInterval);
     };
-    this.#pollTimer = setTimeout(tick, 0);
+    this.#polling = tick();
+    return this.#polling;
   }
 
   async #poll(): Promise<void> {

@@ -489,7 +489,7 @@ BEGIN
       AND (gc IS NULL OR j.group_id IS NULL OR coalesce((gactive->>j.group_id)::integer, 0) < gc)
       AND (gmax IS NULL OR j.group_id IS NULL OR coalesce((gused->>j.group_id)::integer, 0) < gmax)
     ORDER BY j.priority, CASE WHEN rr THEN coalesce(g.last_served, 0) END,
-      CASE WHEN lifo THEN -j.order_key ELSE j.order_key END
+      CASE WHEN lifo THEN -j.seq ELSE j.order_key END
     LIMIT 1 FOR UPDATE OF j SKIP LOCKED;
     EXIT WHEN NOT FOUND;
     UPDATE ${s}.jobs SET state = 'active', locked_by = worker, lock_until = t + dur,

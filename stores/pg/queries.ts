@@ -60,7 +60,7 @@ export function buildQueries(n: SchemaNames) {
        WHERE j.queue = $1::text AND j.state = 'waiting' AND ($5::text IS NULL OR j.name = $5::text)
          AND NOT EXISTS (SELECT 1 FROM ${s}.paused p WHERE p.queue = $1::text
            AND p.name IN (j.name, '__all__'))
-       ORDER BY j.priority, j.order_key ${lifo ? 'DESC' : ''}
+       ORDER BY j.priority, ${lifo ? 'j.seq DESC' : 'j.order_key'}
        LIMIT $4::integer
        FOR UPDATE OF j SKIP LOCKED
      ), t AS (SELECT ${s}.now_ms() AS now),
@@ -69,11 +69,11 @@ export function buildQueries(n: SchemaNames) {
          lock_until = t.now + $3::float8, lock_token = gen_random_uuid()::text,
          processed_at = t.now, attempts_started = j.attempts_started + 1
        FROM c, t WHERE j.queue = c.cq AND j.id = c.cid AND j.state = 'waiting'
-       RETURNING ${jobColumns('j')}
+       RETURNING ${jobColumns('j')}, j.seq
      )
      SELECT u.*, (SELECT ${s}.emit($1::text, 'active', array_agg(id ORDER BY ok), NULL,
        array_agg(name ORDER BY ok)) FROM u) AS _e
-     FROM u ORDER BY u.priority, u.ok ${lifo ? 'DESC' : ''}`;
+     FROM u ORDER BY u.priority, ${lifo ? 'u.seq DESC' : 'u.ok'}`;
   const listOrder: Record<string, string> = {
     waiting: 'priority, order_key',
     delayed: 'delay_until, seq',
