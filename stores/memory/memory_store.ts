@@ -28,6 +28,7 @@ import {
 import { Emitter, type Listener } from './emitter.ts';
 import { NO_GROUP, QueueState, type StoredJob } from './queue_state.ts';
 import { selectNext } from './select.ts';
+import { copyJob, copyValue, groupOf, toStored } from './copy.ts';
 import { checkFetchOptions, checkMs, checkNewJob, checkState, wholeNumber } from './validate.ts';
 
 const STALLED_REASON = 'job stalled more than allowable limit';
@@ -38,8 +39,9 @@ const STALLED_REASON = 'job stalled more than allowable limit';
  *
  * Every method runs its whole state change synchronously (no `await` inside a transition), so
  * each call is atomic. Claims walk per-queue ordered indexes (O(log n) for the common
- * unfiltered claim). Jobs go in and out as copies (`structuredClone`), so callers cannot change
- * stored state through objects they passed or received. Events are delivered synchronously, in
+ * unfiltered claim). Jobs go in and out as copies (see `copy.ts`), so callers cannot change
+ * stored state through objects they passed or received; each event is copied once when
+ * published, and each further subscriber of the queue gets its own copy. Events are delivered synchronously, in
  * order, right after the change that caused them is complete.
  *
  * Removal: `removeJob`, `drain` and `clean` remove a job with its descendants; `removeOnComplete`
@@ -116,7 +118,7 @@ export class MemoryStore implements StoreInterface {
   getJob(queueName: string, jobId: string): Promise<JobData | null> {
     return this.#run(() => {
       const rec = this.#find(queueName, jobId);
-      return rec ? structuredClone(rec.job) : null;
+      return rec ? copyJob(rec.job) : null;
     });
   }
 
@@ -132,7 +134,7 @@ export class MemoryStore implements StoreInterface {
       if (updates.priority !== undefined && !Number.isFinite(updates.priority)) {
         throw new InvalidArgumentError('updates.priority', updates.priority, 'a finite number');
       }
-      const copy = structuredClone(updates);
+      const copy = copyValue(updates);
       const qs = this.#queues.get(queueName);
       const rec = qs?.jobs.get(jobId);
       if (!qs || !rec || !guardHolds(rec.job, guard)) return false;
@@ -186,7 +188,7 @@ export class MemoryStore implements StoreInterface {
     return this.#run(() => {
       const qs = this.#queues.get(queueName);
       const rec = qs && this.#liveHolder(qs, key, Date.now());
-      return rec ? structuredClone(rec.job) : null;
+      return rec ? copyJob(rec.job) : null;
     });
   }
 
@@ -204,7 +206,7 @@ export class MemoryStore implements StoreInterface {
       checkFetchOptions(opts);
       const qs = this.#queues.get(queueName);
       const rec = qs ? this.#claim(qs, workerId, lockDuration, opts, Date.now()) : null;
-      return rec ? structuredClone(rec.job) : null;
+      return rec ? copyJob(rec.job) : null;
     });
   }
 
@@ -226,7 +228,7 @@ export class MemoryStore implements StoreInterface {
       while (qs && out.length < count) {
         const rec = this.#claim(qs, workerId, lockDuration, opts, now);
         if (!rec) break;
-        out.push(structuredClone(rec.job));
+        out.push(copyJob(rec.job));
       }
       return out;
     });
@@ -263,11 +265,11 @@ export class MemoryStore implements StoreInterface {
         const rec = this.#holding(queueName, jobId, token, true);
         if (!rec) return false;
         const job = rec.job;
-        const value = structuredClone(returnvalue);
+        const value = copyValue(returnvalue);
         this.#move(rec, 'completed', now, () => {
           job.returnvalue = value;
           job.finishedAt = now;
-        }, { returnvalue: value });
+        }, { returnvalue: copyValue(value) });
         if (job.parentId !== null && job.parentQueueName !== null) {
           this.#childFinished(job.parentQueueName, job.parentId, now);
         }
@@ -329,7 +331,7 @@ export class MemoryStore implements StoreInterface {
       const from = start < 0 ? Math.max(0, size + start) : start;
       const to = end < 0 ? size + end : Math.min(end, size - 1);
       if (from > to) return [];
-      return list.slice(from, to).map((e) => structuredClone(qs.jobs.get(e.id)!.job));
+      return list.slice(from, to).map((e) => copyJob(qs.jobs.get(e.id)!.job));
     });
   }
 
@@ -399,7 +401,7 @@ export class MemoryStore implements StoreInterface {
       const cutoff = Date.now() - stalledThreshold;
       return [...qs.inState('active')]
         .filter((rec) => (rec.job.lockUntil ?? 0) <= cutoff)
-        .map((rec) => structuredClone(rec.job));
+        .map((rec) => copyJob(rec.job));
     });
   }
 
@@ -544,7 +546,7 @@ export class MemoryStore implements StoreInterface {
   /** Publishes an event to the queue's subscribers. */
   publish(event: StoreEvent): Promise<void> {
     return this.#run(() => {
-      this.#emitter.queue(structuredClone(event));
+      this.#emitter.queue(copyValue(event));
     });
   }
 
@@ -568,12 +570,12 @@ export class MemoryStore implements StoreInterface {
         if (seen.has(key) || this.#find(queueName, id)) throw new DuplicateJobError(queueName, id);
         seen.add(key);
       });
-      const copies = jobs.map(({ job }) => structuredClone(job));
+      const records = jobs.map(({ queueName, job }) => toStored(job, queueName));
       const now = Date.now();
-      return jobs.map(({ queueName }, i) => {
-        const job = copies[i];
-        this.#insert(this.#queue(queueName), job.opts.jobId!, job, now);
-        return job.opts.jobId!;
+      return records.map((record) => {
+        const id = record.opts.jobId!;
+        this.#insert(this.#queue(record.queueName), id, record, now);
+        return id;
       });
     });
   }
@@ -605,7 +607,7 @@ export class MemoryStore implements StoreInterface {
         .map((key) => this.#findKey(key))
         .filter((rec): rec is StoredJob => rec !== null)
         .sort((x, y) => x.seq - y.seq)
-        .map((rec) => structuredClone(rec.job));
+        .map((rec) => copyJob(rec.job));
     });
   }
 
@@ -632,7 +634,7 @@ export class MemoryStore implements StoreInterface {
       const qs = this.#queue(scheduler.queueName);
       if (firstJob) this.#plan(qs, [firstJob], 'firstJob', Date.now());
       const old = qs.schedulers.get(scheduler.id);
-      const record = structuredClone(scheduler);
+      const record = copyValue(scheduler);
       if (old) {
         this.#removeSchedulerJobs(qs, scheduler.id);
         record.runCount = old.runCount;
@@ -649,7 +651,7 @@ export class MemoryStore implements StoreInterface {
   getScheduler(queueName: string, schedulerId: string): Promise<SchedulerData | null> {
     return this.#run(() => {
       const s = this.#queues.get(queueName)?.schedulers.get(schedulerId);
-      return s ? structuredClone(s) : null;
+      return s ? copyValue(s) : null;
     });
   }
 
@@ -660,7 +662,7 @@ export class MemoryStore implements StoreInterface {
         .sort((x, y) =>
           (x.nextRunAt ?? Infinity) - (y.nextRunAt ?? Infinity) || (x.id < y.id ? -1 : 1)
         )
-        .map((s) => structuredClone(s))
+        .map((s) => copyValue(s))
     );
   }
 
@@ -788,12 +790,14 @@ export class MemoryStore implements StoreInterface {
     const qs = this.#queue(queueName);
     const now = Date.now();
     const plan = this.#plan(qs, jobs, path, now);
-    const copies = plan.map(({ job }) => job && structuredClone(job));
-    plan.forEach(({ id }, i) => {
-      const job = copies[i];
-      if (job) this.#insert(qs, id, job, now);
-    });
-    return plan.map(({ id }) => id);
+    const records = plan.map(({ job }) => job && toStored(job, qs.name));
+    const ids = new Array<string>(plan.length);
+    for (let i = 0; i < plan.length; i++) {
+      const record = records[i];
+      if (record) this.#insert(qs, plan[i].id, record, now);
+      ids[i] = plan[i].id;
+    }
+    return ids;
   }
 
   #generateId(qs: QueueState, taken: Set<string>): string {
@@ -802,18 +806,9 @@ export class MemoryStore implements StoreInterface {
     return id;
   }
 
-  /** Stores a (copied) new job and indexes it. */
-  #insert(qs: QueueState, id: string, job: NewJob, now: number): void {
-    const data: JobData = {
-      ...job,
-      id,
-      queueName: qs.name,
-      groupId: groupOf(job),
-      deduplicationKey: job.deduplicationKey ?? null,
-      deduplicationExpiresAt: job.deduplicationExpiresAt ?? null,
-      parentId: job.parentId ?? null,
-      parentQueueName: job.parentId ? job.parentQueueName ?? qs.name : null,
-    };
+  /** Stores a new job record (made by `toStored`) under `id` and indexes it. */
+  #insert(qs: QueueState, id: string, data: JobData, now: number): void {
+    data.id = id;
     const rec: StoredJob = { job: data, seq: ++this.#seq, entry: null, recent: null };
     qs.jobs.set(id, rec);
     qs.index(rec);
@@ -1004,15 +999,17 @@ export class MemoryStore implements StoreInterface {
     }
   }
 
+  /** Queues a job's event. `data` becomes the event's: pass a fresh object holding no stored values. */
   #emit(job: JobData, type: StoreEventType, now: number, data?: Record<string, unknown>): void {
-    this.#emitter.queue({
+    const event: StoreEvent = {
       type,
       queueName: job.queueName,
       jobId: job.id,
       jobName: job.name,
-      ...(data ? { data: structuredClone(data) } : {}),
       timestamp: now,
-    });
+    };
+    if (data) event.data = data;
+    this.#emitter.queue(event);
   }
 }
 
@@ -1036,10 +1033,6 @@ function guardHolds(job: JobData, guard: UpdateGuard | undefined): boolean {
     return job.state === 'active' && job.lockToken === guard.token;
   }
   return true;
-}
-
-function groupOf(job: NewJob): string | null {
-  return job.groupId ?? job.opts.group?.id ?? null;
 }
 
 function jobKey(queueName: string, jobId: string): string {

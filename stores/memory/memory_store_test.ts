@@ -15,6 +15,7 @@ import {
   type StoreEvent,
 } from '@conveyor/shared';
 import { MemoryStore } from './mod.ts';
+import './copy_test.ts';
 
 async function open(options = {}): Promise<MemoryStore> {
   const store = new MemoryStore(options);
@@ -129,6 +130,29 @@ describe('MemoryStore specifics', () => {
     const c = await store.fetchNextJob('q', 'w', 1000);
     await store.completeJobs('q', [{ jobId: id, token: c!.lockToken!, returnvalue: { v: 1 } }]);
     assert.deepEqual((await store.getJob('q', id))?.returnvalue, { v: 1 });
+  });
+
+  it("each listener gets its own event; publish copies the caller's event", async () => {
+    const store = await open();
+    const seen: StoreEvent[] = [];
+    const spoil = (e: StoreEvent) => {
+      seen.push(structuredClone(e));
+      e.type = 'removed';
+      (e.data as { returnvalue: { v: number } }).returnvalue.v = 99;
+    };
+    for (let i = 0; i < 3; i++) store.subscribe('q', (e) => spoil(e));
+    const event: StoreEvent = {
+      type: 'completed',
+      queueName: 'q',
+      jobId: '1',
+      data: { returnvalue: { v: 1 } },
+      timestamp: 1,
+    };
+    await store.publish(event);
+    assert.equal(seen.length, 3);
+    for (const e of seen) assert.deepEqual(e, { ...event, data: { returnvalue: { v: 1 } } });
+    assert.equal(event.type, 'completed');
+    assert.deepEqual(event.data, { returnvalue: { v: 1 } });
   });
 
   it('refuses options.tx (no transactions) and saves nothing', async () => {

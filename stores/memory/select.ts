@@ -26,6 +26,15 @@ export function selectNext(qs: QueueState, opts: FetchOptions, now: number): Sto
     return null;
   }
   if (opts.limiter && !QueueState.allows(qs.limiter, opts.limiter, now)) return null;
+  if (
+    opts.jobName === undefined && qs.paused.size === 0 && !opts.excludeGroups?.length &&
+    opts.groupConcurrency === undefined && opts.groupLimiter === undefined &&
+    opts.groupRoundRobin !== true
+  ) {
+    // No filter: the head of the claim order (or of the newest-first order) is the pick.
+    const head = (opts.lifo ? qs.recent : qs.lists.waiting).first();
+    return head ? qs.jobs.get(head.id)! : null;
+  }
   const excluded = opts.excludeGroups?.length ? new Set(opts.excludeGroups) : null;
   const nameOk = (job: JobData): boolean =>
     (opts.jobName === undefined || job.name === opts.jobName) &&

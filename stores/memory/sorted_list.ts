@@ -58,7 +58,10 @@ export class SortedList<T> implements Iterable<T> {
     const chunk = this.#chunks[c];
     const i = this.#lowerBound(chunk, entry);
     if (i < chunk.length && this.#compare(chunk[i], entry) === 0) return false;
-    chunk.splice(i, 0, entry);
+    // push/unshift/shift/pop are much cheaper than splice at the ends (the common case).
+    if (i === chunk.length) chunk.push(entry);
+    else if (i === 0) chunk.unshift(entry);
+    else chunk.splice(i, 0, entry);
     this.#size++;
     if (chunk.length > 2 * CHUNK) this.#chunks.splice(c + 1, 0, chunk.splice(CHUNK));
     return true;
@@ -71,7 +74,9 @@ export class SortedList<T> implements Iterable<T> {
     const chunk = this.#chunks[c];
     const i = this.#lowerBound(chunk, entry);
     if (i >= chunk.length || this.#compare(chunk[i], entry) !== 0) return false;
-    chunk.splice(i, 1);
+    if (i === 0) chunk.shift();
+    else if (i === chunk.length - 1) chunk.pop();
+    else chunk.splice(i, 1);
     this.#size--;
     if (chunk.length === 0) this.#chunks.splice(c, 1);
     return true;
