@@ -26,6 +26,7 @@ import { newJob } from '@conveyor/shared';
 import { PgStore } from '@conveyor/store-pg';
 import { drainLoop, loadEngine } from './pg/engine.ts';
 import { dropRaw, rawBulkInsert, rawDrain, rawLatency, setupRaw } from './pg/raw.ts';
+import { graphileWorker, type PeerResult, pgBoss } from './pg/peers.ts';
 
 const N = Number(process.env.BENCH_N ?? 20_000);
 const CHUNK = 1_000;
@@ -158,6 +159,30 @@ if (engine) {
 } else {
   console.log('engine (@conveyor/core) not available: engine figures skipped');
 }
+
+// ── peers (root devDependencies; skipped when missing) ──
+for (const peer of [pgBoss, graphileWorker]) {
+  let r: PeerResult | null = null;
+  try {
+    r = await peer(URL_, N, CHUNK, SAMPLES);
+  } catch (e) {
+    console.log(`${peer.name}: failed (${(e as Error).message}), skipped`);
+    continue;
+  }
+  if (!r) {
+    console.log(`${peer.name}: not installed, skipped`);
+    continue;
+  }
+  line(`${r.label}: bulk enqueue`, `${fmt(r.bulk)} jobs/s  ${(r.bulk / rawBulk).toFixed(2)}× raw`);
+  line(`${r.label}: drain`, `${fmt(r.drain)} jobs/s  ${(r.drain / rawDrainRate).toFixed(2)}× raw`);
+  line(
+    `${r.label}: add→start`,
+    `p50 ${pct(r.latency, 50).toFixed(2)} ms, p99 ${pct(r.latency, 99).toFixed(2)} ms`,
+  );
+}
+await sql.unsafe(
+  'DROP SCHEMA IF EXISTS conveyor_bench_pgboss CASCADE; DROP SCHEMA IF EXISTS conveyor_bench_graphile CASCADE',
+);
 
 // ── add→start latency at light load ──
 await setupRaw(sql);
