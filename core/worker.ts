@@ -641,25 +641,44 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   #complete(run: Run<D, R>, value: unknown): void {
     if (!this.#settle(run)) return;
     const { jobs } = run;
-    const batch = this.#batchSize > 0;
-    const values = batch ? (Array.isArray(value) ? value : []) : undefined;
-    const finish = (job: Job<D, R>, result: unknown): Promise<void> =>
+    const submit = (job: Job<D, R>, result: unknown): Promise<boolean> =>
       this.#completions.add({
         jobId: job.id,
         token: job.token!,
         returnvalue: result === undefined ? null : result,
-      }).then((ok) => {
-        if (!ok) return this.#lockLost(run, job);
-        if (keeps(job.opts.removeOnComplete)) this.#pruneDue = true;
-        job.state = 'completed';
-        job.returnvalue = (result ?? null) as R;
-        job.token = null;
-        this.emit('completed', job, job.returnvalue as R);
       });
-    const finishing = values
-      ? Promise.all(jobs.map((job, i) => finish(job, values[i])))
-      : finish(jobs[0], value);
-    finishing.catch((e) => this.#error(e)).finally(() => this.#release(run));
+    if (this.#batchSize === 0) {
+      // The hot path: one job, one promise reaction (no Promise.all/catch/finally chain).
+      const job = jobs[0];
+      submit(job, value).then((ok) => {
+        try {
+          this.#completed(run, job, value, ok);
+        } catch (e) {
+          this.#error(e);
+        }
+        this.#release(run);
+      }, (e) => {
+        this.#error(e);
+        this.#release(run);
+      });
+      return;
+    }
+    const values = Array.isArray(value) ? value : [];
+    Promise.all(
+      jobs.map((job, i) =>
+        submit(job, values[i]).then((ok) => this.#completed(run, job, values[i], ok))
+      ),
+    ).catch((e) => this.#error(e)).finally(() => this.#release(run));
+  }
+
+  /** Records a stored completion on the job and emits `completed` (or reports a lost lock). */
+  #completed(run: Run<D, R>, job: Job<D, R>, result: unknown, ok: boolean): void {
+    if (!ok) return this.#lockLost(run, job);
+    if (keeps(job.opts.removeOnComplete)) this.#pruneDue = true;
+    job.state = 'completed';
+    job.returnvalue = (result ?? null) as R;
+    job.token = null;
+    this.emit('completed', job, job.returnvalue as R);
   }
 
   #fail(run: Run<D, R>, reason: unknown): void {

@@ -261,21 +261,24 @@ export class MemoryStore implements StoreInterface {
   completeJobs(queueName: string, completions: JobCompletion[]): Promise<boolean[]> {
     return this.#run(() => {
       const now = Date.now();
-      return completions.map(({ jobId, token, returnvalue }) => {
+      const done = new Array<boolean>(completions.length);
+      for (let i = 0; i < completions.length; i++) {
+        const { jobId, token, returnvalue } = completions[i];
         const rec = this.#holding(queueName, jobId, token, true);
-        if (!rec) return false;
+        done[i] = rec !== null;
+        if (!rec) continue;
         const job = rec.job;
         const value = copyValue(returnvalue);
-        this.#move(rec, 'completed', now, () => {
-          job.returnvalue = value;
-          job.finishedAt = now;
-        }, { returnvalue: copyValue(value) });
+        // Set before the move: the completed index orders by finishedAt (unindex uses rec.entry).
+        job.returnvalue = value;
+        job.finishedAt = now;
+        this.#move(rec, 'completed', now, undefined, { returnvalue: copyValue(value) });
         if (job.parentId !== null && job.parentQueueName !== null) {
           this.#childFinished(job.parentQueueName, job.parentId, now);
         }
         if (job.opts.removeOnComplete === true) this.#drop(rec, false);
-        return true;
-      });
+      }
+      return done;
     });
   }
 
@@ -828,13 +831,13 @@ export class MemoryStore implements StoreInterface {
     const pick = selectNext(qs, opts, now);
     if (!pick) return null;
     const job = pick.job;
-    this.#move(pick, 'active', now, () => {
-      job.lockedBy = workerId;
-      job.lockUntil = now + lockDuration;
-      job.lockToken = crypto.randomUUID();
-      job.processedAt = now;
-      job.attemptsStarted++;
-    });
+    this.#move(pick, 'active', now);
+    // Lock fields are not indexed, so they can be set after the move.
+    job.lockedBy = workerId;
+    job.lockUntil = now + lockDuration;
+    job.lockToken = crypto.randomUUID();
+    job.processedAt = now;
+    job.attemptsStarted++;
     if (opts.limiter) qs.limiter = QueueState.take(qs.limiter, opts.limiter, now);
     if (job.groupId !== null && opts.groupLimiter) {
       const g = job.groupId;
