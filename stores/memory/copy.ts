@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { JobData, NewJob } from '@conveyor/shared';
+import type { JobData, JobOptions, NewJob } from '@conveyor/shared';
 
 /** Nesting depth beyond which a value is copied by `structuredClone` (handles cycles). */
 export const MAX_DEPTH = 100;
@@ -136,9 +136,38 @@ export function copyJob(job: JobData): JobData {
 }
 
 /**
+ * The shared empty `logs` / `stacktrace` of stored jobs (frozen): most jobs never get a line,
+ * so they share this one instead of holding two arrays each. Replace it before appending.
+ *
+ * @example
+ * ```ts
+ * import { EMPTY_LIST } from './copy.ts';
+ * let logs = EMPTY_LIST;
+ * if (logs === EMPTY_LIST) logs = [];
+ * logs.push('line');
+ * ```
+ */
+export const EMPTY_LIST: string[] = Object.freeze([]) as unknown as string[];
+
+const EMPTY_OPTS: JobOptions = Object.freeze({});
+
+/** A stored copy of a list: the shared {@linkcode EMPTY_LIST} when empty. */
+function storedList(list: string[]): string[] {
+  return Array.isArray(list) && list.length === 0 ? EMPTY_LIST : copyValue(list);
+}
+
+/** A stored copy of options: one shared frozen object for `{}` (stored opts are never changed in place). */
+function storedOpts(opts: JobOptions): JobOptions {
+  if (Object.getPrototypeOf(opts) !== objectProto) return copyValue(opts);
+  for (const _ in opts) return copyValue(opts);
+  return EMPTY_OPTS;
+}
+
+/**
  * The record the store keeps for a job to save: a copy of `job` (see {@linkcode copyJob}) with
  * the derived fields normalised (`queueName`, `groupId`, deduplication and parent fields). The
- * id is left empty for the caller to set. Throws (saving nothing) when a value cannot be
+ * id is left empty for the caller to set. Empty `logs`, `stacktrace` and `opts` are shared
+ * frozen objects (see {@linkcode EMPTY_LIST}); copies handed out are fresh. Throws (saving nothing) when a value cannot be
  * copied, so call it for every job of a save before inserting any.
  *
  * @example
@@ -155,7 +184,7 @@ export function toStored(job: NewJob, queueName: string): JobData {
     queueName,
     name: job.name,
     data: copyValue(job.data),
-    opts: copyValue(job.opts),
+    opts: storedOpts(job.opts),
     state: job.state,
     priority: job.priority,
     attemptsMade: job.attemptsMade,
@@ -163,8 +192,8 @@ export function toStored(job: NewJob, queueName: string): JobData {
     progress: copyValue(job.progress),
     returnvalue: copyValue(job.returnvalue),
     failedReason: job.failedReason,
-    stacktrace: copyValue(job.stacktrace),
-    logs: copyValue(job.logs),
+    stacktrace: storedList(job.stacktrace),
+    logs: storedList(job.logs),
     createdAt: job.createdAt,
     delayUntil: job.delayUntil,
     processedAt: job.processedAt,

@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { newJob } from '@conveyor/shared';
-import { copyJob, copyValue, MAX_DEPTH, toStored } from './copy.ts';
+import { copyJob, copyValue, EMPTY_LIST, MAX_DEPTH, toStored } from './copy.ts';
 
 describe('memory store copies', () => {
   it('deep-copies JSON values: equal, and sharing no object with the input', () => {
@@ -101,5 +101,21 @@ describe('memory store copies', () => {
       assert.notEqual(out[key], stored[key], key);
       assert.notEqual(stored[key], job[key], key);
     }
+  });
+
+  it('stored empty lists and options are shared and frozen; copies of them are fresh', () => {
+    const a = toStored(newJob('q', 'n', {}), 'q');
+    const b = toStored(newJob('q', 'n', {}), 'q');
+    assert.equal(a.logs, EMPTY_LIST);
+    assert.equal(a.stacktrace, EMPTY_LIST);
+    assert.equal(a.opts, b.opts);
+    assert.ok(Object.isFrozen(a.opts) && Object.isFrozen(EMPTY_LIST));
+    const out = copyJob(a);
+    assert.ok(!Object.isFrozen(out.logs) && !Object.isFrozen(out.stacktrace));
+    assert.ok(!Object.isFrozen(out.opts));
+    out.logs.push('x');
+    out.opts.attempts = 3;
+    assert.deepEqual(b.logs, []);
+    assert.deepEqual(b.opts, {});
   });
 });

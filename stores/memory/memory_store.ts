@@ -28,7 +28,7 @@ import {
 import { Emitter, type Listener } from './emitter.ts';
 import { NO_GROUP, QueueState, type StoredJob } from './queue_state.ts';
 import { selectNext } from './select.ts';
-import { copyJob, copyValue, groupOf, toStored } from './copy.ts';
+import { copyJob, copyValue, EMPTY_LIST, groupOf, toStored } from './copy.ts';
 import { checkFetchOptions, checkMs, checkNewJob, checkState, wholeNumber } from './validate.ts';
 
 const STALLED_REASON = 'job stalled more than allowable limit';
@@ -172,7 +172,8 @@ export class MemoryStore implements StoreInterface {
       if (keepLogs !== undefined) wholeNumber('keepLogs', keepLogs, 0);
       const rec = this.#find(queueName, jobId);
       if (!rec) return 0;
-      const logs = rec.job.logs;
+      let logs = rec.job.logs;
+      if (logs === EMPTY_LIST) rec.job.logs = logs = [];
       logs.push(String(line));
       if (keepLogs !== undefined && logs.length > keepLogs) {
         logs.splice(0, logs.length - keepLogs);
@@ -294,7 +295,10 @@ export class MemoryStore implements StoreInterface {
         const update = () => {
           job.attemptsMade++;
           job.failedReason = failedReason;
-          if (stack !== undefined) job.stacktrace.push(stack);
+          if (stack !== undefined) {
+            if (job.stacktrace === EMPTY_LIST) job.stacktrace = [];
+            job.stacktrace.push(stack);
+          }
         };
         if (retryAt === undefined || retryAt === null) {
           this.#failFinal(rec, now, update);
