@@ -49,36 +49,61 @@ export class SortedList<T> implements Iterable<T> {
 
   /** Adds an entry (keeps the order). Returns false when an equal entry is already stored. */
   insert(entry: T): boolean {
-    if (this.#chunks.length === 0) {
-      this.#chunks.push([entry]);
+    const chunks = this.#chunks;
+    if (chunks.length === 0) {
+      chunks.push([entry]);
       this.#size = 1;
       return true;
     }
-    const c = this.#chunkFor(entry);
-    const chunk = this.#chunks[c];
-    const i = this.#lowerBound(chunk, entry);
-    if (i < chunk.length && this.#compare(chunk[i], entry) === 0) return false;
-    // push/unshift/shift/pop are much cheaper than splice at the ends (the common case).
-    if (i === chunk.length) chunk.push(entry);
-    else if (i === 0) chunk.unshift(entry);
-    else chunk.splice(i, 0, entry);
+    // Fast paths: appending after the last entry or before the first (FIFO and newest-first
+    // indexes do nothing else). push/unshift are much cheaper than splice.
+    let c = chunks.length - 1;
+    let chunk = chunks[c];
+    if (this.#compare(chunk[chunk.length - 1], entry) < 0) chunk.push(entry);
+    else if (this.#compare(entry, chunks[0][0]) < 0) {
+      c = 0;
+      chunk = chunks[0];
+      chunk.unshift(entry);
+    } else {
+      c = this.#chunkFor(entry);
+      chunk = chunks[c];
+      const i = this.#lowerBound(chunk, entry);
+      if (i < chunk.length && this.#compare(chunk[i], entry) === 0) return false;
+      chunk.splice(i, 0, entry);
+    }
     this.#size++;
-    if (chunk.length > 2 * CHUNK) this.#chunks.splice(c + 1, 0, chunk.splice(CHUNK));
+    if (chunk.length > 2 * CHUNK) chunks.splice(c + 1, 0, chunk.splice(CHUNK));
     return true;
   }
 
   /** Removes the entry equal to `entry`. Returns false when there was none. */
   delete(entry: T): boolean {
-    if (this.#chunks.length === 0) return false;
+    const chunks = this.#chunks;
+    if (chunks.length === 0) return false;
+    // Fast paths: the very entry is the first or the last (claims take the head).
+    const head = chunks[0];
+    if (head[0] === entry) {
+      head.shift();
+      if (head.length === 0) chunks.shift();
+      this.#size--;
+      return true;
+    }
+    const tail = chunks[chunks.length - 1];
+    if (tail[tail.length - 1] === entry) {
+      tail.pop();
+      if (tail.length === 0) chunks.pop();
+      this.#size--;
+      return true;
+    }
     const c = this.#chunkFor(entry);
-    const chunk = this.#chunks[c];
+    const chunk = chunks[c];
     const i = this.#lowerBound(chunk, entry);
     if (i >= chunk.length || this.#compare(chunk[i], entry) !== 0) return false;
     if (i === 0) chunk.shift();
     else if (i === chunk.length - 1) chunk.pop();
     else chunk.splice(i, 1);
     this.#size--;
-    if (chunk.length === 0) this.#chunks.splice(c, 1);
+    if (chunk.length === 0) chunks.splice(c, 1);
     return true;
   }
 

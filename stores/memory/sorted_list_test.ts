@@ -52,6 +52,44 @@ describe('SortedList', () => {
     assert.equal(list.first(), sorted[0]);
   });
 
+  it('matches a model under queue-like use: appends, prepends, head and tail deletes', () => {
+    type E = { k: number };
+    const list = new SortedList<E>((a, b) => a.k - b.k);
+    const model: E[] = [];
+    const next = random(7);
+    let low = 0;
+    let high = 0;
+    for (let i = 0; i < 30_000; i++) {
+      const op = Math.floor(next() * 6);
+      if (op <= 1) {
+        const e = { k: ++high };
+        assert.equal(list.insert(e), true);
+        model.push(e);
+      } else if (op === 2) {
+        const e = { k: --low };
+        assert.equal(list.insert(e), true);
+        model.unshift(e);
+      } else if (op === 3 && model.length > 0) {
+        // The head, by identity or by an equal copy (the slow path).
+        const e = next() < 0.5 ? model[0] : { k: model[0].k };
+        assert.equal(list.delete(e), true);
+        model.shift();
+      } else if (op === 4 && model.length > 0) {
+        assert.equal(list.delete(model[model.length - 1]), true);
+        model.pop();
+      } else if (model.length > 0) {
+        const at = Math.floor(next() * model.length);
+        assert.equal(list.delete(model[at]), true);
+        assert.equal(list.delete(model[at]), false);
+        model.splice(at, 1);
+      }
+      assert.equal(list.size, model.length);
+    }
+    assert.deepEqual([...list], model);
+    assert.equal(list.first(), model[0]);
+    assert.equal(list.insert({ k: model[0]?.k ?? 0 }), model.length === 0);
+  });
+
   it('slices by inclusive index across chunks', () => {
     const list = new SortedList(numeric);
     for (let i = 0; i < 3000; i++) list.insert(i);
