@@ -5,27 +5,11 @@
  *
  * @module
  */
-import { after } from 'node:test';
 import { openBunSqlite, SqliteStore } from '@conveyor/store-sqlite-bun';
-import { behaviourSuite } from './behaviour/mod.ts';
-import { conformanceSuite } from './conformance/mod.ts';
-import { requireTests } from './helpers.ts';
-import { type SqliteAdapter, sqliteHarnesses } from './sqlite-harness.ts';
-import { sqliteSpecificSuite } from './sqlite-specific.ts';
+import { sqliteSuites } from './sqlite-suites.ts';
 
-const adapter: SqliteAdapter = {
+sqliteSuites({
   name: 'sqlite-bun',
   create: (options) => new SqliteStore(options),
   openDriver: openBunSqlite,
-};
-const { ran } = requireTests(adapter.name);
-const harnesses = sqliteHarnesses(adapter);
-after(async () => {
-  for (const h of harnesses) await h.teardown?.();
 });
-
-for (const harness of harnesses) {
-  conformanceSuite(harness);
-  behaviourSuite(harness);
-}
-sqliteSpecificSuite(adapter, ran);

@@ -5,27 +5,11 @@
  *
  * @module
  */
-import { after } from 'node:test';
 import { openDenoSqlite, SqliteStore } from '@conveyor/store-sqlite-deno';
-import { behaviourSuite } from './behaviour/mod.ts';
-import { conformanceSuite } from './conformance/mod.ts';
-import { requireTests } from './helpers.ts';
-import { type SqliteAdapter, sqliteHarnesses } from './sqlite-harness.ts';
-import { sqliteSpecificSuite } from './sqlite-specific.ts';
+import { sqliteSuites } from './sqlite-suites.ts';
 
-const adapter: SqliteAdapter = {
+sqliteSuites({
   name: 'sqlite-deno',
   create: (options) => new SqliteStore(options),
   openDriver: openDenoSqlite,
-};
-const { ran } = requireTests(adapter.name);
-const harnesses = sqliteHarnesses(adapter);
-after(async () => {
-  for (const h of harnesses) await h.teardown?.();
 });
-
-for (const harness of harnesses) {
-  conformanceSuite(harness);
-  behaviourSuite(harness);
-}
-sqliteSpecificSuite(adapter, ran);
