@@ -9,7 +9,7 @@
 /** Orders two entries: negative when `a` comes first, 0 when equal, positive otherwise. */
 export type Compare<T> = (a: T, b: T) => number;
 
-const CHUNK = 512;
+const CHUNK = 128;
 
 /**
  * A sorted list of unique entries (by `compare`). Entries must not change while stored.
