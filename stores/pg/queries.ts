@@ -35,22 +35,34 @@ export function buildQueries(n: SchemaNames) {
     `WITH u AS (${cte})
      SELECT ${select}, (SELECT ${s}.emit($1::text, '${kind}', array_agg(id ORDER BY seq)) FROM u) AS _e
      FROM u`;
-  const insert = (onConflict: boolean) =>
-    // json_to_recordset yields rows in array order, so seq (and FIFO order) follows the input.
-    `WITH x AS (SELECT * FROM ${recordset('$1::text::json')}),
-     s AS (SELECT x.*, nextval(${reg('job_seq')}) AS seq FROM x),
+  const emitSaved = `${s}.emit(queue, state, array_agg(id ORDER BY seq),
+      array_agg(CASE WHEN state = 'delayed' THEN jsonb_build_object('delayUntil', delay_until)
+        END ORDER BY seq),
+      array_agg(name ORDER BY seq))`;
+  // json_to_recordset yields rows in array order, so seq (and FIFO order) follows the input.
+  const numbered = `(SELECT x.*, nextval(${reg('job_seq')}) AS seq FROM ${
+    recordset('$1::text::json')
+  })`;
+  /** Saves rows that cannot conflict (or must fail on a conflict): ids come back in order. */
+  const insertNew = `WITH ins AS (
+       INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
+       SELECT ${insertValues('y', 'coalesce(y.id, y.seq::text)', 'y.seq', '$2::text')}
+       FROM ${numbered} y
+       RETURNING queue, id, seq, state, name, delay_until
+     )
+     SELECT array_agg(id ORDER BY seq) AS ids,
+       (SELECT count(*) FROM (SELECT ${emitSaved} FROM ins GROUP BY queue, state) e) AS _e
+     FROM ins`;
+  /** Saves rows, skipping those whose id exists: one result row per input row. */
+  const insertOrExisting = `WITH s AS MATERIALIZED (SELECT * FROM ${numbered} y),
      ins AS (
        INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
        SELECT ${insertValues('s', 'coalesce(s.id, s.seq::text)', 's.seq', '$2::text')}
        FROM s
-       ${onConflict ? 'ON CONFLICT DO NOTHING' : ''}
+       ON CONFLICT DO NOTHING
        RETURNING queue, id, seq, state, name, delay_until
      ),
-     e AS (SELECT ${s}.emit(queue, state, array_agg(id ORDER BY seq),
-         array_agg(CASE WHEN state = 'delayed' THEN jsonb_build_object('delayUntil', delay_until)
-           END ORDER BY seq),
-         array_agg(name ORDER BY seq)) AS n
-       FROM ins GROUP BY queue, state)
+     e AS (SELECT ${emitSaved} AS n FROM ins GROUP BY queue, state)
      SELECT s.i, coalesce(s.id, s.seq::text) AS id, (ins.seq IS NOT NULL) AS inserted,
        (SELECT count(*) FROM e) AS _e
      FROM s LEFT JOIN ins ON ins.seq = s.seq ORDER BY s.i`;
@@ -84,8 +96,8 @@ export function buildQueries(n: SchemaNames) {
     `(state = '${st}' AND ((${p}_count IS NOT NULL AND newer >= ${p}_count)
       OR (${p}_age IS NOT NULL AND finished_at < t.now - ${p}_age * 1000)))`;
   return {
-    insertOrExisting: insert(true),
-    insertNew: insert(false),
+    insertOrExisting,
+    insertNew,
     saveChecked: `SELECT idx, job_id, inserted FROM ${s}.save_checked($1::text, $2::text::json)`,
     existingIds: `SELECT x.q, x.id FROM json_to_recordset($1::text::json) AS x(q text, id text)
       WHERE EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.queue = x.q AND j.id = x.id)`,

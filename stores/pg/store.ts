@@ -211,15 +211,17 @@ export class PgStore implements StoreInterface {
     let plain = x === this.#core.sql && rows.every((r) => r.id === null);
     for (let round = 0; todo.length > 0; round++) {
       const params = [serializeRows(todo, queueName), queueName];
-      let out: Row[];
-      try {
-        const q = this.#core.q;
-        out = await this.#run(x, plain ? q.insertNew : q.insertOrExisting, params);
-      } catch (e) {
-        if (!plain || (e as { code?: string }).code !== '23505') throw e;
-        plain = false;
-        continue;
+      if (plain) {
+        try {
+          const [row] = await this.#run(x, this.#core.q.insertNew, params);
+          return row.ids as string[];
+        } catch (e) {
+          if ((e as { code?: string }).code !== '23505') throw e;
+          plain = false;
+          continue;
+        }
       }
+      const out = await this.#run(x, this.#core.q.insertOrExisting, params);
       const retry: Row[] = [];
       for (const r of out) {
         const row = rows[r.i as number];
