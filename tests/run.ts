@@ -72,16 +72,32 @@ function filesFor(runtime: string): string[] {
     .sort();
 }
 
+/** A runtime that runs longer than this is killed (with its children) and counts as failed. */
+const RUNTIME_TIMEOUT_MS = Number(Deno.env.get('CONVEYOR_TEST_TIMEOUT_MIN') ?? 25) * 60_000;
+
 async function run(cmd: string[], env: Record<string, string> = {}): Promise<number> {
   console.log(`\n$ ${cmd.join(' ')}`);
-  const child = new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
+  // In its own process group (setsid), so a hung run can be killed with everything it started.
+  const grouped = (await output(['setsid', '--version'])) !== '';
+  const argv = grouped ? ['setsid', ...cmd] : cmd;
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
     cwd: ROOT,
     env,
     stdout: 'inherit',
     stderr: 'inherit',
   }).spawn();
-  return (await child.status).code;
+  const timer = setTimeout(() => {
+    console.error(`\n${cmd[0]}: still running after ${RUNTIME_TIMEOUT_MS / 60_000} min, killed`);
+    try {
+      Deno.kill(grouped ? -child.pid : child.pid, 'SIGKILL');
+    } catch { /* already gone */ }
+  }, RUNTIME_TIMEOUT_MS);
+  try {
+    return (await child.status).code;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function output(cmd: string[]): Promise<string> {
