@@ -16,6 +16,7 @@
  *   npx -y deno@2 run -A bench/pg.ts
  *   npx -y node@24 bench/pg.ts
  *   npx -y bun@1 bench/pg.ts
+ *   BENCH_PEERS=0 npx -y deno@2 run -A bench/pg.ts   # without pg-boss and graphile-worker
  *
  * @module
  */
@@ -54,7 +55,7 @@ const ratio = (ours: number, raw: number, target: number): string =>
 
 const sql = postgres(URL_, { max: 10, onnotice: () => {} });
 const listener = postgres(URL_, { max: 1, onnotice: () => {} });
-const [{ version }] = await sql`SHOW server_version`;
+const [{ server_version: version }] = await sql`SHOW server_version`;
 const [{ fsync }] = await sql`SHOW fsync`;
 console.log(
   `PostgreSQL ${version} (fsync ${fsync}), ${runtime}, ${N} no-op jobs, ${IN_FLIGHT} in flight`,
@@ -161,7 +162,8 @@ if (engine) {
 }
 
 // ── peers (root devDependencies; skipped when missing) ──
-for (const peer of [pgBoss, graphileWorker]) {
+// BENCH_PEERS=0 skips the peers (a quicker run when only our figures matter).
+for (const peer of process.env.BENCH_PEERS === '0' ? [] : [pgBoss, graphileWorker]) {
   let r: PeerResult | null = null;
   try {
     r = await peer(URL_, N, CHUNK, SAMPLES);

@@ -68,7 +68,7 @@ export function buildQueries(n: SchemaNames) {
      FROM s LEFT JOIN ins ON ins.seq = s.seq ORDER BY s.i`;
   const claim = (lifo: boolean) =>
     `WITH c AS (
-       SELECT j.queue AS cq, j.id AS cid FROM ${s}.jobs j
+       SELECT j.ctid AS tid FROM ${s}.jobs j
        WHERE j.queue = $1::text AND j.state = 'waiting' AND ($5::text IS NULL OR j.name = $5::text)
          AND NOT EXISTS (SELECT 1 FROM ${s}.paused p WHERE p.queue = $1::text
            AND p.name IN (j.name, '__all__'))
@@ -80,7 +80,7 @@ export function buildQueries(n: SchemaNames) {
        UPDATE ${s}.jobs j SET state = 'active', locked_by = $2::text,
          lock_until = t.now + $3::float8, lock_token = gen_random_uuid()::text,
          processed_at = t.now, attempts_started = j.attempts_started + 1
-       FROM c, t WHERE j.queue = c.cq AND j.id = c.cid AND j.state = 'waiting'
+       FROM c, t WHERE j.ctid = c.tid AND j.state = 'waiting'
        RETURNING ${jobColumns('j')}, j.seq
      )
      SELECT u.*, (SELECT ${s}.emit($1::text, 'active', array_agg(id ORDER BY ok), NULL,
