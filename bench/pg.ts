@@ -283,10 +283,18 @@ for (const procs of [1, 2]) {
       c.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
     })
   ));
+  // Counted from the coalesced `completed` notifications: no polling query loads the server.
+  let completed = 0;
+  let allDone: () => void = () => {};
+  const finished = new Promise<void>((r) => (allDone = r));
+  const cq = q;
+  store.subscribe(cq, (e) => e.type === 'completed' && ++completed === N && allDone());
+  await store.subscriptionsReady();
   const t = performance.now();
   await store.resumeJobName(q, '__all__');
-  while ((await store.countJobs(q, 'completed')) < N) await new Promise((r) => setTimeout(r, 10));
+  await finished;
   const r = rate(N, performance.now() - t);
+  store.unsubscribe(cq);
   await Promise.all(
     children.map((c) => new Promise((res) => c.exitCode !== null ? res(0) : c.on('exit', res))),
   );

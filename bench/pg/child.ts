@@ -23,7 +23,7 @@ if (engine) {
     store,
     concurrency: 50,
   });
-  while (!(await done())) await new Promise((r) => setTimeout(r, 25));
+  while (!(await done())) await new Promise((r) => setTimeout(r, 250));
   await worker.close();
 } else {
   await drainLoop(store, queue, 50, done);
