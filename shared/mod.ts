@@ -17,3 +17,4 @@
 export * from './types.ts';
 export * from './errors.ts';
 export * from './store.ts';
+export * from './row.ts';

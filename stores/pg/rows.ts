@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { JobData, JobState, NewJob, RemoveOnFinish } from '@conveyor/shared';
+import type { NewJob, RemoveOnFinish } from '@conveyor/shared';
 import { InvalidArgumentError } from '@conveyor/shared';
 import { INPUT_DEFAULTS } from './columns.ts';
 
@@ -56,51 +56,7 @@ export function jobColumns(alias?: string): string {
 /** A row as the driver returns it. */
 export type Row = Record<string, unknown>;
 
-const parse = (text: unknown): unknown => typeof text === 'string' ? JSON.parse(text) : text;
 const json = (value: unknown): string => JSON.stringify(value) ?? 'null';
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-
-/**
- * Turns a jobs row into a fresh {@linkcode JobData}.
- *
- * @example
- * ```ts
- * import { rowToJob } from './rows.ts';
- * // const job = rowToJob(row);
- * ```
- */
-export function rowToJob(r: Row): JobData {
-  return {
-    id: r.id as string,
-    queueName: r.queue as string,
-    name: r.name as string,
-    data: parse(r.data),
-    opts: parse(r.opts) as JobData['opts'],
-    state: r.state as JobState,
-    priority: Number(r.priority),
-    attemptsMade: Number(r.attempts_made),
-    attemptsStarted: Number(r.attempts_started),
-    progress: parse(r.progress) as JobData['progress'],
-    returnvalue: parse(r.returnvalue),
-    failedReason: (r.failed_reason as string | null) ?? null,
-    stacktrace: (parse(r.stacktrace) as string[]) ?? [],
-    logs: (parse(r.logs) as string[]) ?? [],
-    createdAt: Number(r.created_at),
-    delayUntil: Number(r.delay_until),
-    processedAt: num(r.processed_at),
-    finishedAt: num(r.finished_at),
-    lockedBy: (r.locked_by as string | null) ?? null,
-    lockUntil: num(r.lock_until),
-    lockToken: (r.lock_token as string | null) ?? null,
-    stalledCount: Number(r.stalled_count),
-    parentId: (r.parent_id as string | null) ?? null,
-    parentQueueName: (r.parent_queue as string | null) ?? null,
-    pendingChildrenCount: Number(r.pending_children),
-    deduplicationKey: (r.dedup_key as string | null) ?? null,
-    deduplicationExpiresAt: num(r.dedup_expires_at),
-    groupId: (r.group_id as string | null) ?? null,
-  };
-}
 
 interface Keep {
   now: boolean;

@@ -19,6 +19,7 @@ import type {
   StoreInterface,
   UpdateGuard,
 } from '@conveyor/shared';
+import { jobFromRow } from '@conveyor/shared';
 import {
   ConveyorError,
   DuplicateJobError,
@@ -33,7 +34,7 @@ import { migrate } from './migrate.ts';
 import { type SchemaNames, schemaNames } from './names.ts';
 import { type PgStoreOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { buildQueries, type Queries } from './queries.ts';
-import { COLUMN_TYPES, jobToRow, type Row, rowToJob, serializeRows, UPDATABLE } from './rows.ts';
+import { COLUMN_TYPES, jobToRow, type Row, serializeRows, UPDATABLE } from './rows.ts';
 
 type Exec = postgres.Sql | postgres.TransactionSql;
 type Params = unknown[];
@@ -238,7 +239,7 @@ export class PgStore implements StoreInterface {
   /** Returns a copy of the job, or null. */
   async getJob(queueName: string, jobId: string): Promise<JobData | null> {
     const [row] = await this.#run(this.#x(), this.#core.q.getJob, [queueName, jobId]);
-    return row ? rowToJob(row) : null;
+    return row ? jobFromRow(row) : null;
   }
 
   /** Updates fields of a job, optionally guarded (see `StoreInterface.updateJob`). */
@@ -320,7 +321,7 @@ export class PgStore implements StoreInterface {
   /** The live job holding a deduplication key, or null. */
   async findByDeduplicationKey(queueName: string, key: string): Promise<JobData | null> {
     const [row] = await this.#run(this.#x(), this.#core.q.findByDedup, [queueName, key]);
-    return row ? rowToJob(row) : null;
+    return row ? jobFromRow(row) : null;
   }
 
   // ─────────────────────────────── Fetching and locking ───────────────────────────────
@@ -371,7 +372,7 @@ export class PgStore implements StoreInterface {
         count,
         opts.jobName ?? null,
       ]);
-    return rows.map(rowToJob);
+    return rows.map(jobFromRow);
   }
 
   /** Extends a lock to now + duration (database clock), fenced by `token` when given. */
@@ -472,7 +473,7 @@ export class PgStore implements StoreInterface {
       start,
       limit,
     ]);
-    return rows.map(rowToJob);
+    return rows.map(jobFromRow);
   }
 
   /** Counts jobs in a state. */
@@ -525,7 +526,7 @@ export class PgStore implements StoreInterface {
       throw new InvalidArgumentError('stalledThreshold', stalledThreshold, 'a number of ms >= 0');
     }
     const rows = await this.#run(this.#x(), this.#core.q.stalled, [queueName, stalledThreshold]);
-    return rows.map(rowToJob);
+    return rows.map(jobFromRow);
   }
 
   /** Rescues expired locks in one statement (see `StoreInterface.requeueStalledJobs`). */
@@ -674,7 +675,7 @@ export class PgStore implements StoreInterface {
   /** The children of a job, in any queue. */
   async getChildrenJobs(parentQueueName: string, parentId: string): Promise<JobData[]> {
     const rows = await this.#run(this.#x(), this.#core.q.children, [parentQueueName, parentId]);
-    return rows.map(rowToJob);
+    return rows.map(jobFromRow);
   }
 
   // ──────────────────────────────────── Groups ────────────────────────────────────

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { InvalidArgumentError, type JobData, type JobState, type NewJob } from '@conveyor/shared';
-import type { SqlRow, SqlValue } from './driver.ts';
+import { InvalidArgumentError, type JobState, type NewJob } from '@conveyor/shared';
+import type { SqlValue } from './driver.ts';
 
 /**
  * The insert statement of a job; its parameters come from {@linkcode jobParams}.
@@ -211,50 +211,6 @@ export function freshJobParams(seq: number, queue: string, id: string, e: Encode
 }
 
 /**
- * Builds a {@linkcode JobData} (a fresh object) from a full `conveyor_jobs` row.
- *
- * @example
- * ```ts
- * import { rowToJob, type SqlRow } from '@conveyor/store-sqlite-core';
- * function ids(rows: SqlRow[]): string[] {
- *   return rows.map((r) => rowToJob(r).id);
- * }
- * ```
- */
-export function rowToJob(r: SqlRow): JobData {
-  return {
-    id: r.id as string,
-    queueName: r.queue as string,
-    name: r.name as string,
-    data: fromJson(r.data),
-    opts: fromJson(r.opts) as JobData['opts'],
-    state: r.state as JobState,
-    priority: Number(r.priority),
-    attemptsMade: Number(r.attempts_made),
-    attemptsStarted: Number(r.attempts_started),
-    progress: (fromJson(r.progress) ?? 0) as JobData['progress'],
-    returnvalue: fromJson(r.returnvalue),
-    failedReason: r.failed_reason as string | null,
-    stacktrace: fromJson(r.stacktrace) as string[],
-    logs: fromJson(r.logs) as string[],
-    createdAt: Number(r.created_at),
-    delayUntil: Number(r.delay_until),
-    processedAt: num(r.processed_at),
-    finishedAt: num(r.finished_at),
-    lockedBy: r.locked_by as string | null,
-    lockUntil: num(r.lock_until),
-    lockToken: r.lock_token as string | null,
-    stalledCount: Number(r.stalled_count),
-    parentId: r.parent_id as string | null,
-    parentQueueName: r.parent_queue as string | null,
-    pendingChildrenCount: Number(r.pending_children),
-    deduplicationKey: r.dedup_key as string | null,
-    deduplicationExpiresAt: num(r.dedup_expires_at),
-    groupId: r.group_id as string | null,
-  };
-}
-
-/**
  * `JSON.stringify` that names the field when a value cannot be stored (`undefined` → null).
  *
  * @example
@@ -287,8 +243,4 @@ export function fromJson(value: SqlValue | undefined): unknown {
 
 function list(value: string[] | undefined): string {
   return value === undefined || value.length === 0 ? '[]' : JSON.stringify(value);
-}
-
-function num(v: SqlValue | undefined): number | null {
-  return v === null || v === undefined ? null : Number(v);
 }

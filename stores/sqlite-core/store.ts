@@ -33,6 +33,7 @@ import {
   type StoreInterface,
   type UpdateGuard,
 } from '@conveyor/shared';
+import { jobFromRow } from '@conveyor/shared';
 import {
   type EncodedJob,
   encodeNewJob,
@@ -42,7 +43,6 @@ import {
   INSERT_JOB,
   isFreshJob,
   jobParams,
-  rowToJob,
   toJson,
 } from './codec.ts';
 import { openDatabase } from './connection.ts';
@@ -417,7 +417,7 @@ export class SqliteStoreBase implements StoreInterface {
   /** Returns a copy of a job, or null. */
   async getJob(queueName: string, jobId: string): Promise<JobData | null> {
     const row = this.#job(queueName, jobId);
-    return Promise.resolve(row ? rowToJob(row) : null);
+    return Promise.resolve(row ? jobFromRow(row) : null);
   }
 
   /** The live holder of a deduplication key, or null. */
@@ -430,7 +430,7 @@ export class SqliteStoreBase implements StoreInterface {
       key,
       Date.now(),
     );
-    return Promise.resolve(row ? rowToJob(row) : null);
+    return Promise.resolve(row ? jobFromRow(row) : null);
   }
 
   /** Counts active jobs. */
@@ -472,7 +472,7 @@ export class SqliteStoreBase implements StoreInterface {
       start,
     );
     if (end < -1) rows = rows.slice(0, Math.max(0, rows.length + end + 1));
-    return Promise.resolve(rows.map(rowToJob));
+    return Promise.resolve(rows.map(jobFromRow));
   }
 
   /** The earliest `delayUntil` among delayed jobs, or null. */
@@ -492,7 +492,7 @@ export class SqliteStoreBase implements StoreInterface {
       queueName,
       Date.now() - stalledThreshold,
     );
-    return Promise.resolve(rows.map(rowToJob));
+    return Promise.resolve(rows.map(jobFromRow));
   }
 
   /** All jobs whose parent is this job, in any queue. */
@@ -502,7 +502,7 @@ export class SqliteStoreBase implements StoreInterface {
       parentQueueName,
       parentId,
     );
-    return Promise.resolve(rows.map(rowToJob));
+    return Promise.resolve(rows.map(jobFromRow));
   }
 
   /** Counts active jobs of a group. */
@@ -696,7 +696,7 @@ export class SqliteStoreBase implements StoreInterface {
         }
       }
       return claimed.map((row) => {
-        const job = rowToJob(row);
+        const job = jobFromRow(row);
         this.#emit('active', queueName, job.id, job.name);
         return job;
       });
