@@ -100,9 +100,8 @@ async function userIds(name: string): Promise<{ uid: number; gid: number }> {
 export async function startEmbeddedPostgres(): Promise<PgServer> {
   const pkg = binariesDir();
   await hydrateSymlinks(pkg);
-  const bin = join(pkg, 'native', 'bin');
   for (const b of ['initdb', 'postgres', 'pg_ctl']) {
-    const file = join(bin, b);
+    const file = join(pkg, 'native', 'bin', b);
     const st = await stat(file);
     if ((st.mode & 0o555) !== 0o555) await chmod(file, st.mode | 0o555);
   }
@@ -111,9 +110,21 @@ export async function startEmbeddedPostgres(): Promise<PgServer> {
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const wrap = (cmd: string, args: string[]): [string, string[]] =>
     asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+  let bin = join(pkg, 'native', 'bin');
   if (asRoot) {
     const { uid, gid } = await userIds('postgres');
     await chown(dir, uid, gid);
+    // The checkout may sit below a directory the postgres user cannot enter (mktemp -d makes
+    // 0700 ones): then run a copy of the binaries from the server's own directory.
+    const reachable = await run(...wrap('test', ['-x', join(bin, 'initdb')])).then(
+      () => true,
+      () => false,
+    );
+    if (!reachable) {
+      await run('cp', ['-a', join(pkg, 'native'), join(dir, 'native')]);
+      await run('chown', ['-R', `${uid}:${gid}`, join(dir, 'native')]);
+      bin = join(dir, 'native', 'bin');
+    }
   }
   await run(
     ...(wrap(join(bin, 'initdb'), [
