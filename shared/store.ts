@@ -16,6 +16,7 @@ import type {
   SchedulerData,
   StalledResult,
   StoreEvent,
+  StoreEventType,
   UpdateGuard,
 } from './types.ts';
 
@@ -292,8 +293,17 @@ export interface StoreInterface {
   /**
    * *Seed.* Calls `callback` for every event of the queue, from this process and, for shared
    * stores, from other processes. Events of one queue arrive in order.
+   *
+   * Addition: `types` names the event types the callback needs (default: all). The callback
+   * may still get others, but a shared store can skip publishing what no subscriber wants: the
+   * PostgreSQL store sends `active` and `completed`, the events of every claim and completion,
+   * only while some subscriber of the queue wants them.
    */
-  subscribe(queueName: string, callback: (event: StoreEvent) => void): void;
+  subscribe(
+    queueName: string,
+    callback: (event: StoreEvent) => void,
+    types?: readonly StoreEventType[],
+  ): void;
 
   /** *Seed.* Removes one callback, or every callback of the queue when none is given. */
   unsubscribe(queueName: string, callback?: (event: StoreEvent) => void): void;

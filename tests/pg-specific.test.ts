@@ -26,6 +26,7 @@ import {
 } from '@conveyor/shared';
 import { eventually, requireTests, uniqueQueue } from './helpers.ts';
 import { testServer } from './pg-server.ts';
+import { MIGRATIONS } from '../stores/pg/migrations.ts';
 
 const server = await testServer();
 const admin = postgres(server.url, { max: 4, onnotice: () => {} });
@@ -94,10 +95,44 @@ describe('pg-specific', () => {
       const rows = await admin.unsafe(
         `SELECT version, applied_by FROM "${schema}".migrations ORDER BY version`,
       );
-      assert.deepEqual(rows.map((r) => r.version), [1]);
+      assert.deepEqual(rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
       const q = uniqueQueue();
       const id = await five[0].saveJob(q, job(q));
       assert.equal((await five[4].getJob(q, id))?.id, id);
+      await ran();
+    });
+
+    it('a version-1 schema is migrated and gets the current functions', {
+      timeout: 30_000,
+    }, async () => {
+      const schema = freshSchema();
+      const first = new PgStore({ connection: server.url, schema, onError: () => {} });
+      stores.push(first);
+      await first.connect();
+      await first.disconnect();
+      // Back to version 1 (no watchers table), with a function that no longer works.
+      await admin.unsafe(`DELETE FROM "${schema}".migrations WHERE version > 1`);
+      await admin.unsafe(`DROP TABLE "${schema}".watchers`);
+      await admin.unsafe(`CREATE OR REPLACE FUNCTION "${schema}".emit(q text, kind text,
+        ids text[], datas jsonb[] DEFAULT NULL, names text[] DEFAULT NULL) RETURNS integer
+        LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'old emit'; END $$`);
+      const strict = new PgStore({ connection: server.url, schema, autoMigrate: false });
+      await assert.rejects(
+        strict.connect(),
+        (e) => e instanceof StoreError && e.code === 'SCHEMA_OUTDATED',
+      );
+      const store = new PgStore({ connection: server.url, schema, onError: () => {} });
+      stores.push(store);
+      await store.connect();
+      const q = uniqueQueue();
+      const events = recorder(store, q);
+      await store.subscriptionsReady();
+      const id = await store.saveJob(q, job(q));
+      await eventually(() => events.some((e) => e.type === 'waiting' && e.jobId === id));
+      const rows = await admin.unsafe(
+        `SELECT version FROM "${schema}".migrations ORDER BY version`,
+      );
+      assert.deepEqual(rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
       await ran();
     });
 
@@ -431,6 +466,47 @@ describe('pg-specific', () => {
         await ran();
       },
     );
+
+    it('active and completed are published only while a subscriber wants them', {
+      timeout: 30_000,
+    }, async () => {
+      const worker = await open();
+      const q = uniqueQueue();
+      const seen: StoreEvent[] = [];
+      worker.subscribe(q, (e) => void seen.push(e), ['waiting']);
+      await worker.subscriptionsReady();
+      const channel = (await admin.unsafe(`SELECT "${SHARED}".channel($1) AS c`, [q]))[0]
+        .c as string;
+      const raw: string[] = [];
+      const listener = await admin.listen(channel, (p) => void raw.push(JSON.parse(p).t));
+      /** Runs one job through save, claim and complete; returns the notification types sent. */
+      const cycle = async (): Promise<string[]> => {
+        raw.length = 0;
+        const id = await worker.saveJob(q, job(q));
+        const [c] = await worker.fetchNextJobs(q, 'w', 30_000, 1);
+        assert.equal(c.id, id);
+        await worker.completeJobs(q, [{ jobId: id, token: c.lockToken!, returnvalue: 1 }]);
+        // Notifications arrive in commit order: once the marker is here, the rest came.
+        await admin.unsafe(`SELECT pg_notify($1, '{"t":"marker"}')`, [channel]);
+        await eventually(() => raw.includes('marker'));
+        return raw.filter((t) => t !== 'marker');
+      };
+      assert.deepEqual(await cycle(), ['waiting']);
+      assert.ok(seen.some((e) => e.type === 'waiting'));
+      // A subscriber that wants every event, in another process: the queue is watched.
+      const watcher = await open();
+      const events = recorder(watcher, q);
+      await watcher.subscriptionsReady();
+      assert.deepEqual(await cycle(), ['waiting', 'active', 'completed']);
+      await eventually(() => events.some((e) => e.type === 'completed'));
+      assert.ok(events.some((e) => e.type === 'active'));
+      // Once the watch lapses (the watcher is gone), they stop again.
+      watcher.unsubscribe(q);
+      await admin.unsafe(`UPDATE "${SHARED}".watchers SET until = 0 WHERE queue = $1`, [q]);
+      assert.deepEqual(await cycle(), ['waiting']);
+      await listener.unlisten();
+      await ran();
+    });
 
     it('after pg_terminate_backend of the listener, the store listens again and workers go on', {
       timeout: 30_000,

@@ -33,12 +33,16 @@ export async function loadEngine(): Promise<Engine | null> {
   }
 }
 
-/** Store-level drain: claim `batch` with `fetchNextJobs`, complete them all, until `stop()`. */
+/**
+ * Store-level drain: claim `batch` with `fetchNextJobs`, complete them all, until `stop()`;
+ * `onCompleted` hears how many each batch completed.
+ */
 export async function drainLoop(
   store: StoreInterface,
   queue: string,
   batch: number,
   stop: () => Promise<boolean>,
+  onCompleted: (n: number) => void = () => {},
 ): Promise<void> {
   for (;;) {
     const jobs = await store.fetchNextJobs(queue, 'bench', 30_000, batch);
@@ -47,9 +51,10 @@ export async function drainLoop(
       await new Promise((r) => setTimeout(r, 5));
       continue;
     }
-    await store.completeJobs(
+    const ok = await store.completeJobs(
       queue,
       jobs.map((j) => ({ jobId: j.id, token: j.lockToken!, returnvalue: null })),
     );
+    onCompleted(ok.filter(Boolean).length);
   }
 }

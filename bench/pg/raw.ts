@@ -70,42 +70,52 @@ export async function rawDrain(sql: postgres.Sql, batch: number): Promise<number
   return performance.now() - t;
 }
 
+/** Takes one add→start sample (ms) per call; `close` stops listening. */
+export interface LatencySampler {
+  /** Adds one job and resolves with the time until it was claimed (ms). */
+  sample(i: number): Promise<number>;
+  /** Stops listening. */
+  close(): Promise<void>;
+}
+
 /**
  * add→start at light load: insert one job with a NOTIFY, a listener claims it on the
- * notification. Returns one latency (ms) per sample.
+ * notification (then completes it).
  */
 export async function rawLatency(
   sql: postgres.Sql,
   listener: postgres.Sql,
-  samples: number,
-): Promise<number[]> {
-  const out: number[] = [];
+): Promise<LatencySampler> {
   let wake: (() => void) | null = null;
   const sub = await listener.listen('conveyor_bench_raw', () => wake?.());
-  for (let i = 0; i < samples; i++) {
-    const claimed = new Promise<void>((resolve) => {
-      wake = async () => {
-        const rows = await sql.unsafe(CLAIM, [50], { prepare: true });
-        if (rows.length === 0) return;
-        out.push(performance.now() - t0);
-        await sql.unsafe(
-          COMPLETE,
-          [JSON.stringify(rows.map((r) => ({ id: r.id, t: r.lock_token })))],
-          { prepare: true },
-        );
-        resolve();
-      };
-    });
-    const t0 = performance.now();
-    await sql.unsafe(
-      `WITH i AS (INSERT INTO ${S}.jobs (queue, name, data, state)
-         VALUES ('raw', 'noop', $1::text, 'waiting') RETURNING id)
-       SELECT pg_notify('conveyor_bench_raw', id::text) FROM i`,
-      [JSON.stringify({ i })],
-      { prepare: true },
-    );
-    await claimed;
-  }
-  await sub.unlisten();
-  return out;
+  return {
+    async sample(i) {
+      let t0 = 0;
+      let latency = 0;
+      const claimed = new Promise<void>((resolve) => {
+        wake = async () => {
+          const rows = await sql.unsafe(CLAIM, [50], { prepare: true });
+          if (rows.length === 0) return;
+          latency = performance.now() - t0;
+          await sql.unsafe(
+            COMPLETE,
+            [JSON.stringify(rows.map((r) => ({ id: r.id, t: r.lock_token })))],
+            { prepare: true },
+          );
+          resolve();
+        };
+      });
+      t0 = performance.now();
+      await sql.unsafe(
+        `WITH i AS (INSERT INTO ${S}.jobs (queue, name, data, state)
+           VALUES ('raw', 'noop', $1::text, 'waiting') RETURNING id)
+         SELECT pg_notify('conveyor_bench_raw', id::text) FROM i`,
+        [JSON.stringify({ i })],
+        { prepare: true },
+      );
+      await claimed;
+      return latency;
+    },
+    close: () => sub.unlisten(),
+  };
 }

@@ -52,10 +52,17 @@ export const INPUT_DEFAULTS: ReadonlyMap<string, string | number | boolean> = ne
   INPUT_COLUMNS.filter((c) => c[2] !== undefined).map((c) => [c[0], c[2]!]),
 );
 
-/** `json_to_recordset(src) AS x(...)` over the input rows. */
-export function recordset(src: string): string {
+/**
+ * The input rows as a subquery (alias it, e.g. `x`), from a JSON object of column arrays
+ * (`serializeRows`): `{"i": [0, 1], "name": ["a", "b"], "priority": [null, 5]}`. A column left
+ * out is null in every row, and a null is the column's default (see `insertValues`). Rows come
+ * in array order, so sequence numbers given while reading them follow the input.
+ */
+export function inputRows(src: string): string {
   const cols = [...EXTRA_COLUMNS, ...INPUT_COLUMNS];
-  return `json_to_recordset(${src}) AS x(${cols.map(([n, t]) => `${n} ${t}`).join(', ')})`;
+  return `(SELECT x.* FROM json_to_record(${src}) AS c(${
+    cols.map(([n, t]) => `${n} ${t}[]`).join(', ')
+  }), unnest(${cols.map(([n]) => `c.${n}`).join(', ')}) AS x(${cols.map(([n]) => n).join(', ')}))`;
 }
 
 /** The INSERT column list: queue, id, seq, order_key, then the input columns. */

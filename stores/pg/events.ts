@@ -53,6 +53,12 @@ export function channelOf(schema: string, queueName: string): string {
  */
 export const LISTENER_APP_NAME = 'conveyor-listener';
 
+/** The event types published only while a process watches the queue (see `subscribe`). */
+const WATCHED: readonly StoreEventType[] = ['active', 'completed'];
+
+/** How long a watch lasts without renewal (ms); renewed every third of it. */
+const WATCH_TTL = 60_000;
+
 /** NOTIFY payloads stay under PostgreSQL's 8000-byte limit. */
 const MAX_PAYLOAD = 7900;
 
@@ -73,11 +79,12 @@ export function expandPayload(queueName: string, payload: string): StoreEvent[] 
     i: Array<string | null>;
     d?: Array<Record<string, unknown> | null>;
     n?: Array<string | null>;
+    N?: string;
   };
   return p.i.map((id, k) => {
     const event: StoreEvent = { type: p.t, queueName, timestamp: p.ts };
     if (typeof id === 'string') event.jobId = id;
-    const name = p.n?.[k];
+    const name = p.N ?? p.n?.[k];
     if (typeof name === 'string') event.jobName = name;
     const data = p.d?.[k];
     if (data && typeof data === 'object') event.data = data;
@@ -128,6 +135,11 @@ export class EventHub {
   #pollTimer: ReturnType<typeof setTimeout> | null = null;
   #polling: Promise<void> | null = null;
   #lastEventId = -1;
+  /** Callbacks that want the watched event types, by queue. */
+  #watchers = new Map<string, Set<Callback>>();
+  /** Queues whose watch row this hub keeps fresh. */
+  #watched = new Set<string>();
+  #watchTimer: ReturnType<typeof setInterval> | null = null;
 
   /** @param options What the hub needs from its store. */
   constructor(options: EventHubOptions) {
@@ -142,27 +154,51 @@ export class EventHub {
     await Promise.all(this.#pending.values());
   }
 
-  /** Adds a callback for a queue (starts listening on its channel when it is the first). */
-  subscribe(queueName: string, callback: Callback): void {
+  /**
+   * Adds a callback for a queue (starts listening on its channel when it is the first). When
+   * `types` is missing or includes `active` or `completed`, the queue is also watched: those
+   * events are published only while some process watches the queue.
+   */
+  subscribe(queueName: string, callback: Callback, types?: readonly StoreEventType[]): void {
     let set = this.#subs.get(queueName);
     if (!set) this.#subs.set(queueName, set = new Set());
     set.add(callback);
-    if (!this.#pending.has(queueName)) {
-      this.unsettled++;
-      const p = this.#start(queueName).catch((e) => {
-        this.#pending.delete(queueName);
-        this.#o.onError(e as Error);
-      }).finally(() => this.unsettled--);
-      this.#pending.set(queueName, p);
+    const watch = !types || types.some((t) => WATCHED.includes(t));
+    if (watch) {
+      (this.#watchers.get(queueName) ?? this.#watchers.set(queueName, new Set()).get(queueName)!)
+        .add(callback);
     }
+    const first = !this.#pending.has(queueName);
+    if (!first && !(watch && !this.#watched.has(queueName))) return;
+    this.unsettled++;
+    const before = this.#pending.get(queueName);
+    const p = (async () => {
+      if (first) await this.#start(queueName);
+      else await before;
+      if (watch) await this.#watch(queueName);
+    })().catch((e) => {
+      if (first) this.#pending.delete(queueName);
+      this.#o.onError(e as Error);
+    }).finally(() => this.unsettled--);
+    this.#pending.set(queueName, p);
   }
 
   /** Removes one callback, or all of a queue's. */
   unsubscribe(queueName: string, callback?: Callback): void {
     const set = this.#subs.get(queueName);
     if (!set) return;
-    if (callback) set.delete(callback);
-    else set.clear();
+    const watchers = this.#watchers.get(queueName);
+    if (callback) {
+      set.delete(callback);
+      watchers?.delete(callback);
+    } else {
+      set.clear();
+      watchers?.clear();
+    }
+    if (watchers?.size === 0) {
+      this.#watchers.delete(queueName);
+      this.#watched.delete(queueName);
+    }
     if (set.size > 0) return;
     this.#subs.delete(queueName);
     const pending = this.#pending.get(queueName);
@@ -185,6 +221,7 @@ export class EventHub {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#pollTimer) clearTimeout(this.#pollTimer);
+    if (this.#watchTimer) clearInterval(this.#watchTimer);
     this.#subs.clear();
     const listener = this.#listener;
     this.#listener = null;
@@ -216,6 +253,28 @@ export class EventHub {
       this.#channels.delete(channel);
       await this.#listener.unsafe(`UNLISTEN "${channel}"`);
     }
+  }
+
+  /** Marks the queue watched for WATCH_TTL ms, and keeps it so while subscribed. */
+  async #watch(queueName: string): Promise<void> {
+    if (this.#closed) return;
+    await this.#renew([queueName]);
+    this.#watched.add(queueName);
+    this.#watchTimer ??= setInterval(() => {
+      if (this.#watched.size === 0) return;
+      this.#renew([...this.#watched]).catch((e) => this.#o.onError(e as Error));
+    }, WATCH_TTL / 3);
+  }
+
+  async #renew(queues: string[]): Promise<void> {
+    const { s } = this.#o.names;
+    await this.#o.sql.unsafe(
+      `INSERT INTO ${s}.watchers (queue, until)
+       SELECT q, ${s}.now_ms() + $2::float8 FROM unnest($1::text[]) AS q
+       ON CONFLICT (queue) DO UPDATE SET until = greatest(${s}.watchers.until, EXCLUDED.until)`,
+      [queues, WATCH_TTL] as never[],
+      { prepare: true },
+    );
   }
 
   #connection(): postgres.Sql {
@@ -276,6 +335,7 @@ export class EventHub {
         await listener.unsafe('SELECT 1');
       }
       this.#relistening = false;
+      if (this.#watched.size > 0) await this.#renew([...this.#watched]);
       // Events published while the connection was down are lost: wake every subscriber so
       // workers look for jobs again.
       for (const queueName of this.#subs.keys()) {

@@ -8,6 +8,7 @@
 
 import type postgres from 'postgres';
 import { StoreError } from '@conveyor/shared';
+import { functionsSql } from './functions.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.ts';
 import type { SchemaNames } from './names.ts';
 
@@ -56,11 +57,14 @@ export async function migrate(
     );
     const current = await version(tx, s);
     check(names, current, true);
+    let applied = false;
     for (const m of MIGRATIONS) {
       if (m.version <= current) continue;
       await tx.unsafe(m.sql(names));
       await tx.unsafe(`INSERT INTO ${s}.migrations (version) VALUES ($1::integer)`, [m.version]);
+      applied = true;
     }
+    if (applied) await tx.unsafe(functionsSql(names));
   });
 }
 

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { INSERT_COLUMNS, insertValues, recordset } from './columns.ts';
-import type { SchemaNames } from './names.ts';
+import { inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
+import { type SchemaNames, watched } from './names.ts';
 import { jobColumns } from './rows.ts';
 
 /** The SQL texts of one schema. */
@@ -36,13 +36,13 @@ export function buildQueries(n: SchemaNames) {
      SELECT ${select}, (SELECT ${s}.emit($1::text, '${kind}', array_agg(id ORDER BY seq)) FROM u) AS _e
      FROM u`;
   const emitSaved = `${s}.emit(queue, state, array_agg(id ORDER BY seq),
-      array_agg(CASE WHEN state = 'delayed' THEN jsonb_build_object('delayUntil', delay_until)
-        END ORDER BY seq),
+      array_agg(jsonb_build_object('delayUntil', delay_until) ORDER BY seq)
+        FILTER (WHERE state = 'delayed'),
       array_agg(name ORDER BY seq))`;
-  // json_to_recordset yields rows in array order, so seq (and FIFO order) follows the input.
+  // Input rows come in array order, so seq (and FIFO order) follows the input.
   const numbered = `(SELECT x.*, nextval(${reg('job_seq')}) AS seq FROM ${
-    recordset('$1::text::json')
-  })`;
+    inputRows('$1::text::json')
+  } x)`;
   /** Saves rows that cannot conflict (or must fail on a conflict): ids come back in order. */
   const insertNew = `WITH ins AS (
        INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
@@ -70,8 +70,8 @@ export function buildQueries(n: SchemaNames) {
     `WITH c AS (
        SELECT j.ctid AS tid FROM ${s}.jobs j
        WHERE j.queue = $1::text AND j.state = 'waiting' AND ($5::text IS NULL OR j.name = $5::text)
-         AND NOT EXISTS (SELECT 1 FROM ${s}.paused p WHERE p.queue = $1::text
-           AND p.name IN (j.name, '__all__'))
+         AND NOT (ARRAY[j.name, '__all__']
+           && ARRAY(SELECT p.name FROM ${s}.paused p WHERE p.queue = $1::text))
        ORDER BY j.priority, ${lifo ? 'j.seq DESC' : 'j.order_key'}
        LIMIT $4::integer
        FOR UPDATE OF j SKIP LOCKED
@@ -83,8 +83,8 @@ export function buildQueries(n: SchemaNames) {
        FROM c, t WHERE j.ctid = c.tid AND j.state = 'waiting'
        RETURNING ${jobColumns('j')}, j.seq
      )
-     SELECT u.*, (SELECT ${s}.emit($1::text, 'active', array_agg(id ORDER BY ok), NULL,
-       array_agg(name ORDER BY ok)) FROM u) AS _e
+     SELECT u.*, (SELECT CASE WHEN ${watched(s, '$1::text')} THEN (SELECT ${s}.emit($1::text,
+       'active', array_agg(id ORDER BY ok), NULL, array_agg(name ORDER BY ok)) FROM u) END) AS _e
      FROM u ORDER BY u.priority, ${lifo ? 'u.seq DESC' : 'u.ok'}`;
   const listOrder: Record<string, string> = {
     waiting: 'priority, order_key',

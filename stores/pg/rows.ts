@@ -94,7 +94,7 @@ const STATES_ON_SAVE = ['waiting', 'delayed', 'waiting-children'];
 const POLICIES = ['fail', 'ignore', 'remove'];
 
 /**
- * Validates a job to save and turns it into an input row for `json_to_recordset` (see
+ * Validates a job to save and turns it into an input row for `serializeRows` (see
  * `columns.ts`). Throws `InvalidArgumentError` naming the field; nothing is saved then.
  *
  * @example
@@ -242,25 +242,27 @@ export const COLUMN_TYPES: Readonly<Record<string, string>> = {
 };
 
 /**
- * Serializes input rows for `json_to_recordset`, leaving out null and default values (and the
- * queue when it is `queueName`), which the SQL fills back in.
+ * Serializes input rows for `inputRows` (see `columns.ts`) as one JSON object of column arrays.
+ * A column whose values are all null or default is left out, and so is the queue when it is
+ * `queueName`; the SQL fills them back in. Column names are sent once, not once per row.
  *
  * @example
  * ```ts
  * import { serializeRows } from './rows.ts';
- * console.log(serializeRows([{ i: 0, q: 'q', name: 'n', priority: 0 }], 'q')); // [{"i":0,"name":"n"}]
+ * console.log(serializeRows([{ i: 0, q: 'q', name: 'n', priority: 0 }], 'q')); // {"i":[0],"name":["n"]}
  * ```
  */
 export function serializeRows(rows: Row[], queueName: string | null): string {
-  return JSON.stringify(rows.map((row) => {
-    const out: Row = {};
+  const cols: Record<string, unknown[]> = {};
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
     for (const key in row) {
       const v = row[key];
       if (v === null || v === undefined || INPUT_DEFAULTS.get(key) === v) continue;
       if (key === 'q' && v === queueName) continue;
       if (key === 'lifo' && v === false) continue;
-      out[key] = v;
+      (cols[key] ??= new Array(rows.length).fill(null))[r] = v;
     }
-    return out;
-  }));
+  }
+  return JSON.stringify(cols);
 }

@@ -16,6 +16,7 @@ import type {
   SchedulerData,
   StalledResult,
   StoreEvent,
+  StoreEventType,
   StoreInterface,
   UpdateGuard,
 } from '@conveyor/shared';
@@ -595,9 +596,17 @@ export class PgStore implements StoreInterface {
 
   // ──────────────────────────────────── Pub/Sub ────────────────────────────────────
 
-  /** Receives the queue's events from every process (LISTEN, or polling in poll-only mode). */
-  subscribe(queueName: string, callback: (event: StoreEvent) => void): void {
-    this.#events().subscribe(queueName, callback);
+  /**
+   * Receives the queue's events from every process (LISTEN, or polling in poll-only mode).
+   * `active` and `completed` are published only while some subscriber, in any process, wants
+   * them (`types` missing or naming them).
+   */
+  subscribe(
+    queueName: string,
+    callback: (event: StoreEvent) => void,
+    types?: readonly StoreEventType[],
+  ): void {
+    this.#events().subscribe(queueName, callback, types);
   }
 
   /** Removes one callback, or all of the queue's. */

@@ -1,0 +1,503 @@
+/**
+ * The schema's SQL functions (claims, batch finish, events, flow bookkeeping). They are not
+ * versioned one by one: `migrate` runs this whole script (`CREATE OR REPLACE`) in the same
+ * transaction whenever it applies a migration, so a change to a function comes with a new
+ * migration version (which may change nothing else).
+ *
+ * @module
+ */
+
+import { type SchemaNames, watched } from './names.ts';
+import { inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
+
+/**
+ * The SQL that (re)creates every function of a schema.
+ *
+ * @example
+ * ```ts
+ * import { functionsSql } from './functions.ts';
+ * import { schemaNames } from './names.ts';
+ * console.log(functionsSql(schemaNames('conveyor')).includes('"conveyor".emit')); // true
+ * ```
+ */
+export const functionsSql = ({ s, lit, reg }: SchemaNames): string => `
+-- The database clock, in ms since the epoch: every lock and timestamp the store sets uses it.
+CREATE OR REPLACE FUNCTION ${s}.now_ms() RETURNS float8 LANGUAGE sql VOLATILE AS
+$$ SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 $$;
+
+-- The NOTIFY channel of a queue: always 35 bytes, whatever the queue name's length.
+CREATE OR REPLACE FUNCTION ${s}.channel(q text) RETURNS text LANGUAGE sql IMMUTABLE AS
+$$ SELECT 'cv_' || md5(${lit} || '/' || q) $$;
+
+CREATE OR REPLACE FUNCTION ${s}.send(ch text, payload text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify(ch, payload);
+  IF EXISTS (SELECT 1 FROM ${s}.settings WHERE k = 'poll_until' AND v > ${s}.now_ms()) THEN
+    INSERT INTO ${s}.events (channel, payload, at) VALUES (ch, payload, ${s}.now_ms());
+  END IF;
+END $$;
+
+-- Publishes events of one kind for many jobs of a queue, coalesced into as few notifications
+-- as fit NOTIFY's 8000-byte limit. The payload holds parallel arrays: ids (i), and optionally
+-- data (d) and job names (n); one name shared by every job is sent once (N), and data that is
+-- null for every job is left out. A batch too big for one notification is sent in slices; a
+-- single job whose data or name does not fit is sent without them. \`active\` and \`completed\`
+-- (the events of every claim and completion) are sent only while the queue is watched.
+CREATE OR REPLACE FUNCTION ${s}.emit(q text, kind text, ids text[], datas jsonb[] DEFAULT NULL,
+  names text[] DEFAULT NULL)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+  n integer := coalesce(cardinality(ids), 0);
+  payload text;
+  size integer;
+  sent integer := 0;
+BEGIN
+  IF n = 0 THEN RETURN 0; END IF;
+  -- Claims and completions are announced only while a process watches the queue for them.
+  IF kind IN ('active', 'completed') AND NOT ${watched(s, 'q')} THEN RETURN 0; END IF;
+  IF datas IS NOT NULL AND cardinality(array_remove(datas, NULL)) = 0 THEN datas := NULL; END IF;
+  payload := '{"t":' || to_json(kind)::text || ',"ts":' || ${s}.now_ms()::bigint
+    || ',"i":' || array_to_json(ids)::text
+    || CASE WHEN datas IS NULL THEN '' ELSE ',"d":' || array_to_json(datas)::text END
+    || CASE WHEN names IS NULL THEN ''
+      WHEN names[1] IS NOT NULL AND names = array_fill(names[1], ARRAY[n])
+        THEN ',"N":' || to_json(names[1])::text
+      ELSE ',"n":' || array_to_json(names)::text END || '}';
+  IF octet_length(payload) <= 7900 THEN
+    PERFORM ${s}.send(${s}.channel(q), payload);
+    RETURN 1;
+  END IF;
+  IF n = 1 THEN
+    IF datas IS NOT NULL THEN RETURN ${s}.emit(q, kind, ids, NULL, names); END IF;
+    IF names IS NOT NULL THEN RETURN ${s}.emit(q, kind, ids, NULL, NULL); END IF;
+    RAISE WARNING 'conveyor: job id too long for a notification';
+    RETURN 0;
+  END IF;
+  size := greatest(1, n / (octet_length(payload) / 6000 + 1));
+  FOR k IN 0 .. (n - 1) / size LOOP
+    sent := sent + ${s}.emit(q, kind, ids[k * size + 1 : (k + 1) * size],
+      datas[k * size + 1 : (k + 1) * size], names[k * size + 1 : (k + 1) * size]);
+  END LOOP;
+  RETURN sent;
+END $$;
+
+-- A child of (pq, pid) finished (n of them): the pending count goes down, and a parent in
+-- waiting-children becomes waiting at zero. Returns the parent's state (null if missing).
+CREATE OR REPLACE FUNCTION ${s}.child_done(pq text, pid text, n integer) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  old_state text;
+  new_state text;
+BEGIN
+  SELECT state INTO old_state FROM ${s}.jobs WHERE queue = pq AND id = pid FOR UPDATE;
+  IF NOT FOUND THEN RETURN NULL; END IF;
+  UPDATE ${s}.jobs SET
+    pending_children = greatest(pending_children - n, 0),
+    state = CASE WHEN state = 'waiting-children' AND pending_children - n <= 0
+      THEN 'waiting' ELSE state END
+  WHERE queue = pq AND id = pid RETURNING state INTO new_state;
+  IF old_state = 'waiting-children' AND new_state = 'waiting' THEN
+    PERFORM ${s}.emit(pq, 'waiting', ARRAY[pid]);
+  END IF;
+  RETURN new_state;
+END $$;
+
+-- Removes jobs and all their descendants (any queue). Unfinished roots count as finished for
+-- their parent (unless the parent goes too). Releases dedup keys, publishes removed.
+CREATE OR REPLACE FUNCTION ${s}.remove_set(qs text[], ids text[]) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+  dq text[];
+  di text[];
+  dr boolean[];
+  total integer := 0;
+BEGIN
+  WITH RECURSIVE t(queue, id, root) AS (
+    SELECT x.q, x.i, true FROM unnest(qs, ids) AS x(q, i)
+    UNION
+    SELECT j.queue, j.id, false FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
+      AND j.parent_id = t.id
+  ), u AS (SELECT DISTINCT ON (queue, id) queue, id, root FROM t ORDER BY queue, id, root DESC)
+  SELECT array_agg(queue), array_agg(id), array_agg(root) INTO dq, di, dr FROM u;
+  FOR r IN
+    SELECT j.parent_queue AS pq, j.parent_id AS pid, count(*)::integer AS n
+    FROM unnest(dq, di, dr) AS d(queue, id, root)
+    JOIN ${s}.jobs j ON j.queue = d.queue AND j.id = d.id
+    WHERE d.root AND j.parent_id IS NOT NULL AND j.state NOT IN ('completed', 'failed')
+      AND NOT EXISTS (SELECT 1 FROM unnest(dq, di) AS p(queue, id) WHERE p.queue = j.parent_queue
+        AND p.id = j.parent_id)
+    GROUP BY 1, 2 ORDER BY 1, 2
+  LOOP
+    PERFORM ${s}.child_done(r.pq, r.pid, r.n);
+  END LOOP;
+  FOR r IN
+    WITH del AS (
+      DELETE FROM ${s}.jobs j USING unnest(dq, di) AS d(queue, id)
+      WHERE j.queue = d.queue AND j.id = d.id
+      RETURNING j.queue, j.id, j.dedup_key, j.seq
+    ), dk AS (
+      DELETE FROM ${s}.dedup x USING del WHERE x.queue = del.queue AND x.key = del.dedup_key
+        AND x.job_id = del.id
+    )
+    SELECT queue, array_agg(id ORDER BY seq) AS ids FROM del GROUP BY queue
+  LOOP
+    PERFORM ${s}.emit(r.queue, 'removed', r.ids);
+    total := total + cardinality(r.ids);
+  END LOOP;
+  RETURN total;
+END $$;
+
+-- What happens after a job failed for good: its parent's policy, removeOnFail, the dedup key.
+CREATE OR REPLACE FUNCTION ${s}.after_final_fail(q text, jid text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  j ${s}.jobs;
+BEGIN
+  SELECT * INTO j FROM ${s}.jobs WHERE queue = q AND id = jid;
+  IF NOT FOUND THEN RETURN; END IF;
+  DELETE FROM ${s}.dedup WHERE queue = q AND key = j.dedup_key AND job_id = jid
+    AND expires_at IS NULL;
+  IF j.parent_id IS NOT NULL THEN
+    IF j.fail_policy = 'ignore' THEN
+      PERFORM ${s}.child_done(j.parent_queue, j.parent_id, 1);
+    ELSIF j.fail_policy = 'remove' THEN
+      UPDATE ${s}.jobs SET parent_id = NULL, parent_queue = NULL WHERE queue = q AND id = jid;
+      PERFORM ${s}.child_done(j.parent_queue, j.parent_id, 1);
+    ELSE
+      PERFORM ${s}.fail_parent(j.parent_queue, j.parent_id,
+        'child ' || q || '/' || jid || ' failed: ' || coalesce(j.failed_reason, ''));
+    END IF;
+  END IF;
+  IF j.rf_now THEN
+    PERFORM ${s}.remove_set(ARRAY[q], ARRAY[jid]);
+  END IF;
+END $$;
+
+-- Fails an unfinished parent, then applies its own policy up the tree. False when the parent
+-- is missing or already finished.
+CREATE OR REPLACE FUNCTION ${s}.fail_parent(pq text, pid text, reason text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  made integer;
+BEGIN
+  UPDATE ${s}.jobs SET state = 'failed', failed_reason = reason, finished_at = ${s}.now_ms(),
+    locked_by = NULL, lock_until = NULL, lock_token = NULL
+  WHERE queue = pq AND id = pid AND state NOT IN ('completed', 'failed')
+  RETURNING attempts_made INTO made;
+  IF NOT FOUND THEN RETURN false; END IF;
+  PERFORM ${s}.emit(pq, 'failed', ARRAY[pid],
+    ARRAY[jsonb_build_object('failedReason', reason, 'attemptsMade', made)]);
+  PERFORM ${s}.after_final_fail(pq, pid);
+  RETURN true;
+END $$;
+
+-- Completes a batch of active jobs (fenced by token). Returns the input indexes that succeeded.
+-- The follow-ups (dedup keys, parents, removals) run only when some job needs them.
+CREATE OR REPLACE FUNCTION ${s}.complete_jobs(q text, input json) RETURNS SETOF integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  t float8 := ${s}.now_ms();
+  w boolean := ${watched(s, 'q')};
+  r record;
+  idxs integer[];
+  ids text[];
+  datas jsonb[];
+  gone text[];
+  dk_ids text[];
+  dk_keys text[];
+  pqs text[];
+  pids text[];
+BEGIN
+  WITH inp AS (
+    SELECT * FROM json_to_recordset(input) AS x(i integer, id text, token text, rv text)
+  ), upd AS (
+    UPDATE ${s}.jobs j SET state = 'completed', returnvalue = inp.rv, finished_at = t,
+      locked_by = NULL, lock_until = NULL, lock_token = NULL
+    FROM inp WHERE j.queue = q AND j.id = inp.id AND j.state = 'active'
+      AND j.lock_token = inp.token
+    RETURNING inp.i, j.id, j.seq, j.rc_now, inp.rv, j.dedup_key, j.dedup_expires_at,
+      j.parent_queue, j.parent_id
+  )
+  SELECT array_agg(i ORDER BY seq), array_agg(id ORDER BY seq) FILTER (WHERE w),
+    array_agg(CASE WHEN octet_length(rv) <= 1000
+      THEN jsonb_build_object('returnvalue', rv::jsonb) END ORDER BY seq) FILTER (WHERE w),
+    array_agg(id ORDER BY seq) FILTER (WHERE rc_now),
+    array_agg(id) FILTER (WHERE dedup_key IS NOT NULL AND dedup_expires_at IS NULL),
+    array_agg(dedup_key) FILTER (WHERE dedup_key IS NOT NULL AND dedup_expires_at IS NULL),
+    array_agg(parent_queue) FILTER (WHERE parent_id IS NOT NULL),
+    array_agg(parent_id) FILTER (WHERE parent_id IS NOT NULL)
+  INTO idxs, ids, datas, gone, dk_ids, dk_keys, pqs, pids FROM upd;
+  IF idxs IS NULL THEN RETURN; END IF;
+  IF w THEN PERFORM ${s}.emit(q, 'completed', ids, datas); END IF;
+  IF dk_ids IS NOT NULL THEN
+    DELETE FROM ${s}.dedup x USING unnest(dk_ids, dk_keys) AS d(id, key)
+    WHERE x.queue = q AND x.key = d.key AND x.job_id = d.id AND x.expires_at IS NULL;
+  END IF;
+  IF pids IS NOT NULL THEN
+    FOR r IN
+      SELECT pq, pid, count(*)::integer AS n FROM unnest(pqs, pids) AS p(pq, pid)
+      GROUP BY 1, 2 ORDER BY 1, 2
+    LOOP
+      PERFORM ${s}.child_done(r.pq, r.pid, r.n);
+    END LOOP;
+  END IF;
+  IF gone IS NOT NULL THEN
+    PERFORM ${s}.remove_set(array_fill(q, ARRAY[cardinality(gone)]), gone);
+  END IF;
+  RETURN QUERY SELECT unnest(idxs);
+END $$;
+
+-- Fails a batch of active jobs (fenced by token): retry (delayed or waiting) or fail for good
+-- with the parent policy. Returns the input indexes that succeeded.
+CREATE OR REPLACE FUNCTION ${s}.fail_jobs(q text, input json) RETURNS SETOF integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  t float8 := ${s}.now_ms();
+  r record;
+  idxs integer[] := '{}';
+BEGIN
+  FOR r IN
+    WITH inp AS (
+      SELECT * FROM json_to_recordset(input)
+        AS x(i integer, id text, token text, reason text, stack text, retry_at float8)
+    )
+    UPDATE ${s}.jobs j SET
+      attempts_made = j.attempts_made + 1,
+      failed_reason = inp.reason,
+      stacktrace = CASE WHEN inp.stack IS NULL THEN j.stacktrace
+        ELSE j.stacktrace || jsonb_build_array(inp.stack) END,
+      locked_by = NULL, lock_until = NULL, lock_token = NULL,
+      state = CASE WHEN inp.retry_at IS NULL THEN 'failed'
+        WHEN inp.retry_at > t THEN 'delayed' ELSE 'waiting' END,
+      delay_until = CASE WHEN inp.retry_at > t THEN inp.retry_at ELSE 0 END,
+      finished_at = CASE WHEN inp.retry_at IS NULL THEN t ELSE j.finished_at END
+    FROM inp WHERE j.queue = q AND j.id = inp.id AND j.state = 'active'
+      AND j.lock_token = inp.token
+    RETURNING inp.i, j.id, j.state, j.attempts_made, j.failed_reason, j.delay_until, j.seq
+  LOOP
+    idxs := idxs || r.i;
+    IF r.state = 'failed' THEN
+      PERFORM ${s}.emit(q, 'failed', ARRAY[r.id],
+        ARRAY[jsonb_build_object('failedReason', r.failed_reason, 'attemptsMade', r.attempts_made)]);
+      PERFORM ${s}.after_final_fail(q, r.id);
+    ELSE
+      PERFORM ${s}.emit(q, 'retrying', ARRAY[r.id],
+        ARRAY[jsonb_build_object('failedReason', r.failed_reason, 'attemptsMade', r.attempts_made)]);
+      IF r.state = 'delayed' THEN
+        PERFORM ${s}.emit(q, 'delayed', ARRAY[r.id],
+          ARRAY[jsonb_build_object('delayUntil', r.delay_until)]);
+      ELSE
+        PERFORM ${s}.emit(q, 'waiting', ARRAY[r.id]);
+      END IF;
+    END IF;
+  END LOOP;
+  RETURN QUERY SELECT unnest(idxs);
+END $$;
+
+-- Rescues active jobs whose lock expired (database clock): back to waiting, or failed for good
+-- past max_stalled. Returns (id, outcome).
+CREATE OR REPLACE FUNCTION ${s}.requeue_stalled(q text, max_stalled integer)
+RETURNS TABLE (job_id text, outcome text) LANGUAGE plpgsql AS $$
+DECLARE
+  t float8 := ${s}.now_ms();
+  r record;
+BEGIN
+  FOR r IN
+    WITH c AS (
+      SELECT j.queue, j.id FROM ${s}.jobs j
+      WHERE j.queue = q AND j.state = 'active' AND j.lock_until < t
+      ORDER BY j.lock_until FOR UPDATE SKIP LOCKED
+    )
+    UPDATE ${s}.jobs j SET
+      stalled_count = j.stalled_count + 1,
+      state = CASE WHEN j.stalled_count + 1 > max_stalled THEN 'failed' ELSE 'waiting' END,
+      failed_reason = CASE WHEN j.stalled_count + 1 > max_stalled
+        THEN 'job stalled more than allowable limit' ELSE j.failed_reason END,
+      finished_at = CASE WHEN j.stalled_count + 1 > max_stalled THEN t ELSE j.finished_at END,
+      locked_by = NULL, lock_until = NULL, lock_token = NULL
+    FROM c WHERE j.queue = c.queue AND j.id = c.id AND j.state = 'active'
+    RETURNING j.id, j.state, j.stalled_count, j.attempts_made, j.failed_reason, j.seq
+  LOOP
+    PERFORM ${s}.emit(q, 'stalled', ARRAY[r.id],
+      ARRAY[jsonb_build_object('stalledCount', r.stalled_count)]);
+    IF r.state = 'failed' THEN
+      PERFORM ${s}.emit(q, 'failed', ARRAY[r.id],
+        ARRAY[jsonb_build_object('failedReason', r.failed_reason, 'attemptsMade', r.attempts_made)]);
+      PERFORM ${s}.after_final_fail(q, r.id);
+    ELSE
+      PERFORM ${s}.emit(q, 'waiting', ARRAY[r.id]);
+    END IF;
+    job_id := r.id;
+    outcome := r.state;
+    RETURN NEXT;
+  END LOOP;
+END $$;
+
+-- Claims with group, global-concurrency or rate-limit options. Claims of a queue through this
+-- path are serialized by an advisory lock, so every limit is exact across processes.
+CREATE OR REPLACE FUNCTION ${s}.claim_limited(q text, worker text, dur float8, cnt integer, o jsonb)
+RETURNS SETOF ${s}.jobs LANGUAGE plpgsql AS $$
+DECLARE
+  t float8;
+  gc integer := (o->>'groupConcurrency')::integer;
+  excl text[] := CASE WHEN o ? 'excludeGroups'
+    THEN ARRAY(SELECT jsonb_array_elements_text(o->'excludeGroups')) END;
+  rr boolean := coalesce((o->>'groupRoundRobin')::boolean, false);
+  glob integer := (o->>'globalConcurrency')::integer;
+  lmax integer := (o->'limiter'->>'max')::integer;
+  ldur float8 := (o->'limiter'->>'duration')::float8;
+  gmax integer := (o->'groupLimiter'->>'max')::integer;
+  gdur float8 := (o->'groupLimiter'->>'duration')::float8;
+  jname text := o->>'jobName';
+  lifo boolean := coalesce((o->>'lifo')::boolean, false);
+  active integer := 0;
+  used integer := 0;
+  lwin float8;
+  gwin float8;
+  gactive jsonb := '{}';
+  gused jsonb := '{}';
+  v ${s}.jobs;
+  claimed text[] := '{}';
+  claimed_names text[] := '{}';
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended(${lit} || '/claim/' || q, 0));
+  t := ${s}.now_ms();
+  IF EXISTS (SELECT 1 FROM ${s}.paused WHERE queue = q AND name = '__all__') THEN RETURN; END IF;
+  IF glob IS NOT NULL THEN
+    SELECT count(*) INTO active FROM ${s}.jobs WHERE queue = q AND state = 'active';
+  END IF;
+  IF lmax IS NOT NULL THEN
+    lwin := floor(t / ldur) * ldur;
+    SELECT coalesce((SELECT n FROM ${s}.rates WHERE queue = q AND key = '' AND win = lwin), 0)
+      INTO used;
+  END IF;
+  IF gc IS NOT NULL THEN
+    SELECT coalesce(jsonb_object_agg(group_id, c), '{}') INTO gactive FROM (
+      SELECT group_id, count(*) AS c FROM ${s}.jobs
+      WHERE queue = q AND state = 'active' AND group_id IS NOT NULL GROUP BY group_id) x;
+  END IF;
+  IF gmax IS NOT NULL THEN
+    gwin := floor(t / gdur) * gdur;
+    SELECT coalesce(jsonb_object_agg(substr(key, 3), n), '{}') INTO gused FROM ${s}.rates
+    WHERE queue = q AND key LIKE 'g:%' AND win = gwin;
+  END IF;
+  FOR k IN 1 .. cnt LOOP
+    EXIT WHEN glob IS NOT NULL AND active >= glob;
+    EXIT WHEN lmax IS NOT NULL AND used >= lmax;
+    SELECT j.* INTO v FROM ${s}.jobs j
+      LEFT JOIN ${s}.groups g ON rr AND g.queue = q AND g.group_id = coalesce(j.group_id, '')
+    WHERE j.queue = q AND j.state = 'waiting' AND (jname IS NULL OR j.name = jname)
+      AND NOT EXISTS (SELECT 1 FROM ${s}.paused p WHERE p.queue = q AND p.name = j.name)
+      AND (excl IS NULL OR j.group_id IS NULL OR NOT (j.group_id = ANY(excl)))
+      AND (gc IS NULL OR j.group_id IS NULL OR coalesce((gactive->>j.group_id)::integer, 0) < gc)
+      AND (gmax IS NULL OR j.group_id IS NULL OR coalesce((gused->>j.group_id)::integer, 0) < gmax)
+    ORDER BY j.priority, CASE WHEN rr THEN coalesce(g.last_served, 0) END,
+      CASE WHEN lifo THEN -j.seq ELSE j.order_key END
+    LIMIT 1 FOR UPDATE OF j SKIP LOCKED;
+    EXIT WHEN NOT FOUND;
+    UPDATE ${s}.jobs SET state = 'active', locked_by = worker, lock_until = t + dur,
+      lock_token = gen_random_uuid()::text, processed_at = t,
+      attempts_started = attempts_started + 1
+    WHERE queue = q AND id = v.id RETURNING * INTO v;
+    claimed := claimed || v.id;
+    claimed_names := claimed_names || v.name;
+    active := active + 1;
+    IF rr THEN
+      INSERT INTO ${s}.groups (queue, group_id, last_served)
+      VALUES (q, coalesce(v.group_id, ''), nextval(${reg('serve_seq')}))
+      ON CONFLICT (queue, group_id) DO UPDATE SET last_served = EXCLUDED.last_served;
+    END IF;
+    IF v.group_id IS NOT NULL AND gc IS NOT NULL THEN
+      gactive := jsonb_set(gactive, ARRAY[v.group_id],
+        to_jsonb(coalesce((gactive->>v.group_id)::integer, 0) + 1));
+    END IF;
+    IF lmax IS NOT NULL THEN
+      used := used + 1;
+      INSERT INTO ${s}.rates (queue, key, win, n) VALUES (q, '', lwin, 1)
+      ON CONFLICT (queue, key) DO UPDATE SET win = EXCLUDED.win,
+        n = CASE WHEN ${s}.rates.win = EXCLUDED.win THEN ${s}.rates.n + 1 ELSE 1 END;
+    END IF;
+    IF gmax IS NOT NULL AND v.group_id IS NOT NULL THEN
+      gused := jsonb_set(gused, ARRAY[v.group_id],
+        to_jsonb(coalesce((gused->>v.group_id)::integer, 0) + 1));
+      INSERT INTO ${s}.rates (queue, key, win, n) VALUES (q, 'g:' || v.group_id, gwin, 1)
+      ON CONFLICT (queue, key) DO UPDATE SET win = EXCLUDED.win,
+        n = CASE WHEN ${s}.rates.win = EXCLUDED.win THEN ${s}.rates.n + 1 ELSE 1 END;
+    END IF;
+    RETURN NEXT v;
+  END LOOP;
+  PERFORM ${s}.emit(q, 'active', claimed, NULL, claimed_names);
+END $$;
+
+-- Saves jobs one by one with deduplication keys and group size limits (the general path; the
+-- store uses a single INSERT when a batch has neither). Input rows carry i, the input index.
+-- Returns (i, id, inserted).
+CREATE OR REPLACE FUNCTION ${s}.save_checked(q text, input json)
+RETURNS TABLE (idx integer, job_id text, inserted boolean) LANGUAGE plpgsql AS $$
+DECLARE
+  t float8 := ${s}.now_ms();
+  r record;
+  v_seq bigint;
+  v_id text;
+  got text;
+  waiting integer;
+  saved text[] := '{}';
+  saved_states text[] := '{}';
+  saved_names text[] := '{}';
+  saved_data jsonb[] := '{}';
+BEGIN
+  FOR r IN SELECT * FROM ${inputRows('input')} x ORDER BY x.i
+  LOOP
+    IF r.group_max IS NOT NULL THEN
+      PERFORM pg_advisory_xact_lock(hashtextextended(${lit} || '/group/' || q || '/' || r.group_id, 0));
+      SELECT count(*) INTO waiting FROM ${s}.jobs
+      WHERE queue = q AND group_id = r.group_id AND state = 'waiting';
+      IF waiting >= r.group_max THEN
+        RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'conveyor:group_full',
+          DETAIL = json_build_object('group', r.group_id, 'max', r.group_max)::text;
+      END IF;
+    END IF;
+    -- A TTL runs from the save, by the database clock.
+    IF r.dedup_ttl IS NOT NULL THEN r.dedup_expires_at := t + r.dedup_ttl; END IF;
+    LOOP
+      v_seq := nextval(${reg('job_seq')});
+      v_id := coalesce(r.id, v_seq::text);
+      INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
+      VALUES (${insertValues('r', 'v_id', 'v_seq', 'q')})
+      ON CONFLICT DO NOTHING RETURNING id INTO got;
+      EXIT WHEN got IS NOT NULL OR r.id IS NOT NULL;
+    END LOOP;
+    IF got IS NULL THEN
+      idx := r.i; job_id := r.id; inserted := false; RETURN NEXT; CONTINUE;
+    END IF;
+    IF r.dedup_key IS NOT NULL THEN
+      got := NULL;
+      INSERT INTO ${s}.dedup AS d (queue, key, job_id, expires_at)
+      VALUES (q, r.dedup_key, v_id, r.dedup_expires_at)
+      ON CONFLICT (queue, key) DO UPDATE SET job_id = EXCLUDED.job_id,
+        expires_at = EXCLUDED.expires_at
+      WHERE d.expires_at IS NOT NULL AND d.expires_at <= t
+      RETURNING d.job_id INTO got;
+      IF got IS NULL THEN
+        DELETE FROM ${s}.jobs WHERE queue = q AND id = v_id;
+        SELECT d.job_id INTO got FROM ${s}.dedup d WHERE d.queue = q AND d.key = r.dedup_key;
+        idx := r.i; job_id := got; inserted := false; RETURN NEXT; CONTINUE;
+      END IF;
+    END IF;
+    saved := saved || v_id;
+    saved_states := saved_states || coalesce(r.state, 'waiting');
+    saved_names := saved_names || r.name;
+    saved_data := saved_data || CASE WHEN r.state = 'delayed'
+      THEN jsonb_build_object('delayUntil', r.delay_until) END;
+    idx := r.i; job_id := v_id; inserted := true; RETURN NEXT;
+  END LOOP;
+  FOR r IN SELECT st, array_agg(i ORDER BY k) AS ids, array_agg(d ORDER BY k) AS ds,
+      array_agg(nm ORDER BY k) AS nms
+    FROM unnest(saved, saved_states, saved_data, saved_names) WITH ORDINALITY AS x(i, st, d, nm, k)
+    GROUP BY st
+  LOOP
+    PERFORM ${s}.emit(q, r.st, r.ids, r.ds, r.nms);
+  END LOOP;
+END $$;
+`;
