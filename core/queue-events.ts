@@ -110,8 +110,8 @@ export class QueueEvents extends Emitter<QueueEventsMap> {
   }
 
   /**
-   * Resolves once the subscription is live. Subscriptions start in the constructor; this exists
-   * for BullMQ compatibility.
+   * Resolves once the subscription is live: it starts in the constructor, and on a shared store
+   * (PostgreSQL) events of other processes arrive once this resolves.
    *
    * @example
    * ```ts
@@ -120,8 +120,8 @@ export class QueueEvents extends Emitter<QueueEventsMap> {
    * await events.waitUntilReady();
    * ```
    */
-  waitUntilReady(): Promise<void> {
-    return Promise.resolve();
+  async waitUntilReady(): Promise<void> {
+    await this.store.subscriptionsReady?.();
   }
 
   /**

@@ -305,6 +305,13 @@ export interface StoreInterface {
     types?: readonly StoreEventType[],
   ): void;
 
+  /**
+   * Addition, optional: resolves once every subscription made so far gets events from other
+   * processes (for PostgreSQL: its LISTEN is acknowledged and its watch is recorded). Stores
+   * whose subscriptions are live at once leave it out.
+   */
+  subscriptionsReady?(): Promise<void>;
+
   /** *Seed.* Removes one callback, or every callback of the queue when none is given. */
   unsubscribe(queueName: string, callback?: (event: StoreEvent) => void): void;
 

@@ -27,6 +27,7 @@ import {
 import { eventually, requireTests, uniqueQueue } from './helpers.ts';
 import { testServer } from './pg-server.ts';
 import { MIGRATIONS } from '../stores/pg/migrations.ts';
+import { QueueEvents } from '@conveyor/core';
 
 const server = await testServer();
 const admin = postgres(server.url, { max: 4, onnotice: () => {} });
@@ -505,6 +506,27 @@ describe('pg-specific', () => {
       await admin.unsafe(`UPDATE "${SHARED}".watchers SET until = 0 WHERE queue = $1`, [q]);
       assert.deepEqual(await cycle(), ['waiting']);
       await listener.unlisten();
+      await ran();
+    });
+
+    it('QueueEvents in another process hears completed once waitUntilReady resolves', {
+      timeout: 30_000,
+    }, async () => {
+      const a = await open();
+      const b = await open();
+      const q = uniqueQueue();
+      // The job is claimed first, so that it completes right after waitUntilReady resolves.
+      const id = await a.saveJob(q, job(q));
+      const [c] = await a.fetchNextJobs(q, 'w', 30_000, 1);
+      const events = new QueueEvents(q, { store: b });
+      await events.waitUntilReady();
+      const heard = new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no completed event')), 5_000);
+        events.on('completed', (e) => (clearTimeout(timer), resolve(e.jobId)));
+      });
+      await a.completeJobs(q, [{ jobId: id, token: c.lockToken!, returnvalue: 1 }]);
+      assert.equal(await heard, id);
+      await events.close();
       await ran();
     });
 
