@@ -73,7 +73,7 @@ export class PromoteDelayedService implements Service {
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
-    if (this.#subscribe) this.#store.subscribe(this.#queue, this.#listener);
+    if (this.#subscribe) this.#store.subscribe(this.#queue, this.#listener, ['delayed']);
     this.#check();
   }
 
