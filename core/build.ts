@@ -29,9 +29,10 @@ export function buildJob(
   opts: JobOptions,
   label: string,
   now: number,
-  fields: Partial<NewJob> = {},
+  fields?: Partial<NewJob>,
 ): NewJob {
-  checkName(label === 'opts' ? 'name' : label.replace(/opts$/, 'name'), name);
+  // The name's label is only needed for the error (no string work per job on the bulk path).
+  if (typeof name !== 'string' || name.length === 0) checkName(nameLabel(label), name);
   validateJobOptions(opts, label);
   if (opts.repeat !== undefined && !opts.repeat.schedulerId) {
     throw new InvalidArgumentError(
@@ -41,16 +42,27 @@ export function buildJob(
     );
   }
   const delay = opts.delay === undefined ? 0 : parseDuration(opts.delay, `${label}.delay`);
-  const job = newJob(queueName, name as string, data, opts, {
-    createdAt: now,
-    delayUntil: delay > 0 ? now + delay : 0,
-    ...fields,
-  });
-  job.state = fields.state ?? (delay > 0 ? 'delayed' : 'waiting');
+  const delayUntil = delay > 0 ? now + delay : 0;
+  let job: NewJob;
+  if (fields === undefined) {
+    // The common case (Queue.add/addBulk): no fields object to make and spread per job.
+    job = newJob(queueName, name as string, data, opts);
+    job.createdAt = now;
+    job.delayUntil = delayUntil;
+    job.state = delay > 0 ? 'delayed' : 'waiting';
+  } else {
+    job = newJob(queueName, name as string, data, opts, { createdAt: now, delayUntil, ...fields });
+    job.state = fields.state ?? (delay > 0 ? 'delayed' : 'waiting');
+  }
   const dedup = opts.deduplication;
   if (dedup) {
     job.deduplicationKey = dedup.key ?? hashJob(name as string, data);
     job.deduplicationExpiresAt = dedup.ttl !== undefined ? now + dedup.ttl : null;
   }
   return job;
+}
+
+/** The label of a job's name, next to its options' label (`jobs[2].opts` → `jobs[2].name`). */
+function nameLabel(label: string): string {
+  return label === 'opts' ? 'name' : label.replace(/opts$/, 'name');
 }

@@ -159,7 +159,7 @@ export class FlowProducer {
       opts.tx === undefined ? undefined : { tx: opts.tx },
     );
     const toNode = (p: Planned): JobNode => {
-      const node: JobNode = { job: new Job(this.store, { ...p.job, id: p.job.opts.jobId! }) };
+      const node: JobNode = { job: new Job(this.store, p.job, p.job.opts.jobId!) };
       if (p.children.length > 0) node.children = p.children.map(toNode);
       return node;
     };

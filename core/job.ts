@@ -11,6 +11,7 @@ import {
   type JobState,
   JobStateError,
   LockLostError,
+  type NewJob,
   type StoreInterface,
   type UpdateGuard,
 } from '@conveyor/shared';
@@ -57,10 +58,14 @@ export interface FinishedEvents {
   ): unknown;
 }
 
-/** @internal hooks set by a worker on the jobs it runs. */
+/** @internal hooks set by a worker on the jobs it runs (one object per worker). */
 interface RunHooks {
-  onProgress?: (progress: number | Record<string, unknown>) => void;
+  // deno-lint-ignore no-explicit-any
+  onProgress?: (job: Job<any, any>, progress: number | Record<string, unknown>) => void;
 }
+
+/** The hooks of a job no worker runs: shared, never changed (a worker replaces the object). */
+const NO_HOOKS: RunHooks = Object.freeze({});
 
 /**
  * A job: the stored fields (a snapshot taken when the object was made or last refreshed) and
@@ -140,7 +145,7 @@ export class Job<D = unknown, R = unknown> {
   /** When the deduplication key expires. */
   deduplicationExpiresAt: number | null;
   /** @internal */
-  hooks: RunHooks = {};
+  hooks: RunHooks = NO_HOOKS;
 
   /**
    * Wraps stored job data.
@@ -153,9 +158,23 @@ export class Job<D = unknown, R = unknown> {
    * const job = new Job(store, data);
    * ```
    */
-  constructor(store: StoreInterface, data: JobData) {
+  constructor(store: StoreInterface, data: JobData);
+  /**
+   * Wraps a job just saved under `id` (no copy of the data to add the id).
+   *
+   * @example
+   * ```ts
+   * import { Job } from '@conveyor/core';
+   * import { newJob, type StoreInterface } from '@conveyor/shared';
+   * declare const store: StoreInterface;
+   * const data = newJob('mail', 'welcome', {});
+   * const job = new Job(store, data, await store.saveJob('mail', data));
+   * ```
+   */
+  constructor(store: StoreInterface, data: NewJob, id: string);
+  constructor(store: StoreInterface, data: JobData | NewJob, id?: string) {
     this.store = store;
-    this.id = data.id;
+    this.id = id ?? (data as JobData).id;
     this.queueName = data.queueName;
     this.name = data.name;
     this.data = data.data as D;
@@ -250,7 +269,7 @@ export class Job<D = unknown, R = unknown> {
       data: { progress },
       timestamp: Date.now(),
     });
-    this.hooks.onProgress?.(progress);
+    this.hooks.onProgress?.(this, progress);
   }
 
   /**

@@ -172,9 +172,9 @@ export class Queue<D = unknown, R = unknown> {
    */
   async add(name: string, data: D, opts: AddOptions = {}): Promise<Job<D, R>> {
     const { tx, ...jobOpts } = opts;
-    const job = this.#build(name, data, jobOpts, 'opts');
+    const job = this.#build(name, data, jobOpts);
     const id = await this.store.saveJob(this.name, job, tx === undefined ? undefined : { tx });
-    return await this.#returned(id, job);
+    return needsLookup(job) ? await this.#stored(id, job) : this.#wrap(id, job);
   }
 
   /**
@@ -189,16 +189,34 @@ export class Queue<D = unknown, R = unknown> {
    */
   async addBulk(jobs: BulkJob<D>[], opts: { tx?: unknown } = {}): Promise<Job<D, R>[]> {
     if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array');
-    const built: NewJob[] = [];
-    for (let i = 0; i < jobs.length; i++) {
-      built.push(this.#build(jobs[i]?.name, jobs[i]?.data, jobs[i]?.opts ?? {}, `jobs[${i}].opts`));
+    const n = jobs.length;
+    const built = new Array<NewJob>(n);
+    for (let i = 0; i < n; i++) {
+      const j = jobs[i];
+      built[i] = this.#build(j?.name, j?.data, j?.opts ?? {}, i);
     }
     const ids = await this.store.saveBulk(
       this.name,
       built,
       opts.tx === undefined ? undefined : { tx: opts.tx },
     );
-    return await Promise.all(ids.map((id, i) => this.#returned(id, built[i])));
+    // Synchronous for the common case: only jobs with a jobId or a deduplication key may have
+    // matched an existing job, and only those are read back.
+    const out = new Array<Job<D, R>>(ids.length);
+    let lookups: Promise<void>[] | undefined;
+    for (let i = 0; i < ids.length; i++) {
+      const job = built[i];
+      if (!needsLookup(job)) out[i] = this.#wrap(ids[i], job);
+      else {
+        (lookups ??= []).push(
+          this.#stored(ids[i], job).then((stored) => {
+            out[i] = stored;
+          }),
+        );
+      }
+    }
+    if (lookups !== undefined) await Promise.all(lookups);
+    return out;
   }
 
   /**
@@ -649,18 +667,35 @@ export class Queue<D = unknown, R = unknown> {
     return jobId === null ? null : await this.getJob(jobId);
   }
 
-  #build(name: unknown, data: unknown, opts: JobOptions, label: string): NewJob {
+  /**
+   * Merges the defaults and builds the job. Errors name `opts`, or `jobs[<index>].opts` with an
+   * index (that label is only made when the job is invalid: nothing per job on the bulk path).
+   */
+  #build(name: unknown, data: unknown, opts: JobOptions, index?: number): NewJob {
     const merged: JobOptions = { ...this.defaultJobOptions, ...opts };
-    return buildJob(this.name, name, data, merged, label, this.#clock.now());
+    const now = this.#clock.now();
+    if (index === undefined) return buildJob(this.name, name, data, merged, 'opts', now);
+    try {
+      return buildJob(this.name, name, data, merged, 'opts', now);
+    } catch {
+      // Building is pure: again with the indexed label, it throws the same error, named.
+      return buildJob(this.name, name, data, merged, `jobs[${index}].opts`, now);
+    }
   }
 
-  async #returned(id: string, job: NewJob): Promise<Job<D, R>> {
-    if (job.opts.jobId !== undefined || job.deduplicationKey !== null) {
-      const stored = await this.getJob(id);
-      if (stored) return stored;
-    }
-    return new Job<D, R>(this.store, { ...job, id });
+  /** The job as saved: read back, since an existing job may have been returned instead. */
+  async #stored(id: string, job: NewJob): Promise<Job<D, R>> {
+    return (await this.getJob(id)) ?? this.#wrap(id, job);
   }
+
+  #wrap(id: string, job: NewJob): Job<D, R> {
+    return new Job<D, R>(this.store, job, id);
+  }
+}
+
+/** Whether saving `job` may have returned an existing job (a `jobId` or a deduplication key). */
+function needsLookup(job: NewJob): boolean {
+  return job.opts.jobId !== undefined || job.deduplicationKey !== null;
 }
 
 function toMs(value: number | Date, option: string): number {

@@ -196,6 +196,10 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   readonly #completions: Batcher<JobCompletion, boolean>;
   readonly #failures: Batcher<JobFailure, boolean>;
   readonly #listener = (e: StoreEvent): void => this.#onStoreEvent(e);
+  /** Set on every job this worker runs (one object, not a closure per job). */
+  readonly #hooks: Job['hooks'] = {
+    onProgress: (job, progress) => this.emit('progress', job as Job<D, R>, progress),
+  };
   readonly #wakeOnFinish: boolean;
   #promoter: PromoteDelayedService | undefined;
   #busy = 0;
@@ -584,7 +588,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     this.#busy++;
     this.#runs.add(run);
     for (const job of jobs) {
-      job.hooks.onProgress = (p) => this.emit('progress', job, p);
+      job.hooks = this.#hooks;
       this.emit('active', job);
       if (job.opts.repeat?.schedulerId !== undefined) {
         advanceOnStart(this.store, job.toData(), this.#clock).catch((e) => this.#error(e));
