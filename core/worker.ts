@@ -13,6 +13,7 @@ import {
   LockLostError,
   type RateLimit,
   type StoreEvent,
+  type StoreEventType,
   type StoreInterface,
 } from '@conveyor/shared';
 import { backoffDelay, type BackoffStrategy } from './backoff.ts';
@@ -136,7 +137,7 @@ export interface WorkerEvents<D = unknown, R = unknown> {
   progress: [job: Job<D, R>, progress: number | Record<string, unknown>];
   /** This worker's sweep found a stalled job (requeued or failed). */
   stalled: [jobId: string];
-  /** A claim found nothing to do. */
+  /** A claim found nothing more to do (no job, or fewer than it asked for). */
   drained: [];
   /** Something went wrong outside a job (store error, lost lock). */
   error: [error: Error];
@@ -201,10 +202,15 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     onProgress: (job, progress) => this.emit('progress', job as Job<D, R>, progress),
   };
   readonly #wakeOnFinish: boolean;
+  readonly #eventTypes: readonly StoreEventType[];
   #promoter: PromoteDelayedService | undefined;
   #busy = 0;
   #pruneDue = true;
   #dirty = true;
+  /** The last claim took all there was (fewer jobs than asked, no wake-up during it). */
+  #exhausted = false;
+  /** When an exhausted worker polls again (`pollInterval` after that claim). */
+  #pollAt = 0;
   #wake: (() => void) | undefined;
   #idleWaiters: Array<() => void> = [];
   #running: Promise<void> | undefined;
@@ -324,6 +330,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     );
     this.#wakeOnFinish = opts.maxGlobalConcurrency !== undefined ||
       opts.group?.concurrency !== undefined;
+    // Only what #onStoreEvent acts on: a shared store can then skip publishing the events of
+    // every claim and completion (`active`, `completed`) when no one else wants them.
+    this.#eventTypes = this.#wakeOnFinish
+      ? ['waiting', 'resumed', 'delayed', 'completed', 'failed', 'retrying']
+      : ['waiting', 'resumed', 'delayed'];
     this.#completions = new Batcher((items) => this.store.completeJobs(this.name, items));
     this.#failures = new Batcher((items) => this.store.failJobs(this.name, items));
 
@@ -365,7 +376,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   run(): Promise<void> {
     if (this.#closing) return Promise.reject(new Error('worker is closed'));
     if (this.#running) return Promise.reject(new Error('worker is already running'));
-    this.store.subscribe(this.name, this.#listener);
+    this.store.subscribe(this.name, this.#listener, this.#eventTypes);
     for (const s of this.#services) s.start();
     this.#renewTimer = setInterval(() => this.#renewLocks(), this.#lockRenewTime);
     this.#running = this.#loop();
@@ -487,6 +498,17 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         await this.#sleep(Infinity, true);
         continue;
       }
+      if (this.#exhausted && !this.#dirty) {
+        // Nothing was left at the last claim and no wake-up came since: claiming now would come
+        // back empty. Every job saved later announces itself (a store event pokes us); the poll
+        // is the fallback. A freed slot only wakes us to sleep on.
+        const left = this.#pollAt - Date.now();
+        if (left > 0) {
+          await this.#sleep(left);
+          continue;
+        }
+      }
+      this.#exhausted = false;
       this.#dirty = false;
       const slots = this.#concurrency - this.#busy;
       const count = this.#batchSize > 0 ? this.#batchSize : slots;
@@ -511,23 +533,36 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         );
         break;
       }
-      if (jobs.length === 0) {
-        if (!this.#drained) {
-          this.#drained = true;
-          this.emit('drained');
-          this.store.publish({ type: 'drained', queueName: this.name, timestamp: Date.now() })
-            .catch((e) => this.#error(e));
-        }
-        await this.#sleep(this.#windows.length > 0 ? this.#untilNextWindow() : this.#pollInterval);
-        continue;
+      if (jobs.length > 0) {
+        this.#drained = false;
+        if (this.#batchSize > 0) this.#start(jobs);
+        else for (const job of jobs) this.#start([job]);
+        if (jobs.length === count) continue;
       }
-      this.#drained = false;
-      if (this.#batchSize > 0) this.#start(jobs);
-      else for (const job of jobs) this.#start([job]);
-      if (jobs.length < count && this.#windows.length > 0) {
+      // Fewer jobs than asked: the claim took all it could.
+      if (this.#windows.length > 0) {
+        // Rate limited: claim again in the next window (or on a wake-up).
+        if (jobs.length === 0) this.#drain();
         await this.#sleep(this.#untilNextWindow());
+      } else if (!this.#dirty) {
+        // No wake-up during the claim: the queue had nothing more for us at its snapshot.
+        this.#drain();
+        this.#exhausted = true;
+        this.#pollAt = Date.now() + this.#pollInterval;
+      } else if (jobs.length === 0) {
+        // Something arrived during an empty claim: claim again at once.
+        this.#drain();
       }
     }
+  }
+
+  /** Emits `drained` (locally and through the store), once until a claim finds jobs again. */
+  #drain(): void {
+    if (this.#drained) return;
+    this.#drained = true;
+    this.emit('drained');
+    this.store.publish({ type: 'drained', queueName: this.name, timestamp: Date.now() })
+      .catch((e) => this.#error(e));
   }
 
   #untilNextWindow(): number {
@@ -634,7 +669,12 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     if (this.#busy === 0 && this.#idleWaiters.length > 0) {
       for (const w of this.#idleWaiters.splice(0)) w();
     }
-    this.#poke();
+    // A freed slot adds no job to the queue: wake the loop (it may be waiting for this slot) but
+    // do not mark a wake-up, so a claim in flight that comes back short is not repeated, and an
+    // exhausted worker sleeps on until a store event or the poll. Finishing a job can unblock
+    // others under global or group concurrency, and limits are claimed again: those poke.
+    if (this.#wakeOnFinish || this.#windows.length > 0) this.#poke();
+    else this.#wake?.();
   }
 
   #idle(): Promise<void> {

@@ -6,7 +6,13 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidArgumentError, JobTimeoutError, LockLostError } from '@conveyor/shared';
+import {
+  InvalidArgumentError,
+  JobTimeoutError,
+  LockLostError,
+  type StoreEvent,
+  type StoreInterface,
+} from '@conveyor/shared';
 import { type Job, Queue, Worker } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
 import { collect, gate, next, spy, type Suite } from './context.ts';
@@ -546,6 +552,80 @@ export function workerCases(s: Suite): void {
       const [, result] = await done;
       assert.equal(result, 'polled');
       await w.close();
+    });
+
+    s.test('a job announced while a partial claim is in flight runs at once, not at the poll', async ({ store, q, queue, defer }) => {
+      // A deaf view of the store: the test delivers the wake-up itself, during the claim.
+      let wake: ((e: StoreEvent) => void) | undefined;
+      let during: (() => Promise<void>) | undefined;
+      const view = new Proxy(store, {
+        get(target, prop, receiver) {
+          if (prop === 'subscribe') return (_q: string, cb: (e: StoreEvent) => void) => (wake = cb);
+          if (prop === 'unsubscribe') return () => {};
+          if (prop === 'fetchNextJobs') {
+            return async (...args: Parameters<StoreInterface['fetchNextJobs']>) => {
+              const jobs = await target.fetchNextJobs(...args);
+              const hook = jobs.length > 0 ? during : undefined;
+              during = undefined;
+              await hook?.();
+              return jobs;
+            };
+          }
+          const value = Reflect.get(target, prop, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const qu = queue();
+      await qu.add('first', 1);
+      during = async () => {
+        // The claim took `first` (1 of 5); `second` is saved and announced before it returns.
+        const second = await qu.add('second', 2);
+        wake!({ type: 'waiting', queueName: q, jobId: second.id, timestamp: Date.now() });
+      };
+      const w = new Worker(q, (job) => job.name, {
+        store: view,
+        concurrency: 5,
+        pollInterval: 60_000,
+        maintenance: false,
+      });
+      defer(() => w.close(0));
+      const done = collect<[Job, string]>(w, 'completed');
+      await eventually(() => done.length === 2, { timeout: 3000, message: 'both jobs' });
+      assert.deepEqual(done.map(([, r]) => r).sort(), ['first', 'second']);
+    });
+
+    s.test('an idle worker claims again only when a job is announced (no empty claims)', async ({ store, q, queue, defer }) => {
+      const { store: spied, calls } = spy(store);
+      let wake: ((e: StoreEvent) => void) | undefined;
+      const view = new Proxy(spied, {
+        get(target, prop, receiver) {
+          if (prop === 'subscribe') return (_q: string, cb: (e: StoreEvent) => void) => (wake = cb);
+          if (prop === 'unsubscribe') return () => {};
+          return Reflect.get(target, prop, receiver);
+        },
+      });
+      const qu = queue();
+      await qu.add('first', 1);
+      const w = new Worker(q, (job) => job.name, {
+        store: view,
+        concurrency: 5,
+        pollInterval: 60_000,
+        maintenance: false,
+      });
+      defer(() => w.close(0));
+      const drained = next(w, 'drained');
+      await next(w, 'completed');
+      await drained;
+      assert.equal(calls.get('fetchNextJobs'), 1, 'one claim took the only job');
+      const second = await qu.add('second', 2);
+      const completed = next(w, 'completed');
+      wake!({ type: 'waiting', queueName: q, jobId: second.id, timestamp: Date.now() });
+      assert.equal((await completed)[1], 'second');
+      assert.equal(
+        calls.get('fetchNextJobs'),
+        2,
+        'one claim per wake-up, none after a partial one',
+      );
     });
 
     s.test('progress and drained events; progress takes a number or an object', async ({ queue, worker }) => {
