@@ -174,7 +174,14 @@ if (engine) {
 for (const peer of process.env.BENCH_PEERS === '0' ? [] : [pgBoss, graphileWorker]) {
   let r: PeerResult | null = null;
   try {
-    r = await peer(URL_, N, CHUNK, SAMPLES);
+    // A peer that stalls (it happened once) must not hang the whole benchmark.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    r = await Promise.race([
+      peer(URL_, N, CHUNK, SAMPLES),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no result within 180 s')), 180_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
   } catch (e) {
     console.log(`${peer.name}: failed (${(e as Error).message}), skipped`);
     continue;

@@ -297,7 +297,7 @@ export interface StoreInterface {
    * Addition: `types` names the event types the callback needs (default: all). The callback
    * may still get others, but a shared store can skip publishing what no subscriber wants: the
    * PostgreSQL store sends `active` and `completed`, the events of every claim and completion,
-   * only while some subscriber of the queue wants them.
+   * and `drained`, only while some subscriber of the queue wants them.
    */
   subscribe(
     queueName: string,

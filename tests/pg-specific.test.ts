@@ -468,7 +468,7 @@ describe('pg-specific', () => {
       },
     );
 
-    it('active and completed are published only while a subscriber wants them', {
+    it('active, completed and drained are published only while a subscriber wants them', {
       timeout: 30_000,
     }, async () => {
       const worker = await open();
@@ -487,6 +487,7 @@ describe('pg-specific', () => {
         const [c] = await worker.fetchNextJobs(q, 'w', 30_000, 1);
         assert.equal(c.id, id);
         await worker.completeJobs(q, [{ jobId: id, token: c.lockToken!, returnvalue: 1 }]);
+        await worker.publish({ type: 'drained', queueName: q, timestamp: Date.now() });
         // Notifications arrive in commit order: once the marker is here, the rest came.
         await admin.unsafe(`SELECT pg_notify($1, '{"t":"marker"}')`, [channel]);
         await eventually(() => raw.includes('marker'));
@@ -498,7 +499,7 @@ describe('pg-specific', () => {
       const watcher = await open();
       const events = recorder(watcher, q);
       await watcher.subscriptionsReady();
-      assert.deepEqual(await cycle(), ['waiting', 'active', 'completed']);
+      assert.deepEqual(await cycle(), ['waiting', 'active', 'completed', 'drained']);
       await eventually(() => events.some((e) => e.type === 'completed'));
       assert.ok(events.some((e) => e.type === 'active'));
       // Once the watch lapses (the watcher is gone), they stop again.

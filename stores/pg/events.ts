@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import postgres from 'postgres';
 import type { StoreEvent, StoreEventType } from '@conveyor/shared';
-import type { SchemaNames } from './names.ts';
+import { type SchemaNames, watched } from './names.ts';
 
 type Callback = (event: StoreEvent) => void;
 
@@ -53,8 +53,11 @@ export function channelOf(schema: string, queueName: string): string {
  */
 export const LISTENER_APP_NAME = 'conveyor-listener';
 
-/** The event types published only while a process watches the queue (see `subscribe`). */
-const WATCHED: readonly StoreEventType[] = ['active', 'completed'];
+/**
+ * The event types published only while a process watches the queue (see `subscribe`): those of
+ * every claim and completion, and the `drained` a worker publishes after each burst.
+ */
+const WATCHED: readonly StoreEventType[] = ['active', 'completed', 'drained'];
 
 /** How long a watch lasts without renewal (ms); renewed every third of it. */
 const WATCH_TTL = 60_000;
@@ -211,10 +214,14 @@ export class EventHub {
   /** Publishes an event to every process. */
   async publish(event: StoreEvent, exec: postgres.Sql | postgres.TransactionSql): Promise<void> {
     const { s } = this.#o.names;
-    await exec.unsafe(`SELECT ${s}.send(${s}.channel($1::text), $2::text)`, [
-      event.queueName,
-      eventPayload(event),
-    ], { prepare: true });
+    const params = [event.queueName, eventPayload(event)];
+    await exec.unsafe(
+      WATCHED.includes(event.type)
+        ? `SELECT ${s}.send(${s}.channel($1::text), $2::text) WHERE ${watched(s, '$1::text')}`
+        : `SELECT ${s}.send(${s}.channel($1::text), $2::text)`,
+      params,
+      { prepare: true },
+    );
   }
 
   /** Stops listening and polling. */
@@ -259,7 +266,8 @@ export class EventHub {
   async #watch(queueName: string): Promise<void> {
     if (this.#closed) return;
     await this.#renew([queueName]);
-    this.#watched.add(queueName);
+    // Still wanted (not unsubscribed meanwhile): keep it fresh.
+    if (this.#watchers.get(queueName)?.size) this.#watched.add(queueName);
     this.#watchTimer ??= setInterval(() => {
       if (this.#watched.size === 0) return;
       this.#renew([...this.#watched]).catch((e) => this.#o.onError(e as Error));
