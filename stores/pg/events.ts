@@ -10,7 +10,8 @@
 import { createHash } from 'node:crypto';
 import postgres from 'postgres';
 import type { StoreEvent, StoreEventType } from '@conveyor/shared';
-import { type SchemaNames, watched } from './names.ts';
+import type { SchemaNames } from './names.ts';
+import { watched } from './notify.ts';
 
 type Callback = (event: StoreEvent) => void;
 

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { type SchemaNames, watched } from './names.ts';
+import type { SchemaNames } from './names.ts';
+import { payloadSql, pollActive, watched } from './notify.ts';
 import { inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
 
 /**
@@ -32,7 +33,7 @@ $$ SELECT 'cv_' || md5(${lit} || '/' || q) $$;
 CREATE OR REPLACE FUNCTION ${s}.send(ch text, payload text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_notify(ch, payload);
-  IF EXISTS (SELECT 1 FROM ${s}.settings WHERE k = 'poll_until' AND v > ${s}.now_ms()) THEN
+  IF ${pollActive(s)} THEN
     INSERT INTO ${s}.events (channel, payload, at) VALUES (ch, payload, ${s}.now_ms());
   END IF;
 END $$;
@@ -56,13 +57,18 @@ BEGIN
   -- Claims and completions are announced only while a process watches the queue for them.
   IF kind IN ('active', 'completed') AND NOT ${watched(s, 'q')} THEN RETURN 0; END IF;
   IF datas IS NOT NULL AND cardinality(array_remove(datas, NULL)) = 0 THEN datas := NULL; END IF;
-  payload := '{"t":' || to_json(kind)::text || ',"ts":' || ${s}.now_ms()::bigint
-    || ',"i":' || array_to_json(ids)::text
-    || CASE WHEN datas IS NULL THEN '' ELSE ',"d":' || array_to_json(datas)::text END
+  payload := ${
+  payloadSql(
+    s,
+    'kind',
+    'array_to_json(ids)::text',
+    `CASE WHEN datas IS NULL THEN '' ELSE ',"d":' || array_to_json(datas)::text END
     || CASE WHEN names IS NULL THEN ''
       WHEN names[1] IS NOT NULL AND names = array_fill(names[1], ARRAY[n])
         THEN ',"N":' || to_json(names[1])::text
-      ELSE ',"n":' || array_to_json(names)::text END || '}';
+      ELSE ',"n":' || array_to_json(names)::text END`,
+  )
+};
   IF octet_length(payload) <= 7900 THEN
     PERFORM ${s}.send(${s}.channel(q), payload);
     RETURN 1;

@@ -42,18 +42,3 @@ export function schemaNames(name: string): SchemaNames {
 function literal(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
-
-/**
- * SQL that is true while some process watches queue `q` (an SQL expression) for its `active`
- * and `completed` events: only then are they published. Spliced into statements rather than
- * wrapped in a function, so the planner runs it as one index probe.
- *
- * @example
- * ```ts
- * import { watched } from './names.ts';
- * console.log(watched('"conveyor"', '$1::text').startsWith('EXISTS')); // true
- * ```
- */
-export function watched(s: string, q: string): string {
-  return `EXISTS (SELECT 1 FROM ${s}.watchers w WHERE w.queue = ${q} AND w.until > ${s}.now_ms())`;
-}

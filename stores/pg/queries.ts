@@ -6,8 +6,9 @@
  * @module
  */
 
-import { inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
-import { type SchemaNames, watched } from './names.ts';
+import { INPUT_COLUMNS, inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
+import type { SchemaNames } from './names.ts';
+import { payloadSql, pollActive, watched } from './notify.ts';
 import { jobColumns } from './rows.ts';
 
 /** The SQL texts of one schema. */
@@ -66,6 +67,35 @@ export function buildQueries(n: SchemaNames) {
      SELECT s.i, coalesce(s.id, s.seq::text) AS id, (ins.seq IS NOT NULL) AS inserted,
        (SELECT count(*) FROM e) AS _e
      FROM s LEFT JOIN ins ON ins.seq = s.seq ORDER BY s.i`;
+  /**
+   * Saves one job from typed parameters ($1 queue, then `INPUT_COLUMNS` in order, then lifo),
+   * with its notification built inline: the light-load path, with no JSON input to unpack and
+   * no function call. Same columns, defaults and payload as the batch path.
+   */
+  const lifoParam = INPUT_COLUMNS.length + 2;
+  const insertOne = `WITH ins AS (
+       INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
+       SELECT ${insertValues('x', 'n::text', 'n', '$1::text')}
+       FROM (SELECT NULL::text AS q, $${lifoParam}::boolean AS lifo, ${
+    INPUT_COLUMNS.map(([c, t], k) => `$${k + 2}::${t} AS ${c}`).join(', ')
+  }) x, nextval(${reg('job_seq')}) n
+       RETURNING id, state, name, delay_until
+     ), p AS (
+       SELECT id, ${s}.channel($1::text) AS ch, ${
+    payloadSql(
+      s,
+      'state',
+      'json_build_array(id)::text',
+      `CASE WHEN state = 'delayed'
+        THEN ',"d":' || json_build_array(json_build_object('delayUntil', delay_until))::text
+        ELSE '' END || ',"N":' || to_json(name)::text`,
+    )
+  } AS payload FROM ins
+     ), ev AS (
+       INSERT INTO ${s}.events (channel, payload, at)
+       SELECT ch, payload, ${s}.now_ms() FROM p WHERE ${pollActive(s)}
+     )
+     SELECT id, pg_notify(ch, payload) AS _n FROM p`;
   const claim = (lifo: boolean) =>
     `WITH c AS (
        SELECT j.ctid AS tid FROM ${s}.jobs j
@@ -98,6 +128,7 @@ export function buildQueries(n: SchemaNames) {
   return {
     insertOrExisting,
     insertNew,
+    insertOne,
     saveChecked: `SELECT idx, job_id, inserted FROM ${s}.save_checked($1::text, $2::text::json)`,
     existingIds: `SELECT x.q, x.id FROM json_to_recordset($1::text::json) AS x(q text, id text)
       WHERE EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.queue = x.q AND j.id = x.id)`,

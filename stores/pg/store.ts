@@ -30,6 +30,7 @@ import {
   JobNotFoundError,
   StoreError,
 } from '@conveyor/shared';
+import { INPUT_COLUMNS } from './columns.ts';
 import { EventHub } from './events.ts';
 import { migrate } from './migrate.ts';
 import { type SchemaNames, schemaNames } from './names.ts';
@@ -215,6 +216,10 @@ export class PgStore implements StoreInterface {
       const params = [serializeRows(todo, queueName), queueName];
       if (plain) {
         try {
+          if (todo.length === 1 && fitsOne(todo[0], queueName)) {
+            const [row] = await this.#run(x, this.#core.q.insertOne, oneParams(todo[0], queueName));
+            return [row.id as string];
+          }
           const [row] = await this.#run(x, this.#core.q.insertNew, params);
           return row.ids as string[];
         } catch (e) {
@@ -844,6 +849,19 @@ function createPool(connection: NonNullable<PgStoreOptions['connection']>): post
   return (typeof connection === 'string'
     ? postgres(connection, extra)
     : postgres({ ...extra, ...connection })) as unknown as postgres.Sql;
+}
+
+/** Whether a row can take the single-job path: its queue's, and its notification fits. */
+function fitsOne(row: Row, queueName: string): boolean {
+  return row.q === queueName && (row.name as string).length <= 1000;
+}
+
+/** The parameters of `insertOne`: queue, the input columns in order, then lifo. */
+function oneParams(row: Row, queueName: string): unknown[] {
+  const params: unknown[] = [queueName];
+  for (const [c] of INPUT_COLUMNS) params.push(row[c] ?? null);
+  params.push(row.lifo === true);
+  return params;
 }
 
 function checkTx(tx: unknown): Exec {
