@@ -44,6 +44,8 @@ export async function pgBoss(
     schema: 'conveyor_bench_pgboss',
     supervise: false,
     schedule: false,
+    // Without it pg-boss 12 only polls, even for queues created with notify: true.
+    useListenNotify: true,
   });
   boss.on('error', () => {});
   await boss.start();
@@ -87,7 +89,7 @@ export async function pgBoss(
   }
   await boss.offWork(lname);
   await boss.stop({ graceful: false, wait: true });
-  return { label: 'pg-boss 12 (batchSize 50, notify)', bulk, drain, latency };
+  return { label: 'pg-boss 12 (batchSize 50, LISTEN/NOTIFY)', bulk, drain, latency };
 }
 
 /** graphile-worker: `addJobs` in chunks, `run` with concurrency 50, `addJob` for latency. */
