@@ -463,6 +463,14 @@ describe('pg-specific', () => {
         await eventually(() => raw.length > 0);
         assert.ok(raw.length <= 4, `${raw.length} notifications for 1000 jobs`);
         assert.ok(raw.every((p) => new TextEncoder().encode(p).length < 8000));
+        assert.ok(events.every((e) => e.jobName === 'task'), 'the shared name, sent once');
+        // Names that differ travel one per job, through every slice.
+        events.length = 0;
+        const names = Array.from({ length: 1000 }, (_, i) => `n${i % 7}`);
+        const mixed = await store.saveBulk(q, names.map((n) => job(q, n)));
+        await eventually(() => events.length >= 1000, { timeout: 10_000 });
+        assert.deepEqual(events.map((e) => e.jobId), mixed);
+        assert.deepEqual(events.map((e) => e.jobName), names);
         await listener.unlisten();
         await ran();
       },

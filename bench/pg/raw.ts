@@ -7,6 +7,11 @@
 import type postgres from 'postgres';
 
 const S = 'conveyor_bench_raw';
+/**
+ * The raw jobs' queue: a name as long as the store's benchmark queues (`bench-engine-xxxxxx`), so
+ * both write the same bytes per row and per index entry.
+ */
+const Q = `'bench-rawsql-${crypto.randomUUID().slice(0, 6)}'`;
 
 /** Creates (or recreates) the raw jobs table. */
 export async function setupRaw(sql: postgres.Sql): Promise<void> {
@@ -34,7 +39,7 @@ export async function rawBulkInsert(sql: postgres.Sql, n: number, chunk: number)
     );
     await sql.unsafe(
       `INSERT INTO ${S}.jobs (queue, name, data, state)
-       SELECT 'raw', x.name, x.data, 'waiting'
+       SELECT ${Q}, x.name, x.data, 'waiting'
        FROM json_to_recordset($1::text::json) AS x(name text, data text)`,
       [JSON.stringify(rows)],
       { prepare: true },
@@ -44,7 +49,7 @@ export async function rawBulkInsert(sql: postgres.Sql, n: number, chunk: number)
 }
 
 const CLAIM = `WITH c AS (
-    SELECT id FROM ${S}.jobs WHERE queue = 'raw' AND state = 'waiting'
+    SELECT id FROM ${S}.jobs WHERE queue = ${Q} AND state = 'waiting'
     ORDER BY priority, id LIMIT $1::integer FOR UPDATE SKIP LOCKED)
   UPDATE ${S}.jobs j SET state = 'active', lock_token = gen_random_uuid()::text,
     lock_until = now() + interval '30 seconds'
@@ -108,7 +113,7 @@ export async function rawLatency(
       t0 = performance.now();
       await sql.unsafe(
         `WITH i AS (INSERT INTO ${S}.jobs (queue, name, data, state)
-           VALUES ('raw', 'noop', $1::text, 'waiting') RETURNING id)
+           VALUES (${Q}, 'noop', $1::text, 'waiting') RETURNING id)
          SELECT pg_notify('conveyor_bench_raw', id::text) FROM i`,
         [JSON.stringify({ i })],
         { prepare: true },

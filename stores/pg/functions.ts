@@ -40,7 +40,8 @@ END $$;
 
 -- Publishes events of one kind for many jobs of a queue, coalesced into as few notifications
 -- as fit NOTIFY's 8000-byte limit. The payload holds parallel arrays: ids (i), and optionally
--- data (d) and job names (n); one name shared by every job is sent once (N), and data that is
+-- data (d) and job names (n); one name shared by every job (repeated, or given as a one-element
+-- array) is sent once (N), and data that is
 -- null for every job is left out. A batch too big for one notification is sent in slices; a
 -- single job whose data or name does not fit is sent without them. \`active\` and \`completed\`
 -- (the events of every claim and completion) are sent only while the queue is watched.
@@ -49,6 +50,9 @@ CREATE OR REPLACE FUNCTION ${s}.emit(q text, kind text, ids text[], datas jsonb[
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
   n integer := coalesce(cardinality(ids), 0);
+  -- One name for every job: given once (a one-element array) or repeated.
+  shared boolean := names[1] IS NOT NULL
+    AND (cardinality(names) = 1 OR names = array_fill(names[1], ARRAY[n]));
   payload text;
   size integer;
   sent integer := 0;
@@ -64,8 +68,7 @@ BEGIN
     'array_to_json(ids)::text',
     `CASE WHEN datas IS NULL THEN '' ELSE ',"d":' || array_to_json(datas)::text END
     || CASE WHEN names IS NULL THEN ''
-      WHEN names[1] IS NOT NULL AND names = array_fill(names[1], ARRAY[n])
-        THEN ',"N":' || to_json(names[1])::text
+      WHEN shared THEN ',"N":' || to_json(names[1])::text
       ELSE ',"n":' || array_to_json(names)::text END`,
   )
 };
@@ -82,7 +85,8 @@ BEGIN
   size := greatest(1, n / (octet_length(payload) / 6000 + 1));
   FOR k IN 0 .. (n - 1) / size LOOP
     sent := sent + ${s}.emit(q, kind, ids[k * size + 1 : (k + 1) * size],
-      datas[k * size + 1 : (k + 1) * size], names[k * size + 1 : (k + 1) * size]);
+      datas[k * size + 1 : (k + 1) * size],
+      CASE WHEN shared THEN names[1:1] ELSE names[k * size + 1 : (k + 1) * size] END);
   END LOOP;
   RETURN sent;
 END $$;

@@ -36,10 +36,12 @@ export function buildQueries(n: SchemaNames) {
     `WITH u AS (${cte})
      SELECT ${select}, (SELECT ${s}.emit($1::text, '${kind}', array_agg(id ORDER BY seq)) FROM u) AS _e
      FROM u`;
+  // $3 is the name every saved job shares (the client knows), or null: then the names are
+  // gathered one per job. FILTER skips the work an unused aggregate would do.
   const emitSaved = `${s}.emit(queue, state, array_agg(id ORDER BY seq),
       array_agg(jsonb_build_object('delayUntil', delay_until) ORDER BY seq)
         FILTER (WHERE state = 'delayed'),
-      array_agg(name ORDER BY seq))`;
+      coalesce(array_agg(name ORDER BY seq) FILTER (WHERE $3::text IS NULL), ARRAY[$3::text]))`;
   // Input rows come in array order, so seq (and FIFO order) follows the input.
   const numbered = `(SELECT x.*, nextval(${reg('job_seq')}) AS seq FROM ${
     inputRows('$1::text::json')

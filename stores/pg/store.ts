@@ -213,7 +213,12 @@ export class PgStore implements StoreInterface {
     // id that a numeric custom jobId already took fails it, and the conflict-aware one retries.
     let plain = x === this.#core.sql && rows.every((r) => r.id === null);
     for (let round = 0; todo.length > 0; round++) {
-      const params = [serializeRows(todo, queueName), queueName];
+      const name = todo[0].name;
+      const params = [
+        serializeRows(todo, queueName),
+        queueName,
+        todo.every((r) => r.name === name) ? name : null,
+      ];
       if (plain) {
         try {
           if (todo.length === 1 && fitsOne(todo[0], queueName)) {
@@ -650,7 +655,7 @@ export class PgStore implements StoreInterface {
     const x = this.#x(options);
     try {
       await this.#atomic(
-        (t) => this.#run(t, this.#core.q.insertNew, [serializeRows(rows, null), null]),
+        (t) => this.#run(t, this.#core.q.insertNew, [serializeRows(rows, null), null, null]),
         x,
       );
     } catch (e) {
