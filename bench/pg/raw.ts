@@ -55,10 +55,15 @@ const CLAIM = `WITH c AS (
     lock_until = now() + interval '30 seconds'
   FROM c WHERE j.id = c.id RETURNING j.id::text AS id, j.lock_token, j.data`;
 
+// By primary key (an index scan whatever the table's size), fenced by each job's token.
 const COMPLETE = `UPDATE ${S}.jobs j SET state = 'completed', returnvalue = 'null',
     finished_at = now(), lock_token = NULL
-  FROM json_to_recordset($1::text::json) AS x(id bigint, t text)
-  WHERE j.id = x.id AND j.lock_token = x.t AND j.state = 'active'`;
+  WHERE j.id = ANY($1::bigint[]) AND j.state = 'active'
+    AND j.lock_token = ($2::text[])[array_position($1::bigint[], j.id)]`;
+
+/** The parameters of COMPLETE for claimed rows. */
+const completeParams = (rows: postgres.RowList<postgres.Row[]>): never[] =>
+  [rows.map((r) => r.id), rows.map((r) => r.lock_token)] as never[];
 
 /** Claims `batch` jobs with SKIP LOCKED, completes them, until none is left. Returns ms. */
 export async function rawDrain(sql: postgres.Sql, batch: number): Promise<number> {
@@ -66,11 +71,7 @@ export async function rawDrain(sql: postgres.Sql, batch: number): Promise<number
   for (;;) {
     const rows = await sql.unsafe(CLAIM, [batch], { prepare: true });
     if (rows.length === 0) break;
-    await sql.unsafe(
-      COMPLETE,
-      [JSON.stringify(rows.map((r) => ({ id: r.id, t: r.lock_token })))],
-      { prepare: true },
-    );
+    await sql.unsafe(COMPLETE, completeParams(rows), { prepare: true });
   }
   return performance.now() - t;
 }
@@ -102,11 +103,7 @@ export async function rawLatency(
           const rows = await sql.unsafe(CLAIM, [50], { prepare: true });
           if (rows.length === 0) return;
           latency = performance.now() - t0;
-          await sql.unsafe(
-            COMPLETE,
-            [JSON.stringify(rows.map((r) => ({ id: r.id, t: r.lock_token })))],
-            { prepare: true },
-          );
+          await sql.unsafe(COMPLETE, completeParams(rows), { prepare: true });
           resolve();
         };
       });
