@@ -205,6 +205,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   readonly #eventTypes: readonly StoreEventType[];
   #promoter: PromoteDelayedService | undefined;
   #busy = 0;
+  /** Runs whose slot was freed before their completion was stored (see `#complete`). */
+  #acking = 0;
   #pruneDue = true;
   #dirty = true;
   /** The last claim took all there was (fewer jobs than asked, no wake-up during it). */
@@ -666,9 +668,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   #release(run: Run<D, R>): void {
     if (!this.#runs.delete(run)) return;
     this.#busy--;
-    if (this.#busy === 0 && this.#idleWaiters.length > 0) {
-      for (const w of this.#idleWaiters.splice(0)) w();
-    }
+    this.#wakeIdle();
     // A freed slot adds no job to the queue: wake the loop (it may be waiting for this slot) but
     // do not mark a wake-up, so a claim in flight that comes back short is not repeated, and an
     // exhausted worker sleeps on until a store event or the poll. Finishing a job can unblock
@@ -677,8 +677,14 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     else this.#wake?.();
   }
 
+  #wakeIdle(): void {
+    if (this.#busy === 0 && this.#acking === 0 && this.#idleWaiters.length > 0) {
+      for (const w of this.#idleWaiters.splice(0)) w();
+    }
+  }
+
   #idle(): Promise<void> {
-    if (this.#busy === 0) return Promise.resolve();
+    if (this.#busy === 0 && this.#acking === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -694,16 +700,30 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     if (this.#batchSize === 0) {
       // The hot path: one job, one promise reaction (no Promise.all/catch/finally chain).
       const job = jobs[0];
+      // The processor is done, so its slot is free: the next claim can go out while this
+      // completion is being stored (at most `concurrency` of them wait so). Without limits only:
+      // under global or group concurrency and rate limits, a job counts until it is stored.
+      const early = !this.#wakeOnFinish && this.#windows.length === 0 &&
+        this.#acking < this.#concurrency;
+      if (early) {
+        this.#acking++;
+        this.#release(run);
+      }
+      const acked = () => {
+        if (!early) return this.#release(run);
+        this.#acking--;
+        this.#wakeIdle();
+      };
       submit(job, value).then((ok) => {
         try {
           this.#completed(run, job, value, ok);
         } catch (e) {
           this.#error(e);
         }
-        this.#release(run);
+        acked();
       }, (e) => {
         this.#error(e);
-        this.#release(run);
+        acked();
       });
       return;
     }

@@ -594,6 +594,55 @@ export function workerCases(s: Suite): void {
       assert.deepEqual(done.map(([, r]) => r).sort(), ['first', 'second']);
     });
 
+    s.test('a finished job frees its slot while its completion is stored; close waits for it', async ({ store, q, queue, defer }) => {
+      // completeJobs is held until the test opens the gate.
+      const held = gate();
+      const view = new Proxy(store, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver);
+          if (prop !== 'completeJobs') {
+            return typeof value === 'function' ? value.bind(target) : value;
+          }
+          return async (...args: Parameters<StoreInterface['completeJobs']>) => {
+            await held.promise;
+            return target.completeJobs(...args);
+          };
+        },
+      });
+      const qu = queue();
+      const a = await qu.add('a', 1);
+      const b = await qu.add('b', 2);
+      let running = 0;
+      let most = 0;
+      const started: string[] = [];
+      const w = new Worker(q, async (job) => {
+        most = Math.max(most, ++running);
+        started.push(job.id);
+        await Promise.resolve();
+        running--;
+        return job.name;
+      }, { store: view, concurrency: 1, maintenance: false });
+      defer(() => w.close(0));
+      const done = collect<[Job, string]>(w, 'completed');
+      // b runs while a's completion is still held: a's slot was freed when it finished.
+      await eventually(() => started.length === 2, { message: 'b started before a was stored' });
+      assert.equal(most, 1, 'never more than concurrency jobs in the processor');
+      assert.equal(done.length, 0, 'completed is emitted only once stored');
+      assert.equal((await store.getJob(q, a.id))?.state, 'active');
+      const closing = w.close();
+      // A store round trip ends first: close cannot end while completions are held.
+      const first = await Promise.race([
+        closing.then(() => 'closed'),
+        store.getJob(q, b.id).then(() => 'read'),
+      ]);
+      assert.equal(first, 'read', 'close waits for the completions being stored');
+      held.open();
+      await closing;
+      assert.deepEqual(done.map(([j]) => j.id).sort(), [a.id, b.id].sort());
+      assert.equal((await store.getJob(q, a.id))?.state, 'completed');
+      assert.equal((await store.getJob(q, b.id))?.state, 'completed');
+    });
+
     s.test('an idle worker claims again only when a job is announced (no empty claims)', async ({ store, q, queue, defer }) => {
       const { store: spied, calls } = spy(store);
       let wake: ((e: StoreEvent) => void) | undefined;
