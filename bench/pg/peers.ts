@@ -1,7 +1,7 @@
 /**
- * Peers of the PostgreSQL benchmark, on the same server and workload: pg-boss 12 (batchSize 50)
- * and graphile-worker 0.18 (concurrency 50, local queue, batched completion). Each is skipped when its package is not installed
- * (both are root devDependencies).
+ * Peers of the PostgreSQL benchmark, on the same server and workload: pg-boss 12 (batchSize 50,
+ * LISTEN/NOTIFY) and graphile-worker 0.18 (concurrency 50, local queue, batched completion). Each
+ * is skipped when its package is not installed (both are root devDependencies).
  *
  * @module
  */
@@ -146,5 +146,10 @@ export async function graphileWorker(
   }
   await runner.stop();
   await utils.release();
-  return { label: 'graphile-worker 0.18 (concurrency 50, local queue 50, batched completion)', bulk, drain, latency };
+  return {
+    label: 'graphile-worker 0.18 (concurrency 50, local queue 50, batched completion)',
+    bulk,
+    drain,
+    latency,
+  };
 }
