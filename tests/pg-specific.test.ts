@@ -67,6 +67,11 @@ function job(q: string, name = 'task', data: unknown = {}, opts: NewJob['opts'] 
   return newJob(q, name, data, opts);
 }
 
+/** Four stores on the shared schema, each with its own pool of 3 connections (closed at the end). */
+function openPeers(): Promise<PgStore[]> {
+  return Promise.all(Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })));
+}
+
 /** Collects a queue's events. */
 function recorder(store: PgStore, q: string): StoreEvent[] {
   const events: StoreEvent[] = [];
@@ -194,9 +199,7 @@ describe('pg-specific', () => {
 
   describe('races', () => {
     it('20 parallel claimers never exceed groupConcurrency', { timeout: 30_000 }, async () => {
-      const stores = await Promise.all(
-        Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
-      );
+      const stores = await openPeers();
       const q = uniqueQueue();
       const groups = ['a', 'b', 'c', 'd', 'e'];
       await stores[0].saveBulk(
@@ -223,9 +226,7 @@ describe('pg-specific', () => {
       '20 parallel round-robin claimers serve the groups evenly',
       { timeout: 30_000 },
       async () => {
-        const stores = await Promise.all(
-          Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
-        );
+        const stores = await openPeers();
         const q = uniqueQueue();
         const groups = ['a', 'b', 'c', 'd'];
         for (const g of groups) {
@@ -247,9 +248,7 @@ describe('pg-specific', () => {
     );
 
     it('globalConcurrency holds across 20 parallel claimers', { timeout: 30_000 }, async () => {
-      const stores = await Promise.all(
-        Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
-      );
+      const stores = await openPeers();
       const q = uniqueQueue();
       await stores[0].saveBulk(q, Array.from({ length: 50 }, () => job(q)));
       const claimed = (await Promise.all(
@@ -267,9 +266,7 @@ describe('pg-specific', () => {
       'a limiter shared by all stores allows max claims per window',
       { timeout: 30_000 },
       async () => {
-        const stores = await Promise.all(
-          Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
-        );
+        const stores = await openPeers();
         const q = uniqueQueue();
         await stores[0].saveBulk(q, Array.from({ length: 50 }, () => job(q)));
         const limiter = { max: 5, duration: 600_000 };
@@ -287,9 +284,7 @@ describe('pg-specific', () => {
     it('20 concurrent adds with one dedup key from 20 connections give one job', {
       timeout: 30_000,
     }, async () => {
-      const stores = await Promise.all(
-        Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
-      );
+      const stores = await openPeers();
       const q = uniqueQueue();
       const opts = { deduplication: { key: 'same' } };
       const ids = await Promise.all(
@@ -301,9 +296,7 @@ describe('pg-specific', () => {
     });
 
     it('20 concurrent adds with one custom jobId give one job', { timeout: 30_000 }, async () => {
-      const stores = await Promise.all(
-        Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
-      );
+      const stores = await openPeers();
       const q = uniqueQueue();
       const ids = await Promise.all(
         Array.from(
@@ -317,9 +310,7 @@ describe('pg-specific', () => {
     });
 
     it('group maxSize holds under 20 concurrent adds', { timeout: 30_000 }, async () => {
-      const stores = await Promise.all(
-        Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })),
-      );
+      const stores = await openPeers();
       const q = uniqueQueue();
       const results = await Promise.allSettled(
         Array.from(

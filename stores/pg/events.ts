@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import postgres from 'postgres';
 import type { StoreEvent, StoreEventType } from '@conveyor/shared';
 import type { SchemaNames } from './names.ts';
-import { watched } from './notify.ts';
+import { watched, WATCHED_EVENTS } from './notify.ts';
 
 type Callback = (event: StoreEvent) => void;
 
@@ -53,12 +53,6 @@ export function channelOf(schema: string, queueName: string): string {
  * ```
  */
 export const LISTENER_APP_NAME = 'conveyor-listener';
-
-/**
- * The event types published only while a process watches the queue (see `subscribe`): those of
- * every claim and completion, and the `drained` a worker publishes after each burst.
- */
-const WATCHED: readonly StoreEventType[] = ['active', 'completed', 'drained'];
 
 /** How long a watch lasts without renewal (ms); renewed every third of it. */
 const WATCH_TTL = 60_000;
@@ -139,10 +133,9 @@ export class EventHub {
   #pollTimer: ReturnType<typeof setTimeout> | null = null;
   #polling: Promise<void> | null = null;
   #lastEventId = -1;
-  /** Callbacks that want the watched event types, by queue. */
+  /** Callbacks that want the watched event types, by queue: the queues whose watch row this
+   * hub keeps fresh. */
   #watchers = new Map<string, Set<Callback>>();
-  /** Queues whose watch row this hub keeps fresh. */
-  #watched = new Set<string>();
   #watchTimer: ReturnType<typeof setInterval> | null = null;
 
   /** @param options What the hub needs from its store. */
@@ -167,13 +160,15 @@ export class EventHub {
     let set = this.#subs.get(queueName);
     if (!set) this.#subs.set(queueName, set = new Set());
     set.add(callback);
-    const watch = !types || types.some((t) => WATCHED.includes(t));
+    const watch = !types || types.some((t) => WATCHED_EVENTS.includes(t));
+    let watchers = this.#watchers.get(queueName);
     if (watch) {
-      (this.#watchers.get(queueName) ?? this.#watchers.set(queueName, new Set()).get(queueName)!)
-        .add(callback);
+      if (!watchers) this.#watchers.set(queueName, watchers = new Set());
+      watchers.add(callback);
     }
+    // Listen for the queue's first callback; record the watch for its first watching one.
     const first = !this.#pending.has(queueName);
-    if (!first && !(watch && !this.#watched.has(queueName))) return;
+    if (!first && !(watch && watchers!.size === 1)) return;
     this.unsettled++;
     const before = this.#pending.get(queueName);
     const p = (async () => {
@@ -199,10 +194,7 @@ export class EventHub {
       set.clear();
       watchers?.clear();
     }
-    if (watchers?.size === 0) {
-      this.#watchers.delete(queueName);
-      this.#watched.delete(queueName);
-    }
+    if (watchers?.size === 0) this.#watchers.delete(queueName);
     if (set.size > 0) return;
     this.#subs.delete(queueName);
     const pending = this.#pending.get(queueName);
@@ -217,7 +209,7 @@ export class EventHub {
     const { s } = this.#o.names;
     const params = [event.queueName, eventPayload(event)];
     await exec.unsafe(
-      WATCHED.includes(event.type)
+      WATCHED_EVENTS.includes(event.type)
         ? `SELECT ${s}.send(${s}.channel($1::text), $2::text) WHERE ${watched(s, '$1::text')}`
         : `SELECT ${s}.send(${s}.channel($1::text), $2::text)`,
       params,
@@ -267,11 +259,9 @@ export class EventHub {
   async #watch(queueName: string): Promise<void> {
     if (this.#closed) return;
     await this.#renew([queueName]);
-    // Still wanted (not unsubscribed meanwhile): keep it fresh.
-    if (this.#watchers.get(queueName)?.size) this.#watched.add(queueName);
     this.#watchTimer ??= setInterval(() => {
-      if (this.#watched.size === 0) return;
-      this.#renew([...this.#watched]).catch((e) => this.#o.onError(e as Error));
+      if (this.#watchers.size === 0) return;
+      this.#renew([...this.#watchers.keys()]).catch((e) => this.#o.onError(e as Error));
     }, WATCH_TTL / 3);
   }
 
@@ -344,7 +334,7 @@ export class EventHub {
         await listener.unsafe('SELECT 1');
       }
       this.#relistening = false;
-      if (this.#watched.size > 0) await this.#renew([...this.#watched]);
+      if (this.#watchers.size > 0) await this.#renew([...this.#watchers.keys()]);
       // Events published while the connection was down are lost: wake every subscriber so
       // workers look for jobs again.
       for (const queueName of this.#subs.keys()) {

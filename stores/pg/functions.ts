@@ -8,7 +8,7 @@
  */
 
 import type { SchemaNames } from './names.ts';
-import { payloadSql, pollActive, watched } from './notify.ts';
+import { payloadSql, pollActive, watched, WATCHED_SQL } from './notify.ts';
 import { inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
 
 /**
@@ -59,7 +59,7 @@ DECLARE
 BEGIN
   IF n = 0 THEN RETURN 0; END IF;
   -- Claims and completions are announced only while a process watches the queue for them.
-  IF kind IN ('active', 'completed') AND NOT ${watched(s, 'q')} THEN RETURN 0; END IF;
+  IF kind = ANY(${WATCHED_SQL}) AND NOT ${watched(s, 'q')} THEN RETURN 0; END IF;
   IF datas IS NOT NULL AND cardinality(array_remove(datas, NULL)) = 0 THEN datas := NULL; END IF;
   payload := ${
   payloadSql(

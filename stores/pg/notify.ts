@@ -6,6 +6,24 @@
  * @module
  */
 
+import type { StoreEventType } from '@conveyor/shared';
+
+/**
+ * The event types published only while a process watches the queue: those of every claim and
+ * completion, and the `drained` a worker publishes after each burst. The first two come from
+ * the schema's functions, `drained` from `EventHub.publish`.
+ *
+ * @example
+ * ```ts
+ * import { WATCHED_EVENTS } from './notify.ts';
+ * console.log(WATCHED_EVENTS.includes('active')); // true
+ * ```
+ */
+export const WATCHED_EVENTS: readonly StoreEventType[] = ['active', 'completed', 'drained'];
+
+/** `WATCHED_EVENTS` as an SQL array literal, for the functions' check. */
+export const WATCHED_SQL: string = `ARRAY[${WATCHED_EVENTS.map((t) => `'${t}'`).join(', ')}]`;
+
 /**
  * SQL that is true while some process watches queue `q` (an SQL expression) for its `active`,
  * `completed` and `drained` events: only then are they published. Spliced into statements

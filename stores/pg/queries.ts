@@ -69,12 +69,12 @@ export function buildQueries(n: SchemaNames) {
      SELECT s.i, coalesce(s.id, s.seq::text) AS id, (ins.seq IS NOT NULL) AS inserted,
        (SELECT count(*) FROM e) AS _e
      FROM s LEFT JOIN ins ON ins.seq = s.seq ORDER BY s.i`;
+  const lifoParam = INPUT_COLUMNS.length + 2;
   /**
    * Saves one job from typed parameters ($1 queue, then `INPUT_COLUMNS` in order, then lifo),
    * with its notification built inline: the light-load path, with no JSON input to unpack and
    * no function call. Same columns, defaults and payload as the batch path.
    */
-  const lifoParam = INPUT_COLUMNS.length + 2;
   const insertOne = `WITH ins AS (
        INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
        SELECT ${insertValues('x', 'n::text', 'n', '$1::text')}

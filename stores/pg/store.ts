@@ -208,24 +208,18 @@ export class PgStore implements StoreInterface {
       for (const r of out) ids[r.idx as number] = r.job_id as string;
       return ids;
     }
-    let todo = rows;
     // Without custom ids outside a caller's transaction, a plain INSERT is cheaper; a generated
     // id that a numeric custom jobId already took fails it, and the conflict-aware one retries.
     let plain = x === this.#core.sql && rows.every((r) => r.id === null);
+    let todo = rows;
     for (let round = 0; todo.length > 0; round++) {
-      const name = todo[0].name;
-      const params = [
-        serializeRows(todo, queueName),
-        queueName,
-        todo.every((r) => r.name === name) ? name : null,
-      ];
       if (plain) {
         try {
           if (todo.length === 1 && fitsOne(todo[0], queueName)) {
             const [row] = await this.#run(x, this.#core.q.insertOne, oneParams(todo[0], queueName));
             return [row.id as string];
           }
-          const [row] = await this.#run(x, this.#core.q.insertNew, params);
+          const [row] = await this.#run(x, this.#core.q.insertNew, batchParams(todo, queueName));
           return row.ids as string[];
         } catch (e) {
           if ((e as { code?: string }).code !== '23505') throw e;
@@ -233,7 +227,11 @@ export class PgStore implements StoreInterface {
           continue;
         }
       }
-      const out = await this.#run(x, this.#core.q.insertOrExisting, params);
+      const out = await this.#run(
+        x,
+        this.#core.q.insertOrExisting,
+        batchParams(todo, queueName),
+      );
       const retry: Row[] = [];
       for (const r of out) {
         const row = rows[r.i as number];
@@ -859,6 +857,19 @@ function createPool(connection: NonNullable<PgStoreOptions['connection']>): post
 /** Whether a row can take the single-job path: its queue's, and its notification fits. */
 function fitsOne(row: Row, queueName: string): boolean {
   return row.q === queueName && (row.name as string).length <= 1000;
+}
+
+/**
+ * The parameters of `insertNew` and `insertOrExisting`: the rows, the queue, and the name every
+ * row shares (or null).
+ */
+function batchParams(rows: Row[], queueName: string): unknown[] {
+  const name = rows[0].name;
+  return [
+    serializeRows(rows, queueName),
+    queueName,
+    rows.every((r) => r.name === name) ? name : null,
+  ];
 }
 
 /** The parameters of `insertOne`: queue, the input columns in order, then lifo. */
