@@ -202,60 +202,31 @@ BEGIN
   RETURN true;
 END $$;
 
--- Completes a batch of active jobs (fenced by token). Returns the input indexes that succeeded.
--- The follow-ups (dedup keys, parents, removals) run only when some job needs them.
-CREATE OR REPLACE FUNCTION ${s}.complete_jobs(q text, input json) RETURNS SETOF integer
+-- The follow-ups of jobs just completed (the completing statement calls it only when one of them
+-- needs it): a dedup key held without TTL is released, each parent counts its finished
+-- children, and removeOnComplete: true removes the job.
+CREATE OR REPLACE FUNCTION ${s}.complete_after(q text, ids text[]) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-  t float8 := ${s}.now_ms();
-  w boolean := ${watched(s, 'q')};
   r record;
-  idxs integer[];
-  ids text[];
-  datas jsonb[];
   gone text[];
-  dk_ids text[];
-  dk_keys text[];
-  pqs text[];
-  pids text[];
 BEGIN
-  WITH inp AS (
-    SELECT * FROM json_to_recordset(input) AS x(i integer, id text, token text, rv text)
-  ), upd AS (
-    UPDATE ${s}.jobs j SET state = 'completed', returnvalue = inp.rv, finished_at = t,
-      locked_by = NULL, lock_until = NULL, lock_token = NULL
-    FROM inp WHERE j.queue = q AND j.id = inp.id AND j.state = 'active'
-      AND j.lock_token = inp.token
-    RETURNING inp.i, j.id, j.seq, j.rc_now, inp.rv, j.dedup_key, j.dedup_expires_at,
-      j.parent_queue, j.parent_id
-  )
-  SELECT array_agg(i ORDER BY seq), array_agg(id ORDER BY seq) FILTER (WHERE w),
-    array_agg(CASE WHEN octet_length(rv) <= 1000
-      THEN jsonb_build_object('returnvalue', rv::jsonb) END ORDER BY seq) FILTER (WHERE w),
-    array_agg(id ORDER BY seq) FILTER (WHERE rc_now),
-    array_agg(id) FILTER (WHERE dedup_key IS NOT NULL AND dedup_expires_at IS NULL),
-    array_agg(dedup_key) FILTER (WHERE dedup_key IS NOT NULL AND dedup_expires_at IS NULL),
-    array_agg(parent_queue) FILTER (WHERE parent_id IS NOT NULL),
-    array_agg(parent_id) FILTER (WHERE parent_id IS NOT NULL)
-  INTO idxs, ids, datas, gone, dk_ids, dk_keys, pqs, pids FROM upd;
-  IF idxs IS NULL THEN RETURN; END IF;
-  IF w THEN PERFORM ${s}.emit(q, 'completed', ids, datas); END IF;
-  IF dk_ids IS NOT NULL THEN
-    DELETE FROM ${s}.dedup x USING unnest(dk_ids, dk_keys) AS d(id, key)
-    WHERE x.queue = q AND x.key = d.key AND x.job_id = d.id AND x.expires_at IS NULL;
-  END IF;
-  IF pids IS NOT NULL THEN
-    FOR r IN
-      SELECT pq, pid, count(*)::integer AS n FROM unnest(pqs, pids) AS p(pq, pid)
-      GROUP BY 1, 2 ORDER BY 1, 2
-    LOOP
-      PERFORM ${s}.child_done(r.pq, r.pid, r.n);
-    END LOOP;
-  END IF;
+  DELETE FROM ${s}.dedup x USING ${s}.jobs j
+  WHERE j.queue = q AND j.id = ANY(ids) AND j.dedup_key IS NOT NULL AND j.dedup_expires_at IS NULL
+    AND x.queue = q AND x.key = j.dedup_key AND x.job_id = j.id AND x.expires_at IS NULL;
+  FOR r IN
+    SELECT parent_queue AS pq, parent_id AS pid, count(*)::integer AS n FROM ${s}.jobs
+    WHERE queue = q AND id = ANY(ids) AND parent_id IS NOT NULL
+    GROUP BY 1, 2 ORDER BY 1, 2
+  LOOP
+    PERFORM ${s}.child_done(r.pq, r.pid, r.n);
+  END LOOP;
+  SELECT array_agg(id ORDER BY seq) INTO gone FROM ${s}.jobs
+  WHERE queue = q AND id = ANY(ids) AND rc_now;
   IF gone IS NOT NULL THEN
     PERFORM ${s}.remove_set(array_fill(q, ARRAY[cardinality(gone)]), gone);
   END IF;
-  RETURN QUERY SELECT unnest(idxs);
+  RETURN cardinality(ids);
 END $$;
 
 -- Fails a batch of active jobs (fenced by token): retry (delayed or waiting) or fail for good

@@ -9,7 +9,7 @@
 import { INPUT_COLUMNS, inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
 import type { SchemaNames } from './names.ts';
 import { payloadSql, pollActive, watched } from './notify.ts';
-import { jobColumns } from './rows.ts';
+import { claimColumns, jobColumns } from './rows.ts';
 
 /** The SQL texts of one schema. */
 export type Queries = ReturnType<typeof buildQueries>;
@@ -56,6 +56,17 @@ export function buildQueries(n: SchemaNames) {
      SELECT array_agg(id ORDER BY seq) AS ids,
        (SELECT count(*) FROM (SELECT ${emitSaved} FROM ins GROUP BY queue, state) e) AS _e
      FROM ins`;
+  /**
+   * Saves rows that cannot conflict, all waiting in queue $2 with the one name $3: the common
+   * bulk add. Like `insertNew`, with one sort of the ids and no grouping by queue and state.
+   */
+  const insertWaiting = `WITH ins AS (
+       INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
+       SELECT ${insertValues('y', 'coalesce(y.id, y.seq::text)', 'y.seq', '$2::text')}
+       FROM ${numbered} y
+       RETURNING id, seq
+     ), a AS (SELECT array_agg(id ORDER BY seq) AS ids FROM ins)
+     SELECT a.ids, ${s}.emit($2::text, 'waiting', a.ids, NULL, ARRAY[$3::text]) AS _e FROM a`;
   /** Saves rows, skipping those whose id exists: one result row per input row. */
   const insertOrExisting = `WITH s AS MATERIALIZED (SELECT * FROM ${numbered} y),
      ins AS (
@@ -98,6 +109,12 @@ export function buildQueries(n: SchemaNames) {
        SELECT ch, payload, ${s}.now_ms() FROM p WHERE ${pollActive(s)}
      )
      SELECT id, pg_notify(ch, payload) AS _n FROM p`;
+  /**
+   * Claims up to $4 waiting jobs. A plain UPDATE … RETURNING, with no outer query: the rows come
+   * back in no set order (the store sorts them), in the compact shape of `claimColumns`, and
+   * `_w` says whether the queue is watched, in which case the store publishes `active` for
+   * them with `emitActive`.
+   */
   const claim = (lifo: boolean) =>
     `WITH c AS (
        SELECT j.ctid AS tid FROM ${s}.jobs j
@@ -107,17 +124,41 @@ export function buildQueries(n: SchemaNames) {
        ORDER BY j.priority, ${lifo ? 'j.seq DESC' : 'j.order_key'}
        LIMIT $4::integer
        FOR UPDATE OF j SKIP LOCKED
-     ), t AS (SELECT ${s}.now_ms() AS now),
+     ), t AS (SELECT ${s}.now_ms() AS now)
+     UPDATE ${s}.jobs j SET state = 'active', locked_by = $2::text,
+       lock_until = t.now + $3::float8, lock_token = gen_random_uuid()::text,
+       processed_at = t.now, attempts_started = j.attempts_started + 1
+     FROM c, t WHERE j.ctid = c.tid AND j.state = 'waiting'
+     RETURNING ${claimColumns('j')}${lifo ? ', j.seq::float8 AS sq' : ''}, ${
+      watched(s, '$1::text')
+    } AS _w`;
+  /**
+   * Completes active jobs, fenced by token: $2 ids, $3 tokens, $4 return values (JSON texts).
+   * Returns one row: `done`, the 0-based input indexes of the completed jobs. One statement: `completed` is
+   * published only while the queue is watched, and the follow-ups (dedup key, parent, removal)
+   * run only when some completed job needs them, in the same statement.
+   */
+  // Each job is found by primary key (ids = ANY: one index probe each, whatever the number of
+  // active jobs), then matched to its input by position. A join with the unnested input let
+  // the planner rescan the input once per active job.
+  const at = (arr: string) => `(${arr})[array_position($2::text[], j.id)]`;
+  const completeJobs = `WITH t AS (SELECT ${s}.now_ms() AS now),
      u AS (
-       UPDATE ${s}.jobs j SET state = 'active', locked_by = $2::text,
-         lock_until = t.now + $3::float8, lock_token = gen_random_uuid()::text,
-         processed_at = t.now, attempts_started = j.attempts_started + 1
-       FROM c, t WHERE j.ctid = c.tid AND j.state = 'waiting'
-       RETURNING ${jobColumns('j')}, j.seq
+       UPDATE ${s}.jobs j SET state = 'completed', returnvalue = ${at('$4::text[]')},
+         finished_at = t.now, locked_by = NULL, lock_until = NULL, lock_token = NULL
+       FROM t
+       WHERE j.queue = $1::text AND j.id = ANY($2::text[]) AND j.state = 'active'
+         AND j.lock_token = ${at('$3::text[]')}
+       RETURNING array_position($2::text[], j.id) - 1 AS i, j.id, j.seq, j.returnvalue AS rv,
+         j.rc_now OR j.parent_id IS NOT NULL OR (j.dedup_key IS NOT NULL AND j.dedup_expires_at IS NULL)
+           AS follow
      )
-     SELECT u.*, (SELECT CASE WHEN ${watched(s, '$1::text')} THEN (SELECT ${s}.emit($1::text,
-       'active', array_agg(id ORDER BY ok), NULL, array_agg(name ORDER BY ok)) FROM u) END) AS _e
-     FROM u ORDER BY u.priority, ${lifo ? 'u.seq DESC' : 'u.ok'}`;
+     SELECT (SELECT array_agg(i) FROM u) AS done,
+       (SELECT CASE WHEN ${watched(s, '$1::text')} THEN (SELECT ${s}.emit($1::text, 'completed',
+         array_agg(id ORDER BY seq), array_agg(CASE WHEN octet_length(rv) <= 1000
+           THEN jsonb_build_object('returnvalue', rv::jsonb) END ORDER BY seq)) FROM u) END) AS _e,
+       (SELECT ${s}.complete_after($1::text, array_agg(id ORDER BY seq)) FROM u WHERE follow
+         HAVING count(*) > 0) AS _f`;
   const listOrder: Record<string, string> = {
     waiting: 'priority, order_key',
     delayed: 'delay_until, seq',
@@ -130,6 +171,7 @@ export function buildQueries(n: SchemaNames) {
   return {
     insertOrExisting,
     insertNew,
+    insertWaiting,
     insertOne,
     saveChecked: `SELECT idx, job_id, inserted FROM ${s}.save_checked($1::text, $2::text::json)`,
     existingIds: `SELECT x.q, x.id FROM json_to_recordset($1::text::json) AS x(q text, id text)
@@ -160,7 +202,8 @@ export function buildQueries(n: SchemaNames) {
          AND ($3::text IS NULL OR lock_token = $3::text) RETURNING id, seq`,
       'waiting',
     ),
-    completeJobs: `SELECT ${s}.complete_jobs($1::text, $2::text::json) AS i`,
+    emitActive: `SELECT ${s}.emit($1::text, 'active', $2::text[], NULL, $3::text[]) AS n`,
+    completeJobs,
     failJobs: `SELECT ${s}.fail_jobs($1::text, $2::text::json) AS i`,
     countState: `SELECT count(*)::integer AS n FROM ${s}.jobs WHERE queue = $1::text
       AND state = $2::text`,

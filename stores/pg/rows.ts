@@ -53,6 +53,75 @@ export function jobColumns(alias?: string): string {
   return [...COLUMNS.map((c) => p + c), `${p}order_key::float8 AS ok`].join(', ');
 }
 
+/**
+ * Columns a freshly claimed job seldom has away from their defaults (null unless given). The
+ * claim sends them as one JSON object (`x`), and only for a row where one of them differs.
+ */
+const RARE: ReadonlyArray<readonly [string, string?]> = [
+  ['progress', "'0'"],
+  ['returnvalue', "'null'"],
+  ['failed_reason'],
+  ['stacktrace', "'[]'"],
+  ['logs', "'[]'"],
+  ['finished_at'],
+  ['stalled_count', '0'],
+  ['parent_id'],
+  ['parent_queue'],
+  ['pending_children', '0'],
+  ['dedup_key'],
+  ['dedup_expires_at'],
+  ['group_id'],
+];
+
+/**
+ * What a claim returns per job: the columns a claimed job needs, and the rare ones packed into
+ * `x` (null when all are at their defaults). The queue, state, owner and lock expiry are known
+ * to the claimer; `claimedRow` puts the row back together.
+ *
+ * @example
+ * ```ts
+ * import { claimColumns } from './rows.ts';
+ * console.log(claimColumns('j').includes(' AS x')); // true
+ * ```
+ */
+export function claimColumns(alias: string): string {
+  const p = `${alias}.`;
+  const hot = COLUMNS.filter((c) => !RARE.some(([r]) => r === c) && !CLAIM_KNOWN.includes(c));
+  const differs = RARE.map(([c, d]) =>
+    d === undefined ? `${p}${c} IS NOT NULL` : `${p}${c} <> ${d}`
+  );
+  return [
+    ...hot.map((c) => p + c),
+    `${p}order_key::float8 AS ok`,
+    `CASE WHEN ${differs.join(' OR ')} THEN json_build_object(${
+      RARE.map(([c]) => `'${c}', ${p}${c}`).join(', ')
+    })::text END AS x`,
+  ].join(', ');
+}
+
+const CLAIM_KNOWN = ['queue', 'state', 'locked_by', 'lock_until'];
+
+/**
+ * A claimed row (see `claimColumns`) completed to the shape `jobFromRow` reads: the rare
+ * columns from `x`, and the columns the claimer knows. The lock expiry is `processed_at +
+ * lockDuration`, the same sum the claim stored.
+ *
+ * @example
+ * ```ts
+ * import { claimedRow } from './rows.ts';
+ * const row = claimedRow({ id: '1', processed_at: 10, x: null }, 'q', 'w', 5);
+ * console.log(row.lock_until); // 15
+ * ```
+ */
+export function claimedRow(row: Row, queue: string, workerId: string, lockDuration: number): Row {
+  if (row.x !== null) Object.assign(row, JSON.parse(row.x as string));
+  row.queue = queue;
+  row.state = 'active';
+  row.locked_by = workerId;
+  row.lock_until = (row.processed_at as number) + lockDuration;
+  return row;
+}
+
 /** A row as the driver returns it. */
 export type Row = Record<string, unknown>;
 

@@ -36,7 +36,7 @@ import { migrate } from './migrate.ts';
 import { type SchemaNames, schemaNames } from './names.ts';
 import { type PgStoreOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { buildQueries, type Queries } from './queries.ts';
-import { COLUMN_TYPES, jobToRow, type Row, serializeRows, UPDATABLE } from './rows.ts';
+import { claimedRow, COLUMN_TYPES, jobToRow, type Row, serializeRows, UPDATABLE } from './rows.ts';
 
 type Exec = postgres.Sql | postgres.TransactionSql;
 type Params = unknown[];
@@ -219,7 +219,11 @@ export class PgStore implements StoreInterface {
             const [row] = await this.#run(x, this.#core.q.insertOne, oneParams(todo[0], queueName));
             return [row.id as string];
           }
-          const [row] = await this.#run(x, this.#core.q.insertNew, batchParams(todo, queueName));
+          const params = batchParams(todo, queueName);
+          const waiting = params[2] !== null &&
+            todo.every((r) => r.q === queueName && r.state === 'waiting');
+          const q = this.#core.q;
+          const [row] = await this.#run(x, waiting ? q.insertWaiting : q.insertNew, params);
           return row.ids as string[];
         } catch (e) {
           if ((e as { code?: string }).code !== '23505') throw e;
@@ -366,22 +370,33 @@ export class PgStore implements StoreInterface {
     checkFetchOptions(opts);
     const q = this.#core.q;
     const limited = LIMITED_FETCH.some((k) => opts[k] !== undefined);
-    const rows = limited
-      ? await this.#run(this.#x(), q.claimLimited, [
+    if (limited) {
+      const rows = await this.#run(this.#x(), q.claimLimited, [
         queueName,
         workerId,
         lockDuration,
         count,
         JSON.stringify(opts),
-      ])
-      : await this.#run(this.#x(), opts.lifo ? q.claimLifo : q.claim, [
-        queueName,
-        workerId,
-        lockDuration,
-        count,
-        opts.jobName ?? null,
       ]);
-    return rows.map(jobFromRow);
+      return rows.map(jobFromRow);
+    }
+    const rows = await this.#run(this.#x(), opts.lifo ? q.claimLifo : q.claim, [
+      queueName,
+      workerId,
+      lockDuration,
+      count,
+      opts.jobName ?? null,
+    ]);
+    // The plain claim returns its rows unordered: priority first, then FIFO (or LIFO) order.
+    if (rows.length > 1) rows.sort(opts.lifo ? byPriorityThenNewest : byPriorityThenOrder);
+    if (rows.length > 0 && rows[0]._w === true) {
+      await this.#run(this.#x(), q.emitActive, [
+        queueName,
+        rows.map((r) => r.id),
+        rows.map((r) => r.name),
+      ]);
+    }
+    return rows.map((r) => jobFromRow(claimedRow(r, queueName, workerId, lockDuration)));
   }
 
   /** Extends a lock to now + duration (database clock), fenced by `token` when given. */
@@ -421,17 +436,15 @@ export class PgStore implements StoreInterface {
       throw new InvalidArgumentError('completions', completions, 'an array');
     }
     if (completions.length === 0) return [];
-    const input = completions.map((c, i) => ({
-      i,
-      id: c.jobId,
-      token: c.token,
-      rv: JSON.stringify(c.returnvalue) ?? 'null',
-    }));
     const rows = await this.#run(this.#x(), this.#core.q.completeJobs, [
       queueName,
-      JSON.stringify(input),
+      completions.map((c) => c.jobId ?? null),
+      completions.map((c) => c.token ?? null),
+      completions.map((c) => JSON.stringify(c.returnvalue) ?? 'null'),
     ]);
-    return flags(completions.length, rows);
+    const out = new Array<boolean>(completions.length).fill(false);
+    for (const i of (rows[0].done as number[] | null) ?? []) out[i] = true;
+    return out;
   }
 
   /** Fails active jobs in one round trip (see `StoreInterface.failJobs`). */
@@ -929,6 +942,16 @@ function checkFetchOptions(opts: FetchOptions): void {
   ) {
     throw new InvalidArgumentError('opts.excludeGroups', opts.excludeGroups, 'an array of strings');
   }
+}
+
+/** Claimed rows in claim order: priority, then FIFO order (`ok`). */
+function byPriorityThenOrder(a: Row, b: Row): number {
+  return (a.priority as number) - (b.priority as number) || (a.ok as number) - (b.ok as number);
+}
+
+/** Claimed rows in LIFO claim order: priority, then newest first (`sq`). */
+function byPriorityThenNewest(a: Row, b: Row): number {
+  return (a.priority as number) - (b.priority as number) || (b.sq as number) - (a.sq as number);
 }
 
 function flags(n: number, rows: Row[]): boolean[] {

@@ -253,6 +253,33 @@ export function fetchCases(s: Suite): void {
       assert.deepEqual(ids(await store.fetchNextJobs(q, 'w', 30_000, 10)), saved.slice(3));
     });
 
+    s.test('fetchNextJobs returns a batch in claim order: priority, lifo, FIFO', async (store) => {
+      const q = uniqueQueue();
+      const f1 = await store.saveJob(q, job(q));
+      const low = await store.saveJob(q, job(q, 'task', {}, { priority: 4 }));
+      const l1 = await store.saveJob(q, job(q, 'task', {}, { lifo: true }));
+      const f2 = await store.saveJob(q, job(q));
+      const urgent = await store.saveJob(q, job(q, 'task', {}, { priority: -2 }));
+      const l2 = await store.saveJob(q, job(q, 'task', {}, { lifo: true }));
+      const low2 = await store.saveJob(q, job(q, 'task', {}, { priority: 4 }));
+      const got = await store.fetchNextJobs(q, 'w', 30_000, 10);
+      assert.deepEqual(ids(got), [urgent, l2, l1, f1, f2, low, low2]);
+      // The lifo fetch option: newest first within each priority.
+      const p = uniqueQueue();
+      const a = await store.saveJob(p, job(p));
+      const b = await store.saveJob(p, job(p, 'task', {}, { priority: 1 }));
+      const c = await store.saveJob(p, job(p));
+      const d = await store.saveJob(p, job(p, 'task', {}, { priority: 1 }));
+      const e = await store.saveJob(p, job(p, 'task', {}, { priority: -1 }));
+      assert.deepEqual(ids(await store.fetchNextJobs(p, 'w', 30_000, 10, { lifo: true })), [
+        e,
+        c,
+        a,
+        d,
+        b,
+      ]);
+    });
+
     s.test('fetchNextJobs respects groupConcurrency, excludeGroups and jobName', async (store) => {
       const q = uniqueQueue();
       const a1 = await store.saveJob(q, job(q, 'x', {}, { group: { id: 'a' } }));

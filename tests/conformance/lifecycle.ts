@@ -46,6 +46,36 @@ export function lifecycleCases(s: Suite): void {
       assert.equal((await store.getJob(q, b))?.state, 'waiting');
     });
 
+    s.test('completeJobs keeps awkward ids and return values intact', async (store) => {
+      const q = uniqueQueue();
+      // Characters that array literals, JSON and SQL quote or escape, as ids and as values.
+      const awkward = ['a,b', '{x}', '"q"', 'back\\slash', 'NULL', "it's", 'line\nbreak', 'é ✓'];
+      for (const id of awkward) await store.saveJob(q, job(q, 'n', {}, { jobId: id }));
+      const claimed = await store.fetchNextJobs(q, 'w', 30_000, awkward.length);
+      assert.equal(claimed.length, awkward.length);
+      const value = (id: string) => ({ id, list: [id, null, 1.5], text: `"${id}"` });
+      assert.deepEqual(
+        await store.completeJobs(
+          q,
+          claimed.map((c) => ({ jobId: c.id, token: c.lockToken!, returnvalue: value(c.id) })),
+        ),
+        claimed.map(() => true),
+      );
+      for (const id of awkward) {
+        const done = await store.getJob(q, id);
+        assert.equal(done?.state, 'completed', id);
+        assert.deepEqual(done?.returnvalue, value(id));
+      }
+      assert.deepEqual(
+        await store.completeJobs(q, [{
+          jobId: 'NULL',
+          token: claimed[0].lockToken!,
+          returnvalue: 'NULL',
+        }]),
+        [false],
+      );
+    });
+
     s.test('completeJobs batch: one result per input, valid ones applied', async (store) => {
       const q = uniqueQueue();
       await saveN(store, q, 3);
