@@ -124,7 +124,7 @@ DECLARE
   total integer := 0;
 BEGIN
   WITH RECURSIVE t(queue, id, root) AS (
-    SELECT x.q, x.i, true FROM unnest(qs, ids) AS x(q, i)
+    SELECT x.q COLLATE "C", x.i COLLATE "C", true FROM unnest(qs, ids) AS x(q, i)
     UNION
     SELECT j.queue, j.id, false FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
       AND j.parent_id = t.id

@@ -136,9 +136,35 @@ CREATE TABLE ${s}.watchers (
 ) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.02);
 `;
 
-// Version 3 changes no table. Functions: completions are one statement, which calls the new
-// complete_after only when a completed job has a follow-up (complete_jobs is no longer used).
-const v3 = (): string => `SELECT 1`;
+// Version 3: queue names, job ids and the other keys compare bytewise (COLLATE "C"): every
+// index probe and insert on them skips the database locale's string comparison, and keys that
+// are compared with each other share one collation. Functions: completions are one statement,
+// which calls the new complete_after only when a completed job has a follow-up (complete_jobs is
+// no longer used).
+const KEYS: Record<string, string[]> = {
+  jobs: [
+    'queue',
+    'id',
+    'name',
+    'parent_id',
+    'parent_queue',
+    'dedup_key',
+    'group_id',
+    'scheduler_id',
+  ],
+  dedup: ['queue', 'key', 'job_id'],
+  paused: ['queue', 'name'],
+  groups: ['queue', 'group_id'],
+  rates: ['queue', 'key'],
+  schedulers: ['queue', 'id', 'name'],
+  watchers: ['queue'],
+};
+const v3 = ({ s }: SchemaNames): string =>
+  Object.entries(KEYS).map(([table, columns]) =>
+    `ALTER TABLE ${s}.${table} ${
+      columns.map((c) => `ALTER COLUMN ${c} TYPE text COLLATE "C"`).join(', ')
+    };`
+  ).join('\n');
 
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
