@@ -438,8 +438,8 @@ export class Job<D = unknown, R = unknown> {
   }
 
   /**
-   * Removes the job and its flow descendants. Throws {@linkcode JobStateError} when a worker
-   * holds it (`active`).
+   * Removes the job and its flow descendants. Throws {@linkcode JobStateError}, and removes
+   * nothing, when a worker holds the job or one of its descendants (`active`).
    *
    * @example
    * ```ts
@@ -449,17 +449,9 @@ export class Job<D = unknown, R = unknown> {
    * ```
    */
   async remove(): Promise<void> {
-    const state = await this.getState();
-    if (state === 'active') {
-      throw new JobStateError(
-        this.queueName,
-        this.id,
-        'remove',
-        ['waiting', 'waiting-children', 'delayed', 'completed', 'failed'],
-        state,
-      );
-    }
-    await this.store.removeJob(this.queueName, this.id);
+    // One atomic store step: a worker claiming it meanwhile either runs it (and this throws)
+    // or finds nothing.
+    await this.store.removeJob(this.queueName, this.id, { unlessActive: true });
   }
 
   /**

@@ -12,6 +12,7 @@ import type {
   JobFailure,
   JobState,
   NewJob,
+  RemoveOptions,
   SaveOptions,
   SchedulerData,
   StalledResult,
@@ -114,8 +115,12 @@ export interface StoreInterface {
    * queue). If the job was an unfinished child of a parent in `waiting-children`, the parent's
    * pending count goes down (and the parent becomes `waiting` at zero), atomically.
    * Publishes `removed`. Removing a missing job is a no-op.
+   *
+   * Addition: with `options.unlessActive`, the removal is refused with a `JobStateError` (and
+   * nothing is removed) when the job or one of its descendants is `active`; the check and the
+   * removal are one atomic step.
    */
-  removeJob(queueName: string, jobId: string): Promise<void>;
+  removeJob(queueName: string, jobId: string, options?: RemoveOptions): Promise<void>;
 
   /**
    * Appends a log line to a job, keeping at most `keepLogs` newest lines when given. Returns

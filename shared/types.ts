@@ -4,6 +4,8 @@
  * @module
  */
 
+import { InvalidArgumentError } from './errors.ts';
+
 /**
  * The state a job is in.
  *
@@ -480,6 +482,64 @@ export interface UpdateGuard {
   state?: JobState | JobState[];
   /** The job must be active with this fencing token. */
   token?: string;
+}
+
+/**
+ * Options of `removeJob`.
+ *
+ * @example
+ * ```ts
+ * import type { RemoveOptions } from '@conveyor/shared';
+ * const notWhileRunning: RemoveOptions = { unlessActive: true };
+ * ```
+ */
+export interface RemoveOptions {
+  /**
+   * Refuse, with a {@linkcode JobStateError} and nothing removed, when the job or one of its
+   * descendants is `active` (a worker holds its lock). Checked and applied atomically, so a
+   * claim racing the removal either runs the job (and the removal is refused) or finds nothing.
+   */
+  unlessActive?: boolean;
+}
+
+/**
+ * The states a job can be removed from with `removeJob(…, { unlessActive: true })`: every state
+ * but `active`.
+ *
+ * @example
+ * ```ts
+ * import { REMOVABLE_STATES } from '@conveyor/shared';
+ * console.log(REMOVABLE_STATES.includes('active')); // false
+ * ```
+ */
+export const REMOVABLE_STATES: readonly JobState[] = [
+  'waiting',
+  'waiting-children',
+  'delayed',
+  'completed',
+  'failed',
+];
+
+/**
+ * Checks `removeJob`'s options: an object (or undefined) whose `unlessActive` is a boolean.
+ * Returns whether the removal must refuse active jobs.
+ *
+ * @example
+ * ```ts
+ * import { checkRemoveOptions } from '@conveyor/shared';
+ * console.log(checkRemoveOptions({ unlessActive: true })); // true
+ * ```
+ */
+export function checkRemoveOptions(options: RemoveOptions | undefined): boolean {
+  if (options === undefined) return false;
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('options', options, 'an object like { unlessActive: true }');
+  }
+  const { unlessActive } = options;
+  if (unlessActive !== undefined && typeof unlessActive !== 'boolean') {
+    throw new InvalidArgumentError('options.unlessActive', unlessActive, 'a boolean');
+  }
+  return unlessActive === true;
 }
 
 /**

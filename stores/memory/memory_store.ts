@@ -4,6 +4,7 @@
  * @module
  */
 import {
+  checkRemoveOptions,
   ConveyorError,
   DuplicateJobError,
   type FetchOptions,
@@ -14,7 +15,10 @@ import {
   type JobFailure,
   JobNotFoundError,
   type JobState,
+  JobStateError,
   type NewJob,
+  REMOVABLE_STATES,
+  type RemoveOptions,
   type SaveOptions,
   type SchedulerData,
   type StalledResult,
@@ -159,10 +163,11 @@ export class MemoryStore implements StoreInterface {
   }
 
   /** Removes a job and its descendants; see {@linkcode StoreInterface.removeJob}. */
-  removeJob(queueName: string, jobId: string): Promise<void> {
+  removeJob(queueName: string, jobId: string, options?: RemoveOptions): Promise<void> {
     return this.#run(() => {
+      const unlessActive = checkRemoveOptions(options);
       const rec = this.#find(queueName, jobId);
-      if (rec) this.#removeTree(rec, Date.now());
+      if (rec) this.#removeTree(rec, Date.now(), unlessActive);
     });
   }
 
@@ -920,7 +925,7 @@ export class MemoryStore implements StoreInterface {
   }
 
   /** Removes a job with its descendants, releasing its parent if it was a pending child. */
-  #removeTree(rec: StoredJob, now: number): void {
+  #removeTree(rec: StoredJob, now: number, unlessActive = false): void {
     const { parentId, parentQueueName, state } = rec.job;
     const doomed: StoredJob[] = [];
     const collect = (r: StoredJob): void => {
@@ -931,6 +936,16 @@ export class MemoryStore implements StoreInterface {
       }
     };
     collect(rec);
+    const busy = unlessActive ? doomed.find((r) => r.job.state === 'active') : undefined;
+    if (busy) {
+      throw new JobStateError(
+        busy.job.queueName,
+        busy.job.id,
+        'remove',
+        REMOVABLE_STATES,
+        'active',
+      );
+    }
     for (const r of doomed) this.#drop(r, true);
     const unfinished = state !== 'completed' && state !== 'failed';
     if (parentId !== null && parentQueueName !== null && unfinished) {

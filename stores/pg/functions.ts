@@ -158,6 +158,35 @@ BEGIN
   RETURN total;
 END $$;
 
+-- removeJob with unlessActive: locks the job and its descendants (in key order, so two removals
+-- of overlapping trees cannot deadlock; a claim skips what is locked here), then removes them
+-- unless one is active. Raises conveyor:job_active with the active job's queue and id.
+CREATE OR REPLACE FUNCTION ${s}.remove_unless_active(q text, jid text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  dq text[];
+  di text[];
+  busy record;
+BEGIN
+  WITH RECURSIVE t(queue, id) AS (
+    SELECT q COLLATE "C", jid COLLATE "C"
+    UNION
+    SELECT j.queue, j.id FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue AND j.parent_id = t.id
+  )
+  SELECT array_agg(queue), array_agg(id) INTO dq, di FROM t;
+  PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
+    ON j.queue = d.queue AND j.id = d.id
+  ORDER BY j.queue, j.id FOR UPDATE OF j;
+  SELECT j.queue, j.id INTO busy FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
+    ON j.queue = d.queue AND j.id = d.id
+  WHERE j.state = 'active' LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'conveyor:job_active',
+      DETAIL = json_build_object('queue', busy.queue, 'id', busy.id)::text;
+  END IF;
+  RETURN ${s}.remove_set(ARRAY[q], ARRAY[jid]);
+END $$;
+
 -- What happens after a job failed for good: its parent's policy, removeOnFail, the dedup key.
 CREATE OR REPLACE FUNCTION ${s}.after_final_fail(q text, jid text) RETURNS void
 LANGUAGE plpgsql AS $$

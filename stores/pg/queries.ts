@@ -178,6 +178,7 @@ export function buildQueries(n: SchemaNames) {
       WHERE EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.queue = x.q AND j.id = x.id)`,
     getJob: `SELECT ${J} FROM ${s}.jobs WHERE queue = $1::text AND id = $2::text`,
     removeJob: `SELECT ${s}.remove_set(ARRAY[$1::text], ARRAY[$2::text]) AS n`,
+    removeUnlessActive: `SELECT ${s}.remove_unless_active($1::text, $2::text) AS n`,
     addLog: `UPDATE ${s}.jobs SET logs = CASE WHEN $4::integer IS NULL
         THEN logs || jsonb_build_array($3::text)
         ELSE (SELECT coalesce(jsonb_agg(e ORDER BY k), '[]'::jsonb)

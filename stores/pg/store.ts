@@ -12,6 +12,7 @@ import type {
   JobFailure,
   JobState,
   NewJob,
+  RemoveOptions,
   SaveOptions,
   SchedulerData,
   StalledResult,
@@ -20,7 +21,7 @@ import type {
   StoreInterface,
   UpdateGuard,
 } from '@conveyor/shared';
-import { jobFromRow } from '@conveyor/shared';
+import { checkRemoveOptions, jobFromRow, REMOVABLE_STATES } from '@conveyor/shared';
 import {
   ConveyorError,
   DuplicateJobError,
@@ -28,6 +29,7 @@ import {
   InvalidArgumentError,
   JOB_STATES,
   JobNotFoundError,
+  JobStateError,
   StoreError,
 } from '@conveyor/shared';
 import { INPUT_COLUMNS } from './columns.ts';
@@ -306,8 +308,18 @@ export class PgStore implements StoreInterface {
   }
 
   /** Removes a job and its descendants (see `StoreInterface.removeJob`). */
-  async removeJob(queueName: string, jobId: string): Promise<void> {
-    await this.#run(this.#x(), this.#core.q.removeJob, [queueName, jobId]);
+  async removeJob(queueName: string, jobId: string, options?: RemoveOptions): Promise<void> {
+    const q = this.#core.q;
+    if (!checkRemoveOptions(options)) {
+      await this.#run(this.#x(), q.removeJob, [queueName, jobId]);
+      return;
+    }
+    await this.#run(this.#x(), q.removeUnlessActive, [queueName, jobId]).catch((e) => {
+      const err = e as { message?: string; detail?: string };
+      if (err.message !== 'conveyor:job_active' || !err.detail) throw e;
+      const busy = JSON.parse(err.detail) as { queue: string; id: string };
+      throw new JobStateError(busy.queue, busy.id, 'remove', REMOVABLE_STATES, 'active');
+    });
   }
 
   /** Appends a log line; returns the line count (0 when the job is missing). */

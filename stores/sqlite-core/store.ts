@@ -11,6 +11,7 @@
 // stay async so that a bad argument rejects the returned promise instead of throwing.
 // deno-lint-ignore-file require-await
 import {
+  checkRemoveOptions,
   ConveyorError,
   DuplicateJobError,
   type FetchOptions,
@@ -22,10 +23,13 @@ import {
   type JobFailure,
   JobNotFoundError,
   type JobState,
+  JobStateError,
   type NewJob,
   PAUSE_ALL,
   type RateLimit,
+  REMOVABLE_STATES,
   type RemoveOnFinish,
+  type RemoveOptions,
   type SchedulerData,
   type StalledResult,
   StoreError,
@@ -986,7 +990,7 @@ export class SqliteStoreBase implements StoreInterface {
    * Removes a job and its descendants (any queue) inside the running transaction. An
    * unfinished child counts as finished for its parent. Publishes `removed` when `announce`.
    */
-  #removeTree(queue: string, id: string, announce: boolean): void {
+  #removeTree(queue: string, id: string, announce: boolean, unlessActive = false): void {
     const rows = this.#all(
       `WITH RECURSIVE tree(seq, queue, id, name, state, parent_id, parent_queue) AS (
          SELECT seq, queue, id, name, state, parent_id, parent_queue FROM conveyor_jobs WHERE queue = ? AND id = ?
@@ -998,6 +1002,16 @@ export class SqliteStoreBase implements StoreInterface {
       id,
     );
     if (rows.length === 0) return;
+    const busy = unlessActive ? rows.find((r) => r.state === 'active') : undefined;
+    if (busy) {
+      throw new JobStateError(
+        String(busy.queue),
+        String(busy.id),
+        'remove',
+        REMOVABLE_STATES,
+        'active',
+      );
+    }
     this.#run(
       'DELETE FROM conveyor_jobs WHERE seq IN (SELECT value FROM json_each(?))',
       JSON.stringify(rows.map((r) => Number(r.seq))),
@@ -1012,8 +1026,9 @@ export class SqliteStoreBase implements StoreInterface {
   }
 
   /** Removes a job and its descendants. */
-  async removeJob(queueName: string, jobId: string): Promise<void> {
-    return this.#write(() => this.#removeTree(queueName, jobId, true));
+  async removeJob(queueName: string, jobId: string, options?: RemoveOptions): Promise<void> {
+    const unlessActive = checkRemoveOptions(options);
+    return this.#write(() => this.#removeTree(queueName, jobId, true, unlessActive));
   }
 
   /** Removes the jobs of a queue selected by `where` (with descendants); returns how many. */

@@ -6,7 +6,7 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { PAUSE_ALL, type StoreInterface } from '@conveyor/shared';
+import { JobStateError, PAUSE_ALL, type StoreInterface } from '@conveyor/shared';
 import { claim, job, record, saveN, type Suite, uniqueQueue } from './context.ts';
 
 /** `n` fetchers loop until the queue is empty; returns every claimed id. */
@@ -131,6 +131,35 @@ function raceCases(
       assert.deepEqual(stale, [false]);
       assert.deepEqual(current, [true]);
       assert.equal((await store.getJob(q, id))?.returnvalue, 'new');
+    }));
+
+  s.test(`${label}: a claim racing a guarded removal: the job runs or is removed, never both`, (store) =>
+    using(store, async (all) => {
+      const q = uniqueQueue();
+      const saved = await saveN(store, q, 20);
+      const outcomes = await Promise.all(saved.map(async (id, i) => {
+        const [claimed, removed] = await Promise.allSettled([
+          all[i % all.length].fetchNextJob(q, `w${i}`, 30_000),
+          all[(i + 1) % all.length].removeJob(q, id, { unlessActive: true }),
+        ]);
+        return { id, claimed, removed };
+      }));
+      for (const { id, claimed, removed } of outcomes) {
+        const stored = await store.getJob(q, id);
+        if (removed.status === 'fulfilled') {
+          // Removed: no claim may hold it (a claim may have taken another job).
+          assert.equal(stored, null, `${id} removed`);
+        } else {
+          assert.ok(removed.reason instanceof JobStateError, String(removed.reason));
+          assert.equal(stored?.state, 'active', `${id} refused, so a claim holds it`);
+        }
+        assert.equal(claimed.status, 'fulfilled');
+      }
+      // Every claimed job still exists and is active: none was removed under a worker.
+      for (const o of outcomes) {
+        const got = o.claimed.status === 'fulfilled' ? o.claimed.value : null;
+        if (got) assert.equal((await store.getJob(q, got.id))?.state, 'active', got.id);
+      }
     }));
 
   s.test(`${label}: 20 parallel saves into a group with maxSize never exceed it`, (store) =>

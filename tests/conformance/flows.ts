@@ -10,6 +10,7 @@ import {
   type ChildFailurePolicy,
   DuplicateJobError,
   JobNotFoundError,
+  JobStateError,
   type NewJob,
   type StoreInterface,
 } from '@conveyor/shared';
@@ -267,6 +268,29 @@ export function flowCases(s: Suite): void {
       }
       await events.until((e) => e.type === 'removed' && e.jobId === 'leaf', 'removed of leaf');
       events.stop();
+    });
+
+    s.test('removeJob with unlessActive refuses while a descendant is active; nothing removed', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      const token = await claimNode(store, t.leaf);
+      await assert.rejects(
+        () => store.removeJob(t.root.queue, 'root', { unlessActive: true }),
+        (e: unknown) => e instanceof JobStateError && e.jobId === 'leaf' && e.actual === 'active',
+      );
+      for (const ref of [t.root, t.mid, t.other, t.leaf, t.sibling]) {
+        assert.notEqual(await store.getJob(ref.queue, ref.id), null, ref.id);
+      }
+      const [ok] = await store.completeJobs(t.leaf.queue, [{
+        jobId: 'leaf',
+        token,
+        returnvalue: 1,
+      }]);
+      assert.equal(ok, true);
+      await store.removeJob(t.root.queue, 'root', { unlessActive: true });
+      for (const ref of [t.root, t.mid, t.other, t.leaf, t.sibling]) {
+        assert.equal(await store.getJob(ref.queue, ref.id), null, ref.id);
+      }
     });
 
     s.test('removeJob of a pending child releases its parent', async (store) => {

@@ -6,7 +6,7 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { GroupFullError, InvalidArgumentError } from '@conveyor/shared';
+import { GroupFullError, InvalidArgumentError, JobStateError } from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
 import { claim, delayedJob, job, saveN, type Suite, uniqueQueue } from './context.ts';
 
@@ -194,6 +194,36 @@ export function jobCases(s: Suite): void {
       assert.equal(await store.countJobs(q2, 'waiting'), 1);
       assert.equal((await store.findByDeduplicationKey(q1, 'shared'))?.id, a);
       assert.equal(await store.findByDeduplicationKey(q1, 'other'), null);
+    });
+
+    s.test('removeJob with unlessActive refuses an active job and removes any other', async (store) => {
+      const q = uniqueQueue();
+      const [a, b] = await saveN(store, q, 2);
+      const c = await claim(store, q);
+      assert.equal(c.id, a);
+      await assert.rejects(
+        () => store.removeJob(q, a, { unlessActive: true }),
+        (e: unknown) => e instanceof JobStateError && e.jobId === a && e.actual === 'active',
+      );
+      assert.equal((await store.getJob(q, a))?.state, 'active');
+      await store.removeJob(q, b, { unlessActive: true });
+      assert.equal(await store.getJob(q, b), null);
+      await store.removeJob(q, 'missing', { unlessActive: true });
+      // Without the option, removal is unconditional (the seed meaning).
+      await store.removeJob(q, a);
+      assert.equal(await store.getJob(q, a), null);
+    });
+
+    s.test('removeJob refuses options that are not { unlessActive: boolean }', async (store) => {
+      const q = uniqueQueue();
+      const [a] = await saveN(store, q, 1);
+      for (const bad of [{ unlessActive: 'yes' }, 'unlessActive', null]) {
+        await assert.rejects(
+          () => store.removeJob(q, a, bad as never),
+          (e: unknown) => e instanceof InvalidArgumentError && e.option.startsWith('options'),
+        );
+      }
+      assert.equal((await store.getJob(q, a))?.state, 'waiting');
     });
 
     s.test('removing the dedup holder frees the key', async (store) => {
