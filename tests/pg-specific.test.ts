@@ -19,6 +19,7 @@ import { PgStore, type PgStoreOptions } from '@conveyor/store-pg';
 import {
   GroupFullError,
   InvalidArgumentError,
+  JobStateError,
   type NewJob,
   newJob,
   StoreError,
@@ -139,6 +140,78 @@ describe('pg-specific', () => {
         `SELECT version FROM "${schema}".migrations ORDER BY version`,
       );
       assert.deepEqual(rows.map((r) => r.version), MIGRATIONS.map((m) => m.version));
+      await ran();
+    });
+
+    it('a version-2 schema with jobs in flight migrates to bytewise keys and keeps working', {
+      timeout: 30_000,
+    }, async () => {
+      const schema = freshSchema();
+      const before = new PgStore({ connection: server.url, schema, onError: () => {} });
+      stores.push(before);
+      await before.connect();
+      const q = uniqueQueue();
+      await before.saveFlow([
+        {
+          queueName: q,
+          job: newJob(q, 'parent', {}, { jobId: 'parent' }, {
+            state: 'waiting-children',
+            pendingChildrenCount: 1,
+          }),
+        },
+        {
+          queueName: q,
+          job: newJob(q, 'child', {}, { jobId: 'child' }, {
+            parentId: 'parent',
+            parentQueueName: q,
+          }),
+        },
+      ]);
+      const others = await before.saveBulk(q, [job(q, 'a'), job(q, 'b')]);
+      const claimed = await before.fetchNextJob(q, 'w', 30_000, { jobName: 'child' });
+      assert.equal(claimed?.id, 'child');
+      await before.disconnect();
+      // Back to version 2: the key columns in the database's own collation, as v2 made them.
+      const keyed = await admin.unsafe(
+        `SELECT table_name AS t, column_name AS c FROM information_schema.columns
+         WHERE table_schema = $1 AND collation_name = 'C'`,
+        [schema],
+      );
+      assert.ok(keyed.length >= 10, `${keyed.length} bytewise key columns`);
+      for (const { t, c } of keyed) {
+        await admin.unsafe(
+          `ALTER TABLE "${schema}".${t} ALTER COLUMN ${c} TYPE text COLLATE "default"`,
+        );
+      }
+      await admin.unsafe(`DELETE FROM "${schema}".migrations WHERE version > 2`);
+      const store = new PgStore({ connection: server.url, schema, onError: () => {} });
+      stores.push(store);
+      await store.connect();
+      const after = await admin.unsafe(
+        `SELECT count(*)::int AS n FROM information_schema.columns
+         WHERE table_schema = $1 AND collation_name = 'C'`,
+        [schema],
+      );
+      assert.equal(after[0].n, keyed.length);
+      // The job claimed before the migration completes, and its parent becomes waiting.
+      assert.deepEqual(
+        await store.completeJobs(q, [{
+          jobId: 'child',
+          token: claimed!.lockToken!,
+          returnvalue: 7,
+        }]),
+        [true],
+      );
+      assert.equal((await store.getJob(q, 'parent'))?.state, 'waiting');
+      const next = await store.fetchNextJobs(q, 'w', 30_000, 10);
+      assert.deepEqual(next.map((j) => j.id).sort(), ['parent', ...others].sort());
+      await assert.rejects(
+        () => store.removeJob(q, 'parent', { unlessActive: true }),
+        (e) => e instanceof JobStateError,
+      );
+      await store.removeJob(q, 'parent');
+      assert.equal(await store.getJob(q, 'child'), null);
+      assert.ok((await store.listQueues()).includes(q));
       await ran();
     });
 
