@@ -553,11 +553,15 @@ export class Job<D = unknown, R = unknown> {
    * ```
    */
   async getDependencies(): Promise<Dependencies> {
-    const children = await this.store.getChildrenJobs(this.queueName, this.id);
-    const deps: Dependencies = { processed: {}, failed: {}, unprocessed: [] };
+    const [children, values] = await Promise.all([
+      this.store.getChildrenJobs(this.queueName, this.id),
+      this.store.getChildrenValues(this.queueName, this.id),
+    ]);
+    // Completed children, also those removed since (their values stay with the parent).
+    const deps: Dependencies = { processed: values, failed: {}, unprocessed: [] };
     for (const c of children) {
       const key = `${c.queueName}:${c.id}`;
-      if (c.state === 'completed') deps.processed[key] = c.returnvalue;
+      if (c.state === 'completed') deps.processed[key] ??= c.returnvalue;
       else if (c.state === 'failed') deps.failed[key] = c.failedReason ?? '';
       else deps.unprocessed.push(key);
     }
@@ -565,7 +569,8 @@ export class Job<D = unknown, R = unknown> {
   }
 
   /**
-   * The return values of the completed children, keyed `<queue>:<id>`.
+   * The return values of the completed children, keyed `<queue>:<id>`, also of children removed
+   * since they completed (`removeOnComplete`): each value is kept with the parent.
    *
    * @example
    * ```ts

@@ -358,6 +358,14 @@ export interface StoreInterface {
   /** *Seed.* All jobs whose parent is this job, in any queue. */
   getChildrenJobs(parentQueueName: string, parentId: string): Promise<JobData[]>;
 
+  /**
+   * Addition: the return values of this job's completed children, keyed `<queue>:<id>`. A
+   * child's value is recorded with the parent, in the same atomic step as its completion, so it
+   * stays when the child is removed later (`removeOnComplete`, `clean`, `removeJob`). The values
+   * go with the parent when the parent is removed. `{}` for a missing job.
+   */
+  getChildrenValues(parentQueueName: string, parentId: string): Promise<Record<string, unknown>>;
+
   // ──────────────────────────────────── Groups ────────────────────────────────────
 
   /** *Seed.* Counts active jobs of a group. */

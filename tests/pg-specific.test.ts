@@ -119,7 +119,7 @@ describe('pg-specific', () => {
       await first.disconnect();
       // Back to version 1 (no watchers table), with a function that no longer works.
       await admin.unsafe(`DELETE FROM "${schema}".migrations WHERE version > 1`);
-      await admin.unsafe(`DROP TABLE "${schema}".watchers`);
+      await admin.unsafe(`DROP TABLE "${schema}".watchers, "${schema}".child_values`);
       await admin.unsafe(`CREATE OR REPLACE FUNCTION "${schema}".emit(q text, kind text,
         ids text[], datas jsonb[] DEFAULT NULL, names text[] DEFAULT NULL) RETURNS integer
         LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'old emit'; END $$`);
@@ -184,6 +184,7 @@ describe('pg-specific', () => {
         );
       }
       await admin.unsafe(`DELETE FROM "${schema}".migrations WHERE version > 2`);
+      await admin.unsafe(`DROP TABLE "${schema}".child_values`);
       const store = new PgStore({ connection: server.url, schema, onError: () => {} });
       stores.push(store);
       await store.connect();

@@ -280,6 +280,8 @@ export class MemoryStore implements StoreInterface {
         job.finishedAt = now;
         this.#move(rec, 'completed', now, undefined, { returnvalue: copyValue(value) });
         if (job.parentId !== null && job.parentQueueName !== null) {
+          const parent = this.#find(job.parentQueueName, job.parentId);
+          if (parent) (parent.childValues ??= new Map()).set(`${queueName}:${jobId}`, value);
           this.#childFinished(job.parentQueueName, job.parentId, now);
         }
         if (job.opts.removeOnComplete === true) this.#drop(rec, false);
@@ -609,6 +611,16 @@ export class MemoryStore implements StoreInterface {
     reason: string,
   ): Promise<boolean> {
     return this.#run(() => this.#failParent(parentQueueName, parentId, reason, Date.now()));
+  }
+
+  /** The recorded values of completed children; see {@linkcode StoreInterface.getChildrenValues}. */
+  getChildrenValues(parentQueueName: string, parentId: string): Promise<Record<string, unknown>> {
+    return this.#run(() => {
+      const values: Record<string, unknown> = {};
+      const rec = this.#find(parentQueueName, parentId);
+      for (const [key, value] of rec?.childValues ?? []) values[key] = copyValue(value);
+      return values;
+    });
   }
 
   /** All children of a job, in any queue (in save order). */

@@ -27,6 +27,8 @@ export interface StoredJob {
   entry: Entry | null;
   /** The entry in the newest-first index, while `waiting`. */
   recent: Entry | null;
+  /** The recorded return values of the job's completed children, by `<queue>:<id>`. */
+  childValues?: Map<string, unknown>;
 }
 
 /** A fixed rate-limit window and the claims counted in it. */

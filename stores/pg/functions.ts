@@ -149,6 +149,9 @@ BEGIN
     ), dk AS (
       DELETE FROM ${s}.dedup x USING del WHERE x.queue = del.queue AND x.key = del.dedup_key
         AND x.job_id = del.id
+    ), cv AS (
+      DELETE FROM ${s}.child_values v USING del WHERE v.parent_queue = del.queue
+        AND v.parent_id = del.id
     )
     SELECT queue, array_agg(id ORDER BY seq) AS ids FROM del GROUP BY queue
   LOOP
@@ -232,8 +235,8 @@ BEGIN
 END $$;
 
 -- The follow-ups of jobs just completed (the completing statement calls it only when one of them
--- needs it): a dedup key held without TTL is released, each parent counts its finished
--- children, and removeOnComplete: true removes the job.
+-- needs it): a dedup key held without TTL is released, each parent records the child's return
+-- value and counts its finished children, and removeOnComplete: true removes the job.
 CREATE OR REPLACE FUNCTION ${s}.complete_after(q text, ids text[]) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -243,6 +246,12 @@ BEGIN
   DELETE FROM ${s}.dedup x USING ${s}.jobs j
   WHERE j.queue = q AND j.id = ANY(ids) AND j.dedup_key IS NOT NULL AND j.dedup_expires_at IS NULL
     AND x.queue = q AND x.key = j.dedup_key AND x.job_id = j.id AND x.expires_at IS NULL;
+  INSERT INTO ${s}.child_values AS v (parent_queue, parent_id, child_queue, child_id, value)
+  SELECT j.parent_queue, j.parent_id, j.queue, j.id, j.returnvalue FROM ${s}.jobs j
+  WHERE j.queue = q AND j.id = ANY(ids) AND j.parent_id IS NOT NULL
+    AND EXISTS (SELECT 1 FROM ${s}.jobs p WHERE p.queue = j.parent_queue AND p.id = j.parent_id)
+  ON CONFLICT (parent_queue, parent_id, child_queue, child_id)
+  DO UPDATE SET value = EXCLUDED.value;
   FOR r IN
     SELECT parent_queue AS pq, parent_id AS pid, count(*)::integer AS n FROM ${s}.jobs
     WHERE queue = q AND id = ANY(ids) AND parent_id IS NOT NULL

@@ -140,7 +140,8 @@ CREATE TABLE ${s}.watchers (
 // index probe and insert on them skips the database locale's string comparison, and keys that
 // are compared with each other share one collation. Functions: completions are one statement,
 // which calls the new complete_after only when a completed job has a follow-up (complete_jobs is
-// no longer used).
+// no longer used). The table child_values keeps the return values of completed children with
+// their parent (getChildrenValues), so they outlive the children.
 const KEYS: Record<string, string[]> = {
   jobs: [
     'queue',
@@ -164,7 +165,15 @@ const v3 = ({ s }: SchemaNames): string =>
     `ALTER TABLE ${s}.${table} ${
       columns.map((c) => `ALTER COLUMN ${c} TYPE text COLLATE "C"`).join(', ')
     };`
-  ).join('\n');
+  ).join('\n') + `
+CREATE TABLE ${s}.child_values (
+  parent_queue text COLLATE "C" NOT NULL,
+  parent_id text COLLATE "C" NOT NULL,
+  child_queue text COLLATE "C" NOT NULL,
+  child_id text COLLATE "C" NOT NULL,
+  value text NOT NULL,
+  PRIMARY KEY (parent_queue, parent_id, child_queue, child_id)
+) WITH (autovacuum_vacuum_scale_factor = 0.02);`;
 
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of

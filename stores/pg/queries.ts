@@ -249,15 +249,20 @@ export function buildQueries(n: SchemaNames) {
     drain: `SELECT ${s}.remove_set(array_agg(queue), array_agg(id)) AS n FROM ${s}.jobs
       WHERE queue = $1::text AND state IN ('waiting', 'delayed')`,
     anyActive: `SELECT 1 AS a FROM ${s}.jobs WHERE queue = $1::text AND state = 'active' LIMIT 1`,
-    obliterate: ['jobs', 'dedup', 'paused', 'groups', 'rates', 'schedulers'].map((t) =>
-      `DELETE FROM ${s}.${t} WHERE queue = $1::text`
-    ),
+    obliterate: [
+      ...['jobs', 'dedup', 'paused', 'groups', 'rates', 'schedulers'].map((t) =>
+        `DELETE FROM ${s}.${t} WHERE queue = $1::text`
+      ),
+      `DELETE FROM ${s}.child_values WHERE parent_queue = $1::text`,
+    ],
     listQueues: `SELECT queue FROM (SELECT DISTINCT queue FROM ${s}.jobs
       UNION SELECT queue FROM ${s}.schedulers) x ORDER BY queue`,
     childDone: `SELECT ${s}.child_done($1::text, $2::text, 1) AS state`,
     failParent: `SELECT ${s}.fail_parent($1::text, $2::text, $3::text) AS ok`,
     children: `SELECT ${J} FROM ${s}.jobs WHERE parent_queue = $1::text AND parent_id = $2::text
       ORDER BY seq`,
+    childrenValues: `SELECT child_queue, child_id, value FROM ${s}.child_values
+      WHERE parent_queue = $1::text AND parent_id = $2::text ORDER BY child_queue, child_id`,
     groupCount: `SELECT count(*)::integer AS n FROM ${s}.jobs WHERE queue = $1::text
       AND group_id = $2::text AND state = $3::text`,
     schedulerForUpdate: `SELECT run_count, created_at FROM ${s}.schedulers

@@ -720,6 +720,20 @@ export class PgStore implements StoreInterface {
     return rows.map(jobFromRow);
   }
 
+  /** The recorded return values of a job's completed children, by `<queue>:<id>`. */
+  async getChildrenValues(
+    parentQueueName: string,
+    parentId: string,
+  ): Promise<Record<string, unknown>> {
+    const rows = await this.#run(this.#x(), this.#core.q.childrenValues, [
+      parentQueueName,
+      parentId,
+    ]);
+    const values: Record<string, unknown> = {};
+    for (const r of rows) values[`${r.child_queue}:${r.child_id}`] = JSON.parse(r.value as string);
+    return values;
+  }
+
   // ──────────────────────────────────── Groups ────────────────────────────────────
 
   /** Counts active jobs of a group. */

@@ -96,4 +96,15 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX conveyor_events_ts ON conveyor_events (ts);
   `,
+  // 2: the return values of completed children, kept with their parent.
+  `
+  CREATE TABLE conveyor_child_values (
+    parent_queue TEXT NOT NULL,
+    parent_id TEXT NOT NULL,
+    child_queue TEXT NOT NULL,
+    child_id TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (parent_queue, parent_id, child_queue, child_id)
+  ) WITHOUT ROWID;
+  `,
 ];

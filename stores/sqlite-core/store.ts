@@ -509,6 +509,22 @@ export class SqliteStoreBase implements StoreInterface {
     return Promise.resolve(rows.map(jobFromRow));
   }
 
+  /** The recorded return values of a job's completed children, by `<queue>:<id>`. */
+  async getChildrenValues(
+    parentQueueName: string,
+    parentId: string,
+  ): Promise<Record<string, unknown>> {
+    const rows = this.#all(
+      `SELECT child_queue, child_id, value FROM conveyor_child_values
+       WHERE parent_queue = ? AND parent_id = ? ORDER BY child_queue, child_id`,
+      parentQueueName,
+      parentId,
+    );
+    const values: Record<string, unknown> = {};
+    for (const r of rows) values[`${r.child_queue}:${r.child_id}`] = fromJson(r.value);
+    return Promise.resolve(values);
+  }
+
   /** Counts active jobs of a group. */
   async getGroupActiveCount(queueName: string, groupId: string): Promise<number> {
     return Promise.resolve(this.#groupCount(queueName, groupId, 'active'));
@@ -814,6 +830,17 @@ export class SqliteStoreBase implements StoreInterface {
           returnvalue: c.returnvalue ?? null,
         });
         if (row.parent_id != null) {
+          this.#run(
+            `INSERT INTO conveyor_child_values (parent_queue, parent_id, child_queue, child_id, value)
+             SELECT queue, id, ?, ?, ? FROM conveyor_jobs WHERE queue = ? AND id = ?
+             ON CONFLICT (parent_queue, parent_id, child_queue, child_id)
+             DO UPDATE SET value = excluded.value`,
+            queueName,
+            c.jobId,
+            values[i],
+            row.parent_queue,
+            row.parent_id,
+          );
           this.#childFinished(String(row.parent_queue), String(row.parent_id));
         }
         const opts = fromJson(row.opts) as JobData['opts'];
@@ -1016,6 +1043,11 @@ export class SqliteStoreBase implements StoreInterface {
       'DELETE FROM conveyor_jobs WHERE seq IN (SELECT value FROM json_each(?))',
       JSON.stringify(rows.map((r) => Number(r.seq))),
     );
+    this.#run(
+      `DELETE FROM conveyor_child_values WHERE (parent_queue, parent_id) IN
+         (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`,
+      JSON.stringify(rows.map((r) => [String(r.queue), String(r.id)])),
+    );
     const root = rows[0];
     if (root.parent_id != null && root.state !== 'completed' && root.state !== 'failed') {
       this.#childFinished(String(root.parent_queue), String(root.parent_id));
@@ -1107,6 +1139,7 @@ export class SqliteStoreBase implements StoreInterface {
       ) {
         this.#run(`DELETE FROM ${table} WHERE queue = ?`, queueName);
       }
+      this.#run('DELETE FROM conveyor_child_values WHERE parent_queue = ?', queueName);
     });
   }
 

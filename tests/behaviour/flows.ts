@@ -61,6 +61,34 @@ export function flowCases(s: Suite): void {
       assert.equal((await leaf.getParent())?.name, 'mid');
     });
 
+    s.test('a parent reads the values of children removed on completion', async ({ store, q, worker, queue }) => {
+      const flows = new FlowProducer({ store });
+      const tree = await flows.add({
+        name: 'parent',
+        queueName: q,
+        data: 0,
+        children: [1, 2, 3].map((n) => ({
+          name: 'child',
+          queueName: q,
+          data: n,
+          opts: { removeOnComplete: true },
+        })),
+      });
+      worker(async (job: Job<number>) => {
+        if (job.name === 'child') return job.data * 10;
+        const values = await job.getChildrenValues<number>();
+        const deps = await job.getDependencies();
+        assert.deepEqual(deps.processed, values);
+        assert.deepEqual(deps.unprocessed, []);
+        return Object.values(values).sort((a, b) => a - b);
+      });
+      await eventually(async () => (await queue().getJob(tree.job.id))?.state === 'completed');
+      assert.deepEqual((await queue().getJob(tree.job.id))?.returnvalue, [10, 20, 30]);
+      for (const child of tree.children ?? []) {
+        assert.equal(await queue().getJob(child.job.id), null);
+      }
+    });
+
     for (const policy of ['fail', 'ignore', 'remove'] as ChildFailurePolicy[]) {
       s.test(`a leaf failing in a 3-level flow with policy "${policy}" settles every level`, async ({ q, worker, flows, queue }) => {
         const qu = queue();

@@ -336,6 +336,39 @@ export function flowCases(s: Suite): void {
       assert.equal(await store.getJob(q, 'c'), null);
       assert.equal((await store.getJob(q, 'p'))?.state, 'waiting');
       assert.deepEqual(await store.getChildrenJobs(q, 'p'), []);
+      // Its return value stays with the parent.
+      assert.deepEqual(await store.getChildrenValues(q, 'p'), { [`${q}:c`]: 'c' });
+    });
+
+    s.test('getChildrenValues keeps each completed child value, also after the child is removed', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      assert.deepEqual(await store.getChildrenValues(t.mid.queue, 'mid'), {});
+      const token = await claimNode(store, t.leaf);
+      const value = { rows: [1, 'two', null], nested: { ok: true } };
+      const [ok] = await store.completeJobs(t.leaf.queue, [
+        { jobId: 'leaf', token, returnvalue: value },
+      ]);
+      assert.equal(ok, true);
+      await complete(store, t.sibling);
+      const expected = { [`${t.leaf.queue}:leaf`]: value, [`${t.leaf.queue}:sibling`]: 'sibling' };
+      assert.deepEqual(await store.getChildrenValues(t.mid.queue, 'mid'), expected);
+      await store.removeJob(t.leaf.queue, 'leaf');
+      assert.deepEqual(await store.getChildrenValues(t.mid.queue, 'mid'), expected);
+      // Only direct children: the root sees mid's value once mid completes, not the leaves'.
+      assert.deepEqual(await store.getChildrenValues(t.root.queue, 'root'), {});
+      assert.deepEqual(await store.getChildrenValues(t.mid.queue, 'missing'), {});
+    });
+
+    s.test('removing a parent drops its children values with it', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      await complete(store, t.leaf);
+      await store.removeJob(t.mid.queue, 'mid');
+      assert.deepEqual(await store.getChildrenValues(t.mid.queue, 'mid'), {});
+      // A new job under the same id starts with none.
+      await store.saveJob(t.mid.queue, job(t.mid.queue, 'mid', {}, { jobId: 'mid' }));
+      assert.deepEqual(await store.getChildrenValues(t.mid.queue, 'mid'), {});
     });
 
     s.test('drain removes a released parent together with its finished children', async (store) => {
