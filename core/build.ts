@@ -42,18 +42,11 @@ export function buildJob(
     );
   }
   const delay = opts.delay === undefined ? 0 : parseDuration(opts.delay, `${label}.delay`);
-  const delayUntil = delay > 0 ? now + delay : 0;
-  let job: NewJob;
-  if (fields === undefined) {
-    // The common case (Queue.add/addBulk): no fields object to make and spread per job.
-    job = newJob(queueName, name as string, data, opts);
-    job.createdAt = now;
-    job.delayUntil = delayUntil;
-    job.state = delay > 0 ? 'delayed' : 'waiting';
-  } else {
-    job = newJob(queueName, name as string, data, opts, { createdAt: now, delayUntil, ...fields });
-    job.state = fields.state ?? (delay > 0 ? 'delayed' : 'waiting');
-  }
+  // The defaults are set after newJob, not merged into a fields object per job.
+  const job = newJob(queueName, name as string, data, opts, fields);
+  job.createdAt = fields?.createdAt ?? now;
+  job.delayUntil = fields?.delayUntil ?? (delay > 0 ? now + delay : 0);
+  job.state = fields?.state ?? (delay > 0 ? 'delayed' : 'waiting');
   const dedup = opts.deduplication;
   if (dedup) {
     job.deduplicationKey = dedup.key ?? hashJob(name as string, data);

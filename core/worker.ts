@@ -202,6 +202,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     onProgress: (job, progress) => this.emit('progress', job as Job<D, R>, progress),
   };
   readonly #wakeOnFinish: boolean;
+  /**
+   * Finishing a job can let another be claimed (global or group concurrency, rate limits): a
+   * job then keeps its slot until its completion is stored, and a freed slot is a wake-up.
+   */
+  readonly #limited: boolean;
   readonly #eventTypes: readonly StoreEventType[];
   #promoter: PromoteDelayedService | undefined;
   #busy = 0;
@@ -332,6 +337,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     );
     this.#wakeOnFinish = opts.maxGlobalConcurrency !== undefined ||
       opts.group?.concurrency !== undefined;
+    this.#limited = this.#wakeOnFinish || this.#windows.length > 0;
     // Only what #onStoreEvent acts on: a shared store can then skip publishing the events of
     // every claim and completion (`active`, `completed`) when no one else wants them.
     this.#eventTypes = this.#wakeOnFinish
@@ -673,7 +679,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     // do not mark a wake-up, so a claim in flight that comes back short is not repeated, and an
     // exhausted worker sleeps on until a store event or the poll. Finishing a job can unblock
     // others under global or group concurrency, and limits are claimed again: those poke.
-    if (this.#wakeOnFinish || this.#windows.length > 0) this.#poke();
+    if (this.#limited) this.#poke();
     else this.#wake?.();
   }
 
@@ -703,8 +709,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       // The processor is done, so its slot is free: the next claim can go out while this
       // completion is being stored (at most `concurrency` of them wait so). Without limits only:
       // under global or group concurrency and rate limits, a job counts until it is stored.
-      const early = !this.#wakeOnFinish && this.#windows.length === 0 &&
-        this.#acking < this.#concurrency;
+      const early = !this.#limited && this.#acking < this.#concurrency;
       if (early) {
         this.#acking++;
         this.#release(run);

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from './errors.ts';
+import { InvalidArgumentError, JobStateError } from './errors.ts';
 
 /**
  * The state a job is in.
@@ -502,23 +502,28 @@ export interface RemoveOptions {
   unlessActive?: boolean;
 }
 
-/**
- * The states a job can be removed from with `removeJob(…, { unlessActive: true })`: every state
- * but `active`.
- *
- * @example
- * ```ts
- * import { REMOVABLE_STATES } from '@conveyor/shared';
- * console.log(REMOVABLE_STATES.includes('active')); // false
- * ```
- */
-export const REMOVABLE_STATES: readonly JobState[] = [
+/** The states a job can be removed from with `removeJob(…, { unlessActive: true })`. */
+const REMOVABLE_STATES: readonly JobState[] = [
   'waiting',
   'waiting-children',
   'delayed',
   'completed',
   'failed',
 ];
+
+/**
+ * The error of a `removeJob(…, { unlessActive: true })` that found `jobId` (the job or one of
+ * its descendants) active: every store refuses with this one.
+ *
+ * @example
+ * ```ts
+ * import { activeRemovalError } from '@conveyor/shared';
+ * console.log(activeRemovalError('q', '7').actual); // "active"
+ * ```
+ */
+export function activeRemovalError(queueName: string, jobId: string): JobStateError {
+  return new JobStateError(queueName, jobId, 'remove', REMOVABLE_STATES, 'active');
+}
 
 /**
  * Checks `removeJob`'s options: an object (or undefined) whose `unlessActive` is a boolean.

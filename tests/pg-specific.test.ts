@@ -113,9 +113,7 @@ describe('pg-specific', () => {
       timeout: 30_000,
     }, async () => {
       const schema = freshSchema();
-      const first = new PgStore({ connection: server.url, schema, onError: () => {} });
-      stores.push(first);
-      await first.connect();
+      const first = await open({ schema });
       await first.disconnect();
       // Back to version 1 (no watchers table), with a function that no longer works.
       await admin.unsafe(`DELETE FROM "${schema}".migrations WHERE version > 1`);
@@ -128,9 +126,7 @@ describe('pg-specific', () => {
         strict.connect(),
         (e) => e instanceof StoreError && e.code === 'SCHEMA_OUTDATED',
       );
-      const store = new PgStore({ connection: server.url, schema, onError: () => {} });
-      stores.push(store);
-      await store.connect();
+      const store = await open({ schema });
       const q = uniqueQueue();
       const events = recorder(store, q);
       await store.subscriptionsReady();
@@ -147,9 +143,7 @@ describe('pg-specific', () => {
       timeout: 30_000,
     }, async () => {
       const schema = freshSchema();
-      const before = new PgStore({ connection: server.url, schema, onError: () => {} });
-      stores.push(before);
-      await before.connect();
+      const before = await open({ schema });
       const q = uniqueQueue();
       await before.saveFlow([
         {
@@ -185,9 +179,7 @@ describe('pg-specific', () => {
       }
       await admin.unsafe(`DELETE FROM "${schema}".migrations WHERE version > 2`);
       await admin.unsafe(`DROP TABLE "${schema}".child_values`);
-      const store = new PgStore({ connection: server.url, schema, onError: () => {} });
-      stores.push(store);
-      await store.connect();
+      const store = await open({ schema });
       const after = await admin.unsafe(
         `SELECT count(*)::int AS n FROM information_schema.columns
          WHERE table_schema = $1 AND collation_name = 'C'`,

@@ -4,6 +4,7 @@
  * @module
  */
 import {
+  activeRemovalError,
   checkRemoveOptions,
   ConveyorError,
   DuplicateJobError,
@@ -15,9 +16,7 @@ import {
   type JobFailure,
   JobNotFoundError,
   type JobState,
-  JobStateError,
   type NewJob,
-  REMOVABLE_STATES,
   type RemoveOptions,
   type SaveOptions,
   type SchedulerData,
@@ -949,15 +948,7 @@ export class MemoryStore implements StoreInterface {
     };
     collect(rec);
     const busy = unlessActive ? doomed.find((r) => r.job.state === 'active') : undefined;
-    if (busy) {
-      throw new JobStateError(
-        busy.job.queueName,
-        busy.job.id,
-        'remove',
-        REMOVABLE_STATES,
-        'active',
-      );
-    }
+    if (busy) throw activeRemovalError(busy.job.queueName, busy.job.id);
     for (const r of doomed) this.#drop(r, true);
     const unfinished = state !== 'completed' && state !== 'failed';
     if (parentId !== null && parentQueueName !== null && unfinished) {

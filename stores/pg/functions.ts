@@ -114,8 +114,11 @@ END $$;
 
 -- Removes jobs and all their descendants (any queue). Unfinished roots count as finished for
 -- their parent (unless the parent goes too). Releases dedup keys, publishes removed.
-CREATE OR REPLACE FUNCTION ${s}.remove_set(qs text[], ids text[]) RETURNS integer
-LANGUAGE plpgsql AS $$
+-- With unless_active (removeJob's option): locks the jobs in key order (two removals of
+-- overlapping trees cannot deadlock; a claim skips what is locked here) and raises
+-- conveyor:job_active, with the active job's queue and id, when one of them is active.
+CREATE OR REPLACE FUNCTION ${s}.remove_set(qs text[], ids text[],
+  unless_active boolean DEFAULT false) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
   r record;
   dq text[];
@@ -130,6 +133,18 @@ BEGIN
       AND j.parent_id = t.id
   ), u AS (SELECT DISTINCT ON (queue, id) queue, id, root FROM t ORDER BY queue, id, root DESC)
   SELECT array_agg(queue), array_agg(id), array_agg(root) INTO dq, di, dr FROM u;
+  IF unless_active THEN
+    PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
+      ON j.queue = d.queue AND j.id = d.id
+    ORDER BY j.queue, j.id FOR UPDATE OF j;
+    SELECT j.queue, j.id INTO r FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
+      ON j.queue = d.queue AND j.id = d.id
+    WHERE j.state = 'active' LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'conveyor:job_active',
+        DETAIL = json_build_object('queue', r.queue, 'id', r.id)::text;
+    END IF;
+  END IF;
   FOR r IN
     SELECT j.parent_queue AS pq, j.parent_id AS pid, count(*)::integer AS n
     FROM unnest(dq, di, dr) AS d(queue, id, root)
@@ -159,35 +174,6 @@ BEGIN
     total := total + cardinality(r.ids);
   END LOOP;
   RETURN total;
-END $$;
-
--- removeJob with unlessActive: locks the job and its descendants (in key order, so two removals
--- of overlapping trees cannot deadlock; a claim skips what is locked here), then removes them
--- unless one is active. Raises conveyor:job_active with the active job's queue and id.
-CREATE OR REPLACE FUNCTION ${s}.remove_unless_active(q text, jid text) RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE
-  dq text[];
-  di text[];
-  busy record;
-BEGIN
-  WITH RECURSIVE t(queue, id) AS (
-    SELECT q COLLATE "C", jid COLLATE "C"
-    UNION
-    SELECT j.queue, j.id FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue AND j.parent_id = t.id
-  )
-  SELECT array_agg(queue), array_agg(id) INTO dq, di FROM t;
-  PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
-    ON j.queue = d.queue AND j.id = d.id
-  ORDER BY j.queue, j.id FOR UPDATE OF j;
-  SELECT j.queue, j.id INTO busy FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
-    ON j.queue = d.queue AND j.id = d.id
-  WHERE j.state = 'active' LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'conveyor:job_active',
-      DETAIL = json_build_object('queue', busy.queue, 'id', busy.id)::text;
-  END IF;
-  RETURN ${s}.remove_set(ARRAY[q], ARRAY[jid]);
 END $$;
 
 -- What happens after a job failed for good: its parent's policy, removeOnFail, the dedup key.

@@ -166,6 +166,8 @@ const v3 = ({ s }: SchemaNames): string =>
       columns.map((c) => `ALTER COLUMN ${c} TYPE text COLLATE "C"`).join(', ')
     };`
   ).join('\n') + `
+-- remove_set gains a defaulted argument: the two-argument version would make calls ambiguous.
+DROP FUNCTION IF EXISTS ${s}.remove_set(text[], text[]);
 CREATE TABLE ${s}.child_values (
   parent_queue text COLLATE "C" NOT NULL,
   parent_id text COLLATE "C" NOT NULL,

@@ -46,13 +46,14 @@ export function buildQueries(n: SchemaNames) {
   const numbered = `(SELECT x.*, nextval(${reg('job_seq')}) AS seq FROM ${
     inputRows('$1::text::json')
   } x)`;
+  /** Inserts the input rows ($1, queue $2 unless a row names its own), returning `columns`. */
+  const insertInput = (columns: string) =>
+    `INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
+     SELECT ${insertValues('y', 'coalesce(y.id, y.seq::text)', 'y.seq', '$2::text')}
+     FROM ${numbered} y
+     RETURNING ${columns}`;
   /** Saves rows that cannot conflict (or must fail on a conflict): ids come back in order. */
-  const insertNew = `WITH ins AS (
-       INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
-       SELECT ${insertValues('y', 'coalesce(y.id, y.seq::text)', 'y.seq', '$2::text')}
-       FROM ${numbered} y
-       RETURNING queue, id, seq, state, name, delay_until
-     )
+  const insertNew = `WITH ins AS (${insertInput('queue, id, seq, state, name, delay_until')})
      SELECT array_agg(id ORDER BY seq) AS ids,
        (SELECT count(*) FROM (SELECT ${emitSaved} FROM ins GROUP BY queue, state) e) AS _e
      FROM ins`;
@@ -60,12 +61,8 @@ export function buildQueries(n: SchemaNames) {
    * Saves rows that cannot conflict, all waiting in queue $2 with the one name $3: the common
    * bulk add. Like `insertNew`, with one sort of the ids and no grouping by queue and state.
    */
-  const insertWaiting = `WITH ins AS (
-       INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
-       SELECT ${insertValues('y', 'coalesce(y.id, y.seq::text)', 'y.seq', '$2::text')}
-       FROM ${numbered} y
-       RETURNING id, seq
-     ), a AS (SELECT array_agg(id ORDER BY seq) AS ids FROM ins)
+  const insertWaiting = `WITH ins AS (${insertInput('id, seq')}),
+     a AS (SELECT array_agg(id ORDER BY seq) AS ids FROM ins)
      SELECT a.ids, ${s}.emit($2::text, 'waiting', a.ids, NULL, ARRAY[$3::text]) AS _e FROM a`;
   /** Saves rows, skipping those whose id exists: one result row per input row. */
   const insertOrExisting = `WITH s AS MATERIALIZED (SELECT * FROM ${numbered} y),
@@ -134,13 +131,12 @@ export function buildQueries(n: SchemaNames) {
     } AS _w`;
   /**
    * Completes active jobs, fenced by token: $2 ids, $3 tokens, $4 return values (JSON texts).
-   * Returns one row: `done`, the 0-based input indexes of the completed jobs. One statement: `completed` is
-   * published only while the queue is watched, and the follow-ups (dedup key, parent, removal)
-   * run only when some completed job needs them, in the same statement.
+   * Returns one row: `done`, the 0-based input indexes of the completed jobs. In the same
+   * statement, `completed` is published only while the queue is watched, and the follow-ups
+   * (dedup key, parent, removal) run only when some completed job needs them. Each job is found
+   * by primary key (ids = ANY) and matched to its input by position: a join with the unnested
+   * input let the planner rescan the input once per active job.
    */
-  // Each job is found by primary key (ids = ANY: one index probe each, whatever the number of
-  // active jobs), then matched to its input by position. A join with the unnested input let
-  // the planner rescan the input once per active job.
   const at = (arr: string) => `(${arr})[array_position($2::text[], j.id)]`;
   const completeJobs = `WITH t AS (SELECT ${s}.now_ms() AS now),
      u AS (
@@ -177,8 +173,7 @@ export function buildQueries(n: SchemaNames) {
     existingIds: `SELECT x.q, x.id FROM json_to_recordset($1::text::json) AS x(q text, id text)
       WHERE EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.queue = x.q AND j.id = x.id)`,
     getJob: `SELECT ${J} FROM ${s}.jobs WHERE queue = $1::text AND id = $2::text`,
-    removeJob: `SELECT ${s}.remove_set(ARRAY[$1::text], ARRAY[$2::text]) AS n`,
-    removeUnlessActive: `SELECT ${s}.remove_unless_active($1::text, $2::text) AS n`,
+    removeJob: `SELECT ${s}.remove_set(ARRAY[$1::text], ARRAY[$2::text], $3::boolean) AS n`,
     addLog: `UPDATE ${s}.jobs SET logs = CASE WHEN $4::integer IS NULL
         THEN logs || jsonb_build_array($3::text)
         ELSE (SELECT coalesce(jsonb_agg(e ORDER BY k), '[]'::jsonb)

@@ -21,7 +21,7 @@ import type {
   StoreInterface,
   UpdateGuard,
 } from '@conveyor/shared';
-import { checkRemoveOptions, jobFromRow, REMOVABLE_STATES } from '@conveyor/shared';
+import { activeRemovalError, checkRemoveOptions, jobFromRow } from '@conveyor/shared';
 import {
   ConveyorError,
   DuplicateJobError,
@@ -29,7 +29,6 @@ import {
   InvalidArgumentError,
   JOB_STATES,
   JobNotFoundError,
-  JobStateError,
   StoreError,
 } from '@conveyor/shared';
 import { INPUT_COLUMNS } from './columns.ts';
@@ -309,17 +308,14 @@ export class PgStore implements StoreInterface {
 
   /** Removes a job and its descendants (see `StoreInterface.removeJob`). */
   async removeJob(queueName: string, jobId: string, options?: RemoveOptions): Promise<void> {
-    const q = this.#core.q;
-    if (!checkRemoveOptions(options)) {
-      await this.#run(this.#x(), q.removeJob, [queueName, jobId]);
-      return;
-    }
-    await this.#run(this.#x(), q.removeUnlessActive, [queueName, jobId]).catch((e) => {
-      const err = e as { message?: string; detail?: string };
-      if (err.message !== 'conveyor:job_active' || !err.detail) throw e;
-      const busy = JSON.parse(err.detail) as { queue: string; id: string };
-      throw new JobStateError(busy.queue, busy.id, 'remove', REMOVABLE_STATES, 'active');
-    });
+    const unlessActive = checkRemoveOptions(options);
+    await this.#run(this.#x(), this.#core.q.removeJob, [queueName, jobId, unlessActive])
+      .catch((e) => {
+        const err = e as { message?: string; detail?: string };
+        if (err.message !== 'conveyor:job_active' || !err.detail) throw e;
+        const busy = JSON.parse(err.detail) as { queue: string; id: string };
+        throw activeRemovalError(busy.queue, busy.id);
+      });
   }
 
   /** Appends a log line; returns the line count (0 when the job is missing). */
@@ -454,9 +450,7 @@ export class PgStore implements StoreInterface {
       completions.map((c) => c.token ?? null),
       completions.map((c) => JSON.stringify(c.returnvalue) ?? 'null'),
     ]);
-    const out = new Array<boolean>(completions.length).fill(false);
-    for (const i of (rows[0].done as number[] | null) ?? []) out[i] = true;
-    return out;
+    return flags(completions.length, (rows[0].done as number[] | null) ?? []);
   }
 
   /** Fails active jobs in one round trip (see `StoreInterface.failJobs`). */
@@ -480,7 +474,7 @@ export class PgStore implements StoreInterface {
       queueName,
       JSON.stringify(input),
     ]);
-    return flags(failures.length, rows);
+    return flags(failures.length, rows.map((r) => r.i as number));
   }
 
   // ──────────────────────────────────── Queries ────────────────────────────────────
@@ -980,9 +974,10 @@ function byPriorityThenNewest(a: Row, b: Row): number {
   return (a.priority as number) - (b.priority as number) || (b.sq as number) - (a.sq as number);
 }
 
-function flags(n: number, rows: Row[]): boolean[] {
+/** One flag per input: true at the given (0-based) indexes. */
+function flags(n: number, indexes: readonly number[]): boolean[] {
   const out = new Array<boolean>(n).fill(false);
-  for (const r of rows) out[r.i as number] = true;
+  for (const i of indexes) out[i] = true;
   return out;
 }
 

@@ -11,6 +11,7 @@
 // stay async so that a bad argument rejects the returned promise instead of throwing.
 // deno-lint-ignore-file require-await
 import {
+  activeRemovalError,
   checkRemoveOptions,
   ConveyorError,
   DuplicateJobError,
@@ -23,11 +24,9 @@ import {
   type JobFailure,
   JobNotFoundError,
   type JobState,
-  JobStateError,
   type NewJob,
   PAUSE_ALL,
   type RateLimit,
-  REMOVABLE_STATES,
   type RemoveOnFinish,
   type RemoveOptions,
   type SchedulerData,
@@ -1030,15 +1029,7 @@ export class SqliteStoreBase implements StoreInterface {
     );
     if (rows.length === 0) return;
     const busy = unlessActive ? rows.find((r) => r.state === 'active') : undefined;
-    if (busy) {
-      throw new JobStateError(
-        String(busy.queue),
-        String(busy.id),
-        'remove',
-        REMOVABLE_STATES,
-        'active',
-      );
-    }
+    if (busy) throw activeRemovalError(String(busy.queue), String(busy.id));
     this.#run(
       'DELETE FROM conveyor_jobs WHERE seq IN (SELECT value FROM json_each(?))',
       JSON.stringify(rows.map((r) => Number(r.seq))),

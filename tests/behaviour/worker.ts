@@ -20,6 +20,38 @@ import { collect, gate, next, spy, type Suite } from './context.ts';
 /** A long fixed window so no test crosses a boundary by accident. */
 const LONG = 1_000_000_000;
 
+/**
+ * A view of `store` whose events reach the worker only through `wake` (the test sends them);
+ * `override` may replace other members (undefined keeps the store's).
+ */
+function deaf(
+  store: StoreInterface,
+  override: (target: StoreInterface, prop: string | symbol) => unknown = () => undefined,
+): { view: StoreInterface; wake: (event: StoreEvent) => void } {
+  let listener: ((event: StoreEvent) => void) | undefined;
+  const view = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'subscribe') return (_q: string, cb: (e: StoreEvent) => void) => (listener = cb);
+      if (prop === 'unsubscribe') return () => {};
+      const replaced = override(target, prop);
+      if (replaced !== undefined) return replaced;
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { view, wake: (event) => listener!(event) };
+}
+
+/** A worker with 5 slots that polls only once a minute: store events are what wake it. */
+function eventDriven(q: string, store: StoreInterface): Worker {
+  return new Worker(q, (job) => job.name, {
+    store,
+    concurrency: 5,
+    pollInterval: 60_000,
+    maintenance: false,
+  });
+}
+
 /** Registers the Worker cases. */
 export function workerCases(s: Suite): void {
   describe('worker', () => {
@@ -556,38 +588,25 @@ export function workerCases(s: Suite): void {
 
     s.test('a job announced while a partial claim is in flight runs at once, not at the poll', async ({ store, q, queue, defer }) => {
       // A deaf view of the store: the test delivers the wake-up itself, during the claim.
-      let wake: ((e: StoreEvent) => void) | undefined;
       let during: (() => Promise<void>) | undefined;
-      const view = new Proxy(store, {
-        get(target, prop, receiver) {
-          if (prop === 'subscribe') return (_q: string, cb: (e: StoreEvent) => void) => (wake = cb);
-          if (prop === 'unsubscribe') return () => {};
-          if (prop === 'fetchNextJobs') {
-            return async (...args: Parameters<StoreInterface['fetchNextJobs']>) => {
-              const jobs = await target.fetchNextJobs(...args);
-              const hook = jobs.length > 0 ? during : undefined;
-              during = undefined;
-              await hook?.();
-              return jobs;
-            };
-          }
-          const value = Reflect.get(target, prop, receiver);
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
+      const { view, wake } = deaf(store, (target, prop) => {
+        if (prop !== 'fetchNextJobs') return undefined;
+        return async (...args: Parameters<StoreInterface['fetchNextJobs']>) => {
+          const jobs = await target.fetchNextJobs(...args);
+          const hook = jobs.length > 0 ? during : undefined;
+          during = undefined;
+          await hook?.();
+          return jobs;
+        };
       });
       const qu = queue();
       await qu.add('first', 1);
       during = async () => {
         // The claim took `first` (1 of 5); `second` is saved and announced before it returns.
         const second = await qu.add('second', 2);
-        wake!({ type: 'waiting', queueName: q, jobId: second.id, timestamp: Date.now() });
+        wake({ type: 'waiting', queueName: q, jobId: second.id, timestamp: Date.now() });
       };
-      const w = new Worker(q, (job) => job.name, {
-        store: view,
-        concurrency: 5,
-        pollInterval: 60_000,
-        maintenance: false,
-      });
+      const w = eventDriven(q, view);
       defer(() => w.close(0));
       const done = collect<[Job, string]>(w, 'completed');
       await eventually(() => done.length === 2, { timeout: 3000, message: 'both jobs' });
@@ -645,22 +664,10 @@ export function workerCases(s: Suite): void {
 
     s.test('an idle worker claims again only when a job is announced (no empty claims)', async ({ store, q, queue, defer }) => {
       const { store: spied, calls } = spy(store);
-      let wake: ((e: StoreEvent) => void) | undefined;
-      const view = new Proxy(spied, {
-        get(target, prop, receiver) {
-          if (prop === 'subscribe') return (_q: string, cb: (e: StoreEvent) => void) => (wake = cb);
-          if (prop === 'unsubscribe') return () => {};
-          return Reflect.get(target, prop, receiver);
-        },
-      });
+      const { view, wake } = deaf(spied);
       const qu = queue();
       await qu.add('first', 1);
-      const w = new Worker(q, (job) => job.name, {
-        store: view,
-        concurrency: 5,
-        pollInterval: 60_000,
-        maintenance: false,
-      });
+      const w = eventDriven(q, view);
       defer(() => w.close(0));
       const drained = next(w, 'drained');
       await next(w, 'completed');
@@ -668,7 +675,7 @@ export function workerCases(s: Suite): void {
       assert.equal(calls.get('fetchNextJobs'), 1, 'one claim took the only job');
       const second = await qu.add('second', 2);
       const completed = next(w, 'completed');
-      wake!({ type: 'waiting', queueName: q, jobId: second.id, timestamp: Date.now() });
+      wake({ type: 'waiting', queueName: q, jobId: second.id, timestamp: Date.now() });
       assert.equal((await completed)[1], 'second');
       assert.equal(
         calls.get('fetchNextJobs'),
