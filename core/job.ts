@@ -557,12 +557,18 @@ export class Job<D = unknown, R = unknown> {
       this.store.getChildrenJobs(this.queueName, this.id),
       this.store.getChildrenValues(this.queueName, this.id),
     ]);
-    // Completed children, also those removed since (their values stay with the parent).
+    // Completed children, also those removed since (their values stay with the parent). A
+    // child that still exists is where its state says: one retried after completing is
+    // unprocessed until it completes again.
     const deps: Dependencies = { processed: values, failed: {}, unprocessed: [] };
     for (const c of children) {
       const key = `${c.queueName}:${c.id}`;
-      if (c.state === 'completed') deps.processed[key] ??= c.returnvalue;
-      else if (c.state === 'failed') deps.failed[key] = c.failedReason ?? '';
+      if (c.state === 'completed') {
+        deps.processed[key] = c.returnvalue;
+        continue;
+      }
+      delete deps.processed[key];
+      if (c.state === 'failed') deps.failed[key] = c.failedReason ?? '';
       else deps.unprocessed.push(key);
     }
     return deps;

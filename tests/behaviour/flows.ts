@@ -89,6 +89,36 @@ export function flowCases(s: Suite): void {
       }
     });
 
+    s.test('a completed child that is retried is unprocessed until it completes again', async ({ q, worker, queue, flows }) => {
+      const tree = await flows().add({
+        name: 'parent',
+        queueName: q,
+        children: [
+          { name: 'child', queueName: q },
+          { name: 'later', queueName: q, opts: { delay: 60_000 } },
+        ],
+      });
+      const child = tree.children![0].job;
+      const parent = await queue().getJob(tree.job.id);
+      let runs = 0;
+      const key = `${q}:${child.id}`;
+      const first = worker(() => `run ${++runs}`);
+      await eventually(async () => (await queue().getJob(child.id))?.state === 'completed');
+      await first.close();
+      assert.deepEqual((await parent!.getDependencies()).processed, { [key]: 'run 1' });
+      await (await queue().getJob(child.id))!.retry('completed');
+      const retried = await parent!.getDependencies();
+      assert.deepEqual(retried.processed, {});
+      assert.deepEqual(
+        retried.unprocessed.sort(),
+        [key, `${q}:${tree.children![1].job.id}`].sort(),
+      );
+      assert.deepEqual(await parent!.getChildrenValues(), {});
+      worker(() => `run ${++runs}`);
+      await eventually(async () => (await queue().getJob(child.id))?.state === 'completed');
+      assert.deepEqual(await parent!.getChildrenValues(), { [key]: 'run 2' });
+    });
+
     for (const policy of ['fail', 'ignore', 'remove'] as ChildFailurePolicy[]) {
       s.test(`a leaf failing in a 3-level flow with policy "${policy}" settles every level`, async ({ q, worker, flows, queue }) => {
         const qu = queue();
