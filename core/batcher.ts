@@ -14,7 +14,9 @@ interface Pending<T, R> {
  * Collects items and flushes them with one call: items added in the same synchronous run go
  * out together, and the items that arrive while a flush is in flight go out together in the
  * next call. Each `add` resolves with its
- * own result (`flush` returns one result per item, in order).
+ * own result (`flush` returns one result per item, in order). When a flush of several items
+ * throws, each item is flushed again on its own, so that one bad item rejects only its own
+ * `add` (`flush` must then be all-or-nothing, as a store transaction is).
  *
  * @example
  * ```ts
@@ -72,11 +74,22 @@ export class Batcher<T, R> {
           const results = await this.#flush(batch.map((p) => p.item));
           for (let i = 0; i < batch.length; i++) batch[i].resolve(results[i]);
         } catch (e) {
-          for (const p of batch) p.reject(e);
+          if (batch.length === 1) batch[0].reject(e);
+          // One bad item must not sink the others: each goes again alone, and only the
+          // items that fail alone reject.
+          else await Promise.all(batch.map((p) => this.#alone(p)));
         }
       }
     } finally {
       this.#inFlight = undefined;
+    }
+  }
+
+  async #alone(p: Pending<T, R>): Promise<void> {
+    try {
+      p.resolve((await this.#flush([p.item]))[0]);
+    } catch (e) {
+      p.reject(e);
     }
   }
 }

@@ -12,7 +12,7 @@ import {
 import { type Clock, systemClock } from './clock.ts';
 import { buildJob } from './build.ts';
 import { Job } from './job.ts';
-import { checkInteger, checkName } from './validate.ts';
+import { checkInteger, checkName, checkStore } from './validate.ts';
 
 /**
  * A node of a flow to add: a job and its children. The parent runs after every child finished.
@@ -117,9 +117,7 @@ export class FlowProducer {
    * ```
    */
   constructor(opts: FlowProducerOptions) {
-    if (!opts || typeof opts.store !== 'object' || opts.store === null) {
-      throw new InvalidArgumentError('opts.store', opts?.store, 'a store instance');
-    }
+    checkStore(opts);
     this.store = opts.store;
     this.#clock = opts.clock ?? systemClock;
   }

@@ -273,7 +273,8 @@ export class Job<D = unknown, R = unknown> {
   }
 
   /**
-   * Appends a log line (keeping `opts.keepLogs` lines when set). Returns the line count.
+   * Appends a log line (keeping `opts.keepLogs` lines when set). Returns the line count (0
+   * with `keepLogs: 0`). Throws {@linkcode JobNotFoundError} when the job no longer exists.
    *
    * @example
    * ```ts
@@ -284,7 +285,12 @@ export class Job<D = unknown, R = unknown> {
    */
   async log(line: string): Promise<number> {
     const n = await this.store.addLog(this.queueName, this.id, String(line), this.opts.keepLogs);
-    if (n === 0) throw new JobNotFoundError(this.queueName, this.id);
+    // 0 lines means a missing job, or `keepLogs: 0` (nothing kept): only then look.
+    if (
+      n === 0 && (this.opts.keepLogs !== 0 || !(await this.store.getJob(this.queueName, this.id)))
+    ) {
+      throw new JobNotFoundError(this.queueName, this.id);
+    }
     return n;
   }
 
@@ -592,7 +598,9 @@ export class Job<D = unknown, R = unknown> {
   /**
    * Resolves with the return value when the job completes, or rejects with an `Error` carrying
    * the failure reason when it fails for good (also when the job is removed on completion,
-   * since the `completed` event carries the return value). Rejects after `ttl` ms if given.
+   * since the `completed` event carries the return value). Rejects after `ttl` ms if given,
+   * and at once with {@linkcode JobNotFoundError} when the job no longer exists (as BullMQ
+   * does: it may have finished and been removed before the call).
    *
    * @example
    * ```ts
@@ -639,8 +647,11 @@ export class Job<D = unknown, R = unknown> {
         );
       }
       this.store.getJob(this.queueName, this.id).then((data) => {
-        if (!data || done) return;
-        if (data.state === 'completed') finish(() => resolve(data.returnvalue as R));
+        if (done) return;
+        // Gone already (removed, or removeOnComplete ran before we listened): no event will
+        // come for it.
+        if (!data) finish(() => reject(new JobNotFoundError(this.queueName, this.id)));
+        else if (data.state === 'completed') finish(() => resolve(data.returnvalue as R));
         else if (data.state === 'failed') {
           finish(() => reject(new Error(data.failedReason ?? 'failed')));
         }

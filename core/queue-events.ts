@@ -5,7 +5,7 @@
  */
 import type { StoreEvent, StoreInterface } from '@conveyor/shared';
 import { Emitter } from './emitter.ts';
-import { checkName } from './validate.ts';
+import { checkName, checkStore } from './validate.ts';
 
 /**
  * The events of {@linkcode QueueEvents} and their payloads.
@@ -103,6 +103,7 @@ export class QueueEvents extends Emitter<QueueEventsMap> {
   constructor(name: string, opts: QueueEventsOptions) {
     super();
     checkName('queueName', name);
+    checkStore(opts);
     this.name = name;
     this.store = opts.store;
     this.#listener = (event) => this.#dispatch(event);

@@ -18,7 +18,13 @@ import { delayUntilWhen, parseDuration } from './duration.ts';
 import { buildJob } from './build.ts';
 import { Job } from './job.ts';
 import { firstRunAt, schedulerJob, validateRepeat } from './schedule.ts';
-import { checkInteger, checkName, validateJobOptions } from './validate.ts';
+import {
+  checkInteger,
+  checkName,
+  checkOptions,
+  checkStore,
+  validateJobOptions,
+} from './validate.ts';
 
 /**
  * Options of a {@linkcode Queue}.
@@ -150,13 +156,27 @@ export class Queue<D = unknown, R = unknown> {
    */
   constructor(name: string, opts: QueueOptions) {
     checkName('queueName', name);
-    if (!opts || typeof opts.store !== 'object' || opts.store === null) {
-      throw new InvalidArgumentError('opts.store', opts?.store, 'a store instance');
-    }
+    checkStore(opts);
     this.name = name;
     this.store = opts.store;
     this.defaultJobOptions = opts.defaultJobOptions ?? {};
     validateJobOptions(this.defaultJobOptions, 'defaultJobOptions');
+    // One id or deduplication key for every job would make every add return the first job.
+    if (this.defaultJobOptions.jobId !== undefined) {
+      throw new InvalidArgumentError(
+        'defaultJobOptions.jobId',
+        this.defaultJobOptions.jobId,
+        'absent (an id is per job: pass it to add)',
+      );
+    }
+    const dedupKey = this.defaultJobOptions.deduplication?.key;
+    if (dedupKey !== undefined) {
+      throw new InvalidArgumentError(
+        'defaultJobOptions.deduplication.key',
+        dedupKey,
+        'absent (a key is per job: pass it to add, or use { hash: true })',
+      );
+    }
     this.#clock = opts.clock ?? systemClock;
   }
 
@@ -171,6 +191,7 @@ export class Queue<D = unknown, R = unknown> {
    * ```
    */
   async add(name: string, data: D, opts: AddOptions = {}): Promise<Job<D, R>> {
+    checkOptions('opts', opts);
     const { tx, ...jobOpts } = opts;
     const job = this.#build(name, data, jobOpts);
     const id = await this.store.saveJob(this.name, job, tx === undefined ? undefined : { tx });
@@ -189,6 +210,7 @@ export class Queue<D = unknown, R = unknown> {
    */
   async addBulk(jobs: BulkJob<D>[], opts: { tx?: unknown } = {}): Promise<Job<D, R>[]> {
     if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array');
+    checkOptions('opts', opts);
     const n = jobs.length;
     const built = new Array<NewJob>(n);
     for (let i = 0; i < n; i++) {
@@ -238,6 +260,7 @@ export class Queue<D = unknown, R = unknown> {
     opts: AddOptions = {},
   ): Promise<Job<D, R>> {
     const delay = delayUntilWhen(when, this.#clock.now(), 'when');
+    checkOptions('opts', opts);
     return await this.add(name, data, { ...opts, delay });
   }
 
@@ -252,6 +275,7 @@ export class Queue<D = unknown, R = unknown> {
    * ```
    */
   async now(name: string, data: D, opts: AddOptions = {}): Promise<Job<D, R>> {
+    checkOptions('opts', opts);
     return await this.add(name, data, { ...opts, delay: 0 });
   }
 
@@ -302,7 +326,8 @@ export class Queue<D = unknown, R = unknown> {
 
   /**
    * BullMQ-style scheduler upsert: `repeat` gives `every` or `pattern` (plus `tz`, `startDate`,
-   * `endDate`, `limit`), `template` the job.
+   * `endDate`, `limit`), `template` the job. Both `every` and `pattern`, or any other key in
+   * `repeat`, throw {@linkcode InvalidArgumentError}.
    *
    * @example
    * ```ts
@@ -317,7 +342,27 @@ export class Queue<D = unknown, R = unknown> {
     template: { name?: string; data?: D; opts?: JobOptions } = {},
   ): Promise<Job<D, R> | null> {
     checkName('schedulerId', schedulerId);
-    const { every, pattern, ...rest } = repeat ?? {};
+    if (typeof repeat !== 'object' || repeat === null) {
+      throw new InvalidArgumentError('repeat', repeat, 'an object { every | pattern, ... }');
+    }
+    for (const key of Object.keys(repeat)) {
+      if (!REPEAT_KEYS.includes(key)) {
+        throw new InvalidArgumentError(
+          `repeat.${key}`,
+          (repeat as unknown as Record<string, unknown>)[key],
+          `absent (repeat takes ${REPEAT_KEYS.join(', ')})`,
+        );
+      }
+    }
+    const { every, pattern, ...rest } = repeat;
+    if ((every === undefined) === (pattern === undefined)) {
+      // BullMQ refuses both too (it cannot tell which one was meant).
+      throw new InvalidArgumentError(
+        'repeat',
+        repeat,
+        'an object with exactly one of every, pattern',
+      );
+    }
     return await this.#scheduler(
       every !== undefined ? { every } : { pattern },
       template.name ?? schedulerId,
@@ -462,7 +507,9 @@ export class Queue<D = unknown, R = unknown> {
 
   /**
    * Lists jobs in one or more states (concatenated in the order given), paginated by inclusive
-   * indexes `start`..`end` (-1: to the last).
+   * indexes `start`..`end` (-1: to the last). `start` is a whole number >= 0 and `end` one
+   * >= -1 (no other negative index: they would count from the end of each state, not of the
+   * list); an `end` before `start` gives no jobs.
    *
    * @example
    * ```ts
@@ -477,6 +524,9 @@ export class Queue<D = unknown, R = unknown> {
     end = -1,
   ): Promise<Job<D, R>[]> {
     const list = Array.isArray(states) ? states : [states];
+    checkInteger('start', start, 0);
+    checkInteger('end', end, -1);
+    if (end !== -1 && end < start) return [];
     const rows = [];
     if (list.length === 1) rows.push(...await this.store.listJobs(this.name, list[0], start, end));
     else {
@@ -692,6 +742,9 @@ export class Queue<D = unknown, R = unknown> {
     return new Job<D, R>(this.store, job, id);
   }
 }
+
+/** The keys of `upsertJobScheduler`'s `repeat` (the fields of `RepeatOptions`). */
+const REPEAT_KEYS: readonly string[] = ['every', 'pattern', 'tz', 'startDate', 'endDate', 'limit'];
 
 /** Whether saving `job` may have returned an existing job (a `jobId` or a deduplication key). */
 function needsLookup(job: NewJob): boolean {

@@ -54,6 +54,37 @@ export function checkName(option: string, value: unknown): void {
 }
 
 /**
+ * Checks the options of a Queue, Worker, QueueEvents or FlowProducer carry a store.
+ *
+ * @example
+ * ```ts
+ * import { checkStore } from '@conveyor/core';
+ * import { MemoryStore } from '@conveyor/store-memory';
+ * checkStore({ store: new MemoryStore() }); // ok
+ * ```
+ */
+export function checkStore(opts: { store?: unknown } | null | undefined): void {
+  if (typeof opts?.store !== 'object' || opts.store === null) {
+    throw new InvalidArgumentError('opts.store', opts?.store, 'a store instance');
+  }
+}
+
+/**
+ * Checks an optional options argument is an object (`null` is refused, not taken as `{}`).
+ *
+ * @example
+ * ```ts
+ * import { checkOptions } from '@conveyor/core';
+ * checkOptions('opts', { attempts: 3 }); // ok
+ * ```
+ */
+export function checkOptions(option: string, value: unknown): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidArgumentError(option, value, 'an object');
+  }
+}
+
+/**
  * Checks a rate limit `{ max, duration }`.
  *
  * @example

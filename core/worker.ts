@@ -26,7 +26,7 @@ import { PruneFinishedService } from './services/prune-finished.ts';
 import { RescueStalledService } from './services/rescue-stalled.ts';
 import { advanceOnStart, RunSchedulersService } from './services/run-schedulers.ts';
 import type { Service } from './services/service.ts';
-import { checkInteger, checkName, checkNumber, checkRateLimit } from './validate.ts';
+import { checkInteger, checkName, checkNumber, checkRateLimit, checkStore } from './validate.ts';
 
 /**
  * Runs one job. The `signal` aborts on timeout, on lock loss and on a forced close.
@@ -85,7 +85,7 @@ export interface WorkerOptions {
   };
   /** Lock duration in ms; renewed automatically every `lockRenewTime`. Default 30 000. */
   lockDuration?: number;
-  /** How often locks are renewed. Default `lockDuration / 2`. */
+  /** How often locks are renewed, in ms; less than `lockDuration`. Default `lockDuration / 2`. */
   lockRenewTime?: number;
   /** How often the stalled-job sweep runs, in ms. Default 30 000. */
   stalledInterval?: number;
@@ -267,15 +267,21 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     if (typeof processor !== 'function') {
       throw new InvalidArgumentError('processor', processor, 'a function');
     }
-    if (!opts || typeof opts.store !== 'object' || opts.store === null) {
-      throw new InvalidArgumentError('opts.store', opts?.store, 'a store instance');
-    }
+    checkStore(opts);
     const concurrency = opts.concurrency ?? 1;
     checkInteger('opts.concurrency', concurrency, 1);
     const lockDuration = opts.lockDuration ?? 30_000;
     checkNumber('opts.lockDuration', lockDuration, 1);
     const lockRenewTime = opts.lockRenewTime ?? lockDuration / 2;
     checkNumber('opts.lockRenewTime', lockRenewTime, 1);
+    if (lockRenewTime >= lockDuration) {
+      // Renewing no sooner than the lock expires lets a running job be taken as stalled.
+      throw new InvalidArgumentError(
+        'opts.lockRenewTime',
+        lockRenewTime,
+        `less than opts.lockDuration (${lockDuration})`,
+      );
+    }
     const stalledInterval = opts.stalledInterval ?? 30_000;
     checkNumber('opts.stalledInterval', stalledInterval, 1);
     const maxStalledCount = opts.maxStalledCount ?? 1;
@@ -548,8 +554,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         if (jobs.length === count) continue;
       }
       // Fewer jobs than asked: the claim took all it could.
-      if (this.#windows.length > 0) {
-        // Rate limited: claim again in the next window (or on a wake-up).
+      if (
+        this.#windows.length > 0 && (jobs.length > 0 || this.#dirty || await this.#hasWaiting())
+      ) {
+        // Rate limited: claim again in the next window (or on a wake-up). An empty claim on a
+        // queue with nothing waiting is not a limit: that worker sleeps as below, event-driven.
         if (jobs.length === 0) this.#drain();
         await this.#sleep(this.#untilNextWindow());
       } else if (!this.#dirty) {
@@ -561,6 +570,19 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         // Something arrived during an empty claim: claim again at once.
         this.#drain();
       }
+    }
+  }
+
+  /**
+   * Whether the queue has a waiting job: reads the first one only, so a long backlog costs no
+   * more than an empty queue (on a store error: assume so, and report it).
+   */
+  async #hasWaiting(): Promise<boolean> {
+    try {
+      return (await this.store.listJobs(this.name, 'waiting', 0, 0)).length > 0;
+    } catch (e) {
+      this.#error(e);
+      return true;
     }
   }
 
@@ -697,12 +719,6 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   #complete(run: Run<D, R>, value: unknown): void {
     if (!this.#settle(run)) return;
     const { jobs } = run;
-    const submit = (job: Job<D, R>, result: unknown): Promise<boolean> =>
-      this.#completions.add({
-        jobId: job.id,
-        token: job.token!,
-        returnvalue: result === undefined ? null : result,
-      });
     if (this.#batchSize === 0) {
       // The hot path: one job, one promise reaction (no Promise.all/catch/finally chain).
       const job = jobs[0];
@@ -714,30 +730,37 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         this.#acking++;
         this.#release(run);
       }
-      const acked = () => {
+      this.#completeJob(run, job, value).then(() => {
         if (!early) return this.#release(run);
         this.#acking--;
         this.#wakeIdle();
-      };
-      submit(job, value).then((ok) => {
-        try {
-          this.#completed(run, job, value, ok);
-        } catch (e) {
-          this.#error(e);
-        }
-        acked();
-      }, (e) => {
-        this.#error(e);
-        acked();
       });
       return;
     }
     const values = Array.isArray(value) ? value : [];
-    Promise.all(
-      jobs.map((job, i) =>
-        submit(job, values[i]).then((ok) => this.#completed(run, job, values[i], ok))
-      ),
-    ).catch((e) => this.#error(e)).finally(() => this.#release(run));
+    Promise.all(jobs.map((job, i) => this.#completeJob(run, job, values[i])))
+      .finally(() => this.#release(run));
+  }
+
+  /**
+   * Stores one job's completion and emits `completed`. A return value that cannot be stored,
+   * or a completion the store refuses, fails the job instead (as in BullMQ), so that the other
+   * jobs of the same store batch complete. Never rejects.
+   */
+  #completeJob(run: Run<D, R>, job: Job<D, R>, value: unknown): Promise<void> {
+    const result = value === undefined ? null : value;
+    const unstorable = checkReturnValue(job.id, result);
+    if (unstorable) return this.#failJob(run, job, unstorable);
+    return this.#completions.add({ jobId: job.id, token: job.token!, returnvalue: result }).then(
+      (ok) => {
+        try {
+          this.#completed(run, job, result, ok);
+        } catch (e) {
+          this.#error(e);
+        }
+      },
+      (e) => this.#failJob(run, job, e),
+    );
   }
 
   /** Records a stored completion on the job and emits `completed` (or reports a lost lock). */
@@ -752,10 +775,22 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
 
   #fail(run: Run<D, R>, reason: unknown): void {
     if (!this.#settle(run)) return;
+    Promise.all(run.jobs.map((job) => this.#failJob(run, job, reason)))
+      .finally(() => this.#release(run));
+  }
+
+  /**
+   * Stores one failed attempt (retried per `attempts` and backoff) and emits `failed`. A
+   * backoff that cannot be computed fails the job for good and emits `error`. Never rejects:
+   * a failure the store does not take is reported, and the job stays active until the stalled
+   * sweep takes it back.
+   */
+  async #failJob(run: Run<D, R>, job: Job<D, R>, reason: unknown): Promise<void> {
     const error = reason instanceof Error ? reason : new Error(String(reason));
-    const finishing = run.jobs.map(async (job) => {
+    try {
       const attemptsMade = job.attemptsMade + 1;
       let retryAt: number | null = null;
+      let failedReason = error.message;
       if (attemptsMade < (job.opts.attempts ?? 1)) {
         try {
           const delay = await backoffDelay(
@@ -767,24 +802,26 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
           if (delay !== null) retryAt = this.#clock.now() + delay;
         } catch (e) {
           this.#error(e);
+          failedReason += ` (not retried: ${e instanceof Error ? e.message : String(e)})`;
         }
       }
       const ok = await this.#failures.add({
         jobId: job.id,
         token: job.token!,
-        reason: error.message,
+        reason: failedReason,
         stack: error.stack,
         retryAt,
       });
       if (!ok) return this.#lockLost(run, job);
       if (retryAt === null && keeps(job.opts.removeOnFail)) this.#pruneDue = true;
       job.attemptsMade = attemptsMade;
-      job.failedReason = error.message;
+      job.failedReason = failedReason;
       job.state = retryAt === null ? 'failed' : 'delayed';
       job.token = null;
       this.emit('failed', job, error);
-    });
-    Promise.all(finishing).catch((e) => this.#error(e)).finally(() => this.#release(run));
+    } catch (e) {
+      this.#error(e);
+    }
   }
 
   #lockLost(run: Run<D, R>, job: Job<D, R>): void {
@@ -814,6 +851,35 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else console.error(err);
   }
+}
+
+/**
+ * Why a return value cannot be stored, or undefined when it can: every store keeps JSON
+ * (BigInts and cycles throw, a function or symbol has no JSON), so a value is checked here,
+ * where it fails its own job, not in the store batch it would sink.
+ */
+function checkReturnValue(jobId: string, value: unknown): InvalidArgumentError | undefined {
+  const type = typeof value;
+  if (value === null || type === 'string' || type === 'number' || type === 'boolean') {
+    return undefined;
+  }
+  try {
+    JSON.stringify(value, noFunctions);
+    return undefined;
+  } catch (e) {
+    return new InvalidArgumentError(
+      `the return value of job ${jobId}`,
+      value,
+      `JSON-serialisable (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
+}
+
+/** A JSON replacer that refuses what JSON would drop silently (and a memory store refuses). */
+function noFunctions(_key: string, value: unknown): unknown {
+  const type = typeof value;
+  if (type === 'function' || type === 'symbol') throw new TypeError(`a ${type} is not JSON`);
+  return value;
 }
 
 /** Whether a removeOn* option keeps a count or an age (pruned later, not at finish time). */

@@ -239,12 +239,41 @@ export class JobTimeoutError extends ConveyorError {
  */
 export class StoreError extends ConveyorError {}
 
+/**
+ * A refused value as an error message shows it: JSON where JSON is faithful, else what the
+ * value is (`NaN`, `Infinity`, `10n`, `a function`, `Symbol(x)`, `undefined`).
+ */
 function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+      return String(value);
+    case 'bigint':
+      return `${value}n`;
+    case 'function':
+      return 'a function';
+    case 'symbol':
+      return value.toString();
+  }
   try {
-    return JSON.stringify(value) ?? String(value);
+    return JSON.stringify(value, (_key, v) => showNested(v)) ?? String(value);
   } catch {
     return String(value);
   }
+}
+
+/** Inside an object or array: the values JSON would hide or change, named as `show` does. */
+function showNested(value: unknown): unknown {
+  switch (typeof value) {
+    case 'number':
+      return Number.isFinite(value) ? value : String(value);
+    case 'bigint':
+    case 'function':
+    case 'symbol':
+      return show(value);
+  }
+  return value;
 }

@@ -18,3 +18,4 @@ export * from './types.ts';
 export * from './errors.ts';
 export * from './store.ts';
 export * from './row.ts';
+export * from './updates.ts';

@@ -109,6 +109,19 @@ describe('pg-specific', () => {
       await ran();
     });
 
+    /** Undoes the tables and columns that the migrations after `version` add. */
+    const backTo = async (schema: string, version: number) => {
+      const undo: Record<number, string> = {
+        2: `DROP TABLE "${schema}".watchers`,
+        3: `DROP TABLE "${schema}".child_values`,
+        4: `ALTER TABLE "${schema}".jobs DROP COLUMN counted`,
+      };
+      for (const m of MIGRATIONS.filter((m) => m.version > version).reverse()) {
+        if (undo[m.version]) await admin.unsafe(undo[m.version]);
+      }
+      await admin.unsafe(`DELETE FROM "${schema}".migrations WHERE version > ${version}`);
+    };
+
     it('a version-1 schema is migrated and gets the current functions', {
       timeout: 30_000,
     }, async () => {
@@ -116,8 +129,7 @@ describe('pg-specific', () => {
       const first = await open({ schema });
       await first.disconnect();
       // Back to version 1 (no watchers table), with a function that no longer works.
-      await admin.unsafe(`DELETE FROM "${schema}".migrations WHERE version > 1`);
-      await admin.unsafe(`DROP TABLE "${schema}".watchers, "${schema}".child_values`);
+      await backTo(schema, 1);
       await admin.unsafe(`CREATE OR REPLACE FUNCTION "${schema}".emit(q text, kind text,
         ids text[], datas jsonb[] DEFAULT NULL, names text[] DEFAULT NULL) RETURNS integer
         LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'old emit'; END $$`);
@@ -177,8 +189,7 @@ describe('pg-specific', () => {
           `ALTER TABLE "${schema}".${t} ALTER COLUMN ${c} TYPE text COLLATE "default"`,
         );
       }
-      await admin.unsafe(`DELETE FROM "${schema}".migrations WHERE version > 2`);
-      await admin.unsafe(`DROP TABLE "${schema}".child_values`);
+      await backTo(schema, 2);
       const store = await open({ schema });
       const after = await admin.unsafe(
         `SELECT count(*)::int AS n FROM information_schema.columns

@@ -6,6 +6,7 @@
 import {
   activeRemovalError,
   checkRemoveOptions,
+  checkUpdates,
   ConveyorError,
   DuplicateJobError,
   type FetchOptions,
@@ -35,6 +36,11 @@ import { copyJob, copyValue, EMPTY_LIST, groupOf, toStored } from './copy.ts';
 import { checkFetchOptions, checkMs, checkNewJob, checkState, wholeNumber } from './validate.ts';
 
 const STALLED_REASON = 'job stalled more than allowable limit';
+
+/** A job to save: its queue, and the argument path that names it in errors. */
+type PlanItem = { qs: QueueState; job: NewJob; path: string };
+/** What saving a job does: insert `job` under `id`, or (`job` null) answer with job `id`. */
+type Planned = { qs: QueueState; id: string; job: NewJob | null };
 
 /**
  * A store that keeps everything in this process's memory: fast, no setup, gone on exit. Ideal
@@ -133,15 +139,11 @@ export class MemoryStore implements StoreInterface {
     guard?: UpdateGuard,
   ): Promise<boolean> {
     return this.#run(() => {
-      if (updates.state !== undefined) checkState('updates.state', updates.state);
-      if (updates.priority !== undefined && !Number.isFinite(updates.priority)) {
-        throw new InvalidArgumentError('updates.priority', updates.priority, 'a finite number');
-      }
+      checkUpdates(updates);
       const copy = copyValue(updates);
       const qs = this.#queues.get(queueName);
       const rec = qs?.jobs.get(jobId);
       if (!qs || !rec || !guardHolds(rec.job, guard)) return false;
-      const before = rec.job.state;
       const oldKey = rec.job.deduplicationKey;
       qs.unindex(rec);
       this.#detach(rec, false);
@@ -153,10 +155,7 @@ export class MemoryStore implements StoreInterface {
         if (oldKey !== null && qs.dedup.get(oldKey) === jobId) qs.dedup.delete(oldKey);
         if (rec.job.deduplicationKey !== null) qs.dedup.set(rec.job.deduplicationKey, jobId);
       }
-      const after = rec.job.state;
-      if (after !== before && (after === 'waiting' || after === 'delayed')) {
-        this.#emitState(rec.job, Date.now());
-      }
+      if (publishesState(updates, rec.job.state)) this.#emitState(rec.job, Date.now());
       return true;
     });
   }
@@ -267,13 +266,16 @@ export class MemoryStore implements StoreInterface {
     return this.#run(() => {
       const now = Date.now();
       const done = new Array<boolean>(completions.length);
+      // Every value is copied before any job changes: a value that cannot be stored fails the
+      // whole call, and nothing of it is applied.
+      const values = completions.map((c) => copyValue(c.returnvalue));
       for (let i = 0; i < completions.length; i++) {
-        const { jobId, token, returnvalue } = completions[i];
+        const { jobId, token } = completions[i];
         const rec = this.#holding(queueName, jobId, token, true);
         done[i] = rec !== null;
         if (!rec) continue;
         const job = rec.job;
-        const value = copyValue(returnvalue);
+        const value = values[i];
         // Set before the move: the completed index orders by finishedAt (unindex uses rec.entry).
         job.returnvalue = value;
         job.finishedAt = now;
@@ -281,7 +283,7 @@ export class MemoryStore implements StoreInterface {
         if (job.parentId !== null && job.parentQueueName !== null) {
           const parent = this.#find(job.parentQueueName, job.parentId);
           if (parent) (parent.childValues ??= new Map()).set(`${queueName}:${jobId}`, value);
-          this.#childFinished(job.parentQueueName, job.parentId, now);
+          this.#releaseParent(rec, now);
         }
         if (job.opts.removeOnComplete === true) this.#drop(rec, false);
       }
@@ -529,8 +531,12 @@ export class MemoryStore implements StoreInterface {
           `cannot obliterate queue ${queueName}: ${qs.lists.active.size} jobs are active (use force)`,
         );
       }
-      for (const rec of [...qs.jobs.values()]) this.#unlink(rec);
+      const now = Date.now();
+      const records = [...qs.jobs.values()];
+      for (const rec of records) this.#unlink(rec);
       this.#queues.delete(queueName);
+      // As removal does: an unfinished job counts as finished for a parent it leaves behind.
+      for (const rec of records) this.#releaseParent(rec, now, true);
     });
   }
 
@@ -572,24 +578,16 @@ export class MemoryStore implements StoreInterface {
   ): Promise<string[]> {
     return this.#run(() => {
       refuseTx(options);
-      const seen = new Set<string>();
-      jobs.forEach(({ queueName, job }, i) => {
-        checkNewJob(job, `jobs[${i}].job`);
-        const id = job.opts.jobId;
-        if (id === undefined) {
-          throw new InvalidArgumentError(`jobs[${i}].job.opts.jobId`, id, 'set (flows carry ids)');
-        }
-        const key = jobKey(queueName, id);
-        if (seen.has(key) || this.#find(queueName, id)) throw new DuplicateJobError(queueName, id);
-        seen.add(key);
-      });
-      const records = jobs.map(({ queueName, job }) => toStored(job, queueName));
+      if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array');
+      const items = jobs.map(({ queueName, job }, i) => ({
+        qs: this.#queue(queueName, `jobs[${i}].queueName`),
+        job,
+        path: `jobs[${i}].job`,
+      }));
       const now = Date.now();
-      return records.map((record) => {
-        const id = record.opts.jobId!;
-        this.#insert(this.#queue(record.queueName), id, record, now);
-        return id;
-      });
+      // The same checks as saveJob (ids, deduplication keys, group sizes), refusing instead
+      // of answering with an existing job.
+      return this.#apply(this.#plan(items, now, true), now);
     });
   }
 
@@ -655,7 +653,7 @@ export class MemoryStore implements StoreInterface {
         throw new InvalidArgumentError('scheduler.id', scheduler?.id, 'a non-empty string');
       }
       const qs = this.#queue(scheduler.queueName);
-      if (firstJob) this.#plan(qs, [firstJob], 'firstJob', Date.now());
+      if (firstJob) this.#plan([{ qs, job: firstJob, path: 'firstJob' }], Date.now());
       const old = qs.schedulers.get(scheduler.id);
       const record = copyValue(scheduler);
       if (old) {
@@ -733,9 +731,9 @@ export class MemoryStore implements StoreInterface {
     }
   }
 
-  #queue(queueName: string): QueueState {
+  #queue(queueName: string, option = 'queueName'): QueueState {
     if (typeof queueName !== 'string' || queueName === '') {
-      throw new InvalidArgumentError('queueName', queueName, 'a non-empty string');
+      throw new InvalidArgumentError(option, queueName, 'a non-empty string');
     }
     let qs = this.#queues.get(queueName);
     if (!qs) this.#queues.set(queueName, qs = new QueueState(queueName));
@@ -770,62 +768,76 @@ export class MemoryStore implements StoreInterface {
   }
 
   /**
-   * Decides, without changing anything, what saving `jobs` does: each entry is the id and
-   * either the job to insert or null (an existing job answers). Throws GroupFullError.
+   * Decides, without changing anything, what saving `items` does (the jobs may be in several
+   * queues): each entry is the id and either the job to insert or null (an existing job with
+   * its id, or the live holder of its deduplication key, answers). Throws
+   * `InvalidArgumentError` and `GroupFullError`. With `flow`, every job needs an id and an
+   * answering job is a `DuplicateJobError` instead: a flow saves all of its jobs or none.
    */
-  #plan(
-    qs: QueueState,
-    jobs: NewJob[],
-    path: string,
-    now: number,
-  ): Array<{ id: string; job: NewJob | null }> {
+  #plan(items: PlanItem[], now: number, flow = false): Planned[] {
     const ids = new Set<string>();
     const keys = new Map<string, string>();
     const groupAdds = new Map<string, number>();
-    return jobs.map((job, i) => {
-      checkNewJob(job, jobs.length === 1 ? path : `${path}[${i}]`);
+    return items.map(({ qs, job, path }) => {
+      checkNewJob(job, path);
       const custom = job.opts.jobId;
-      if (custom !== undefined && (qs.jobs.has(custom) || ids.has(custom))) {
-        return { id: custom, job: null };
+      if (flow && custom === undefined) {
+        throw new InvalidArgumentError(`${path}.opts.jobId`, custom, 'set (flows carry ids)');
+      }
+      let existing: string | undefined;
+      if (custom !== undefined && (qs.jobs.has(custom) || ids.has(jobKey(qs.name, custom)))) {
+        existing = custom;
       }
       const key = job.deduplicationKey;
-      if (key !== null && key !== undefined) {
-        const holder = this.#liveHolder(qs, key, now)?.job.id ?? keys.get(key);
-        if (holder !== undefined) return { id: holder, job: null };
+      if (existing === undefined && key !== null && key !== undefined) {
+        existing = this.#liveHolder(qs, key, now)?.job.id ?? keys.get(jobKey(qs.name, key));
+      }
+      if (existing !== undefined) {
+        if (flow) throw new DuplicateJobError(qs.name, existing);
+        return { qs, id: existing, job: null };
       }
       const group = groupOf(job);
+      const groupKey = group === null ? '' : jobKey(qs.name, group);
       const maxSize = job.opts.group?.maxSize;
       if (group !== null && maxSize !== undefined) {
-        const waiting = (qs.groupWaiting.get(group) ?? 0) + (groupAdds.get(group) ?? 0);
+        const waiting = (qs.groupWaiting.get(group) ?? 0) + (groupAdds.get(groupKey) ?? 0);
         if (waiting >= maxSize) throw new GroupFullError(qs.name, group, maxSize);
       }
       const id = custom ?? this.#generateId(qs, ids);
-      ids.add(id);
-      if (key !== null && key !== undefined) keys.set(key, id);
+      ids.add(jobKey(qs.name, id));
+      if (key !== null && key !== undefined) keys.set(jobKey(qs.name, key), id);
       if (group !== null && job.state === 'waiting') {
-        groupAdds.set(group, (groupAdds.get(group) ?? 0) + 1);
+        groupAdds.set(groupKey, (groupAdds.get(groupKey) ?? 0) + 1);
       }
-      return { id, job };
+      return { qs, id, job };
+    });
+  }
+
+  /** Inserts what a plan decided (copying every job first); returns the ids in plan order. */
+  #apply(plan: Planned[], now: number): string[] {
+    const records = plan.map(({ qs, job }) => job && toStored(job, qs.name));
+    return plan.map(({ qs, id }, i) => {
+      const record = records[i];
+      if (record) this.#insert(qs, id, record, now);
+      return id;
     });
   }
 
   #saveMany(queueName: string, jobs: NewJob[], path: string): string[] {
     const qs = this.#queue(queueName);
     const now = Date.now();
-    const plan = this.#plan(qs, jobs, path, now);
-    const records = plan.map(({ job }) => job && toStored(job, qs.name));
-    const ids = new Array<string>(plan.length);
-    for (let i = 0; i < plan.length; i++) {
-      const record = records[i];
-      if (record) this.#insert(qs, plan[i].id, record, now);
-      ids[i] = plan[i].id;
-    }
-    return ids;
+    const items = jobs.map((job, i) => ({
+      qs,
+      job,
+      path: jobs.length === 1 ? path : `${path}[${i}]`,
+    }));
+    return this.#apply(this.#plan(items, now), now);
   }
 
+  /** A fresh generated id: unused in the queue and not `taken` (keys made by `jobKey`). */
   #generateId(qs: QueueState, taken: Set<string>): string {
     let id: string;
-    do id = String(++this.#nextId); while (qs.jobs.has(id) || taken.has(id));
+    do id = String(++this.#nextId); while (qs.jobs.has(id) || taken.has(jobKey(qs.name, id)));
     return id;
   }
 
@@ -900,14 +912,12 @@ export class MemoryStore implements StoreInterface {
     });
     if (job.parentId !== null && job.parentQueueName !== null) {
       const policy = job.opts.failParentOnChildFailure ?? 'fail';
-      const parentQueue = job.parentQueueName;
-      const parentId = job.parentId;
       if (policy === 'fail') {
         const reason = `child ${job.queueName}/${job.id} failed: ${job.failedReason}`;
-        this.#failParent(parentQueue, parentId, reason, now);
+        this.#failParent(job.parentQueueName, job.parentId, reason, now);
       } else {
+        this.#releaseParent(rec, now);
         if (policy === 'remove') this.#detach(rec);
-        this.#childFinished(parentQueue, parentId, now);
       }
     }
     if (job.opts.removeOnFail === true) this.#drop(rec, false);
@@ -937,7 +947,6 @@ export class MemoryStore implements StoreInterface {
 
   /** Removes a job with its descendants, releasing its parent if it was a pending child. */
   #removeTree(rec: StoredJob, now: number, unlessActive = false): void {
-    const { parentId, parentQueueName, state } = rec.job;
     const doomed: StoredJob[] = [];
     const collect = (r: StoredJob): void => {
       doomed.push(r);
@@ -950,13 +959,25 @@ export class MemoryStore implements StoreInterface {
     const busy = unlessActive ? doomed.find((r) => r.job.state === 'active') : undefined;
     if (busy) throw activeRemovalError(busy.job.queueName, busy.job.id);
     for (const r of doomed) this.#drop(r, true);
-    const unfinished = state !== 'completed' && state !== 'failed';
-    if (parentId !== null && parentQueueName !== null && unfinished) {
-      const parent = this.#find(parentQueueName, parentId);
-      if (parent?.job.state === 'waiting-children') {
-        this.#childFinished(parentQueueName, parentId, now);
-      }
+    this.#releaseParent(rec, now, true);
+  }
+
+  /**
+   * The one place a child counts as finished for its parent, at most once: when it completes,
+   * fails for good under `ignore` / `remove`, or (`removed`) is removed while unfinished and
+   * the parent is still there, waiting for children. A child that already counted (it
+   * finished, was retried, and finishes or is removed again) does not count again, as in
+   * BullMQ, whose parents keep their pending children in a set.
+   */
+  #releaseParent(rec: StoredJob, now: number, removed = false): void {
+    const { parentId, parentQueueName, state } = rec.job;
+    if (rec.counted || parentId === null || parentQueueName === null) return;
+    if (removed) {
+      if (state === 'completed' || state === 'failed') return;
+      if (this.#find(parentQueueName, parentId)?.job.state !== 'waiting-children') return;
     }
+    rec.counted = true;
+    this.#childFinished(parentQueueName, parentId, now);
   }
 
   /** Removes one job from every structure; publishes `removed` when `announce`. */
@@ -1046,6 +1067,16 @@ function refuseTx(options: SaveOptions | undefined): void {
       'omitted: the memory store has no transactions',
     );
   }
+}
+
+/**
+ * Whether an update publishes the state the job is in after it: `waiting` or `delayed` when
+ * the update names that state, and `delayed` also when it sets a delayed job's `delayUntil`
+ * (so the promoter re-arms for an earlier time). The same rule as the SQLite store.
+ */
+function publishesState(updates: Partial<JobData>, state: JobState): boolean {
+  if (state === 'waiting') return updates.state === 'waiting';
+  return state === 'delayed' && (updates.state === 'delayed' || updates.delayUntil !== undefined);
 }
 
 function guardHolds(job: JobData, guard: UpdateGuard | undefined): boolean {

@@ -29,6 +29,11 @@ export interface StoredJob {
   recent: Entry | null;
   /** The recorded return values of the job's completed children, by `<queue>:<id>`. */
   childValues?: Map<string, unknown>;
+  /**
+   * Set once the job has counted as finished for its parent (completed, failed for good under
+   * `ignore` / `remove`): a child counts once, also when retried and finishing again.
+   */
+  counted?: boolean;
 }
 
 /** A fixed rate-limit window and the claims counted in it. */

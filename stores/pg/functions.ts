@@ -113,30 +113,52 @@ BEGIN
 END $$;
 
 -- Removes jobs and all their descendants (any queue). Unfinished roots count as finished for
--- their parent (unless the parent goes too). Releases dedup keys, publishes removed.
--- With unless_active (removeJob's option): locks the jobs in key order (two removals of
--- overlapping trees cannot deadlock; a claim skips what is locked here) and raises
--- conveyor:job_active, with the active job's queue and id, when one of them is active.
+-- their parent (unless the parent goes too). Releases dedup keys, publishes removed. Returns how
+-- many of the given jobs (roots) were removed.
+-- The jobs are locked first, descendants before ancestors and then in key order: the order in
+-- which a completion or failure locks a child and then its parent, so a removal waits for them
+-- (or they for it) and never deadlocks with them; a claim skips what is locked here. States are
+-- read after the lock, so two removals (or a removal and a completion) of one child count it
+-- once for its parent.
+-- With states: only roots still in one of these states are removed (a job claimed since it was
+-- picked stays). With unless_active (removeJob's option): raises conveyor:job_active, with the
+-- active job's queue and id, when one of the jobs is active.
 CREATE OR REPLACE FUNCTION ${s}.remove_set(qs text[], ids text[],
-  unless_active boolean DEFAULT false) RETURNS integer LANGUAGE plpgsql AS $$
+  unless_active boolean DEFAULT false, states text[] DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql AS $$
 DECLARE
   r record;
   dq text[];
   di text[];
   dr boolean[];
+  dd integer[];
   total integer := 0;
 BEGIN
-  WITH RECURSIVE t(queue, id, root) AS (
-    SELECT x.q COLLATE "C", x.i COLLATE "C", true FROM unnest(qs, ids) AS x(q, i)
+  WITH RECURSIVE t(queue, id, root, depth) AS (
+    SELECT x.q COLLATE "C", x.i COLLATE "C", true, 0 FROM unnest(qs, ids) AS x(q, i)
     UNION
-    SELECT j.queue, j.id, false FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
+    SELECT j.queue, j.id, false, t.depth + 1 FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
       AND j.parent_id = t.id
-  ), u AS (SELECT DISTINCT ON (queue, id) queue, id, root FROM t ORDER BY queue, id, root DESC)
-  SELECT array_agg(queue), array_agg(id), array_agg(root) INTO dq, di, dr FROM u;
+  ), u AS (SELECT queue, id, bool_or(root) AS root, max(depth) AS depth FROM t GROUP BY 1, 2)
+  SELECT array_agg(queue), array_agg(id), array_agg(root), array_agg(depth)
+  INTO dq, di, dr, dd FROM u;
+  PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di, dd) AS d(queue, id, depth)
+    ON j.queue = d.queue AND j.id = d.id
+  ORDER BY d.depth DESC, j.queue, j.id FOR UPDATE OF j;
+  IF states IS NOT NULL THEN
+    -- Keep the roots still in those states, and their descendants.
+    WITH RECURSIVE t(queue, id, root) AS (
+      SELECT j.queue, j.id, true FROM ${s}.jobs j JOIN unnest(dq, di, dr) AS d(queue, id, root)
+        ON j.queue = d.queue AND j.id = d.id
+      WHERE d.root AND j.state = ANY(states)
+      UNION
+      SELECT j.queue, j.id, false FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
+        AND j.parent_id = t.id
+    ), u AS (SELECT queue, id, bool_or(root) AS root FROM t GROUP BY 1, 2)
+    SELECT array_agg(queue), array_agg(id), array_agg(root) INTO dq, di, dr FROM u;
+  END IF;
+  IF dq IS NULL THEN RETURN 0; END IF;
   IF unless_active THEN
-    PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
-      ON j.queue = d.queue AND j.id = d.id
-    ORDER BY j.queue, j.id FOR UPDATE OF j;
     SELECT j.queue, j.id INTO r FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
       ON j.queue = d.queue AND j.id = d.id
     WHERE j.state = 'active' LIMIT 1;
@@ -150,7 +172,7 @@ BEGIN
     FROM unnest(dq, di, dr) AS d(queue, id, root)
     JOIN ${s}.jobs j ON j.queue = d.queue AND j.id = d.id
     WHERE d.root AND j.parent_id IS NOT NULL AND j.state NOT IN ('completed', 'failed')
-      AND NOT EXISTS (SELECT 1 FROM unnest(dq, di) AS p(queue, id) WHERE p.queue = j.parent_queue
+      AND NOT j.counted AND NOT EXISTS (SELECT 1 FROM unnest(dq, di) AS p(queue, id) WHERE p.queue = j.parent_queue
         AND p.id = j.parent_id)
     GROUP BY 1, 2 ORDER BY 1, 2
   LOOP
@@ -158,9 +180,9 @@ BEGIN
   END LOOP;
   FOR r IN
     WITH del AS (
-      DELETE FROM ${s}.jobs j USING unnest(dq, di) AS d(queue, id)
+      DELETE FROM ${s}.jobs j USING unnest(dq, di, dr) AS d(queue, id, root)
       WHERE j.queue = d.queue AND j.id = d.id
-      RETURNING j.queue, j.id, j.dedup_key, j.seq
+      RETURNING j.queue, j.id, j.dedup_key, j.seq, d.root
     ), dk AS (
       DELETE FROM ${s}.dedup x USING del WHERE x.queue = del.queue AND x.key = del.dedup_key
         AND x.job_id = del.id
@@ -168,10 +190,11 @@ BEGIN
       DELETE FROM ${s}.child_values v USING del WHERE v.parent_queue = del.queue
         AND v.parent_id = del.id
     )
-    SELECT queue, array_agg(id ORDER BY seq) AS ids FROM del GROUP BY queue
+    SELECT queue, array_agg(id ORDER BY seq) AS ids, count(*) FILTER (WHERE root) AS roots
+    FROM del GROUP BY queue
   LOOP
     PERFORM ${s}.emit(r.queue, 'removed', r.ids);
-    total := total + cardinality(r.ids);
+    total := total + r.roots;
   END LOOP;
   RETURN total;
 END $$;
@@ -187,11 +210,12 @@ BEGIN
   DELETE FROM ${s}.dedup WHERE queue = q AND key = j.dedup_key AND job_id = jid
     AND expires_at IS NULL;
   IF j.parent_id IS NOT NULL THEN
-    IF j.fail_policy = 'ignore' THEN
-      PERFORM ${s}.child_done(j.parent_queue, j.parent_id, 1);
-    ELSIF j.fail_policy = 'remove' THEN
-      UPDATE ${s}.jobs SET parent_id = NULL, parent_queue = NULL WHERE queue = q AND id = jid;
-      PERFORM ${s}.child_done(j.parent_queue, j.parent_id, 1);
+    IF j.fail_policy IN ('ignore', 'remove') THEN
+      UPDATE ${s}.jobs SET counted = true,
+        parent_id = CASE WHEN j.fail_policy = 'remove' THEN NULL ELSE parent_id END,
+        parent_queue = CASE WHEN j.fail_policy = 'remove' THEN NULL ELSE parent_queue END
+      WHERE queue = q AND id = jid;
+      IF NOT j.counted THEN PERFORM ${s}.child_done(j.parent_queue, j.parent_id, 1); END IF;
     ELSE
       PERFORM ${s}.fail_parent(j.parent_queue, j.parent_id,
         'child ' || q || '/' || jid || ' failed: ' || coalesce(j.failed_reason, ''));
@@ -222,7 +246,8 @@ END $$;
 
 -- The follow-ups of jobs just completed (the completing statement calls it only when one of them
 -- needs it): a dedup key held without TTL is released, each parent records the child's return
--- value and counts its finished children, and removeOnComplete: true removes the job.
+-- value and counts its finished children (each child once: counted), and removeOnComplete:
+-- true removes the job.
 CREATE OR REPLACE FUNCTION ${s}.complete_after(q text, ids text[]) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -239,8 +264,12 @@ BEGIN
   ON CONFLICT (parent_queue, parent_id, child_queue, child_id)
   DO UPDATE SET value = EXCLUDED.value;
   FOR r IN
-    SELECT parent_queue AS pq, parent_id AS pid, count(*)::integer AS n FROM ${s}.jobs
-    WHERE queue = q AND id = ANY(ids) AND parent_id IS NOT NULL
+    WITH c AS (
+      UPDATE ${s}.jobs SET counted = true
+      WHERE queue = q AND id = ANY(ids) AND parent_id IS NOT NULL AND NOT counted
+      RETURNING parent_queue, parent_id
+    )
+    SELECT parent_queue AS pq, parent_id AS pid, count(*)::integer AS n FROM c
     GROUP BY 1, 2 ORDER BY 1, 2
   LOOP
     PERFORM ${s}.child_done(r.pq, r.pid, r.n);
@@ -266,20 +295,25 @@ BEGIN
     WITH inp AS (
       SELECT * FROM json_to_recordset(input)
         AS x(i integer, id text, token text, reason text, stack text, retry_at float8)
+    ), u AS (
+      UPDATE ${s}.jobs j SET
+        attempts_made = j.attempts_made + 1,
+        failed_reason = inp.reason,
+        stacktrace = CASE WHEN inp.stack IS NULL THEN j.stacktrace
+          ELSE j.stacktrace || jsonb_build_array(inp.stack) END,
+        locked_by = NULL, lock_until = NULL, lock_token = NULL,
+        state = CASE WHEN inp.retry_at IS NULL THEN 'failed'
+          WHEN inp.retry_at > t THEN 'delayed' ELSE 'waiting' END,
+        delay_until = CASE WHEN inp.retry_at > t THEN inp.retry_at ELSE 0 END,
+        finished_at = CASE WHEN inp.retry_at IS NULL THEN t ELSE j.finished_at END
+      FROM inp WHERE j.queue = q AND j.id = inp.id AND j.state = 'active'
+        AND j.lock_token = inp.token
+      RETURNING inp.i, j.id, j.state, j.attempts_made, j.failed_reason, j.delay_until, j.seq,
+        j.parent_queue, j.parent_id
     )
-    UPDATE ${s}.jobs j SET
-      attempts_made = j.attempts_made + 1,
-      failed_reason = inp.reason,
-      stacktrace = CASE WHEN inp.stack IS NULL THEN j.stacktrace
-        ELSE j.stacktrace || jsonb_build_array(inp.stack) END,
-      locked_by = NULL, lock_until = NULL, lock_token = NULL,
-      state = CASE WHEN inp.retry_at IS NULL THEN 'failed'
-        WHEN inp.retry_at > t THEN 'delayed' ELSE 'waiting' END,
-      delay_until = CASE WHEN inp.retry_at > t THEN inp.retry_at ELSE 0 END,
-      finished_at = CASE WHEN inp.retry_at IS NULL THEN t ELSE j.finished_at END
-    FROM inp WHERE j.queue = q AND j.id = inp.id AND j.state = 'active'
-      AND j.lock_token = inp.token
-    RETURNING inp.i, j.id, j.state, j.attempts_made, j.failed_reason, j.delay_until, j.seq
+    -- Parents are locked in key order (by the follow-ups), as completions lock them: two
+    -- batches failing children of the same parents cannot deadlock.
+    SELECT * FROM u ORDER BY parent_queue NULLS FIRST, parent_id NULLS FIRST, seq
   LOOP
     idxs := idxs || r.i;
     IF r.state = 'failed' THEN
@@ -313,16 +347,19 @@ BEGIN
       SELECT j.queue, j.id FROM ${s}.jobs j
       WHERE j.queue = q AND j.state = 'active' AND j.lock_until < t
       ORDER BY j.lock_until FOR UPDATE SKIP LOCKED
+    ), u AS (
+      UPDATE ${s}.jobs j SET
+        stalled_count = j.stalled_count + 1,
+        state = CASE WHEN j.stalled_count + 1 > max_stalled THEN 'failed' ELSE 'waiting' END,
+        failed_reason = CASE WHEN j.stalled_count + 1 > max_stalled
+          THEN 'job stalled more than allowable limit' ELSE j.failed_reason END,
+        finished_at = CASE WHEN j.stalled_count + 1 > max_stalled THEN t ELSE j.finished_at END,
+        locked_by = NULL, lock_until = NULL, lock_token = NULL
+      FROM c WHERE j.queue = c.queue AND j.id = c.id AND j.state = 'active'
+      RETURNING j.id, j.state, j.stalled_count, j.attempts_made, j.failed_reason, j.seq,
+        j.parent_queue, j.parent_id
     )
-    UPDATE ${s}.jobs j SET
-      stalled_count = j.stalled_count + 1,
-      state = CASE WHEN j.stalled_count + 1 > max_stalled THEN 'failed' ELSE 'waiting' END,
-      failed_reason = CASE WHEN j.stalled_count + 1 > max_stalled
-        THEN 'job stalled more than allowable limit' ELSE j.failed_reason END,
-      finished_at = CASE WHEN j.stalled_count + 1 > max_stalled THEN t ELSE j.finished_at END,
-      locked_by = NULL, lock_until = NULL, lock_token = NULL
-    FROM c WHERE j.queue = c.queue AND j.id = c.id AND j.state = 'active'
-    RETURNING j.id, j.state, j.stalled_count, j.attempts_made, j.failed_reason, j.seq
+    SELECT * FROM u ORDER BY parent_queue NULLS FIRST, parent_id NULLS FIRST, seq
   LOOP
     PERFORM ${s}.emit(q, 'stalled', ARRAY[r.id],
       ARRAY[jsonb_build_object('stalledCount', r.stalled_count)]);

@@ -177,6 +177,17 @@ CREATE TABLE ${s}.child_values (
   PRIMARY KEY (parent_queue, parent_id, child_queue, child_id)
 ) WITH (autovacuum_vacuum_scale_factor = 0.02);`;
 
+// Version 4: a child counts once for its parent (\`counted\`), also when it is retried after it
+// finished and finishes again, or is removed after that. Functions: remove_set locks the jobs
+// it removes before it reads their states, descendants first, and keeps only roots still in
+// the given states (a new defaulted argument); fail_jobs and requeue_stalled lock parents in
+// key order.
+const v4 = ({ s }: SchemaNames): string => `
+ALTER TABLE ${s}.jobs ADD COLUMN counted boolean NOT NULL DEFAULT false;
+UPDATE ${s}.jobs SET counted = true
+  WHERE parent_id IS NOT NULL AND state IN ('completed', 'failed');
+DROP FUNCTION IF EXISTS ${s}.remove_set(text[], text[], boolean);`;
+
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
  * them runs, so a change to a function needs a new version here.
@@ -185,6 +196,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, sql: v1 },
   { version: 2, sql: v2 },
   { version: 3, sql: v3 },
+  { version: 4, sql: v4 },
 ];
 
 /** The schema version this code expects. */

@@ -14,7 +14,11 @@ import { claimColumns, jobColumns } from './rows.ts';
 /** The SQL texts of one schema. */
 export type Queries = ReturnType<typeof buildQueries>;
 
-const TERMINAL = `('completed', 'failed')`;
+const quoted = (states: string[]) => states.map((st) => `'${st}'`).join(', ');
+const TERMINAL_LIST = quoted(['completed', 'failed']);
+const TERMINAL = `(${TERMINAL_LIST})`;
+/** The states `drain` and a scheduler's replacement remove: jobs that have not started. */
+const PENDING_LIST = quoted(['waiting', 'delayed']);
 
 /**
  * Builds the statements of a schema.
@@ -231,7 +235,7 @@ export function buildQueries(n: SchemaNames) {
           < t.now - $3::float8
         ORDER BY CASE WHEN state IN ${TERMINAL} THEN finished_at ELSE created_at END, seq
         LIMIT $4::bigint)
-      SELECT count(*)::integer AS n, ${s}.remove_set(array_agg(queue), array_agg(id)) AS r
+      SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false, ARRAY[$2::text]) AS n
       FROM x`,
     prune: `WITH t AS (SELECT ${s}.now_ms() AS now),
       r AS (SELECT queue, id, state, finished_at, rc_count, rc_age, rf_count, rf_age,
@@ -239,12 +243,22 @@ export function buildQueries(n: SchemaNames) {
         FROM ${s}.jobs WHERE queue = $1::text AND state IN ${TERMINAL}),
       x AS (SELECT queue, id FROM r, t WHERE ${keepRule('completed', 'rc')}
         OR ${keepRule('failed', 'rf')})
-      SELECT count(*)::integer AS n, ${s}.remove_set(array_agg(queue), array_agg(id)) AS r
+      SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false, ARRAY[${TERMINAL_LIST}]) AS n
       FROM x`,
-    drain: `SELECT ${s}.remove_set(array_agg(queue), array_agg(id)) AS n FROM ${s}.jobs
-      WHERE queue = $1::text AND state IN ('waiting', 'delayed')`,
+    drain: `SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false, ARRAY[${PENDING_LIST}])
+      AS n FROM ${s}.jobs
+      WHERE queue = $1::text AND state IN (${PENDING_LIST})`,
     anyActive: `SELECT 1 AS a FROM ${s}.jobs WHERE queue = $1::text AND state = 'active' LIMIT 1`,
+    /** Locks every job of the queue: claims skip them until the obliteration commits. */
+    lockQueue: `SELECT count(*) AS n FROM (SELECT 1 FROM ${s}.jobs WHERE queue = $1::text
+      FOR UPDATE) x`,
     obliterate: [
+      // Unfinished children count as finished for their parents in other queues, as on removal.
+      `SELECT ${s}.child_done(pq, pid, n) FROM (SELECT parent_queue AS pq, parent_id AS pid,
+          count(*)::integer AS n FROM ${s}.jobs
+        WHERE queue = $1::text AND parent_queue <> $1::text AND state NOT IN ${TERMINAL}
+          AND NOT counted
+        GROUP BY 1, 2 ORDER BY 1, 2) x`,
       ...['jobs', 'dedup', 'paused', 'groups', 'rates', 'schedulers'].map((t) =>
         `DELETE FROM ${s}.${t} WHERE queue = $1::text`
       ),
@@ -260,11 +274,15 @@ export function buildQueries(n: SchemaNames) {
       WHERE parent_queue = $1::text AND parent_id = $2::text ORDER BY child_queue, child_id`,
     groupCount: `SELECT count(*)::integer AS n FROM ${s}.jobs WHERE queue = $1::text
       AND group_id = $2::text AND state = $3::text`,
+    lockScheduler:
+      `SELECT pg_advisory_xact_lock(hashtextextended(${n.lit} || '/scheduler/' || $1::text
+      || '/' || $2::text, 0)) AS l`,
     schedulerForUpdate: `SELECT run_count, created_at FROM ${s}.schedulers
       WHERE queue = $1::text AND id = $2::text FOR UPDATE`,
-    removeSchedulerJobs: `SELECT ${s}.remove_set(array_agg(queue), array_agg(id)) AS n
+    removeSchedulerJobs: `SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false,
+        ARRAY[${PENDING_LIST}]) AS n
       FROM ${s}.jobs WHERE queue = $1::text AND scheduler_id = $2::text
-        AND state IN ('waiting', 'delayed')`,
+        AND state IN (${PENDING_LIST})`,
     upsertScheduler: `INSERT INTO ${s}.schedulers (queue, id, name, data, opts, repeat,
         next_run_at, run_count, created_at)
       VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::float8,

@@ -21,7 +21,7 @@ import type {
   StoreInterface,
   UpdateGuard,
 } from '@conveyor/shared';
-import { activeRemovalError, checkRemoveOptions, jobFromRow } from '@conveyor/shared';
+import { activeRemovalError, checkRemoveOptions, checkUpdates, jobFromRow } from '@conveyor/shared';
 import {
   ConveyorError,
   DuplicateJobError,
@@ -263,12 +263,7 @@ export class PgStore implements StoreInterface {
     updates: Partial<JobData>,
     guard?: UpdateGuard,
   ): Promise<boolean> {
-    if (typeof updates !== 'object' || updates === null) {
-      throw new InvalidArgumentError('updates', updates, 'an object of job fields');
-    }
-    if (updates.state !== undefined && !JOB_STATES.includes(updates.state)) {
-      throw new InvalidArgumentError('updates.state', updates.state, JOB_STATES.join(', '));
-    }
+    checkUpdates(updates);
     const sets: string[] = [];
     const params: Params = [queueName, jobId];
     for (const [field, value] of Object.entries(updates)) {
@@ -291,15 +286,21 @@ export class PgStore implements StoreInterface {
     }
     if (sets.length === 0) sets.push('queue = queue');
     const state = updates.state;
-    const kind = state === 'waiting' || state === 'delayed' ? state : null;
+    // A job moved to waiting or delayed is announced, and so is a delayed job's new time (the
+    // promoter re-arms on it).
+    const kind = state === 'waiting' || state === 'delayed'
+      ? state
+      : state === undefined && updates.delayUntil !== undefined
+      ? 'delayed'
+      : null;
     const text = `WITH u AS (UPDATE ${s}.jobs SET ${sets.join(', ')} WHERE ${where.join(' AND ')}
-        RETURNING id, delay_until, dedup_key, dedup_expires_at)
+        RETURNING id, state, delay_until, dedup_key, dedup_expires_at)
       ${state === undefined ? '' : dedupFollowUp(s, state)}
       SELECT u.id${
       kind
         ? `, (SELECT ${s}.emit($1::text, '${kind}', array_agg(id), array_agg(${
           kind === 'delayed' ? `jsonb_build_object('delayUntil', delay_until)` : 'NULL::jsonb'
-        })) FROM u) AS _e`
+        })) FROM u WHERE u.state = '${kind}') AS _e`
         : ''
     } FROM u`;
     const rows = await this.#run(this.#x(), text, params);
@@ -608,6 +609,8 @@ export class PgStore implements StoreInterface {
   /** Removes everything of a queue; refuses with active jobs unless `force`. */
   async obliterate(queueName: string, opts: { force?: boolean } = {}): Promise<void> {
     await this.#atomic(async (x) => {
+      // Locked first: a job claimed from now on would otherwise be deleted while it runs.
+      await this.#run(x, this.#core.q.lockQueue, [queueName]);
       if (!opts.force && (await this.#run(x, this.#core.q.anyActive, [queueName])).length > 0) {
         throw new ConveyorError('QUEUE_ACTIVE', `queue ${queueName} has active jobs`);
       }
@@ -671,10 +674,23 @@ export class PgStore implements StoreInterface {
     if (rows.length === 0) return [];
     const x = this.#x(options);
     try {
-      await this.#atomic(
-        (t) => this.#run(t, this.#core.q.insertNew, [serializeRows(rows, null), null, null]),
-        x,
-      );
+      await this.#atomic(async (t) => {
+        if (!rows.some((r) => r.dedup_key !== null || r.group_max !== null)) {
+          await this.#run(t, this.#core.q.insertNew, [serializeRows(rows, null), null, null]);
+          return;
+        }
+        // Deduplication keys and group limits: the checked save, one queue at a time. A key
+        // held by a live job refuses the whole flow, as a custom id that exists does.
+        for (const queue of new Set(rows.map((r) => r.q as string))) {
+          const own = rows.filter((r) => r.q === queue);
+          const out = await this.#run(t, this.#core.q.saveChecked, [
+            queue,
+            serializeRows(own, queue),
+          ]).catch(mapSaveError(queue));
+          const held = out.find((r) => r.inserted !== true);
+          if (held) throw new DuplicateJobError(queue, held.job_id as string);
+        }
+      }, x);
     } catch (e) {
       if ((e as { code?: string }).code !== '23505') throw e;
       const pairs = rows.map((r) => ({ q: r.q, id: r.id }));
@@ -761,6 +777,9 @@ export class PgStore implements StoreInterface {
     const q = this.#core.q;
     const key = [scheduler.queueName, scheduler.id];
     return this.#atomic(async (x) => {
+      // The row lock of schedulerForUpdate holds nothing while the scheduler is new: two first
+      // upserts would each add a first job.
+      await this.#run(x, q.lockScheduler, key);
       const [old] = await this.#run(x, q.schedulerForUpdate, key);
       if (old) await this.#run(x, q.removeSchedulerJobs, key);
       const id = firstJob

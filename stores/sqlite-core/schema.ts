@@ -107,4 +107,11 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (parent_queue, parent_id, child_queue, child_id)
   ) WITHOUT ROWID;
   `,
+  // 3: a child counts once for its parent (`counted`), also when it is retried after it
+  // finished and finishes again, or is removed after that. Finished children already counted.
+  `
+  ALTER TABLE conveyor_jobs ADD COLUMN counted INTEGER NOT NULL DEFAULT 0;
+  UPDATE conveyor_jobs SET counted = 1
+    WHERE parent_id IS NOT NULL AND state IN ('completed', 'failed');
+  `,
 ];

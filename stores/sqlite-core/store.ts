@@ -13,6 +13,7 @@
 import {
   activeRemovalError,
   checkRemoveOptions,
+  checkUpdates,
   ConveyorError,
   DuplicateJobError,
   type FetchOptions,
@@ -73,42 +74,42 @@ const RELEASE_DEDUP =
 const STALLED_REASON = 'job stalled more than allowable limit';
 const BUSY_RETRY_LIMIT_MS = 60_000;
 
-/** The job columns a `Partial<JobData>` update may set, with their encoders. */
+/** A value `checkUpdates` accepted as a number (or null) goes in as is. */
+const asIs = (v: unknown): SqlValue => v as SqlValue;
+/** A nullable value: null for null, otherwise text. */
+const textOrNull = (v: unknown): SqlValue => v == null ? null : String(v);
+
+/**
+ * The job columns a `Partial<JobData>` update may set, with their encoders to SQL values. The
+ * values were checked by `checkUpdates` first.
+ */
 const UPDATABLE: Record<string, [column: string, encode: (v: unknown) => SqlValue]> = {
   name: ['name', (v) => String(v)],
   data: ['data', (v) => toJson(v, 'updates.data')],
   opts: ['opts', (v) => toJson(v, 'updates.opts') ?? '{}'],
-  state: ['state', (v) => {
-    if (!JOB_STATES.includes(v as JobState)) {
-      throw new InvalidArgumentError('updates.state', v, JOB_STATES.join(', '));
-    }
-    return v as string;
-  }],
-  priority: ['priority', (v) => finite('updates.priority', v)],
-  attemptsMade: ['attempts_made', (v) => finite('updates.attemptsMade', v)],
-  attemptsStarted: ['attempts_started', (v) => finite('updates.attemptsStarted', v)],
+  state: ['state', asIs],
+  priority: ['priority', asIs],
+  attemptsMade: ['attempts_made', asIs],
+  attemptsStarted: ['attempts_started', asIs],
   progress: ['progress', (v) => toJson(v ?? 0, 'updates.progress')],
   returnvalue: ['returnvalue', (v) => toJson(v, 'updates.returnvalue')],
-  failedReason: ['failed_reason', (v) => v == null ? null : String(v)],
+  failedReason: ['failed_reason', textOrNull],
   stacktrace: ['stacktrace', (v) => toJson(v ?? [], 'updates.stacktrace')],
   logs: ['logs', (v) => toJson(v ?? [], 'updates.logs')],
-  createdAt: ['created_at', (v) => finite('updates.createdAt', v)],
-  delayUntil: ['delay_until', (v) => finite('updates.delayUntil', v ?? 0)],
-  processedAt: ['processed_at', (v) => v == null ? null : finite('updates.processedAt', v)],
-  finishedAt: ['finished_at', (v) => v == null ? null : finite('updates.finishedAt', v)],
-  lockedBy: ['locked_by', (v) => v == null ? null : String(v)],
-  lockUntil: ['lock_until', (v) => v == null ? null : finite('updates.lockUntil', v)],
-  lockToken: ['lock_token', (v) => v == null ? null : String(v)],
-  stalledCount: ['stalled_count', (v) => finite('updates.stalledCount', v)],
-  parentId: ['parent_id', (v) => v == null ? null : String(v)],
-  parentQueueName: ['parent_queue', (v) => v == null ? null : String(v)],
-  pendingChildrenCount: ['pending_children', (v) => finite('updates.pendingChildrenCount', v)],
-  deduplicationKey: ['dedup_key', (v) => v == null ? null : String(v)],
-  deduplicationExpiresAt: [
-    'dedup_expires_at',
-    (v) => v == null ? null : finite('updates.deduplicationExpiresAt', v),
-  ],
-  groupId: ['group_id', (v) => v == null ? null : String(v)],
+  createdAt: ['created_at', asIs],
+  delayUntil: ['delay_until', (v) => (v as number | null) ?? 0],
+  processedAt: ['processed_at', asIs],
+  finishedAt: ['finished_at', asIs],
+  lockedBy: ['locked_by', textOrNull],
+  lockUntil: ['lock_until', asIs],
+  lockToken: ['lock_token', textOrNull],
+  stalledCount: ['stalled_count', asIs],
+  parentId: ['parent_id', textOrNull],
+  parentQueueName: ['parent_queue', textOrNull],
+  pendingChildrenCount: ['pending_children', asIs],
+  deduplicationKey: ['dedup_key', textOrNull],
+  deduplicationExpiresAt: ['dedup_expires_at', asIs],
+  groupId: ['group_id', textOrNull],
 };
 
 /**
@@ -570,9 +571,7 @@ export class SqliteStoreBase implements StoreInterface {
     updates: Partial<JobData>,
     guard?: UpdateGuard,
   ): Promise<boolean> {
-    if (typeof updates !== 'object' || updates === null) {
-      throw new InvalidArgumentError('updates', updates, 'an object');
-    }
+    checkUpdates(updates);
     const sets: string[] = [];
     const params: SqlValue[] = [];
     for (const [key, value] of Object.entries(updates)) {
@@ -624,8 +623,13 @@ export class SqliteStoreBase implements StoreInterface {
           Date.now(),
         );
       }
+      // An update naming the state publishes it; a new delayUntil of a delayed job is published
+      // too, so the promoter re-arms for an earlier time.
       if (updates.state === 'waiting') this.#emit('waiting', queueName, jobId, String(row.name));
-      if (updates.state === 'delayed') {
+      if (
+        row.state === 'delayed' &&
+        (updates.state === 'delayed' || updates.delayUntil !== undefined)
+      ) {
         this.#emit('delayed', queueName, jobId, String(row.name), {
           delayUntil: Number(row.delay_until),
         });
@@ -840,7 +844,7 @@ export class SqliteStoreBase implements StoreInterface {
             row.parent_queue,
             row.parent_id,
           );
-          this.#childFinished(String(row.parent_queue), String(row.parent_id));
+          this.#releaseParent(row.seq);
         }
         const opts = fromJson(row.opts) as JobData['opts'];
         this.#keep(queueName, c.jobId, Number(row.seq), opts.removeOnComplete);
@@ -943,13 +947,13 @@ export class SqliteStoreBase implements StoreInterface {
       if (policy === 'fail') {
         this.#failFinal(pq, pid, `child ${queue}/${id} failed: ${reason}`, null, null, 0);
       } else {
+        this.#releaseParent(row.seq);
         if (policy === 'remove') {
           this.#run(
             'UPDATE conveyor_jobs SET parent_id = NULL, parent_queue = NULL WHERE seq = ?',
             row.seq,
           );
         }
-        this.#childFinished(pq, pid);
       }
     }
     this.#keep(queue, id, Number(row.seq), opts.removeOnFail);
@@ -1030,6 +1034,7 @@ export class SqliteStoreBase implements StoreInterface {
     if (rows.length === 0) return;
     const busy = unlessActive ? rows.find((r) => r.state === 'active') : undefined;
     if (busy) throw activeRemovalError(String(busy.queue), String(busy.id));
+    this.#releaseParent(rows[0].seq, true);
     this.#run(
       'DELETE FROM conveyor_jobs WHERE seq IN (SELECT value FROM json_each(?))',
       JSON.stringify(rows.map((r) => Number(r.seq))),
@@ -1039,13 +1044,26 @@ export class SqliteStoreBase implements StoreInterface {
          (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`,
       JSON.stringify(rows.map((r) => [String(r.queue), String(r.id)])),
     );
-    const root = rows[0];
-    if (root.parent_id != null && root.state !== 'completed' && root.state !== 'failed') {
-      this.#childFinished(String(root.parent_queue), String(root.parent_id));
-    }
     if (announce) {
       for (const r of rows) this.#emit('removed', String(r.queue), String(r.id), String(r.name));
     }
+  }
+
+  /**
+   * The one place a child counts as finished for its parent, at most once: the job `seq` just
+   * completed or failed for good under `ignore` / `remove`, or (`removing`) is about to be
+   * removed and counts only if unfinished. A child that already counted (`counted`: it
+   * finished, was retried, and finishes or is removed again) does not count again, as in
+   * BullMQ, whose parents keep their pending children in a set.
+   */
+  #releaseParent(seq: SqlValue, removing = false): void {
+    const row = this.#get(
+      `UPDATE conveyor_jobs SET counted = 1 WHERE seq = ? AND parent_id IS NOT NULL
+       AND counted = 0 ${removing ? `AND state NOT IN ${FINISHED}` : ''}
+       RETURNING parent_queue, parent_id`,
+      seq,
+    );
+    if (row) this.#childFinished(String(row.parent_queue), String(row.parent_id));
   }
 
   /** Removes a job and its descendants. */
@@ -1119,6 +1137,12 @@ export class SqliteStoreBase implements StoreInterface {
           );
         }
       }
+      // As removal does: an unfinished job counts as finished for a parent in another queue.
+      const orphaning = this.#all(
+        'SELECT seq FROM conveyor_jobs WHERE queue = ? AND parent_queue <> queue ORDER BY seq',
+        queueName,
+      );
+      for (const row of orphaning) this.#releaseParent(row.seq, true);
       for (
         const table of [
           'conveyor_jobs',
@@ -1438,11 +1462,4 @@ function checkState(state: unknown, option = 'state'): void {
   if (!JOB_STATES.includes(state as JobState)) {
     throw new InvalidArgumentError(option, state, `one of ${JOB_STATES.join(', ')}`);
   }
-}
-
-function finite(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new InvalidArgumentError(option, value, 'a finite number');
-  }
-  return value;
 }

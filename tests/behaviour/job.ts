@@ -34,6 +34,33 @@ export function jobCases(s: Suite): void {
       await assert.rejects(() => job.log('x'), JobNotFoundError);
     });
 
+    s.test('log with keepLogs: 0 keeps nothing and returns 0; on a removed job it throws', async ({ queue }) => {
+      const qu = queue();
+      const job = await qu.add('x', 1, { keepLogs: 0 });
+      assert.equal(await job.log('dropped'), 0);
+      assert.deepEqual((await qu.getJob(job.id))?.logs, []);
+      await job.remove();
+      await assert.rejects(() => job.log('x'), JobNotFoundError);
+    });
+
+    s.test('waitUntilFinished on a job that no longer exists rejects at once with JobNotFoundError', async ({ queue, worker, events }) => {
+      const qu = queue();
+      const ev = events();
+      const w = worker((job) => job.name);
+      const completed = next(w, 'completed');
+      const job = await qu.add('gone', 1, { removeOnComplete: true });
+      await completed;
+      await eventually(async () => (await qu.getJob(job.id)) === null);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const outcome = await Promise.race([
+        job.waitUntilFinished(ev).then(() => 'resolved', (e: unknown) => e),
+        new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting'), 2000))),
+      ]);
+      clearTimeout(timer);
+      assert.ok(outcome instanceof JobNotFoundError, String(outcome));
+      assert.equal(outcome.jobId, job.id);
+    });
+
     s.test('getState and isCompleted / isFailed / isActive / isDelayed / isWaiting', async ({ queue, worker }) => {
       const qu = queue();
       const g = gate();

@@ -6,7 +6,7 @@
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { GroupFullError, InvalidArgumentError } from '@conveyor/shared';
-import { Queue } from '@conveyor/core';
+import { Queue, QueueEvents } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
 import { next, spy, type Suite } from './context.ts';
 
@@ -140,6 +140,62 @@ export function queueCases(s: Suite): void {
       );
       assert.throws(() => new Queue('', { store: qu.store }), InvalidArgumentError);
       assert.equal(await qu.count(), 0);
+    });
+
+    s.test('a jobId or a deduplication key in defaultJobOptions is refused (every add would return the first job)', async ({ store, q, queue }) => {
+      const refused = (defaultJobOptions: Record<string, unknown>, option: string) =>
+        assert.throws(
+          () => new Queue(q, { store, defaultJobOptions }),
+          (e: unknown) => e instanceof InvalidArgumentError && e.option === option,
+        );
+      refused({ jobId: 'same' }, 'defaultJobOptions.jobId');
+      refused({ deduplication: { key: 'same' } }, 'defaultJobOptions.deduplication.key');
+      // A hash is per job (name + data): a fine default.
+      const qu = queue({ defaultJobOptions: { deduplication: { hash: true } } });
+      const a = await qu.add('x', 1);
+      const b = await qu.add('x', 2);
+      assert.notEqual(a.id, b.id);
+    });
+
+    s.test('null options and a missing store throw InvalidArgumentError, not TypeError', async ({ queue }) => {
+      const qu = queue();
+      const nul = null as unknown as Record<string, never>;
+      const isOpts = (e: unknown) => e instanceof InvalidArgumentError && e.option === 'opts';
+      await assert.rejects(() => qu.add('x', 1, nul), isOpts);
+      await assert.rejects(() => qu.now('x', 1, nul), isOpts);
+      await assert.rejects(() => qu.schedule(1000, 'x', 1, nul), isOpts);
+      await assert.rejects(() => qu.addBulk([{ name: 'x', data: 1 }], nul), isOpts);
+      for (const opts of [{}, undefined, null]) {
+        assert.throws(
+          () => new QueueEvents('q', opts as unknown as { store: never }),
+          (e: unknown) => e instanceof InvalidArgumentError && e.option === 'opts.store',
+        );
+      }
+      assert.equal(await qu.count(), 0);
+    });
+
+    s.test('getJobs refuses a negative start and an end below -1, with one state or several', async ({ queue }) => {
+      const qu = queue();
+      for (let i = 0; i < 4; i++) await qu.add('w', i);
+      for (let i = 0; i < 3; i++) await qu.add('d', i, { delay: '1h' });
+      for (const states of [['waiting', 'delayed'], ['waiting'], 'delayed'] as const) {
+        const list = states as Parameters<typeof qu.getJobs>[0];
+        await assert.rejects(
+          () => qu.getJobs(list, -2, -1),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && e.option === 'start' && e.value === -2,
+        );
+        await assert.rejects(
+          () => qu.getJobs(list, 0, -3),
+          (e: unknown) => e instanceof InvalidArgumentError && e.option === 'end' && e.value === -3,
+        );
+        await assert.rejects(() => qu.getJobs(list, 0.5, 2), InvalidArgumentError);
+        assert.deepEqual(await qu.getJobs(list, 3, 2), []);
+      }
+      assert.deepEqual(
+        (await qu.getJobs(['waiting', 'delayed'], 3, 4)).map((j) => `${j.name}${j.data}`),
+        ['w3', 'd0'],
+      );
     });
 
     s.test('group maxSize refuses the add with GroupFullError', async ({ queue }) => {

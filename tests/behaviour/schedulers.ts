@@ -6,7 +6,7 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidArgumentError } from '@conveyor/shared';
+import { InvalidArgumentError, type RepeatOptions } from '@conveyor/shared';
 import { type Clock, Queue } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
 import { collect, gate, type Suite } from './context.ts';
@@ -100,6 +100,28 @@ export function schedulerCases(s: Suite): void {
       assert.deepEqual(list[0].repeat.every, 60_000);
       assert.equal(list[0].nextRunAt, now + 5000);
       assert.equal(await qu.count(), 1);
+    });
+
+    s.test('upsertJobScheduler refuses both every and pattern, or an unknown repeat key; nothing is saved', async ({ queue }) => {
+      const qu = queue();
+      await assert.rejects(
+        () => qu.upsertJobScheduler('both', { every: 1000, pattern: '* * * * *' }),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError && e.option === 'repeat' &&
+          /exactly one of every, pattern/.test(e.message),
+      );
+      for (
+        const repeat of [{ every: 1000, immediately: true }, { pattern: '* * * * *', count: 2 }]
+      ) {
+        await assert.rejects(
+          () => qu.upsertJobScheduler('extra', repeat as RepeatOptions),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && /^repeat\.(immediately|count)$/.test(e.option),
+        );
+      }
+      await assert.rejects(() => qu.upsertJobScheduler('none', {}), InvalidArgumentError);
+      assert.deepEqual(await qu.getJobSchedulers(), []);
+      assert.equal(await qu.count(), 0);
     });
 
     s.test('every runs at the interval and limit counts total runs', async ({ queue, worker }) => {

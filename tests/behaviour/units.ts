@@ -78,6 +78,22 @@ export function unitCases(ran: () => void): void {
       await assert.rejects(() => backoffDelay(custom, 1, err), /backoffStrategy/);
     });
 
+    test('backoff: a custom falsy delay retries at once, a negative one stops, nonsense throws', async () => {
+      const err = new Error('x');
+      const custom = jobWith({ type: 'custom' });
+      const delay = (value: unknown) => backoffDelay(custom, 1, err, () => value as number);
+      for (const falsy of [undefined, null, 0, NaN]) assert.equal(await delay(falsy), 0);
+      assert.equal(await delay(-5), null);
+      assert.equal(await delay(2.5), 2.5);
+      for (const bad of [Infinity, -Infinity, '10', {}, true]) {
+        await assert.rejects(
+          () => delay(bad),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && e.option === 'backoffStrategy' && e.value === bad,
+        );
+      }
+    });
+
     test('schedules: first and next runs, limit, endDate, skipped missed runs', () => {
       const t = Date.UTC(2030, 0, 1, 10, 30);
       assert.equal(firstRunAt({ every: 1000 }, t), t);
@@ -139,6 +155,34 @@ export function unitCases(ran: () => void): void {
       assert.deepEqual(batches, [[1, 2], [3, 4]]);
       const failing = new Batcher<number, number>(() => Promise.reject(new Error('down')));
       await assert.rejects(() => failing.add(1), /down/);
+    });
+
+    test('batcher: an item that sinks a flush rejects alone; the others go again and resolve', async () => {
+      const batches: number[][] = [];
+      const b = new Batcher<number, number>((xs) => {
+        batches.push(xs);
+        if (xs.includes(13)) return Promise.reject(new Error('bad item 13'));
+        return Promise.resolve(xs.map((x) => x * 2));
+      });
+      const results = await Promise.allSettled([b.add(1), b.add(13), b.add(3)]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.equal((results[0] as PromiseFulfilledResult<number>).value, 2);
+      assert.equal((results[2] as PromiseFulfilledResult<number>).value, 6);
+      assert.match(String((results[1] as PromiseRejectedResult).reason), /bad item 13/);
+      assert.deepEqual(batches, [[1, 13, 3], [1], [13], [3]]);
+    });
+
+    test('errors show the refused value faithfully: NaN, Infinity, bigint, symbol, function', () => {
+      const shown = (value: unknown) => new InvalidArgumentError('o', value, 'ok').message;
+      assert.equal(shown(NaN), 'o must be ok (got NaN)');
+      assert.equal(shown(Infinity), 'o must be ok (got Infinity)');
+      assert.equal(shown(-Infinity), 'o must be ok (got -Infinity)');
+      assert.equal(shown(10n), 'o must be ok (got 10n)');
+      assert.equal(shown(Symbol('s')), 'o must be ok (got Symbol(s))');
+      assert.equal(shown(() => 1), 'o must be ok (got a function)');
+      assert.equal(shown(undefined), 'o must be ok (got undefined)');
+      assert.equal(shown('x'), 'o must be ok (got "x")');
+      assert.equal(shown({ a: NaN, b: [1n] }), 'o must be ok (got {"a":"NaN","b":["1n"]})');
     });
   });
 }

@@ -195,6 +195,74 @@ export function workerCases(s: Suite): void {
       assert.deepEqual(asked, [[1, 'always'], [2, 'always']]);
     });
 
+    s.test('a custom backoff returning undefined/null/0/NaN retries at once; Infinity fails for good with an error', async ({ queue, worker }) => {
+      const qu = queue();
+      const delays: Record<string, unknown> = {
+        undef: undefined,
+        nul: null,
+        zero: 0,
+        nan: NaN,
+        inf: Infinity,
+        text: '10',
+      };
+      const w = worker((job) => {
+        if (job.attemptsMade === 0) throw new Error('first try');
+        return 'ok';
+      }, { backoffStrategy: (_n, _t, _e, job) => delays[job.name] as number });
+      const errors = collect<[Error]>(w, 'error');
+      const completed = collect(w, 'completed');
+      const failed = collect(w, 'failed');
+      const ids: Record<string, string> = {};
+      for (const name of Object.keys(delays)) {
+        ids[name] = (await qu.add(name, 1, { attempts: 3, backoff: { type: 'custom' } })).id;
+      }
+      await eventually(() => completed.length === 4 && failed.length === 6 && errors.length === 2);
+      for (const name of ['undef', 'nul', 'zero', 'nan']) {
+        const job = await qu.getJob(ids[name]);
+        assert.equal(job?.state, 'completed', name);
+        assert.equal(job?.attemptsMade, 1, name);
+      }
+      for (const name of ['inf', 'text']) {
+        const job = await qu.getJob(ids[name]);
+        assert.equal(job?.state, 'failed', name);
+        assert.equal(job?.attemptsMade, 1, name);
+        assert.match(job?.failedReason ?? '', /^first try \(not retried: backoffStrategy /);
+      }
+      assert.ok(errors.every(([e]) => e instanceof InvalidArgumentError));
+      const messages = errors.map(([e]) => e.message).sort();
+      assert.match(messages[0], /^backoffStrategy .*\(got "10"\)$/);
+      assert.match(messages[1], /^backoffStrategy .*\(got Infinity\)$/);
+    });
+
+    s.test('a return value that cannot be stored fails its job only; the other completions of the batch are stored', async ({ queue, worker }) => {
+      const qu = queue();
+      const release = gate();
+      const w = worker(async (job) => {
+        await release.promise;
+        if (job.name === 'bigint') return 10n;
+        if (job.name === 'function') return () => 1;
+        if (job.name === 'nested') return { f: Symbol('s') };
+        return job.name;
+      }, { concurrency: 5 });
+      const started = collect(w, 'active');
+      const failed = collect<[Job, Error]>(w, 'failed');
+      const names = ['a', 'bigint', 'function', 'nested', 'b'];
+      const jobs = await Promise.all(names.map((n) => qu.add(n, 1)));
+      await eventually(() => started.length === 5);
+      release.open();
+      await eventually(async () => {
+        const states = await Promise.all(jobs.map(async (j) => (await qu.getJob(j.id))?.state));
+        return states.join() === 'completed,failed,failed,failed,completed';
+      });
+      assert.equal((await qu.getJob(jobs[0].id))?.returnvalue, 'a');
+      assert.equal((await qu.getJob(jobs[4].id))?.returnvalue, 'b');
+      for (const j of jobs.slice(1, 4)) {
+        assert.match((await qu.getJob(j.id))?.failedReason ?? '', /return value of job .* JSON/);
+      }
+      assert.deepEqual(failed.map(([j]) => j.name).sort(), ['bigint', 'function', 'nested']);
+      assert.ok(failed.every(([, e]) => e instanceof InvalidArgumentError));
+    });
+
     s.test('final failure: state failed, failedReason and stack kept', async ({ queue, worker }) => {
       const qu = queue();
       const w = worker(() => {
@@ -315,6 +383,23 @@ export function workerCases(s: Suite): void {
       }
       for (const [, n] of perWindow) assert.ok(n <= 2, `window had ${n}`);
       assert.ok(perWindow.size >= 3);
+    });
+
+    s.test('limiter: an idle worker does not claim once per window on an empty queue', async ({ store, q, queue, defer }) => {
+      const { store: spied, calls } = spy(store);
+      const w = new Worker(q, (job) => job.name, {
+        store: spied,
+        limiter: { max: 5, duration: 20 },
+        pollInterval: 60_000,
+      });
+      defer(() => w.close(0));
+      await next(w, 'drained');
+      // Due in 300 ms (15 windows): the promoter's wake-up is what should make the next claim.
+      const completed = next(w, 'completed');
+      await queue().add('later', 1, { delay: 300 });
+      assert.equal((await completed)[1], 'later');
+      const claims = calls.get('fetchNextJobs') ?? 0;
+      assert.ok(claims <= 4, `${claims} claims for one job`);
     });
 
     s.test('group concurrency with round-robin fairness between groups', async ({ queue, worker }) => {
@@ -721,6 +806,20 @@ export function workerCases(s: Suite): void {
         () => new Worker(q, 'nope' as never, { store }),
         (e: unknown) => e instanceof InvalidArgumentError && e.option === 'processor',
       );
+    });
+
+    s.test('lockRenewTime must be less than lockDuration', async ({ store, q, worker }) => {
+      await Promise.resolve();
+      for (const lockRenewTime of [1000, 5000]) {
+        assert.throws(
+          () =>
+            new Worker(q, () => 1, { store, lockDuration: 1000, lockRenewTime, autorun: false }),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && e.option === 'opts.lockRenewTime' &&
+            e.value === lockRenewTime && /lockDuration \(1000\)/.test(e.message),
+        );
+      }
+      assert.ok(worker(() => 1, { lockDuration: 1000, lockRenewTime: 999, autorun: false }));
     });
 
     s.test('autorun: false waits for run(); closed fires on close', async ({ store, q }) => {

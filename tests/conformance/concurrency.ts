@@ -6,7 +6,7 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { JobStateError, PAUSE_ALL, type StoreInterface } from '@conveyor/shared';
+import { type JobData, JobStateError, PAUSE_ALL, type StoreInterface } from '@conveyor/shared';
 import { claim, job, record, saveN, type Suite, uniqueQueue } from './context.ts';
 
 /** `n` fetchers loop until the queue is empty; returns every claimed id. */
@@ -23,6 +23,13 @@ async function fetchAll(stores: StoreInterface[], queue: string, n: number): Pro
     }),
   );
   return claimed;
+}
+
+/** Claims the first waiting child (named `c`) of a queue. */
+async function claimChild(store: StoreInterface, queue: string): Promise<JobData> {
+  const [got] = await store.fetchNextJobs(queue, 'w', 30_000, 1, { jobName: 'c' });
+  if (!got) throw new Error(`expected a child to claim in ${queue}`);
+  return got;
 }
 
 /** Registers the concurrency cases, for `stores(store)` (one store, or a store and a peer). */
@@ -160,6 +167,135 @@ function raceCases(
         const got = o.claimed.status === 'fulfilled' ? o.claimed.value : null;
         if (got) assert.equal((await store.getJob(q, got.id))?.state, 'active', got.id);
       }
+    }));
+
+  /** Saves parent `p` (waiting for `n` children `p.0` … in the same queue) as one flow. */
+  const family = (store: StoreInterface, q: string, p: string, n: number) =>
+    store.saveFlow([
+      {
+        queueName: q,
+        job: job(q, 'p', {}, { jobId: p }, {
+          state: 'waiting-children',
+          pendingChildrenCount: n,
+        }),
+      },
+      ...Array.from({ length: n }, (_, i) => ({
+        queueName: q,
+        job: job(q, 'c', {}, { jobId: `${p}.${i}` }, { parentId: p, parentQueueName: q }),
+      })),
+    ]);
+
+  s.test(`${label}: a child removed twice at once, or while it completes, counts once for its parent`, (store) =>
+    using(store, async (all) => {
+      // One parent (waiting for two children) per queue.
+      const queues = Array.from({ length: 10 }, () => uniqueQueue());
+      for (const q of queues) await family(store, q, 'p', 2);
+      await Promise.all(queues.map(async (q, i) => {
+        const [a, b] = [all[i % all.length], all[(i + 1) % all.length]];
+        if (i % 2 === 0) {
+          await Promise.all([a.removeJob(q, 'p.0'), b.removeJob(q, 'p.0')]);
+        } else {
+          const child = await claimChild(a, q);
+          await Promise.all([
+            a.completeJobs(q, [{ jobId: child.id, token: child.lockToken!, returnvalue: 1 }]),
+            b.removeJob(q, child.id),
+          ]);
+        }
+      }));
+      for (const q of queues) {
+        const parent = await store.getJob(q, 'p');
+        assert.equal(parent?.pendingChildrenCount, 1, `${q}: the parent waits for one child`);
+        assert.equal(parent?.state, 'waiting-children', q);
+      }
+    }));
+
+  s.test(`${label}: a guarded removal of a parent racing its child's completion ends cleanly`, (store) =>
+    using(store, async (all) => {
+      const queues = Array.from({ length: 30 }, () => uniqueQueue());
+      for (const q of queues) await family(store, q, 'p', 1);
+      await Promise.all(queues.map(async (q, i) => {
+        const child = await claimChild(all[i % all.length], q);
+        const [done, removed] = await Promise.allSettled([
+          all[i % all.length].completeJobs(q, [{
+            jobId: child.id,
+            token: child.lockToken!,
+            returnvalue: 1,
+          }]),
+          all[(i + 1) % all.length].removeJob(q, 'p', { unlessActive: true }),
+        ]);
+        assert.equal(done.status, 'fulfilled', String((done as PromiseRejectedResult).reason));
+        if (removed.status === 'rejected') {
+          // Refused while the child was active: the completion then released the parent.
+          assert.ok(removed.reason instanceof JobStateError, String(removed.reason));
+          assert.equal((await store.getJob(q, 'p'))?.state, 'waiting');
+        } else {
+          assert.equal(await store.getJob(q, 'p'), null);
+          assert.equal(await store.getJob(q, child.id), null);
+        }
+      }));
+    }));
+
+  s.test(`${label}: failure batches over the same parents in opposite orders both succeed`, (store) =>
+    using(store, async (all) => {
+      const q = uniqueQueue();
+      const parents = Array.from({ length: 10 }, (_, i) => `p${i}`);
+      for (const p of parents) await family(store, q, p, 2);
+      const c = Object.fromEntries(
+        (await all[0].fetchNextJobs(q, 'w', 30_000, 20, { jobName: 'c' })).map((j) => [j.id, j]),
+      );
+      const fail = (id: string) => ({ jobId: id, token: c[id].lockToken!, reason: 'broke' });
+      const results = await Promise.all([
+        all[0].failJobs(q, parents.map((p) => fail(`${p}.0`))),
+        all[all.length - 1].failJobs(q, parents.toReversed().map((p) => fail(`${p}.1`))),
+      ]);
+      assert.deepEqual(results, [parents.map(() => true), parents.map(() => true)]);
+      for (const p of parents) assert.equal((await store.getJob(q, p))?.state, 'failed', p);
+    }));
+
+  s.test(`${label}: two first upserts of one scheduler at once leave one pending job`, (store) =>
+    using(store, async (all) => {
+      const q = uniqueQueue();
+      const at = Date.now() + 60_000;
+      const upsert = (s: StoreInterface, t: number) =>
+        s.upsertScheduler(
+          {
+            id: 'tick',
+            queueName: q,
+            name: 'tick',
+            data: {},
+            opts: {},
+            repeat: { every: 60_000 },
+            nextRunAt: t + 60_000,
+            runCount: 0,
+            createdAt: Date.now(),
+          },
+          job(q, 'tick', {}, { jobId: `repeat:tick:${t}`, repeat: { schedulerId: 'tick' } }, {
+            state: 'delayed',
+            delayUntil: t,
+          }),
+        );
+      await Promise.all([upsert(all[0], at), upsert(all[all.length - 1], at + 1)]);
+      assert.equal(await store.countJobs(q, 'delayed'), 1);
+    }));
+
+  s.test(`${label}: obliterate racing claims never deletes a claimed job`, (store) =>
+    using(store, async (all) => {
+      const queues = Array.from({ length: 10 }, () => uniqueQueue());
+      for (const q of queues) await saveN(store, q, 3);
+      await Promise.all(queues.map(async (q, i) => {
+        const [claimed, gone] = await Promise.allSettled([
+          all[i % all.length].fetchNextJob(q, 'w', 30_000),
+          all[(i + 1) % all.length].obliterate(q),
+        ]);
+        assert.equal(claimed.status, 'fulfilled');
+        const got = claimed.status === 'fulfilled' ? claimed.value : null;
+        if (gone.status === 'fulfilled') {
+          assert.equal(got, null, `${q}: obliterated, so nothing was claimed`);
+        } else {
+          assert.equal((gone.reason as { code?: string }).code, 'QUEUE_ACTIVE');
+          assert.equal((await store.getJob(q, got!.id))?.state, 'active');
+        }
+      }));
     }));
 
   s.test(`${label}: 20 parallel saves into a group with maxSize never exceed it`, (store) =>

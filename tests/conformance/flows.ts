@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import {
   type ChildFailurePolicy,
   DuplicateJobError,
+  GroupFullError,
   JobNotFoundError,
+  type JobOptions,
   JobStateError,
   type NewJob,
   type StoreInterface,
@@ -20,16 +22,17 @@ import { ids, job, record, type Suite, uniqueQueue } from './context.ts';
 type FlowNode = { queueName: string; job: NewJob };
 type Ref = { queue: string; id: string };
 
-/** A flow node: `pending` > 0 makes it a parent in `waiting-children`. */
+/** A flow node: `pending` > 0 makes it a parent in `waiting-children`; `opts` adds options. */
 function node(
   ref: Ref,
   parent: Ref | null,
   pending = 0,
   policy?: ChildFailurePolicy,
+  opts: JobOptions = {},
 ): FlowNode {
   return {
     queueName: ref.queue,
-    job: job(ref.queue, ref.id, {}, { jobId: ref.id, failParentOnChildFailure: policy }, {
+    job: job(ref.queue, ref.id, {}, { ...opts, jobId: ref.id, failParentOnChildFailure: policy }, {
       state: pending > 0 ? 'waiting-children' : 'waiting',
       pendingChildrenCount: pending,
       parentId: parent?.id ?? null,
@@ -445,6 +448,124 @@ export function flowCases(s: Suite): void {
       const p = await store.getJob(q, 'p');
       assert.equal(p?.state, 'failed');
       assert.equal(p?.failedReason, `child ${q}/c failed: gone`);
+    });
+
+    s.test('flow jobs hold their deduplication keys: a later save with the key answers with the flow job', async (store) => {
+      const parent = { queue: uniqueQueue('parent'), id: 'p' };
+      const child = { queue: uniqueQueue('child'), id: 'c' };
+      await store.saveFlow([
+        node(parent, null, 1, undefined, { deduplication: { key: 'pk' } }),
+        node(child, parent, 0, undefined, { deduplication: { key: 'ck' } }),
+      ]);
+      assert.equal((await store.findByDeduplicationKey(child.queue, 'ck'))?.id, 'c');
+      assert.equal((await store.findByDeduplicationKey(parent.queue, 'pk'))?.id, 'p');
+      const again = (q: string, key: string) => job(q, 'again', {}, { deduplication: { key } });
+      assert.equal(await store.saveJob(child.queue, again(child.queue, 'ck')), 'c');
+      assert.deepEqual(await store.saveBulk(child.queue, [again(child.queue, 'ck')]), ['c']);
+      assert.equal(await store.saveJob(parent.queue, again(parent.queue, 'pk')), 'p');
+      assert.equal(await store.countJobs(child.queue, 'waiting'), 1);
+      assert.equal(await store.countJobs(parent.queue, 'waiting'), 0);
+      assert.equal(await store.countJobs(parent.queue, 'waiting-children'), 1);
+    });
+
+    s.test('saveFlow with a deduplication key held by a live job throws DuplicateJobError and saves nothing', async (store) => {
+      const parent = { queue: uniqueQueue('parent'), id: 'p' };
+      const child = { queue: uniqueQueue('child'), id: 'c' };
+      const sibling = { queue: uniqueQueue('sibling'), id: 's' };
+      const dedup = { deduplication: { key: 'k' } };
+      const holder = await store.saveJob(child.queue, job(child.queue, 'holder', {}, dedup));
+      await assert.rejects(
+        store.saveFlow([
+          node(parent, null, 2),
+          node(sibling, parent),
+          node(child, parent, 0, undefined, dedup),
+        ]),
+        (e: unknown) => e instanceof DuplicateJobError && e.jobId === holder,
+      );
+      for (const ref of [parent, child, sibling]) {
+        assert.equal(await store.getJob(ref.queue, ref.id), null, ref.id);
+      }
+      assert.equal(await store.countJobs(child.queue, 'waiting'), 1);
+      assert.equal((await store.findByDeduplicationKey(child.queue, 'k'))?.id, holder);
+      // Two jobs of one flow with one key in one queue: the second finds the first.
+      const twin = { queue: child.queue, id: 'twin' };
+      await assert.rejects(
+        store.saveFlow([
+          node(parent, null, 2),
+          node({ queue: child.queue, id: 'c2' }, parent, 0, undefined, {
+            deduplication: { key: 'k2' },
+          }),
+          node(twin, parent, 0, undefined, { deduplication: { key: 'k2' } }),
+        ]),
+        DuplicateJobError,
+      );
+      assert.equal(await store.getJob(parent.queue, 'p'), null);
+      assert.equal(await store.findByDeduplicationKey(child.queue, 'k2'), null);
+      assert.equal(await store.countJobs(child.queue, 'waiting'), 1);
+    });
+
+    s.test('saveFlow into a full group throws GroupFullError and saves nothing', async (store) => {
+      const parent = { queue: uniqueQueue('parent'), id: 'p' };
+      const child = { queue: uniqueQueue('child'), id: 'c' };
+      const opts = { group: { id: 'g', maxSize: 1 } };
+      await store.saveJob(child.queue, job(child.queue, 'x', {}, opts));
+      await assert.rejects(
+        store.saveFlow([node(parent, null, 1), node(child, parent, 0, undefined, opts)]),
+        (e: unknown) => e instanceof GroupFullError && e.groupId === 'g' && e.maxSize === 1,
+      );
+      assert.equal(await store.getJob(parent.queue, 'p'), null);
+      assert.equal(await store.getJob(child.queue, 'c'), null);
+      assert.equal(await store.getWaitingGroupCount(child.queue, 'g'), 1);
+      // The flow's own jobs count too: three into an empty group of two.
+      const two = { group: { id: 'h', maxSize: 2 } };
+      await assert.rejects(
+        store.saveFlow([
+          node(parent, null, 3),
+          ...['a', 'b', 'c'].map((id) =>
+            node({ queue: child.queue, id }, parent, 0, undefined, two)
+          ),
+        ]),
+        GroupFullError,
+      );
+      assert.equal(await store.getJob(parent.queue, 'p'), null);
+      assert.equal(await store.getWaitingGroupCount(child.queue, 'h'), 0);
+      assert.equal(await store.countJobs(child.queue, 'waiting'), 1);
+    });
+
+    s.test('obliterate counts its unfinished jobs as finished for parents in other queues', async (store) => {
+      const parent = { queue: uniqueQueue('parent'), id: 'p' };
+      const b = uniqueQueue('b');
+      const c = uniqueQueue('c');
+      const done = { queue: b, id: 'done' };
+      const pending = { queue: b, id: 'pending' };
+      const busy = { queue: c, id: 'busy' };
+      await store.saveFlow([
+        node(parent, null, 3),
+        node(done, parent),
+        node(pending, parent),
+        node(busy, parent),
+      ]);
+      await complete(store, done);
+      const events = record(store, parent.queue);
+      // The completed child was counted already; the waiting one counts now.
+      await store.obliterate(b);
+      assert.equal(await store.getJob(b, 'pending'), null);
+      let p = await store.getJob(parent.queue, 'p');
+      assert.equal(p?.state, 'waiting-children');
+      assert.equal(p?.pendingChildrenCount, 1);
+      // An active child removed with force counts too, and releases the parent.
+      await claimNode(store, busy);
+      await store.obliterate(c, { force: true });
+      p = await store.getJob(parent.queue, 'p');
+      assert.equal(p?.state, 'waiting');
+      assert.equal(p?.pendingChildrenCount, 0);
+      await events.until((e) => e.type === 'waiting' && e.jobId === 'p', 'parent waiting');
+      events.stop();
+      assert.equal(await store.getJob(c, 'busy'), null);
+      // The completed child's value stays with the parent; obliterating the parent drops it.
+      assert.deepEqual(await store.getChildrenValues(parent.queue, 'p'), { [`${b}:done`]: 'done' });
+      await store.obliterate(parent.queue);
+      assert.deepEqual(await store.getChildrenValues(parent.queue, 'p'), {});
     });
   });
 }

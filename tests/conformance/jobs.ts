@@ -305,6 +305,83 @@ export function jobCases(s: Suite): void {
       assert.equal(await store.updateJob(q, 'missing', { progress: 1 }), false);
     });
 
+    s.test('updateJob refuses a bad field with InvalidArgumentError naming it, and changes nothing', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q, 'a', { v: 1 }));
+      const bad: Array<[string, Record<string, unknown>]> = [
+        ['updates.priority', { priority: NaN }],
+        ['updates.priority', { priority: Infinity }],
+        ['updates.priority', { priority: 'high' }],
+        ['updates.attemptsMade', { attemptsMade: 1.5 }],
+        ['updates.attemptsMade', { attemptsMade: -1 }],
+        ['updates.delayUntil', { delayUntil: 'soon' }],
+        ['updates.data', { data: 10n }],
+        ['updates.returnvalue', { returnvalue: () => 1 }],
+        ['updates.failedReason', { failedReason: 42 }],
+        ['updates.stacktrace', { stacktrace: 'one line' }],
+        ['updates.state', { state: 'done' }],
+      ];
+      for (const [field, updates] of bad) {
+        await assert.rejects(
+          store.updateJob(q, id, { progress: 99, ...updates }),
+          (e) => e instanceof InvalidArgumentError && e.message.includes(field),
+          `${field}: ${String(Object.values(updates)[0])}`,
+        );
+      }
+      const got = await store.getJob(q, id);
+      assert.equal(got?.progress, 0);
+      assert.equal(got?.priority, 0);
+      assert.deepEqual(got?.data, { v: 1 });
+    });
+
+    s.test('a child that finishes again after a retry counts once for its parent', async (store) => {
+      const q = uniqueQueue();
+      await store.saveFlow([
+        {
+          queueName: q,
+          job: job(q, 'p', {}, { jobId: 'p' }, {
+            state: 'waiting-children',
+            pendingChildrenCount: 3,
+          }),
+        },
+        ...['done', 'ignored', 'other'].map((id) => ({
+          queueName: q,
+          job: job(q, 'c', {}, { jobId: id, failParentOnChildFailure: 'ignore' }, {
+            parentId: 'p',
+            parentQueueName: q,
+          }),
+        })),
+      ]);
+      /** Finishes child `id` twice (retried in between), then removes it. */
+      const finishTwice = async (id: string, how: 'complete' | 'fail', pending: number) => {
+        for (const round of [1, 2]) {
+          const c = await store.fetchNextJobs(q, 'w', 30_000, 3, { jobName: 'c' });
+          const mine = c.find((j) => j.id === id)!;
+          for (const other of c.filter((j) => j.id !== id)) {
+            await store.releaseLock(q, other.id, other.lockToken!);
+          }
+          if (how === 'complete') {
+            await store.completeJobs(q, [{ jobId: id, token: mine.lockToken!, returnvalue: 1 }]);
+          } else {
+            await store.failJobs(q, [{ jobId: id, token: mine.lockToken!, reason: 'no' }]);
+          }
+          const parent = await store.getJob(q, 'p');
+          assert.equal(parent?.pendingChildrenCount, pending, `${id}, finished ${round}×`);
+          assert.equal(parent?.state, 'waiting-children');
+          // What Job.retry does: back to waiting, guarded by the finished state.
+          const state = how === 'complete' ? 'completed' : 'failed';
+          assert.equal(
+            await store.updateJob(q, id, { state: 'waiting', finishedAt: null }, { state }),
+            true,
+          );
+        }
+        await store.removeJob(q, id);
+        assert.equal((await store.getJob(q, 'p'))?.pendingChildrenCount, pending, `${id} removed`);
+      };
+      await finishTwice('done', 'complete', 2);
+      await finishTwice('ignored', 'fail', 1);
+    });
+
     s.test('updateJob with a state guard applies only in that state', async (store) => {
       const q = uniqueQueue();
       const id = await store.saveJob(q, delayedJob(q, 60_000));

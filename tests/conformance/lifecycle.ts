@@ -6,8 +6,9 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
+import type { StoreEvent } from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
-import { claim, delayedJob, job, saveN, type Suite, uniqueQueue } from './context.ts';
+import { claim, delayedJob, job, record, saveN, type Suite, uniqueQueue } from './context.ts';
 
 /** Registers the job lifecycle cases. */
 export function lifecycleCases(s: Suite): void {
@@ -338,6 +339,29 @@ export function lifecycleCases(s: Suite): void {
       assert.equal(await store.getNextDelayedTimestamp(q), early);
       await store.promoteDelayedJobs(q, early);
       assert.equal(await store.getNextDelayedTimestamp(q), late);
+    });
+
+    s.test("updateJob of a delayed job's delayUntil publishes delayed with the new time", async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, delayedJob(q, 60_000));
+      const rec = record(store, q);
+      const delayedAt = (until: number) => (e: StoreEvent) =>
+        e.type === 'delayed' && e.jobId === id && e.data?.delayUntil === until;
+      // Earlier, as Job.changeDelay does it: state named, guarded by state.
+      const sooner = Date.now() + 30_000;
+      assert.equal(
+        await store.updateJob(q, id, { state: 'delayed', delayUntil: sooner }, {
+          state: 'delayed',
+        }),
+        true,
+      );
+      await rec.until(delayedAt(sooner), 'delayed at the sooner time');
+      // Only delayUntil given: the job stays delayed, and the new time is published too.
+      const soonest = Date.now() + 20_000;
+      assert.equal(await store.updateJob(q, id, { delayUntil: soonest }), true);
+      await rec.until(delayedAt(soonest), 'delayed at the soonest time');
+      assert.equal(await store.getNextDelayedTimestamp(q), soonest);
+      rec.stop();
     });
 
     s.test('getStalledJobs lists active jobs whose lock expired', async (store) => {
