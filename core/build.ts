@@ -43,7 +43,10 @@ export function buildJob(
   }
   const delay = opts.delay === undefined ? 0 : parseDuration(opts.delay, `${label}.delay`);
   // The defaults are set after newJob, not merged into a fields object per job.
-  const job = newJob(queueName, name as string, data, opts, fields);
+  // A delay given as a duration ('10m') is kept in ms, as BullMQ keeps it: the stores read it
+  // (a flow parent is delayed by it when its children are done).
+  const kept = typeof opts.delay === 'string' ? { ...opts, delay } : opts;
+  const job = newJob(queueName, name as string, data, kept, fields);
   job.createdAt = fields?.createdAt ?? now;
   job.delayUntil = fields?.delayUntil ?? (delay > 0 ? now + delay : 0);
   job.state = fields?.state ?? (delay > 0 ? 'delayed' : 'waiting');

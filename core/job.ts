@@ -5,6 +5,7 @@
  */
 import {
   InvalidArgumentError,
+  isUnrecoverableError,
   type JobData,
   JobNotFoundError,
   type JobOptions,
@@ -381,8 +382,9 @@ export class Job<D = unknown, R = unknown> {
 
   /**
    * Fails the active job held with `token` (the attempt counts; retried per `attempts` and
-   * `backoff` unless `retryAt` is null). Throws {@linkcode LockLostError} when the token is
-   * stale and {@linkcode JobStateError} when the job is not active.
+   * `backoff` unless `retryAt` is null or `error` is an `UnrecoverableError`). Throws
+   * {@linkcode LockLostError} when the token is stale and {@linkcode JobStateError} when the job
+   * is not active.
    *
    * @example
    * ```ts
@@ -395,7 +397,7 @@ export class Job<D = unknown, R = unknown> {
     let at = retryAt;
     if (at === undefined) {
       const attempts = this.opts.attempts ?? 1;
-      const delay = this.attemptsMade + 1 < attempts
+      const delay = this.attemptsMade + 1 < attempts && !isUnrecoverableError(error)
         ? await backoffDelay(this.toData(), this.attemptsMade + 1, error)
         : null;
       at = delay === null ? null : Date.now() + delay;
@@ -414,8 +416,10 @@ export class Job<D = unknown, R = unknown> {
   }
 
   /**
-   * Moves a finished job back to `waiting` (`failed` by default). Throws
-   * {@linkcode JobStateError} when the job is not in that state.
+   * Moves a finished job back to `waiting` (`failed` by default), as BullMQ does: clears
+   * `processedOn`, `finishedOn`, `failedReason` and `returnvalue` (the `stacktrace` of earlier
+   * attempts is kept), and with `resetAttemptsMade` / `resetAttemptsStarted` sets those counters
+   * to 0. Throws {@linkcode JobStateError} when the job is not in that state.
    *
    * @example
    * ```ts
@@ -430,6 +434,7 @@ export class Job<D = unknown, R = unknown> {
   ): Promise<void> {
     const updates: Partial<JobData> = {
       state: 'waiting',
+      processedAt: null,
       finishedAt: null,
       failedReason: null,
       returnvalue: null,
@@ -439,8 +444,13 @@ export class Job<D = unknown, R = unknown> {
     if (opts.resetAttemptsStarted) updates.attemptsStarted = 0;
     await this.#guarded('retry', updates, { state });
     this.state = 'waiting';
-    this.failedReason = null;
+    this.processedOn = null;
     this.finishedOn = null;
+    this.failedReason = null;
+    this.returnvalue = null;
+    this.delayUntil = 0;
+    if (opts.resetAttemptsMade) this.attemptsMade = 0;
+    if (opts.resetAttemptsStarted) this.attemptsStarted = 0;
   }
 
   /**

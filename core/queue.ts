@@ -17,7 +17,7 @@ import { type Clock, systemClock } from './clock.ts';
 import { delayUntilWhen, parseDuration } from './duration.ts';
 import { buildJob } from './build.ts';
 import { Job } from './job.ts';
-import { firstRunAt, schedulerJob, validateRepeat } from './schedule.ts';
+import { firstRunAt, repeatJobId, schedulerJob, validateRepeat } from './schedule.ts';
 import {
   checkInteger,
   checkName,
@@ -589,7 +589,8 @@ export class Queue<D = unknown, R = unknown> {
   }
 
   /**
-   * Moves failed (or completed) jobs back to `waiting`. Returns how many moved.
+   * Moves failed (or completed) jobs back to `waiting`, clearing `processedOn`, `finishedOn`,
+   * `failedReason` and `returnvalue` as {@linkcode Job.retry} does. Returns how many moved.
    *
    * @example
    * ```ts
@@ -603,8 +604,10 @@ export class Queue<D = unknown, R = unknown> {
     if (state !== 'failed' && state !== 'completed') {
       throw new InvalidArgumentError('opts.state', state, '"failed" or "completed"');
     }
+    // As Job.retry (and BullMQ): the attempt timestamps go, the stacktrace stays.
     return await this.#eachGuarded(state, opts.count, {
       state: 'waiting',
+      processedAt: null,
       finishedAt: null,
       failedReason: null,
       returnvalue: null,
@@ -710,7 +713,17 @@ export class Queue<D = unknown, R = unknown> {
       runCount: existing?.runCount ?? 0,
       createdAt: existing?.createdAt ?? now,
     };
-    const runs = runAt !== null && (limit === undefined || scheduler.runCount < limit);
+    // The store takes back the replaced series' pending run if it never started: it does not
+    // count against the limit (re-upserting at every start must not use the series up).
+    const pending = existing?.nextRunAt == null
+      ? null
+      : await this.store.getJob(this.name, repeatJobId(id, existing.nextRunAt));
+    const unstarted = pending !== null && pending.attemptsStarted === 0 &&
+        (pending.state === 'waiting' || pending.state === 'delayed')
+      ? 1
+      : 0;
+    const runs = runAt !== null &&
+      (limit === undefined || scheduler.runCount - unstarted < limit);
     if (!runs) scheduler.nextRunAt = null;
     const first = runs ? schedulerJob(scheduler, runAt!, now) : null;
     const jobId = await this.store.upsertScheduler(scheduler, first);

@@ -6,12 +6,14 @@
 import {
   type FetchOptions,
   InvalidArgumentError,
+  isUnrecoverableError,
   type JobCompletion,
   type JobData,
   type JobFailure,
   JobTimeoutError,
   LockLostError,
   type RateLimit,
+  type StalledResult,
   type StoreEvent,
   type StoreEventType,
   type StoreInterface,
@@ -131,7 +133,10 @@ export interface WorkerEvents<D = unknown, R = unknown> {
   active: [job: Job<D, R>];
   /** A job completed (its completion was stored). */
   completed: [job: Job<D, R>, result: R];
-  /** An attempt failed (`job.attemptsMade` counts it; it may be retried). */
+  /**
+   * An attempt failed (`job.attemptsMade` counts it; it may be retried), or this worker's
+   * stalled sweep failed the job for good.
+   */
   failed: [job: Job<D, R>, error: Error];
   /** A running job reported progress. */
   progress: [job: Job<D, R>, progress: number | Record<string, unknown>];
@@ -154,6 +159,9 @@ interface Run<D, R> {
 }
 
 const RELEASE_ALL = Symbol('release');
+
+/** The error of a job failed for stalling too often, when the store gives no reason (BullMQ's). */
+const STALLED_REASON = 'job stalled more than allowable limit';
 
 /**
  * Claims jobs from a queue and runs them. Delivery is event-driven: a new job wakes the worker
@@ -363,9 +371,14 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       );
       this.#services.push(
         this.#promoter,
-        new RescueStalledService(this.store, queueName, stalledInterval, maxStalledCount, (r) => {
-          for (const id of [...r.requeued, ...r.failed]) this.emit('stalled', id);
-        }, onError),
+        new RescueStalledService(
+          this.store,
+          queueName,
+          stalledInterval,
+          maxStalledCount,
+          (r) => this.#onStalled(r),
+          onError,
+        ),
         new RunSchedulersService(this.store, queueName, pollInterval, this.#clock, onError),
         new PruneFinishedService(this.store, queueName, pruneInterval, onError, () => {
           const due = this.#pruneDue;
@@ -791,7 +804,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       const attemptsMade = job.attemptsMade + 1;
       let retryAt: number | null = null;
       let failedReason = error.message;
-      if (attemptsMade < (job.opts.attempts ?? 1)) {
+      // An UnrecoverableError fails the job for good, whatever attempts remain (BullMQ).
+      if (attemptsMade < (job.opts.attempts ?? 1) && !isUnrecoverableError(error)) {
         try {
           const delay = await backoffDelay(
             job.toData(),
@@ -821,6 +835,27 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       this.emit('failed', job, error);
     } catch (e) {
       this.#error(e);
+    }
+  }
+
+  /**
+   * Reports a stalled sweep: `stalled` for every job it found, and, as in BullMQ, `failed` for
+   * each job it failed for good (stalled more than `maxStalledCount` times; the job as stored,
+   * with the store's reason as the error). A job already removed (`removeOnFail: true`) has no
+   * job to report. Such a failure makes a `removeOnFail` count or age due for pruning.
+   */
+  async #onStalled(result: StalledResult): Promise<void> {
+    for (const id of result.requeued) this.emit('stalled', id);
+    for (const id of result.failed) this.emit('stalled', id);
+    if (result.failed.length === 0) return;
+    const rows = await Promise.all(result.failed.map((id) => this.store.getJob(this.name, id)));
+    for (const row of rows) {
+      if (row && keeps(row.opts.removeOnFail)) this.#pruneDue = true;
+    }
+    for (const row of rows) {
+      if (!row) continue;
+      const job = new Job<D, R>(this.store, row);
+      this.emit('failed', job, new Error(row.failedReason ?? STALLED_REASON));
     }
   }
 

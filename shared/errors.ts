@@ -227,6 +227,49 @@ export class JobTimeoutError extends ConveyorError {
 }
 
 /**
+ * Thrown by a processor to fail the job for good at once, whatever `attempts` remain (no
+ * retry, no backoff). The attempt still counts (`attemptsMade`) and the worker emits `failed`,
+ * as in BullMQ. An error of another class whose `name` is `'UnrecoverableError'` (BullMQ's own
+ * class) is honoured the same way; see {@linkcode isUnrecoverableError}.
+ *
+ * @example
+ * ```ts
+ * import { Worker } from '@conveyor/core';
+ * import { UnrecoverableError } from '@conveyor/shared';
+ * import { MemoryStore } from '@conveyor/store-memory';
+ * const worker = new Worker('mail', async (job) => {
+ *   if (!job.data.to) throw new UnrecoverableError('no recipient');
+ * }, { store: new MemoryStore() });
+ * ```
+ */
+export class UnrecoverableError extends ConveyorError {
+  /**
+   * @param message What went wrong (the job's `failedReason`).
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message = 'unrecoverable error', options?: ErrorOptions) {
+    super('UNRECOVERABLE', message, options);
+  }
+}
+
+/**
+ * Whether an error thrown by a processor fails its job for good at once: an
+ * {@linkcode UnrecoverableError}, or any error named `'UnrecoverableError'` (such as BullMQ's).
+ *
+ * @example
+ * ```ts
+ * import { isUnrecoverableError, UnrecoverableError } from '@conveyor/shared';
+ * isUnrecoverableError(new UnrecoverableError('bad input')); // true
+ * isUnrecoverableError(Object.assign(new Error('x'), { name: 'UnrecoverableError' })); // true
+ * isUnrecoverableError(new Error('x')); // false
+ * ```
+ */
+export function isUnrecoverableError(error: unknown): boolean {
+  return error instanceof UnrecoverableError ||
+    (error instanceof Error && error.name === 'UnrecoverableError');
+}
+
+/**
  * The store cannot be used: not connected, closed, a schema newer than this code, a file that
  * is not a database, an unreachable server.
  *

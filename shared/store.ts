@@ -113,7 +113,7 @@ export interface StoreInterface {
   /**
    * *Seed.* Removes a job and all its descendants (flow children, at every level, in any
    * queue). If the job was an unfinished child of a parent in `waiting-children`, the parent's
-   * pending count goes down (and the parent becomes `waiting` at zero), atomically.
+   * pending count goes down (and the parent moves on at zero, as in `completeJobs`), atomically.
    * Publishes `removed`. Removing a missing job is a no-op.
    *
    * Addition: with `options.unlessActive`, the removal is refused with a `JobStateError` (and
@@ -188,8 +188,9 @@ export interface StoreInterface {
    * (false: the job was not active with that token, so nothing changed). For each job:
    * `completed`, `returnvalue`, `finishedAt`, lock cleared; removed at once when
    * `opts.removeOnComplete === true`; and if it has a parent, the parent's pending count goes
-   * down and the parent becomes `waiting` when it reaches 0. Publishes `completed` (and
-   * `waiting` for a released parent).
+   * down (once per child, also when the child is retried and finishes again) and, at 0, the
+   * parent becomes `waiting`, or `delayed` until now + `opts.delay` when it has a numeric one.
+   * Publishes `completed` (and `waiting` or `delayed` for a released parent).
    */
   completeJobs(queueName: string, completions: JobCompletion[]): Promise<boolean[]>;
 
@@ -339,7 +340,8 @@ export interface StoreInterface {
 
   /**
    * *Seed.* Decrements the parent's pending count; at 0 a `waiting-children` parent becomes
-   * `waiting`. Returns the parent's state afterwards. (`completeJobs` does this itself.)
+   * `waiting` (or `delayed`, as in `completeJobs`). Returns the parent's state afterwards.
+   * (`completeJobs` does this itself.)
    * Throws `JobNotFoundError` when the parent does not exist.
    */
   notifyChildCompleted(parentQueueName: string, parentId: string): Promise<JobState>;
@@ -378,7 +380,8 @@ export interface StoreInterface {
 
   /**
    * Creates or replaces a scheduler by id, atomically with its first job. On replace, the old
-   * scheduler's pending `delayed`/`waiting` job is removed and `runCount` is kept. `firstJob`
+   * scheduler's pending `delayed`/`waiting` jobs are removed, and those that never started no
+   * longer count in `runCount` (re-upserting must not use up a `limit`). `firstJob`
    * (if not null) is saved like `saveJob` (its `opts.jobId` makes it idempotent) and counts as
    * a run. Returns the first job's id, or null.
    */

@@ -26,7 +26,8 @@ export class RescueStalledService extends PeriodicService {
    * @param queueName The queue.
    * @param interval ms between sweeps.
    * @param maxStalledCount Stalls allowed before the job fails.
-   * @param onStalled Receives each sweep's result when it found something.
+   * @param onStalled Receives each sweep's result when it found something; a returned promise
+   *   is awaited as part of the sweep (so `stop()` waits for it).
    * @param onError Receives errors.
    */
   constructor(
@@ -34,12 +35,12 @@ export class RescueStalledService extends PeriodicService {
     queueName: string,
     interval: number,
     maxStalledCount: number,
-    onStalled: (result: StalledResult) => void,
+    onStalled: (result: StalledResult) => void | Promise<void>,
     onError: (error: unknown) => void,
   ) {
     super(interval, async () => {
       const result = await store.requeueStalledJobs(queueName, maxStalledCount);
-      if (result.requeued.length > 0 || result.failed.length > 0) onStalled(result);
+      if (result.requeued.length > 0 || result.failed.length > 0) await onStalled(result);
     }, onError);
   }
 }

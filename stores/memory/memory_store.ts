@@ -657,8 +657,8 @@ export class MemoryStore implements StoreInterface {
       const old = qs.schedulers.get(scheduler.id);
       const record = copyValue(scheduler);
       if (old) {
-        this.#removeSchedulerJobs(qs, scheduler.id);
-        record.runCount = old.runCount;
+        // A removed job that never started was counted as a run it will not make.
+        record.runCount = Math.max(0, old.runCount - this.#removeSchedulerJobs(qs, scheduler.id));
         record.createdAt = old.createdAt;
       }
       const id = firstJob ? this.#saveMany(qs.name, [firstJob], 'firstJob')[0] : null;
@@ -933,14 +933,22 @@ export class MemoryStore implements StoreInterface {
     return true;
   }
 
-  /** A child finished: the parent's pending count goes down; at 0 it becomes `waiting`. */
+  /**
+   * A child finished: the parent's pending count goes down; at 0 it becomes `waiting`, or, with
+   * `opts.delay`, `delayed` for that long from now (as BullMQ).
+   */
   #childFinished(queueName: string, jobId: string, now: number): JobState | null {
     const rec = this.#find(queueName, jobId);
     if (!rec) return null;
     const job = rec.job;
     if (job.pendingChildrenCount > 0) job.pendingChildrenCount--;
     if (job.pendingChildrenCount === 0 && job.state === 'waiting-children') {
-      this.#move(rec, 'waiting', now);
+      const delay = parentDelay(job.opts.delay);
+      if (delay > 0) {
+        this.#move(rec, 'delayed', now, () => {
+          job.delayUntil = now + delay;
+        });
+      } else this.#move(rec, 'waiting', now);
     }
     return job.state;
   }
@@ -1019,11 +1027,16 @@ export class MemoryStore implements StoreInterface {
     if (clear) rec.job.parentId = rec.job.parentQueueName = null;
   }
 
-  #removeSchedulerJobs(qs: QueueState, schedulerId: string): void {
+  /**
+   * Removes a scheduler's pending (`waiting` / `delayed`) jobs; returns how many of them never
+   * started (a job retried or requeued after a start made its run).
+   */
+  #removeSchedulerJobs(qs: QueueState, schedulerId: string): number {
     const pending = [...qs.inState('waiting'), ...qs.inState('delayed')]
       .filter((rec) => rec.job.opts.repeat?.schedulerId === schedulerId);
     const now = Date.now();
     for (const rec of pending) this.#removeTree(rec, now);
+    return pending.filter((rec) => rec.job.attemptsStarted === 0).length;
   }
 
   /** Publishes the event of the state a job just entered (if that state has one). */
@@ -1077,6 +1090,14 @@ function refuseTx(options: SaveOptions | undefined): void {
 function publishesState(updates: Partial<JobData>, state: JobState): boolean {
   if (state === 'waiting') return updates.state === 'waiting';
   return state === 'delayed' && (updates.state === 'delayed' || updates.delayUntil !== undefined);
+}
+
+/**
+ * The delay (ms) a parent waits once its children are done: its `opts.delay` when that is a
+ * positive number of ms, else 0.
+ */
+function parentDelay(delay: unknown): number {
+  return typeof delay === 'number' && Number.isFinite(delay) && delay > 0 ? delay : 0;
 }
 
 function guardHolds(job: JobData, guard: UpdateGuard | undefined): boolean {

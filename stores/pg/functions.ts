@@ -92,21 +92,35 @@ BEGIN
 END $$;
 
 -- A child of (pq, pid) finished (n of them): the pending count goes down, and a parent in
--- waiting-children becomes waiting at zero. Returns the parent's state (null if missing).
+-- waiting-children moves on at zero: to waiting, or, with a numeric opts.delay, to delayed until
+-- now + delay (BullMQ counts a flow parent's delay from its children's end). Returns the
+-- parent's state (null if missing).
 CREATE OR REPLACE FUNCTION ${s}.child_done(pq text, pid text, n integer) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-  old_state text;
+  p record;
+  delay float8;
+  until float8;
   new_state text;
 BEGIN
-  SELECT state INTO old_state FROM ${s}.jobs WHERE queue = pq AND id = pid FOR UPDATE;
+  SELECT state, pending_children, opts INTO p FROM ${s}.jobs WHERE queue = pq AND id = pid
+  FOR UPDATE;
   IF NOT FOUND THEN RETURN NULL; END IF;
-  UPDATE ${s}.jobs SET
-    pending_children = greatest(pending_children - n, 0),
-    state = CASE WHEN state = 'waiting-children' AND pending_children - n <= 0
-      THEN 'waiting' ELSE state END
-  WHERE queue = pq AND id = pid RETURNING state INTO new_state;
-  IF old_state = 'waiting-children' AND new_state = 'waiting' THEN
+  IF p.state <> 'waiting-children' OR p.pending_children - n > 0 THEN
+    UPDATE ${s}.jobs SET pending_children = greatest(pending_children - n, 0)
+    WHERE queue = pq AND id = pid;
+    RETURN p.state;
+  END IF;
+  delay := CASE WHEN jsonb_typeof(p.opts::jsonb -> 'delay') = 'number'
+    THEN (p.opts::jsonb ->> 'delay')::float8 END;
+  until := CASE WHEN delay > 0 THEN ${s}.now_ms() + delay ELSE 0 END;
+  new_state := CASE WHEN until > 0 THEN 'delayed' ELSE 'waiting' END;
+  UPDATE ${s}.jobs SET pending_children = 0, state = new_state, delay_until = until
+  WHERE queue = pq AND id = pid;
+  IF new_state = 'delayed' THEN
+    PERFORM ${s}.emit(pq, 'delayed', ARRAY[pid],
+      ARRAY[jsonb_build_object('delayUntil', until)]);
+  ELSE
     PERFORM ${s}.emit(pq, 'waiting', ARRAY[pid]);
   END IF;
   RETURN new_state;
@@ -351,6 +365,9 @@ BEGIN
       UPDATE ${s}.jobs j SET
         stalled_count = j.stalled_count + 1,
         state = CASE WHEN j.stalled_count + 1 > max_stalled THEN 'failed' ELSE 'waiting' END,
+        -- Failing for good ends an attempt, as any final failure does.
+        attempts_made = j.attempts_made
+          + CASE WHEN j.stalled_count + 1 > max_stalled THEN 1 ELSE 0 END,
         failed_reason = CASE WHEN j.stalled_count + 1 > max_stalled
           THEN 'job stalled more than allowable limit' ELSE j.failed_reason END,
         finished_at = CASE WHEN j.stalled_count + 1 > max_stalled THEN t ELSE j.finished_at END,

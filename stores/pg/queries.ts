@@ -279,6 +279,10 @@ export function buildQueries(n: SchemaNames) {
       || '/' || $2::text, 0)) AS l`,
     schedulerForUpdate: `SELECT run_count, created_at FROM ${s}.schedulers
       WHERE queue = $1::text AND id = $2::text FOR UPDATE`,
+    /** Locks a scheduler's pending jobs (claims skip them) and counts those never started. */
+    schedulerUnstarted: `SELECT count(*) FILTER (WHERE attempts_started = 0)::integer AS n
+      FROM (SELECT attempts_started FROM ${s}.jobs WHERE queue = $1::text
+        AND scheduler_id = $2::text AND state IN (${PENDING_LIST}) FOR UPDATE) x`,
     removeSchedulerJobs: `SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false,
         ARRAY[${PENDING_LIST}]) AS n
       FROM ${s}.jobs WHERE queue = $1::text AND scheduler_id = $2::text

@@ -781,13 +781,20 @@ export class PgStore implements StoreInterface {
       // upserts would each add a first job.
       await this.#run(x, q.lockScheduler, key);
       const [old] = await this.#run(x, q.schedulerForUpdate, key);
-      if (old) await this.#run(x, q.removeSchedulerJobs, key);
+      // A replaced run that never started does not count (re-upserting must not use up `limit`).
+      let unstarted = 0;
+      if (old) {
+        unstarted = Number((await this.#run(x, q.schedulerUnstarted, key))[0].n);
+        await this.#run(x, q.removeSchedulerJobs, key);
+      }
       const id = firstJob
         ? (await this.#insertRows(x, scheduler.queueName, [
           jobToRow(scheduler.queueName, firstJob, 0),
         ]))[0]
         : null;
-      const runs = (old ? Number(old.run_count) : scheduler.runCount ?? 0) + (firstJob ? 1 : 0);
+      const runs =
+        (old ? Math.max(0, Number(old.run_count) - unstarted) : scheduler.runCount ?? 0) +
+        (firstJob ? 1 : 0);
       await this.#run(x, q.upsertScheduler, [
         ...key,
         scheduler.name,

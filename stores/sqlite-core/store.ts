@@ -72,6 +72,9 @@ const CLEAR_LOCK = 'locked_by = NULL, lock_until = NULL, lock_token = NULL';
 const RELEASE_DEDUP =
   'dedup_live = CASE WHEN dedup_expires_at IS NULL THEN NULL ELSE dedup_live END';
 const STALLED_REASON = 'job stalled more than allowable limit';
+/** A scheduler's pending jobs (the scheduler id is the parameter). */
+const SCHEDULER_PENDING =
+  "state IN ('delayed', 'waiting') AND json_extract(opts, '$.repeat.schedulerId') = ?";
 const BUSY_RETRY_LIMIT_MS = 60_000;
 
 /** A value `checkUpdates` accepted as a number (or null) goes in as is. */
@@ -976,22 +979,38 @@ export class SqliteStoreBase implements StoreInterface {
 
   /**
    * One child of a parent finished: the pending count goes down, and a `waiting-children`
-   * parent at 0 becomes `waiting`. Returns the parent's state, or null when it is missing.
+   * parent at 0 becomes `waiting`, or, with `opts.delay`, `delayed` for that long from now (as
+   * BullMQ). Returns the parent's state, or null when it is missing.
    */
   #childFinished(parentQueue: string, parentId: string): JobState | null {
     const row = this.#get(
       `UPDATE conveyor_jobs SET pending_children = max(pending_children - 1, 0)
-       WHERE queue = ? AND id = ? RETURNING seq, name, state, pending_children`,
+       WHERE queue = ? AND id = ?
+       RETURNING seq, name, state, pending_children, json_extract(opts, '$.delay') AS delay`,
       parentQueue,
       parentId,
     );
     if (!row) return null;
-    if (row.state === 'waiting-children' && Number(row.pending_children) === 0) {
-      this.#run("UPDATE conveyor_jobs SET state = 'waiting' WHERE seq = ?", row.seq);
-      this.#emit('waiting', parentQueue, parentId, String(row.name));
-      return 'waiting';
+    if (row.state !== 'waiting-children' || Number(row.pending_children) !== 0) {
+      return row.state as JobState;
     }
-    return row.state as JobState;
+    const delay = parentDelay(row.delay);
+    const state = delay > 0 ? 'delayed' : 'waiting';
+    const delayUntil = delay > 0 ? Date.now() + delay : 0;
+    this.#run(
+      'UPDATE conveyor_jobs SET state = ?, delay_until = ? WHERE seq = ?',
+      state,
+      delayUntil,
+      row.seq,
+    );
+    this.#emit(
+      state,
+      parentQueue,
+      parentId,
+      String(row.name),
+      delay > 0 ? { delayUntil } : undefined,
+    );
+    return state;
   }
 
   /** Decrements a parent's pending count (see `StoreInterface.notifyChildCompleted`). */
@@ -1281,13 +1300,19 @@ export class SqliteStoreBase implements StoreInterface {
     );
   }
 
-  /** Removes a scheduler's pending (`delayed` / `waiting`) jobs. */
-  #removeSchedulerJobs(queue: string, id: string): void {
-    this.#removeWhere(
+  /**
+   * Removes a scheduler's pending (`delayed` / `waiting`) jobs; returns how many of them never
+   * started (a job retried or requeued after a start made its run).
+   */
+  #removeSchedulerJobs(queue: string, id: string): number {
+    const unstarted = this.#get(
+      `SELECT count(*) AS n FROM conveyor_jobs WHERE queue = ? AND ${SCHEDULER_PENDING}
+       AND attempts_started = 0`,
       queue,
-      "state IN ('delayed', 'waiting') AND json_extract(opts, '$.repeat.schedulerId') = ?",
       id,
     );
+    this.#removeWhere(queue, SCHEDULER_PENDING, id);
+    return Number(unstarted?.n ?? 0);
   }
 
   /** Creates or replaces a scheduler, atomically with its first job. */
@@ -1300,8 +1325,11 @@ export class SqliteStoreBase implements StoreInterface {
     const e = firstJob ? encodeNewJob(firstJob, 'firstJob') : null;
     return this.#write(() => {
       const old = this.#scheduler(scheduler.queueName, scheduler.id);
-      if (old) this.#removeSchedulerJobs(scheduler.queueName, scheduler.id);
-      const runCount = (old?.runCount ?? scheduler.runCount ?? 0) + (e ? 1 : 0);
+      // A removed job that never started was counted as a run it will not make.
+      const kept = old
+        ? Math.max(0, old.runCount - this.#removeSchedulerJobs(scheduler.queueName, scheduler.id))
+        : scheduler.runCount ?? 0;
+      const runCount = kept + (e ? 1 : 0);
       this.#putScheduler({
         ...scheduler,
         runCount,
@@ -1361,6 +1389,15 @@ export class SqliteStoreBase implements StoreInterface {
 }
 
 // ───────────────────────────── helpers ─────────────────────────────
+
+/**
+ * The delay (ms) a parent waits once its children are done: its `opts.delay` when that is a
+ * positive number of ms, else 0.
+ */
+function parentDelay(delay: unknown): number {
+  const ms = typeof delay === 'bigint' ? Number(delay) : delay;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : 0;
+}
 
 function byClaimOrder(a: SqlRow, b: SqlRow): number {
   return Number(a.priority) - Number(b.priority) || Number(a.ord) - Number(b.ord);

@@ -89,6 +89,23 @@ export function flowCases(s: Suite): void {
       }
     });
 
+    s.test('a parent with a delay given as a duration is delayed by it once its children are done', async ({ q, worker, queue, flows }) => {
+      const tree = await flows().add({
+        name: 'parent',
+        queueName: q,
+        opts: { delay: '1m' },
+        children: [{ name: 'child', queueName: q }],
+      });
+      worker(() => 'ok');
+      const before = Date.now();
+      const parent = await eventually(async () => {
+        const p = await queue().getJob(tree.job.id);
+        return p?.state === 'delayed' ? p : null;
+      });
+      assert.ok(parent.delayUntil >= before + 60_000, `delayed until ${parent.delayUntil}`);
+      assert.equal(parent.opts.delay, 60_000);
+    });
+
     s.test('a completed child that is retried is unprocessed until it completes again', async ({ q, worker, queue, flows }) => {
       const tree = await flows().add({
         name: 'parent',

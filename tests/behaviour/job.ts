@@ -10,6 +10,7 @@ import {
   JobNotFoundError,
   JobStateError,
   LockLostError,
+  UnrecoverableError,
 } from '@conveyor/shared';
 import { Job } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
@@ -121,6 +122,68 @@ export function jobCases(s: Suite): void {
       await f.remove();
       assert.equal(await qu.getJob(f.id), null);
       await assert.rejects(() => f.promote(), JobNotFoundError);
+    });
+
+    s.test('retry clears processedOn, finishedOn, failedReason and returnvalue, keeps the stacktrace; reset options zero the counters', async ({ queue, worker }) => {
+      const qu = queue();
+      const w = worker((job) => {
+        if (job.name === 'bad') throw new Error('boom');
+        return 'done';
+      });
+      const failed = next(w, 'failed');
+      const completed = next(w, 'completed');
+      const bad = await qu.add('bad', 1);
+      const good = await qu.add('good', 1);
+      const bulk = await qu.add('bad', 2);
+      await failed;
+      await completed;
+      await eventually(async () => (await qu.getJobCounts('failed')).failed === 2);
+      await w.close();
+
+      const f = (await qu.getJob(bad.id))!;
+      assert.ok(f.processedOn !== null && f.finishedOn !== null);
+      await f.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      for (const j of [f, (await qu.getJob(bad.id))!]) {
+        assert.equal(j.state, 'waiting');
+        assert.equal(j.processedOn, null);
+        assert.equal(j.finishedOn, null);
+        assert.equal(j.failedReason, null);
+        assert.equal(j.attemptsMade, 0);
+        assert.equal(j.attemptsStarted, 0);
+        assert.equal(j.stacktrace.length, 1);
+      }
+
+      const c = (await qu.getJob(good.id))!;
+      assert.equal(c.returnvalue, 'done');
+      await c.retry('completed');
+      for (const j of [c, (await qu.getJob(good.id))!]) {
+        assert.equal(j.returnvalue, null);
+        assert.equal(j.processedOn, null);
+        assert.equal(j.finishedOn, null);
+        assert.equal(j.attemptsStarted, 1);
+      }
+
+      // Queue.retryJobs resets the same fields.
+      assert.equal(await qu.retryJobs(), 1);
+      const b = (await qu.getJob(bulk.id))!;
+      assert.equal(b.state, 'waiting');
+      assert.equal(b.processedOn, null);
+      assert.equal(b.finishedOn, null);
+      assert.equal(b.failedReason, null);
+      assert.equal(b.stacktrace.length, 1);
+    });
+
+    s.test('moveToFailed with an UnrecoverableError fails the job for good, whatever attempts remain', async ({ store, q, queue }) => {
+      const qu = queue();
+      const job = await qu.add('x', 1, { attempts: 3 });
+      const claimed = await store.fetchNextJob(q, 'me', 30_000);
+      assert.equal(claimed?.id, job.id);
+      const running = new Job(store, claimed!);
+      await running.moveToFailed(new UnrecoverableError('bad input'), claimed!.lockToken!);
+      const stored = await qu.getJob(job.id);
+      assert.equal(stored?.state, 'failed');
+      assert.equal(stored?.attemptsMade, 1);
+      assert.equal(stored?.failedReason, 'bad input');
     });
 
     s.test('remove refuses an active job; moveToFailed with a stale token throws LockLostError', async ({ store, q, queue }) => {

@@ -124,6 +124,17 @@ export function schedulerCases(s: Suite): void {
       assert.equal(await qu.count(), 0);
     });
 
+    s.test('every with a limit, upserted again at every start, keeps its pending run', async ({ queue }) => {
+      const qu = queue();
+      for (let start = 0; start < 3; start++) {
+        await qu.every('1h', 'tick', { start }, { key: 'once', limit: 1 });
+        const scheduler = await qu.getJobScheduler('once');
+        assert.equal(scheduler?.runCount, 1, `start ${start}`);
+        assert.notEqual(scheduler?.nextRunAt, null, `start ${start}: the series goes on`);
+        assert.equal(await qu.count(), 1, `start ${start}: one pending run`);
+      }
+    });
+
     s.test('every runs at the interval and limit counts total runs', async ({ queue, worker }) => {
       const qu = queue();
       const w = worker(() => 'tick');

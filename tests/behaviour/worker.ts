@@ -12,6 +12,7 @@ import {
   LockLostError,
   type StoreEvent,
   type StoreInterface,
+  UnrecoverableError,
 } from '@conveyor/shared';
 import { type Job, Queue, Worker } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
@@ -279,6 +280,34 @@ export function workerCases(s: Suite): void {
       assert.match(stored?.stacktrace[0] ?? '', /TypeError: bad data/);
     });
 
+    s.test('an UnrecoverableError (or an error so named) fails the job at once, whatever attempts remain', async ({ queue, worker }) => {
+      const qu = queue();
+      const runs = new Map<string, number>();
+      const w = worker((job) => {
+        runs.set(job.name, (runs.get(job.name) ?? 0) + 1);
+        if (job.name === 'ours') throw new UnrecoverableError('no recipient');
+        // BullMQ's class, or any error of another library that carries the name.
+        throw Object.assign(new Error('bad payload'), { name: 'UnrecoverableError' });
+      });
+      const failed = collect<[Job, Error]>(w, 'failed');
+      const ours = await qu.add('ours', 1, { attempts: 5, backoff: 10 });
+      const named = await qu.add('named', 1, { attempts: 5 });
+      await eventually(() => failed.length >= 2, { message: 'two failed events' });
+      for (const [job, reason] of [[ours, 'no recipient'], [named, 'bad payload']] as const) {
+        const [emitted, err] = failed.find(([j]) => j.id === job.id)!;
+        assert.equal(err.message, reason);
+        assert.equal(emitted.state, 'failed');
+        assert.equal(emitted.attemptsMade, 1);
+        const stored = await qu.getJob(job.id);
+        assert.equal(stored?.state, 'failed');
+        assert.equal(stored?.attemptsMade, 1);
+        assert.equal(stored?.failedReason, reason);
+        assert.equal(runs.get(job.name), 1);
+      }
+      assert.ok(failed.find(([j]) => j.id === ours.id)![1] instanceof UnrecoverableError);
+      assert.equal(failed.length, 2);
+    });
+
     s.test('timeout aborts the signal, fails the attempt, retries, and frees the slot', async ({ queue, worker }) => {
       const qu = queue();
       const reasons: unknown[] = [];
@@ -495,6 +524,42 @@ export function workerCases(s: Suite): void {
       await next(w, 'stalled');
       await eventually(async () => (await qu.getJob(job.id))?.state === 'failed');
       assert.match((await qu.getJob(job.id))?.failedReason ?? '', /stalled/);
+    });
+
+    s.test('a job failed by the stalled sweep fires failed on the sweeping worker, after stalled', async ({ store, q, queue, worker }) => {
+      const qu = queue();
+      const job = await qu.add('x', 1, { attempts: 3 });
+      await store.fetchNextJob(q, 'dead-worker', 20);
+      const w = worker(() => 'never', { stalledInterval: 25, maxStalledCount: 0, autorun: false });
+      const events: string[] = [];
+      w.on('stalled', (id) => events.push(`stalled ${id}`));
+      const failed = next<[Job, Error]>(w, 'failed');
+      w.on('failed', (j) => events.push(`failed ${j.id}`));
+      w.run();
+      const [j, err] = await failed;
+      assert.equal(j.id, job.id);
+      assert.equal(j.state, 'failed');
+      assert.equal(j.attemptsMade, 1);
+      assert.equal(err.message, 'job stalled more than allowable limit');
+      assert.deepEqual(events, [`stalled ${job.id}`, `failed ${job.id}`]);
+    });
+
+    s.test('removeOnFail count applies to jobs failed by the stalled sweep', async ({ store, q, queue, worker }) => {
+      const qu = queue();
+      const first = await qu.add('x', 1, { removeOnFail: 1 });
+      const second = await qu.add('x', 2, { removeOnFail: 1 });
+      assert.equal((await store.fetchNextJob(q, 'dead-worker', 20))?.id, first.id);
+      assert.equal((await store.fetchNextJob(q, 'dead-worker', 20))?.id, second.id);
+      const w = worker(() => 'never', {
+        stalledInterval: 25,
+        maxStalledCount: 0,
+        pruneInterval: 20,
+      });
+      const stalled = collect(w, 'stalled');
+      await eventually(() => stalled.length === 2, { message: 'both stalled' });
+      await eventually(async () => (await qu.getJobCounts('failed')).failed === 1, {
+        message: 'pruned to 1 failed job',
+      });
     });
 
     s.test('fencing: a worker that lost its lock cannot complete the job', async ({ store, q, queue, worker }) => {

@@ -134,6 +134,52 @@ export function flowCases(s: Suite): void {
       assert.equal(await state(store, t.root), 'completed');
     });
 
+    s.test('a parent with opts.delay becomes delayed, from its last child, when its children are done', async (store) => {
+      const q = uniqueQueue();
+      const parent = { queue: q, id: 'p' };
+      const plain = { queue: q, id: 'plain' };
+      await store.saveFlow([
+        node(parent, null, 1, undefined, { delay: 60_000 }),
+        node({ queue: q, id: 'c' }, parent),
+        node(plain, null, 1),
+        node({ queue: q, id: 'd' }, plain),
+      ]);
+      const events = record(store, q);
+      const before = Date.now();
+      await complete(store, { queue: q, id: 'c' });
+      const after = Date.now();
+      const p = await store.getJob(q, 'p');
+      assert.equal(p?.state, 'delayed');
+      assert.equal(p?.pendingChildrenCount, 0);
+      assert.ok(
+        p!.delayUntil >= before + 60_000 && p!.delayUntil <= after + 60_000,
+        `delayUntil ${p!.delayUntil} in [${before + 60_000}, ${after + 60_000}]`,
+      );
+      const delayed = await events.until(
+        (e) => e.type === 'delayed' && e.jobId === 'p',
+        'delayed of the parent',
+      );
+      assert.equal(delayed.data?.delayUntil, p!.delayUntil);
+      assert.equal(await store.getNextDelayedTimestamp(q), p!.delayUntil);
+      assert.equal(await store.fetchNextJob(q, 'w', 1000, { jobName: 'p' }), null);
+      // Without a delay, the parent becomes waiting, as before.
+      await complete(store, { queue: q, id: 'd' });
+      const released = await store.getJob(q, 'plain');
+      assert.equal(released?.state, 'waiting');
+      assert.equal(released?.delayUntil, 0);
+      await events.until((e) => e.type === 'waiting' && e.jobId === 'plain', 'waiting of plain');
+      events.stop();
+      assert.deepEqual(events.of('p', 'waiting'), []);
+      await claimNode(store, plain);
+      // notifyChildCompleted releases it the same way, and answers `delayed`.
+      await store.saveJob(
+        q,
+        node({ queue: q, id: 'n' }, null, 1, undefined, { delay: 60_000 }).job,
+      );
+      assert.equal(await store.notifyChildCompleted(q, 'n'), 'delayed');
+      assert.ok((await store.getJob(q, 'n'))!.delayUntil >= after + 60_000);
+    });
+
     s.test('policy fail (default) fails every ancestor with a chained reason', async (store) => {
       const t = tree();
       await store.saveFlow(t.flow);

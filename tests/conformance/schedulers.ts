@@ -7,7 +7,7 @@
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NewJob, SchedulerData } from '@conveyor/shared';
-import { delayedJob, job, type Suite, uniqueQueue } from './context.ts';
+import { claim, delayedJob, ids, job, type Suite, uniqueQueue } from './context.ts';
 
 function scheduler(
   queue: string,
@@ -66,7 +66,7 @@ export function schedulerCases(s: Suite): void {
       assert.equal(await store.getScheduler(q, 'missing'), null);
     });
 
-    s.test('replacing a scheduler keeps runCount and removes the old pending job', async (store) => {
+    s.test('replacing a scheduler removes the old pending job and counts only runs made', async (store) => {
       const q = uniqueQueue();
       const at1 = Date.now() + 60_000;
       const old = await store.upsertScheduler(scheduler(q, 's', at1), run(q, 's', at1));
@@ -79,11 +79,51 @@ export function schedulerCases(s: Suite): void {
       assert.equal((await store.getJob(q, fresh!))?.state, 'delayed');
       assert.equal((await store.getJob(q, unrelated))?.state, 'delayed');
       const got = await store.getScheduler(q, 's');
-      assert.equal(got?.runCount, 2);
+      // The removed job never started: only the new first job counts.
+      assert.equal(got?.runCount, 1);
       assert.deepEqual(got?.data, { v: 2 });
       assert.deepEqual(got?.repeat, { every: 120_000 });
       assert.equal(got?.nextRunAt, at2);
       assert.equal((await store.listSchedulers(q)).length, 1);
+    });
+
+    s.test('re-upserting a scheduler does not count its removed, never-started job as a run', async (store) => {
+      const q = uniqueQueue();
+      const at = Date.now() + 60_000;
+      await store.upsertScheduler(scheduler(q, 's', at), run(q, 's', at));
+      assert.equal((await store.getScheduler(q, 's'))?.runCount, 1);
+      for (let i = 1; i <= 3; i++) {
+        const next = at + i * 1000;
+        const id = await store.upsertScheduler(scheduler(q, 's', next), run(q, 's', next));
+        assert.equal(id, `repeat:s:${next}`);
+        assert.equal((await store.getScheduler(q, 's'))?.runCount, 1, `after re-upsert ${i}`);
+        assert.deepEqual(ids(await store.listJobs(q, 'delayed')), [id]);
+        assert.equal(await store.countJobs(q, 'waiting'), 0);
+      }
+      // A run that started stays counted: claim the pending job, then re-upsert.
+      const last = `repeat:s:${at + 3000}`;
+      assert.equal(await store.promoteDelayedJobs(q, at + 3000), 1);
+      assert.equal((await claim(store, q)).id, last);
+      const later = at + 10_000;
+      await store.upsertScheduler(scheduler(q, 's', later), run(q, 's', later));
+      assert.equal((await store.getScheduler(q, 's'))?.runCount, 2);
+      assert.equal((await store.getJob(q, last))?.state, 'active');
+      assert.deepEqual(ids(await store.listJobs(q, 'delayed')), [`repeat:s:${later}`]);
+      // So does a pending job that started before (retried): it is removed, and stays counted.
+      assert.equal(await store.promoteDelayedJobs(q, later), 1);
+      const started = await claim(store, q);
+      const [retried] = await store.failJobs(q, [{
+        jobId: started.id,
+        token: started.lockToken,
+        reason: 'again',
+        retryAt: Date.now() + 60_000,
+      }]);
+      assert.equal(retried, true);
+      const last2 = at + 20_000;
+      await store.upsertScheduler(scheduler(q, 's', last2), run(q, 's', last2));
+      assert.equal((await store.getScheduler(q, 's'))?.runCount, 3);
+      assert.equal(await store.getJob(q, started.id), null);
+      assert.deepEqual(ids(await store.listJobs(q, 'delayed')), [`repeat:s:${last2}`]);
     });
 
     s.test('listSchedulers orders by next run time', async (store) => {
