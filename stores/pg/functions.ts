@@ -136,9 +136,12 @@ END $$;
 -- once for its parent.
 -- With states: only roots still in one of these states are removed (a job claimed since it was
 -- picked stays). With unless_active (removeJob's option): raises conveyor:job_active, with the
--- active job's queue and id, when one of the jobs is active.
+-- active job's queue and id, when one of the jobs is active. With finished (removeOnComplete or
+-- removeOnFail: true): just the given jobs go, without a removed event, as BullMQ drops just
+-- the finished job; their children stay (a running one finishes normally).
 CREATE OR REPLACE FUNCTION ${s}.remove_set(qs text[], ids text[],
-  unless_active boolean DEFAULT false, states text[] DEFAULT NULL) RETURNS integer
+  unless_active boolean DEFAULT false, states text[] DEFAULT NULL,
+  finished boolean DEFAULT false) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
   r record;
@@ -153,6 +156,7 @@ BEGIN
     UNION
     SELECT j.queue, j.id, false, t.depth + 1 FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
       AND j.parent_id = t.id
+    WHERE NOT finished
   ), u AS (SELECT queue, id, bool_or(root) AS root, max(depth) AS depth FROM t GROUP BY 1, 2)
   SELECT array_agg(queue), array_agg(id), array_agg(root), array_agg(depth)
   INTO dq, di, dr, dd FROM u;
@@ -207,7 +211,7 @@ BEGIN
     SELECT queue, array_agg(id ORDER BY seq) AS ids, count(*) FILTER (WHERE root) AS roots
     FROM del GROUP BY queue
   LOOP
-    PERFORM ${s}.emit(r.queue, 'removed', r.ids);
+    IF NOT finished THEN PERFORM ${s}.emit(r.queue, 'removed', r.ids); END IF;
     total := total + r.roots;
   END LOOP;
   RETURN total;
@@ -236,7 +240,7 @@ BEGIN
     END IF;
   END IF;
   IF j.rf_now THEN
-    PERFORM ${s}.remove_set(ARRAY[q], ARRAY[jid]);
+    PERFORM ${s}.remove_set(ARRAY[q], ARRAY[jid], finished => true);
   END IF;
 END $$;
 
@@ -291,7 +295,7 @@ BEGIN
   SELECT array_agg(id ORDER BY seq) INTO gone FROM ${s}.jobs
   WHERE queue = q AND id = ANY(ids) AND rc_now;
   IF gone IS NOT NULL THEN
-    PERFORM ${s}.remove_set(array_fill(q, ARRAY[cardinality(gone)]), gone);
+    PERFORM ${s}.remove_set(array_fill(q, ARRAY[cardinality(gone)]), gone, finished => true);
   END IF;
   RETURN cardinality(ids);
 END $$;

@@ -179,9 +179,10 @@ CREATE TABLE ${s}.child_values (
 
 // Version 4: a child counts once for its parent (\`counted\`), also when it is retried after it
 // finished and finishes again, or is removed after that. Functions: remove_set locks the jobs
-// it removes before it reads their states, descendants first, and keeps only roots still in
-// the given states (a new defaulted argument); fail_jobs and requeue_stalled lock parents in
-// key order.
+// it removes before it reads their states, descendants first, keeps only roots still in the
+// given states, and removes just the job for removeOnComplete/removeOnFail (two new defaulted
+// arguments); fail_jobs and requeue_stalled lock parents in key order; child_done delays a
+// parent by its opts.delay.
 const v4 = ({ s }: SchemaNames): string => `
 ALTER TABLE ${s}.jobs ADD COLUMN counted boolean NOT NULL DEFAULT false;
 UPDATE ${s}.jobs SET counted = true

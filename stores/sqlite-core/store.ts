@@ -966,7 +966,7 @@ export class SqliteStoreBase implements StoreInterface {
   /** Applies `removeOnComplete` / `removeOnFail` to a job that just finished. */
   #keep(queue: string, id: string, seq: number, keep: RemoveOnFinish | undefined): void {
     if (keep === undefined || keep === false) return;
-    if (keep === true) return this.#removeTree(queue, id, false);
+    if (keep === true) return this.#dropFinished(queue, id, seq);
     const count = typeof keep === 'number' ? keep : keep.count;
     const age = typeof keep === 'number' ? undefined : keep.age;
     this.#run(
@@ -1039,7 +1039,21 @@ export class SqliteStoreBase implements StoreInterface {
    * Removes a job and its descendants (any queue) inside the running transaction. An
    * unfinished child counts as finished for its parent. Publishes `removed` when `announce`.
    */
-  #removeTree(queue: string, id: string, announce: boolean, unlessActive = false): void {
+  /**
+   * `removeOnComplete` / `removeOnFail: true`: just the finished job goes, with the values kept
+   * for it as a parent, and without a `removed` event (BullMQ drops just the job's key); its
+   * children stay, and a running one finishes normally.
+   */
+  #dropFinished(queue: string, id: string, seq: number): void {
+    this.#run('DELETE FROM conveyor_jobs WHERE seq = ?', seq);
+    this.#run(
+      'DELETE FROM conveyor_child_values WHERE parent_queue = ? AND parent_id = ?',
+      queue,
+      id,
+    );
+  }
+
+  #removeTree(queue: string, id: string, unlessActive = false): void {
     const rows = this.#all(
       `WITH RECURSIVE tree(seq, queue, id, name, state, parent_id, parent_queue) AS (
          SELECT seq, queue, id, name, state, parent_id, parent_queue FROM conveyor_jobs WHERE queue = ? AND id = ?
@@ -1063,9 +1077,7 @@ export class SqliteStoreBase implements StoreInterface {
          (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`,
       JSON.stringify(rows.map((r) => [String(r.queue), String(r.id)])),
     );
-    if (announce) {
-      for (const r of rows) this.#emit('removed', String(r.queue), String(r.id), String(r.name));
-    }
+    for (const r of rows) this.#emit('removed', String(r.queue), String(r.id), String(r.name));
   }
 
   /**
@@ -1088,7 +1100,7 @@ export class SqliteStoreBase implements StoreInterface {
   /** Removes a job and its descendants. */
   async removeJob(queueName: string, jobId: string, options?: RemoveOptions): Promise<void> {
     const unlessActive = checkRemoveOptions(options);
-    return this.#write(() => this.#removeTree(queueName, jobId, true, unlessActive));
+    return this.#write(() => this.#removeTree(queueName, jobId, unlessActive));
   }
 
   /** Removes the jobs of a queue selected by `where` (with descendants); returns how many. */
@@ -1098,7 +1110,7 @@ export class SqliteStoreBase implements StoreInterface {
       queue,
       ...params,
     );
-    for (const r of rows) this.#removeTree(queue, String(r.id), true);
+    for (const r of rows) this.#removeTree(queue, String(r.id));
     return rows.length;
   }
 

@@ -7,7 +7,7 @@
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { type JobData, JobStateError, PAUSE_ALL, type StoreInterface } from '@conveyor/shared';
-import { claim, job, record, saveN, type Suite, uniqueQueue } from './context.ts';
+import { claim, job, record, saveFamily, saveN, type Suite, uniqueQueue } from './context.ts';
 
 /** `n` fetchers loop until the queue is empty; returns every claimed id. */
 async function fetchAll(stores: StoreInterface[], queue: string, n: number): Promise<string[]> {
@@ -169,21 +169,9 @@ function raceCases(
       }
     }));
 
-  /** Saves parent `p` (waiting for `n` children `p.0` … in the same queue) as one flow. */
+  /** Saves parent `p` waiting for `n` children `p.0` … in queue `q`. */
   const family = (store: StoreInterface, q: string, p: string, n: number) =>
-    store.saveFlow([
-      {
-        queueName: q,
-        job: job(q, 'p', {}, { jobId: p }, {
-          state: 'waiting-children',
-          pendingChildrenCount: n,
-        }),
-      },
-      ...Array.from({ length: n }, (_, i) => ({
-        queueName: q,
-        job: job(q, 'c', {}, { jobId: `${p}.${i}` }, { parentId: p, parentQueueName: q }),
-      })),
-    ]);
+    saveFamily(store, q, p, Array.from({ length: n }, (_, i) => `${p}.${i}`));
 
   s.test(`${label}: a child removed twice at once, or while it completes, counts once for its parent`, (store) =>
     using(store, async (all) => {
@@ -232,6 +220,38 @@ function raceCases(
           assert.equal(await store.getJob(q, 'p'), null);
           assert.equal(await store.getJob(q, child.id), null);
         }
+      }));
+    }));
+
+  s.test(`${label}: a child failing its parent (removed on failure) while a sibling completes`, (store) =>
+    using(store, async (all) => {
+      const queues = Array.from({ length: 30 }, () => uniqueQueue());
+      for (const q of queues) {
+        await saveFamily(store, q, 'p', ['bad', 'good'], { removeOnFail: true });
+      }
+      await Promise.all(queues.map(async (q, i) => {
+        const [a, b] = [all[i % all.length], all[(i + 1) % all.length]];
+        const c = Object.fromEntries(
+          (await a.fetchNextJobs(q, 'w', 30_000, 2)).map((j) => [j.id, j.lockToken!]),
+        );
+        const [failed, completed] = await Promise.allSettled([
+          a.failJobs(q, [{ jobId: 'bad', token: c.bad, reason: 'broke' }]),
+          b.completeJobs(q, [{ jobId: 'good', token: c.good, returnvalue: 1 }]),
+        ]);
+        assert.equal(
+          failed.status,
+          'fulfilled',
+          `${q}: ${(failed as PromiseRejectedResult).reason}`,
+        );
+        assert.equal(
+          completed.status,
+          'fulfilled',
+          `${q}: ${(completed as PromiseRejectedResult).reason}`,
+        );
+        assert.deepEqual(failed.value, [true]);
+        assert.deepEqual(completed.value, [true]);
+        // The parent failed and was removed on failure.
+        assert.equal(await store.getJob(q, 'p'), null);
       }));
     }));
 

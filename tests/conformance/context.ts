@@ -73,6 +73,32 @@ export function delayedJob(
   return newJob(queue, name, {}, opts, { state: 'delayed', delayUntil: Date.now() + ms });
 }
 
+/**
+ * Saves a flow: parent `parent` (in `waiting-children`, with `parentOpts`) and its waiting
+ * children `children` (ids, named `c`), all in `queue`.
+ */
+export async function saveFamily(
+  store: StoreInterface,
+  queue: string,
+  parent: string,
+  children: string[],
+  parentOpts: JobOptions = {},
+): Promise<void> {
+  await store.saveFlow([
+    {
+      queueName: queue,
+      job: job(queue, 'p', {}, { ...parentOpts, jobId: parent }, {
+        state: 'waiting-children',
+        pendingChildrenCount: children.length,
+      }),
+    },
+    ...children.map((id) => ({
+      queueName: queue,
+      job: job(queue, 'c', {}, { jobId: id }, { parentId: parent, parentQueueName: queue }),
+    })),
+  ]);
+}
+
 /** Saves `n` waiting jobs (`data: { i }`) one by one and returns their ids. */
 export async function saveN(
   store: StoreInterface,

@@ -8,7 +8,7 @@ import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { GroupFullError, InvalidArgumentError, JobStateError } from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
-import { claim, delayedJob, job, saveN, type Suite, uniqueQueue } from './context.ts';
+import { claim, delayedJob, job, saveFamily, saveN, type Suite, uniqueQueue } from './context.ts';
 
 /** Registers the job CRUD cases. */
 export function jobCases(s: Suite): void {
@@ -380,6 +380,25 @@ export function jobCases(s: Suite): void {
       };
       await finishTwice('done', 'complete', 2);
       await finishTwice('ignored', 'fail', 1);
+    });
+
+    s.test('removeOnFail: true on a parent removes just the parent; a running child finishes', async (store) => {
+      const q = uniqueQueue();
+      await saveFamily(store, q, 'p', ['bad', 'good'], { removeOnFail: true });
+      const c = Object.fromEntries(
+        (await store.fetchNextJobs(q, 'w', 30_000, 2)).map((j) => [j.id, j.lockToken!]),
+      );
+      assert.deepEqual(
+        await store.failJobs(q, [{ jobId: 'bad', token: c.bad, reason: 'broke' }]),
+        [true],
+      );
+      assert.equal(await store.getJob(q, 'p'), null, 'the failed parent is removed');
+      assert.equal((await store.getJob(q, 'good'))?.state, 'active', 'its running child stays');
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: 'good', token: c.good, returnvalue: 1 }]),
+        [true],
+      );
+      assert.equal((await store.getJob(q, 'good'))?.state, 'completed');
     });
 
     s.test('updateJob with a state guard applies only in that state', async (store) => {
