@@ -69,6 +69,33 @@ interface RunHooks {
 const NO_HOOKS: RunHooks = Object.freeze({});
 
 /**
+ * What a retry writes (as BullMQ's reprocessJob): back to `waiting`, the last attempt's
+ * timestamps, reason and return value cleared, the stacktrace kept, and the counters zeroed
+ * on request. Used by `Job.retry` and `Queue.retryJobs`.
+ *
+ * @example
+ * ```ts
+ * import { retryUpdates } from '@conveyor/core';
+ * console.log(retryUpdates({ resetAttemptsMade: true }).attemptsMade); // 0
+ * ```
+ */
+export function retryUpdates(
+  opts: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean } = {},
+): Partial<JobData> {
+  const updates: Partial<JobData> = {
+    state: 'waiting',
+    processedAt: null,
+    finishedAt: null,
+    failedReason: null,
+    returnvalue: null,
+    delayUntil: 0,
+  };
+  if (opts.resetAttemptsMade) updates.attemptsMade = 0;
+  if (opts.resetAttemptsStarted) updates.attemptsStarted = 0;
+  return updates;
+}
+
+/**
  * A job: the stored fields (a snapshot taken when the object was made or last refreshed) and
  * operations that go to the store. State-changing operations check the job's state atomically
  * and throw {@linkcode JobStateError} when it is wrong.
@@ -432,17 +459,7 @@ export class Job<D = unknown, R = unknown> {
     state: 'failed' | 'completed' = 'failed',
     opts: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean } = {},
   ): Promise<void> {
-    const updates: Partial<JobData> = {
-      state: 'waiting',
-      processedAt: null,
-      finishedAt: null,
-      failedReason: null,
-      returnvalue: null,
-      delayUntil: 0,
-    };
-    if (opts.resetAttemptsMade) updates.attemptsMade = 0;
-    if (opts.resetAttemptsStarted) updates.attemptsStarted = 0;
-    await this.#guarded('retry', updates, { state });
+    await this.#guarded('retry', retryUpdates(opts), { state });
     this.state = 'waiting';
     this.processedOn = null;
     this.finishedOn = null;

@@ -16,7 +16,7 @@ import {
 import { type Clock, systemClock } from './clock.ts';
 import { delayUntilWhen, parseDuration } from './duration.ts';
 import { buildJob } from './build.ts';
-import { Job } from './job.ts';
+import { Job, retryUpdates } from './job.ts';
 import { firstRunAt, repeatJobId, schedulerJob, validateRepeat } from './schedule.ts';
 import {
   checkInteger,
@@ -604,15 +604,7 @@ export class Queue<D = unknown, R = unknown> {
     if (state !== 'failed' && state !== 'completed') {
       throw new InvalidArgumentError('opts.state', state, '"failed" or "completed"');
     }
-    // As Job.retry (and BullMQ): the attempt timestamps go, the stacktrace stays.
-    return await this.#eachGuarded(state, opts.count, {
-      state: 'waiting',
-      processedAt: null,
-      finishedAt: null,
-      failedReason: null,
-      returnvalue: null,
-      delayUntil: 0,
-    });
+    return await this.#eachGuarded(state, opts.count, retryUpdates());
   }
 
   /**

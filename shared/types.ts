@@ -526,6 +526,24 @@ export function activeRemovalError(queueName: string, jobId: string): JobStateEr
 }
 
 /**
+ * How long a flow parent waits, in ms, once its last child finished: its `opts.delay` when that
+ * is a positive number of ms (the engine keeps a duration like `'1m'` in ms), else 0 — then the
+ * parent goes straight to `waiting`. Every store moves a parent on with it (as BullMQ counts a
+ * parent's delay from its children's end). A bigint, as a SQLite driver may read it, counts as
+ * its number.
+ *
+ * @example
+ * ```ts
+ * import { flowParentDelay } from '@conveyor/shared';
+ * console.log(flowParentDelay(60_000), flowParentDelay(undefined)); // 60000 0
+ * ```
+ */
+export function flowParentDelay(delay: unknown): number {
+  const ms = typeof delay === 'bigint' ? Number(delay) : delay;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : 0;
+}
+
+/**
  * Checks `removeJob`'s options: an object (or undefined) whose `unlessActive` is a boolean.
  * Returns whether the removal must refuse active jobs.
  *

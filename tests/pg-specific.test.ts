@@ -27,6 +27,7 @@ import {
 } from '@conveyor/shared';
 import { eventually, requireTests, uniqueQueue } from './helpers.ts';
 import { testServer } from './pg-server.ts';
+import { saveFamily } from './conformance/context.ts';
 import { MIGRATIONS } from '../stores/pg/migrations.ts';
 import { QueueEvents } from '@conveyor/core';
 
@@ -157,24 +158,9 @@ describe('pg-specific', () => {
       const schema = freshSchema();
       const before = await open({ schema });
       const q = uniqueQueue();
-      await before.saveFlow([
-        {
-          queueName: q,
-          job: newJob(q, 'parent', {}, { jobId: 'parent' }, {
-            state: 'waiting-children',
-            pendingChildrenCount: 1,
-          }),
-        },
-        {
-          queueName: q,
-          job: newJob(q, 'child', {}, { jobId: 'child' }, {
-            parentId: 'parent',
-            parentQueueName: q,
-          }),
-        },
-      ]);
+      await saveFamily(before, q, 'parent', ['child']);
       const others = await before.saveBulk(q, [job(q, 'a'), job(q, 'b')]);
-      const claimed = await before.fetchNextJob(q, 'w', 30_000, { jobName: 'child' });
+      const claimed = await before.fetchNextJob(q, 'w', 30_000, { jobName: 'c' });
       assert.equal(claimed?.id, 'child');
       await before.disconnect();
       // Back to version 2: the key columns in the database's own collation, as v2 made them.

@@ -10,6 +10,7 @@ import {
   ConveyorError,
   DuplicateJobError,
   type FetchOptions,
+  flowParentDelay,
   GroupFullError,
   InvalidArgumentError,
   type JobCompletion,
@@ -943,7 +944,7 @@ export class MemoryStore implements StoreInterface {
     const job = rec.job;
     if (job.pendingChildrenCount > 0) job.pendingChildrenCount--;
     if (job.pendingChildrenCount === 0 && job.state === 'waiting-children') {
-      const delay = parentDelay(job.opts.delay);
+      const delay = flowParentDelay(job.opts.delay);
       if (delay > 0) {
         this.#move(rec, 'delayed', now, () => {
           job.delayUntil = now + delay;
@@ -1090,14 +1091,6 @@ function refuseTx(options: SaveOptions | undefined): void {
 function publishesState(updates: Partial<JobData>, state: JobState): boolean {
   if (state === 'waiting') return updates.state === 'waiting';
   return state === 'delayed' && (updates.state === 'delayed' || updates.delayUntil !== undefined);
-}
-
-/**
- * The delay (ms) a parent waits once its children are done: its `opts.delay` when that is a
- * positive number of ms, else 0.
- */
-function parentDelay(delay: unknown): number {
-  return typeof delay === 'number' && Number.isFinite(delay) && delay > 0 ? delay : 0;
 }
 
 function guardHolds(job: JobData, guard: UpdateGuard | undefined): boolean {

@@ -103,16 +103,15 @@ DECLARE
   until float8;
   new_state text;
 BEGIN
-  SELECT state, pending_children, opts INTO p FROM ${s}.jobs WHERE queue = pq AND id = pid
-  FOR UPDATE;
+  SELECT state, pending_children, opts::jsonb -> 'delay' AS delay INTO p FROM ${s}.jobs
+  WHERE queue = pq AND id = pid FOR UPDATE;
   IF NOT FOUND THEN RETURN NULL; END IF;
   IF p.state <> 'waiting-children' OR p.pending_children - n > 0 THEN
     UPDATE ${s}.jobs SET pending_children = greatest(pending_children - n, 0)
     WHERE queue = pq AND id = pid;
     RETURN p.state;
   END IF;
-  delay := CASE WHEN jsonb_typeof(p.opts::jsonb -> 'delay') = 'number'
-    THEN (p.opts::jsonb ->> 'delay')::float8 END;
+  delay := CASE WHEN jsonb_typeof(p.delay) = 'number' THEN p.delay::text::float8 END;
   until := CASE WHEN delay > 0 THEN ${s}.now_ms() + delay ELSE 0 END;
   new_state := CASE WHEN until > 0 THEN 'delayed' ELSE 'waiting' END;
   UPDATE ${s}.jobs SET pending_children = 0, state = new_state, delay_until = until

@@ -248,10 +248,12 @@ export function buildQueries(n: SchemaNames) {
     drain: `SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false, ARRAY[${PENDING_LIST}])
       AS n FROM ${s}.jobs
       WHERE queue = $1::text AND state IN (${PENDING_LIST})`,
-    anyActive: `SELECT 1 AS a FROM ${s}.jobs WHERE queue = $1::text AND state = 'active' LIMIT 1`,
-    /** Locks every job of the queue: claims skip them until the obliteration commits. */
-    lockQueue: `SELECT count(*) AS n FROM (SELECT 1 FROM ${s}.jobs WHERE queue = $1::text
-      FOR UPDATE) x`,
+    /**
+     * Locks every job of the queue (claims skip them until the obliteration commits) and counts
+     * the active ones, in one step.
+     */
+    lockQueue: `SELECT count(*) FILTER (WHERE state = 'active')::integer AS active
+      FROM (SELECT state FROM ${s}.jobs WHERE queue = $1::text FOR UPDATE) x`,
     obliterate: [
       // Unfinished children count as finished for their parents in other queues, as on removal.
       `SELECT ${s}.child_done(pq, pid, n) FROM (SELECT parent_queue AS pq, parent_id AS pid,
@@ -280,13 +282,16 @@ export function buildQueries(n: SchemaNames) {
     schedulerForUpdate: `SELECT run_count, created_at FROM ${s}.schedulers
       WHERE queue = $1::text AND id = $2::text FOR UPDATE`,
     /** Locks a scheduler's pending jobs (claims skip them) and counts those never started. */
-    schedulerUnstarted: `SELECT count(*) FILTER (WHERE attempts_started = 0)::integer AS n
-      FROM (SELECT attempts_started FROM ${s}.jobs WHERE queue = $1::text
-        AND scheduler_id = $2::text AND state IN (${PENDING_LIST}) FOR UPDATE) x`,
-    removeSchedulerJobs: `SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false,
-        ARRAY[${PENDING_LIST}]) AS n
-      FROM ${s}.jobs WHERE queue = $1::text AND scheduler_id = $2::text
-        AND state IN (${PENDING_LIST})`,
+    /**
+     * Removes a scheduler's pending jobs, locked first (claims skip them), and counts those that
+     * never started (`unstarted`).
+     */
+    removeSchedulerJobs: `WITH x AS (SELECT queue, id, attempts_started FROM ${s}.jobs
+        WHERE queue = $1::text AND scheduler_id = $2::text AND state IN (${PENDING_LIST})
+        FOR UPDATE)
+      SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false, ARRAY[${PENDING_LIST}]) AS n,
+        count(*) FILTER (WHERE attempts_started = 0)::integer AS unstarted
+      FROM x`,
     upsertScheduler: `INSERT INTO ${s}.schedulers (queue, id, name, data, opts, repeat,
         next_run_at, run_count, created_at)
       VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::float8,

@@ -610,8 +610,8 @@ export class PgStore implements StoreInterface {
   async obliterate(queueName: string, opts: { force?: boolean } = {}): Promise<void> {
     await this.#atomic(async (x) => {
       // Locked first: a job claimed from now on would otherwise be deleted while it runs.
-      await this.#run(x, this.#core.q.lockQueue, [queueName]);
-      if (!opts.force && (await this.#run(x, this.#core.q.anyActive, [queueName])).length > 0) {
+      const [{ active }] = await this.#run(x, this.#core.q.lockQueue, [queueName]);
+      if (!opts.force && Number(active) > 0) {
         throw new ConveyorError('QUEUE_ACTIVE', `queue ${queueName} has active jobs`);
       }
       for (const text of this.#core.q.obliterate) await this.#run(x, text, [queueName]);
@@ -782,11 +782,9 @@ export class PgStore implements StoreInterface {
       await this.#run(x, q.lockScheduler, key);
       const [old] = await this.#run(x, q.schedulerForUpdate, key);
       // A replaced run that never started does not count (re-upserting must not use up `limit`).
-      let unstarted = 0;
-      if (old) {
-        unstarted = Number((await this.#run(x, q.schedulerUnstarted, key))[0].n);
-        await this.#run(x, q.removeSchedulerJobs, key);
-      }
+      const unstarted = old
+        ? Number((await this.#run(x, q.removeSchedulerJobs, key))[0].unstarted)
+        : 0;
       const id = firstJob
         ? (await this.#insertRows(x, scheduler.queueName, [
           jobToRow(scheduler.queueName, firstJob, 0),

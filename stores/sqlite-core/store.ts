@@ -17,6 +17,7 @@ import {
   ConveyorError,
   DuplicateJobError,
   type FetchOptions,
+  flowParentDelay,
   GroupFullError,
   InvalidArgumentError,
   JOB_STATES,
@@ -77,17 +78,15 @@ const SCHEDULER_PENDING =
   "state IN ('delayed', 'waiting') AND json_extract(opts, '$.repeat.schedulerId') = ?";
 const BUSY_RETRY_LIMIT_MS = 60_000;
 
-/** A value `checkUpdates` accepted as a number (or null) goes in as is. */
+/** A value `checkUpdates` accepted (a number, a string or null) goes in as is. */
 const asIs = (v: unknown): SqlValue => v as SqlValue;
-/** A nullable value: null for null, otherwise text. */
-const textOrNull = (v: unknown): SqlValue => v == null ? null : String(v);
 
 /**
  * The job columns a `Partial<JobData>` update may set, with their encoders to SQL values. The
  * values were checked by `checkUpdates` first.
  */
 const UPDATABLE: Record<string, [column: string, encode: (v: unknown) => SqlValue]> = {
-  name: ['name', (v) => String(v)],
+  name: ['name', asIs],
   data: ['data', (v) => toJson(v, 'updates.data')],
   opts: ['opts', (v) => toJson(v, 'updates.opts') ?? '{}'],
   state: ['state', asIs],
@@ -96,23 +95,23 @@ const UPDATABLE: Record<string, [column: string, encode: (v: unknown) => SqlValu
   attemptsStarted: ['attempts_started', asIs],
   progress: ['progress', (v) => toJson(v ?? 0, 'updates.progress')],
   returnvalue: ['returnvalue', (v) => toJson(v, 'updates.returnvalue')],
-  failedReason: ['failed_reason', textOrNull],
+  failedReason: ['failed_reason', asIs],
   stacktrace: ['stacktrace', (v) => toJson(v ?? [], 'updates.stacktrace')],
   logs: ['logs', (v) => toJson(v ?? [], 'updates.logs')],
   createdAt: ['created_at', asIs],
   delayUntil: ['delay_until', (v) => (v as number | null) ?? 0],
   processedAt: ['processed_at', asIs],
   finishedAt: ['finished_at', asIs],
-  lockedBy: ['locked_by', textOrNull],
+  lockedBy: ['locked_by', asIs],
   lockUntil: ['lock_until', asIs],
-  lockToken: ['lock_token', textOrNull],
+  lockToken: ['lock_token', asIs],
   stalledCount: ['stalled_count', asIs],
-  parentId: ['parent_id', textOrNull],
-  parentQueueName: ['parent_queue', textOrNull],
+  parentId: ['parent_id', asIs],
+  parentQueueName: ['parent_queue', asIs],
   pendingChildrenCount: ['pending_children', asIs],
-  deduplicationKey: ['dedup_key', textOrNull],
+  deduplicationKey: ['dedup_key', asIs],
   deduplicationExpiresAt: ['dedup_expires_at', asIs],
-  groupId: ['group_id', textOrNull],
+  groupId: ['group_id', asIs],
 };
 
 /**
@@ -994,7 +993,7 @@ export class SqliteStoreBase implements StoreInterface {
     if (row.state !== 'waiting-children' || Number(row.pending_children) !== 0) {
       return row.state as JobState;
     }
-    const delay = parentDelay(row.delay);
+    const delay = flowParentDelay(row.delay);
     const state = delay > 0 ? 'delayed' : 'waiting';
     const delayUntil = delay > 0 ? Date.now() + delay : 0;
     this.#run(
@@ -1401,15 +1400,6 @@ export class SqliteStoreBase implements StoreInterface {
 }
 
 // ───────────────────────────── helpers ─────────────────────────────
-
-/**
- * The delay (ms) a parent waits once its children are done: its `opts.delay` when that is a
- * positive number of ms, else 0.
- */
-function parentDelay(delay: unknown): number {
-  const ms = typeof delay === 'bigint' ? Number(delay) : delay;
-  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : 0;
-}
 
 function byClaimOrder(a: SqlRow, b: SqlRow): number {
   return Number(a.priority) - Number(b.priority) || Number(a.ord) - Number(b.ord);

@@ -443,16 +443,7 @@ function peerCases(s: Suite, openPeer: (store: StoreInterface) => Promise<StoreI
 
   withPeer('a flow saved by one store is released by completions on the other', async (a, b) => {
     const q = uniqueQueue();
-    await a.saveFlow([
-      {
-        queueName: q,
-        job: job(q, 'p', {}, { jobId: 'p' }, {
-          state: 'waiting-children',
-          pendingChildrenCount: 1,
-        }),
-      },
-      { queueName: q, job: job(q, 'c', {}, { jobId: 'c' }, { parentId: 'p', parentQueueName: q }) },
-    ]);
+    await saveFamily(a, q, 'p', ['c']);
     const c = await claim(b, q);
     assert.deepEqual(
       await b.completeJobs(q, [{ jobId: 'c', token: c.lockToken, returnvalue: 1 }]),

@@ -74,8 +74,8 @@ export function delayedJob(
 }
 
 /**
- * Saves a flow: parent `parent` (in `waiting-children`, with `parentOpts`) and its waiting
- * children `children` (ids, named `c`), all in `queue`.
+ * Saves a flow: parent `parent` (named `p`, in `waiting-children`, with `parentOpts`) and its
+ * waiting children `children` (ids, named `c`, with `childOpts`), all in `queue`.
  */
 export async function saveFamily(
   store: StoreInterface,
@@ -83,6 +83,7 @@ export async function saveFamily(
   parent: string,
   children: string[],
   parentOpts: JobOptions = {},
+  childOpts: JobOptions = {},
 ): Promise<void> {
   await store.saveFlow([
     {
@@ -94,7 +95,10 @@ export async function saveFamily(
     },
     ...children.map((id) => ({
       queueName: queue,
-      job: job(queue, 'c', {}, { jobId: id }, { parentId: parent, parentQueueName: queue }),
+      job: job(queue, 'c', {}, { ...childOpts, jobId: id }, {
+        parentId: parent,
+        parentQueueName: queue,
+      }),
     })),
   ]);
 }

@@ -8,7 +8,7 @@ import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { PAUSE_ALL, type StoreEvent } from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
-import { claim, delayedJob, job, record, type Suite, uniqueQueue } from './context.ts';
+import { claim, delayedJob, job, record, saveFamily, type Suite, uniqueQueue } from './context.ts';
 
 /** The types of `events` about `jobId`, in arrival order. */
 function typesOf(events: StoreEvent[], jobId: string): string[] {
@@ -142,19 +142,7 @@ export function eventCases(s: Suite): void {
 
     s.test('a parent released by its last child publishes waiting after the completion', async (store) => {
       const q = uniqueQueue();
-      await store.saveFlow([
-        {
-          queueName: q,
-          job: job(q, 'p', {}, { jobId: 'p' }, {
-            state: 'waiting-children',
-            pendingChildrenCount: 1,
-          }),
-        },
-        {
-          queueName: q,
-          job: job(q, 'c', {}, { jobId: 'c' }, { parentId: 'p', parentQueueName: q }),
-        },
-      ]);
+      await saveFamily(store, q, 'p', ['c']);
       const rec = record(store, q);
       const c = await claim(store, q);
       await store.completeJobs(q, [{ jobId: 'c', token: c.lockToken, returnvalue: 1 }]);

@@ -17,7 +17,7 @@ import {
   type StoreInterface,
 } from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
-import { ids, job, record, type Suite, uniqueQueue } from './context.ts';
+import { ids, job, record, saveFamily, type Suite, uniqueQueue } from './context.ts';
 
 type FlowNode = { queueName: string; job: NewJob };
 type Ref = { queue: string; id: string };
@@ -365,22 +365,7 @@ export function flowCases(s: Suite): void {
 
     s.test('a child removed on completion still releases its parent', async (store) => {
       const q = uniqueQueue();
-      await store.saveFlow([
-        {
-          queueName: q,
-          job: job(q, 'p', {}, { jobId: 'p' }, {
-            state: 'waiting-children',
-            pendingChildrenCount: 1,
-          }),
-        },
-        {
-          queueName: q,
-          job: job(q, 'c', {}, { jobId: 'c', removeOnComplete: true }, {
-            parentId: 'p',
-            parentQueueName: q,
-          }),
-        },
-      ]);
+      await saveFamily(store, q, 'p', ['c'], {}, { removeOnComplete: true });
       await complete(store, { queue: q, id: 'c' });
       assert.equal(await store.getJob(q, 'c'), null);
       assert.equal((await store.getJob(q, 'p'))?.state, 'waiting');

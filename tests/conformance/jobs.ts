@@ -336,22 +336,9 @@ export function jobCases(s: Suite): void {
 
     s.test('a child that finishes again after a retry counts once for its parent', async (store) => {
       const q = uniqueQueue();
-      await store.saveFlow([
-        {
-          queueName: q,
-          job: job(q, 'p', {}, { jobId: 'p' }, {
-            state: 'waiting-children',
-            pendingChildrenCount: 3,
-          }),
-        },
-        ...['done', 'ignored', 'other'].map((id) => ({
-          queueName: q,
-          job: job(q, 'c', {}, { jobId: id, failParentOnChildFailure: 'ignore' }, {
-            parentId: 'p',
-            parentQueueName: q,
-          }),
-        })),
-      ]);
+      await saveFamily(store, q, 'p', ['done', 'ignored', 'other'], {}, {
+        failParentOnChildFailure: 'ignore',
+      });
       /** Finishes child `id` twice (retried in between), then removes it. */
       const finishTwice = async (id: string, how: 'complete' | 'fail', pending: number) => {
         for (const round of [1, 2]) {
