@@ -18,7 +18,7 @@ import {
 } from '@conveyor/shared';
 import { backoffDelay } from './backoff.ts';
 import { parseDuration } from './duration.ts';
-import { checkInteger } from './validate.ts';
+import { checkInteger, checkNumber } from './validate.ts';
 
 /**
  * The dependencies of a flow parent, keyed `<queue>:<id>`.
@@ -440,6 +440,62 @@ export class Job<D = unknown, R = unknown> {
     this.attemptsMade++;
     this.failedReason = error.message;
     this.token = null;
+  }
+
+  /**
+   * Moves the running job to `delayed` until `timestamp` (ms since the epoch), or back to
+   * `waiting` when that is not in the future, without counting a failed attempt, as BullMQ's
+   * `moveToDelayed`. In a processor, throw a `DelayedError` next: the worker then
+   * leaves the job alone. `token` defaults to the lock token of this job's claim. Throws
+   * {@linkcode LockLostError} when that lock is lost, {@linkcode JobStateError} when the job is
+   * not active, and {@linkcode InvalidArgumentError} for a timestamp that is not a finite number.
+   *
+   * @example
+   * ```ts
+   * import { DelayedError } from '@conveyor/shared';
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.moveToDelayed(Date.now() + 60_000);
+   * throw new DelayedError();
+   * ```
+   */
+  async moveToDelayed(timestamp: number, token?: string): Promise<void> {
+    if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) {
+      throw new InvalidArgumentError(
+        'timestamp',
+        timestamp,
+        'a finite number of ms since the epoch',
+      );
+    }
+    const held = token ?? this.token;
+    if (held === null) {
+      throw new InvalidArgumentError('token', held, "the lock token of the job's claim");
+    }
+    const ok = await this.store.moveToDelayed(this.queueName, this.id, held, timestamp);
+    if (!ok) await this.#explainRefusal('moveToDelayed', ['active'], held);
+    const delayed = timestamp > Date.now();
+    this.state = delayed ? 'delayed' : 'waiting';
+    this.delayUntil = delayed ? timestamp : 0;
+    this.token = this.lockedBy = this.lockUntil = null;
+  }
+
+  /**
+   * Extends the lock of the running job to `duration` ms from now, as BullMQ's `extendLock`: for
+   * a job run outside a worker, or a processor that blocks the event loop for longer than the
+   * worker's renewals allow. Resolves false, with nothing changed, when `token` no longer holds
+   * the lock.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.extendLock(job.token!, 60_000); // true while the lock is held
+   * ```
+   */
+  async extendLock(token: string, duration: number): Promise<boolean> {
+    if (typeof token !== 'string') throw new InvalidArgumentError('token', token, 'a string');
+    checkNumber('duration', duration, 1);
+    return await this.store.extendLock(this.queueName, this.id, duration, token);
   }
 
   /**

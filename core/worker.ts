@@ -735,6 +735,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     if (this.#batchSize === 0) {
       // The hot path: one job, one promise reaction (no Promise.all/catch/finally chain).
       const job = jobs[0];
+      // The processor moved its job on itself (job.moveToDelayed, job.moveToFailed).
+      if (job.token === null) return this.#release(run);
       // The processor is done, so its slot is free: the next claim can go out while this
       // completion is being stored (at most `concurrency` of them wait so). Without limits only:
       // under global or group concurrency and rate limits, a job counts until it is stored.
@@ -751,8 +753,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       return;
     }
     const values = Array.isArray(value) ? value : [];
-    Promise.all(jobs.map((job, i) => this.#completeJob(run, job, values[i])))
-      .finally(() => this.#release(run));
+    Promise.all(
+      jobs.map((job, i) => job.token === null ? undefined : this.#completeJob(run, job, values[i])),
+    ).finally(() => this.#release(run));
   }
 
   /**
@@ -788,7 +791,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
 
   #fail(run: Run<D, R>, reason: unknown): void {
     if (!this.#settle(run)) return;
-    Promise.all(run.jobs.map((job) => this.#failJob(run, job, reason)))
+    // A job the processor moved on itself (job.moveToDelayed, then a DelayedError) is left
+    // alone; a DelayedError without the move fails the job like any error.
+    Promise.all(
+      run.jobs.map((job) => job.token === null ? undefined : this.#failJob(run, job, reason)),
+    )
       .finally(() => this.#release(run));
   }
 
@@ -871,7 +878,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     for (const run of this.#runs) {
       if (run.settled || run.lost) continue;
       for (const job of run.jobs) {
-        this.store.extendLock(this.name, job.id, this.#lockDuration, job.token ?? undefined).then(
+        // Moved on by its processor (job.moveToDelayed): no longer this worker's to renew.
+        if (job.token === null) continue;
+        this.store.extendLock(this.name, job.id, this.#lockDuration, job.token).then(
           (ok) => {
             if (!ok && !run.settled) this.#lockLost(run, job);
           },

@@ -270,6 +270,35 @@ export function isUnrecoverableError(error: unknown): boolean {
 }
 
 /**
+ * Thrown by a processor after it moved its job to `delayed` with `job.moveToDelayed`: the worker
+ * then leaves the job alone (no completion, no failure, no attempt counted), as in BullMQ.
+ * The worker leaves alone any job its processor moved on, whatever it throws or returns next;
+ * thrown without the move, a `DelayedError` fails the job like any error.
+ *
+ * @example
+ * ```ts
+ * import { Worker } from '@conveyor/core';
+ * import { DelayedError } from '@conveyor/shared';
+ * import { MemoryStore } from '@conveyor/store-memory';
+ * const worker = new Worker('mail', async (job) => {
+ *   if (job.data.later) {
+ *     await job.moveToDelayed(Date.now() + 60_000);
+ *     throw new DelayedError();
+ *   }
+ * }, { store: new MemoryStore() });
+ * ```
+ */
+export class DelayedError extends ConveyorError {
+  /**
+   * @param message Why the job was delayed.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message = 'job delayed', options?: ErrorOptions) {
+    super('DELAYED', message, options);
+  }
+}
+
+/**
  * The store cannot be used: not connected, closed, a schema newer than this code, a file that
  * is not a database, an unreachable server.
  *

@@ -181,6 +181,20 @@ export interface StoreInterface {
    */
   releaseLock(queueName: string, jobId: string, token?: string): Promise<boolean>;
 
+  /**
+   * Moves an active job to `delayed` until `delayUntil` (ms since the epoch), or to `waiting`
+   * when that is not in the future, fenced by `token`: the lock is cleared and the run counts
+   * as no failure (`attemptsMade` unchanged). Publishes `delayed` (with `delayUntil`) or
+   * `waiting`. Returns false, with nothing changed, when the job is not active with that token.
+   * A `delayUntil` that is not a finite number is refused with `InvalidArgumentError`.
+   */
+  moveToDelayed(
+    queueName: string,
+    jobId: string,
+    token: string,
+    delayUntil: number,
+  ): Promise<boolean>;
+
   // ─────────────────────────────── Finishing (fenced) ───────────────────────────────
 
   /**

@@ -543,6 +543,32 @@ export function flowParentDelay(delay: unknown): number {
   return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : 0;
 }
 
+/** Refuses a lock token that is not a string (the fenced moves take the token of a claim). */
+function checkToken(token: unknown): void {
+  if (typeof token !== 'string') throw new InvalidArgumentError('token', token, 'a string');
+}
+
+/**
+ * Checks the arguments of `moveToDelayed` that every store checks the same way: a string
+ * `token` and a finite `delayUntil` (ms since the epoch).
+ *
+ * @example
+ * ```ts
+ * import { checkMoveToDelayed } from '@conveyor/shared';
+ * checkMoveToDelayed('a-token', Date.now() + 1000); // ok
+ * ```
+ */
+export function checkMoveToDelayed(token: unknown, delayUntil: unknown): void {
+  checkToken(token);
+  if (typeof delayUntil !== 'number' || !Number.isFinite(delayUntil)) {
+    throw new InvalidArgumentError(
+      'delayUntil',
+      delayUntil,
+      'a finite number of ms since the epoch',
+    );
+  }
+}
+
 /**
  * Checks `removeJob`'s options: an object (or undefined) whose `unlessActive` is a boolean.
  * Returns whether the removal must refuse active jobs.

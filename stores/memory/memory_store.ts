@@ -5,6 +5,7 @@
  */
 import {
   activeRemovalError,
+  checkMoveToDelayed,
   checkRemoveOptions,
   checkUpdates,
   ConveyorError,
@@ -256,6 +257,26 @@ export class MemoryStore implements StoreInterface {
       const rec = this.#holding(queueName, jobId, token);
       if (!rec) return false;
       this.#move(rec, 'waiting', Date.now());
+      return true;
+    });
+  }
+
+  /** Moves an active job to `delayed`; see {@linkcode StoreInterface.moveToDelayed}. */
+  moveToDelayed(
+    queueName: string,
+    jobId: string,
+    token: string,
+    delayUntil: number,
+  ): Promise<boolean> {
+    return this.#run(() => {
+      checkMoveToDelayed(token, delayUntil);
+      const rec = this.#holding(queueName, jobId, token, true);
+      if (!rec) return false;
+      const now = Date.now();
+      const delayed = delayUntil > now;
+      this.#move(rec, delayed ? 'delayed' : 'waiting', now, () => {
+        if (delayed) rec.job.delayUntil = delayUntil;
+      });
       return true;
     });
   }

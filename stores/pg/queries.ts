@@ -202,6 +202,20 @@ export function buildQueries(n: SchemaNames) {
          AND ($3::text IS NULL OR lock_token = $3::text) RETURNING id, seq`,
       'waiting',
     ),
+    /**
+     * Moves an active job ($2, token $3) to delayed until $4, or to waiting when that is not
+     * in the future (database clock), and publishes the state it entered.
+     */
+    moveToDelayed: `WITH u AS (
+        UPDATE ${s}.jobs SET state = CASE WHEN $4::float8 > ${s}.now_ms() THEN 'delayed'
+            ELSE 'waiting' END,
+          delay_until = CASE WHEN $4::float8 > ${s}.now_ms() THEN $4::float8 ELSE 0 END,
+          locked_by = NULL, lock_until = NULL, lock_token = NULL
+        WHERE queue = $1::text AND id = $2::text AND state = 'active' AND lock_token = $3::text
+        RETURNING id, name, state, delay_until)
+      SELECT ${s}.emit($1::text, u.state, ARRAY[u.id], CASE WHEN u.state = 'delayed'
+        THEN ARRAY[jsonb_build_object('delayUntil', u.delay_until)] END, ARRAY[u.name]) AS _e
+      FROM u`,
     emitActive: `SELECT ${s}.emit($1::text, 'active', $2::text[], NULL, $3::text[]) AS n`,
     completeJobs,
     failJobs: `SELECT ${s}.fail_jobs($1::text, $2::text::json) AS i`,

@@ -21,7 +21,13 @@ import type {
   StoreInterface,
   UpdateGuard,
 } from '@conveyor/shared';
-import { activeRemovalError, checkRemoveOptions, checkUpdates, jobFromRow } from '@conveyor/shared';
+import {
+  activeRemovalError,
+  checkMoveToDelayed,
+  checkRemoveOptions,
+  checkUpdates,
+  jobFromRow,
+} from '@conveyor/shared';
 import {
   ConveyorError,
   DuplicateJobError,
@@ -433,6 +439,23 @@ export class PgStore implements StoreInterface {
       queueName,
       jobId,
       token ?? null,
+    ]);
+    return rows.length > 0;
+  }
+
+  /** Moves an active job to `delayed` (or `waiting`), fenced by its token; one statement. */
+  async moveToDelayed(
+    queueName: string,
+    jobId: string,
+    token: string,
+    delayUntil: number,
+  ): Promise<boolean> {
+    checkMoveToDelayed(token, delayUntil);
+    const rows = await this.#run(this.#x(), this.#core.q.moveToDelayed, [
+      queueName,
+      jobId,
+      token,
+      delayUntil,
     ]);
     return rows.length > 0;
   }

@@ -12,6 +12,7 @@
 // deno-lint-ignore-file require-await
 import {
   activeRemovalError,
+  checkMoveToDelayed,
   checkRemoveOptions,
   checkUpdates,
   ConveyorError,
@@ -804,6 +805,32 @@ export class SqliteStoreBase implements StoreInterface {
       );
       if (row) this.#emit('waiting', queueName, jobId, String(row.name));
       return row !== undefined;
+    });
+  }
+
+  /** Moves an active job to `delayed` (or `waiting`), fenced by its token. */
+  async moveToDelayed(
+    queueName: string,
+    jobId: string,
+    token: string,
+    delayUntil: number,
+  ): Promise<boolean> {
+    checkMoveToDelayed(token, delayUntil);
+    return this.#write(() => {
+      const delayed = delayUntil > Date.now();
+      const row = this.#get(
+        `UPDATE conveyor_jobs SET state = ?, delay_until = ?, ${CLEAR_LOCK}
+         WHERE queue = ? AND id = ? AND state = 'active' AND lock_token = ? RETURNING name`,
+        delayed ? 'delayed' : 'waiting',
+        delayed ? delayUntil : 0,
+        queueName,
+        jobId,
+        token,
+      );
+      if (!row) return false;
+      if (delayed) this.#emit('delayed', queueName, jobId, String(row.name), { delayUntil });
+      else this.#emit('waiting', queueName, jobId, String(row.name));
+      return true;
     });
   }
 

@@ -35,6 +35,37 @@ export function jobCases(s: Suite): void {
       await assert.rejects(() => job.log('x'), JobNotFoundError);
     });
 
+    s.test('moveToDelayed and extendLock act for the lock holder only and check their input', async ({ queue, store }) => {
+      const qu = queue();
+      const added = await qu.add('x', 1);
+      const claimed = await store.fetchNextJob(qu.name, 'w', 1000);
+      assert.ok(claimed?.lockToken);
+      const job = new Job(store, claimed);
+      assert.equal(await job.extendLock(job.token!, 120_000), true);
+      assert.ok((await qu.getJob(added.id))!.lockUntil! >= Date.now() + 100_000);
+      assert.equal(await job.extendLock('not-the-token', 120_000), false);
+      await assert.rejects(() => job.extendLock(job.token!, 0), InvalidArgumentError);
+      await assert.rejects(
+        () => job.moveToDelayed(NaN),
+        (e: Error) => e instanceof InvalidArgumentError && e.message.includes('timestamp'),
+      );
+      await assert.rejects(() => job.moveToDelayed(Date.now() + 1000, 'stale'), LockLostError);
+      assert.equal((await qu.getJob(added.id))?.state, 'active');
+      const until = Date.now() + 60_000;
+      await job.moveToDelayed(until);
+      assert.equal(job.state, 'delayed');
+      assert.equal(job.delayUntil, until);
+      const stored = await qu.getJob(added.id);
+      assert.equal(stored?.state, 'delayed');
+      assert.equal(stored?.delayUntil, until);
+      // Its lock is gone: a second move finds the job delayed.
+      await assert.rejects(
+        () => job.moveToDelayed(until, claimed.lockToken!),
+        (e: Error) => e instanceof JobStateError && e.message.includes('delayed'),
+      );
+      assert.equal(await job.extendLock(claimed.lockToken!, 1000), false);
+    });
+
     s.test('log with keepLogs: 0 keeps nothing and returns 0; on a removed job it throws', async ({ queue }) => {
       const qu = queue();
       const job = await qu.add('x', 1, { keepLogs: 0 });

@@ -7,6 +7,7 @@
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  DelayedError,
   InvalidArgumentError,
   JobTimeoutError,
   LockLostError,
@@ -278,6 +279,82 @@ export function workerCases(s: Suite): void {
       assert.equal(stored?.state, 'failed');
       assert.equal(stored?.failedReason, 'bad data');
       assert.match(stored?.stacktrace[0] ?? '', /TypeError: bad data/);
+    });
+
+    s.test('moveToDelayed then DelayedError: the job waits, runs again later, no attempt counted', async ({ queue, worker }) => {
+      const qu = queue();
+      const starts: number[] = [];
+      const w = worker(async (job) => {
+        starts.push(job.attemptsStarted);
+        if (job.attemptsStarted === 1) {
+          await job.moveToDelayed(Date.now() + 300);
+          assert.equal(job.state, 'delayed');
+          assert.equal(job.token, null);
+          throw new DelayedError();
+        }
+        return 'second run';
+      });
+      const failed = collect<[Job, Error]>(w, 'failed');
+      const errors = collect<[Error]>(w, 'error');
+      const done = next<[Job, unknown]>(w, 'completed');
+      const added = await qu.add('later', 1, { attempts: 1 });
+      await eventually(async () => (await qu.getJob(added.id))?.state === 'delayed', {
+        message: 'the job to be delayed by its processor',
+      });
+      const parked = await qu.getJob(added.id);
+      assert.equal(parked?.attemptsMade, 0);
+      assert.equal(parked?.failedReason, null);
+      const [job, value] = await done;
+      assert.equal(job.id, added.id);
+      assert.equal(value, 'second run');
+      assert.deepEqual(starts, [1, 2]);
+      const stored = await qu.getJob(added.id);
+      assert.equal(stored?.state, 'completed');
+      assert.equal(stored?.attemptsMade, 0);
+      assert.deepEqual(failed, []);
+      assert.deepEqual(errors, []);
+    });
+
+    s.test('a job moved on by its processor is left alone, whatever the processor does next', async ({ queue, worker }) => {
+      const qu = queue();
+      const w = worker(async (job) => {
+        await job.moveToDelayed(Date.now() + 60_000);
+        if (job.name === 'returns') return 'ignored';
+        throw new Error('after the move');
+      });
+      const failed = collect<[Job, Error]>(w, 'failed');
+      const completed = collect<[Job, unknown]>(w, 'completed');
+      const errors = collect<[Error]>(w, 'error');
+      const a = await qu.add('returns', 1);
+      const b = await qu.add('throws', 1);
+      await eventually(async () => (await qu.getJobCounts('delayed')).delayed === 2, {
+        message: 'both jobs delayed by their processors',
+      });
+      // The worker settles both runs without a store call of its own: idle at once.
+      await eventually(() => w.activeCount === 0, { message: 'the runs to settle' });
+      for (const id of [a.id, b.id]) {
+        const stored = await qu.getJob(id);
+        assert.equal(stored?.state, 'delayed');
+        assert.equal(stored?.attemptsMade, 0);
+      }
+      assert.deepEqual(failed, []);
+      assert.deepEqual(completed, []);
+      assert.deepEqual(errors, []);
+    });
+
+    s.test('a DelayedError without moveToDelayed fails the job like any error', async ({ queue, worker }) => {
+      const qu = queue();
+      const w = worker(() => {
+        throw new DelayedError('forgot to move');
+      });
+      const [job, err] = await (async () => {
+        const failed = next<[Job, Error]>(w, 'failed');
+        await qu.add('x', 1);
+        return await failed;
+      })();
+      assert.equal(err.message, 'forgot to move');
+      assert.equal(job.state, 'failed');
+      assert.equal((await qu.getJob(job.id))?.state, 'failed');
     });
 
     s.test('an UnrecoverableError (or an error so named) fails the job at once, whatever attempts remain', async ({ queue, worker }) => {

@@ -348,6 +348,9 @@ function peerCases(s: Suite, openPeer: (store: StoreInterface) => Promise<StoreI
   withPeer('events of one store reach the subscribers of the other', async (a, b) => {
     const q = uniqueQueue();
     const rec = record(b, q);
+    // A subscription settles in the background; any call on b waits for it (a store's own
+    // changes cannot outrun its LISTEN), so that a's changes below are heard.
+    await b.countJobs(q, 'waiting');
     const id = await a.saveJob(q, job(q, 'mail'));
     const c = await claim(a, q);
     await a.completeJobs(q, [{ jobId: id, token: c.lockToken, returnvalue: 'ok' }]);

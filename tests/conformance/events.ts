@@ -125,6 +125,22 @@ export function eventCases(s: Suite): void {
       rec.stop();
     });
 
+    s.test('moveToDelayed publishes delayed with the time, or waiting', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      const a = await store.saveJob(q, job(q));
+      const b = await store.saveJob(q, job(q));
+      const until = Date.now() + 60_000;
+      await store.moveToDelayed(q, a, (await claim(store, q)).lockToken, until);
+      await store.moveToDelayed(q, b, (await claim(store, q)).lockToken, Date.now() - 1);
+      const delayed = await rec.until((e) => e.jobId === a && e.type === 'delayed');
+      assert.equal(delayed.data?.delayUntil, until);
+      await rec.until(() => typesOf(rec.events, b).length === 3, 'the events of b');
+      assert.deepEqual(typesOf(rec.events, a), ['waiting', 'active', 'delayed']);
+      assert.deepEqual(typesOf(rec.events, b), ['waiting', 'active', 'waiting']);
+      rec.stop();
+    });
+
     s.test('removeJob publishes removed; pause and resume publish the job name', async (store) => {
       const q = uniqueQueue();
       const rec = record(store, q);

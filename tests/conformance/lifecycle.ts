@@ -6,7 +6,7 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { StoreEvent } from '@conveyor/shared';
+import { InvalidArgumentError, type StoreEvent } from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
 import { claim, delayedJob, job, record, saveN, type Suite, uniqueQueue } from './context.ts';
 
@@ -303,6 +303,69 @@ export function lifecycleCases(s: Suite): void {
       await claim(store, q);
       assert.equal(await store.releaseLock(q, id), true);
       assert.equal(await store.releaseLock(q, id), false);
+    });
+
+    s.test("moveToDelayed parks the holder's job until then, attempts unchanged", async (store) => {
+      const q = uniqueQueue();
+      const [a, b] = await saveN(store, q, 2);
+      const c = await claim(store, q);
+      assert.equal(c.id, a);
+      const until = Date.now() + 60_000;
+      assert.equal(await store.moveToDelayed(q, a, 'not-the-token', until), false);
+      assert.equal((await store.getJob(q, a))?.state, 'active');
+      assert.equal(await store.moveToDelayed(q, a, c.lockToken, until), true);
+      const parked = await store.getJob(q, a);
+      assert.equal(parked?.state, 'delayed');
+      assert.equal(parked?.delayUntil, until);
+      assert.equal(parked?.attemptsMade, 0);
+      assert.equal(parked?.attemptsStarted, 1);
+      assert.equal(parked?.lockToken, null);
+      assert.equal(parked?.lockedBy, null);
+      assert.equal(await store.getNextDelayedTimestamp(q), until);
+      // The token is spent: nothing else can be done with it.
+      assert.equal(await store.moveToDelayed(q, a, c.lockToken, until), false);
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: a, token: c.lockToken, returnvalue: 1 }]),
+        [false],
+      );
+      assert.equal((await claim(store, q)).id, b);
+      assert.equal(await store.fetchNextJob(q, 'w', 30_000), null);
+      assert.equal(await store.promoteDelayedJobs(q, until), 1);
+      const again = await claim(store, q);
+      assert.equal(again.id, a);
+      assert.equal(again.attemptsStarted, 2);
+      assert.equal(await store.moveToDelayed(q, 'missing', again.lockToken, until), false);
+    });
+
+    s.test('moveToDelayed to a time not in the future makes the job waiting again', async (store) => {
+      const q = uniqueQueue();
+      const [a] = await saveN(store, q, 2);
+      const c = await claim(store, q);
+      assert.equal(await store.moveToDelayed(q, a, c.lockToken, Date.now() - 1000), true);
+      const back = await store.getJob(q, a);
+      assert.equal(back?.state, 'waiting');
+      assert.equal(back?.delayUntil, 0);
+      assert.equal(back?.lockToken, null);
+      assert.equal((await claim(store, q)).id, a);
+    });
+
+    s.test('moveToDelayed refuses a bad time or token, and changes nothing', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      const c = await claim(store, q);
+      for (const bad of [NaN, Infinity, '1000', null]) {
+        await assert.rejects(
+          store.moveToDelayed(q, id, c.lockToken, bad as number),
+          (e: Error) => e instanceof InvalidArgumentError && e.message.includes('delayUntil'),
+        );
+      }
+      await assert.rejects(
+        store.moveToDelayed(q, id, undefined as unknown as string, Date.now() + 1000),
+        (e: Error) => e instanceof InvalidArgumentError && e.message.includes('token'),
+      );
+      const still = await store.getJob(q, id);
+      assert.equal(still?.state, 'active');
+      assert.equal(still?.lockToken, c.lockToken);
     });
 
     s.test('promoteDelayedJobs moves due jobs only and counts them', async (store) => {
