@@ -50,6 +50,10 @@ export function buildJob(
   job.createdAt = fields?.createdAt ?? now;
   job.delayUntil = fields?.delayUntil ?? (delay > 0 ? now + delay : 0);
   job.state = fields?.state ?? (delay > 0 ? 'delayed' : 'waiting');
+  if (opts.parent) {
+    job.parentId = opts.parent.id;
+    job.parentQueueName = opts.parent.queue;
+  }
   const dedup = opts.deduplication;
   if (dedup) {
     job.deduplicationKey = dedup.key ?? hashJob(name as string, data);

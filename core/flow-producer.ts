@@ -227,6 +227,13 @@ export class FlowProducer {
     if (flow.children !== undefined && !Array.isArray(flow.children)) {
       throw new InvalidArgumentError(`${label}.children`, flow.children, 'an array');
     }
+    if (flow.opts?.parent !== undefined) {
+      throw new InvalidArgumentError(
+        `${label}.opts.parent`,
+        flow.opts.parent,
+        'absent (a flow links its own jobs; Queue.add adds a child to an existing job)',
+      );
+    }
     const opts: JobOptions = { ...flow.opts };
     opts.jobId ??= crypto.randomUUID();
     const children = flow.children ?? [];

@@ -480,6 +480,36 @@ export class Job<D = unknown, R = unknown> {
   }
 
   /**
+   * Parks the running job until its children finish, as BullMQ's `moveToWaitingChildren`: with
+   * unfinished children (added with `opts.parent`, or a flow's), it becomes `waiting-children`
+   * and resolves true; in a processor, throw a `WaitingChildrenError` next, and the job runs again
+   * once its last child finished. With no unfinished child it resolves false and the job stays
+   * active (the processor goes on). `token` defaults to the lock token of this job's claim.
+   * Throws {@linkcode LockLostError} when that lock is lost, {@linkcode JobStateError} when the
+   * job is not active.
+   *
+   * @example
+   * ```ts
+   * import { WaitingChildrenError } from '@conveyor/shared';
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * if (await job.moveToWaitingChildren()) throw new WaitingChildrenError();
+   * ```
+   */
+  async moveToWaitingChildren(token?: string): Promise<boolean> {
+    const held = token ?? this.token;
+    if (held === null) {
+      throw new InvalidArgumentError('token', held, "the lock token of the job's claim");
+    }
+    const outcome = await this.store.moveToWaitingChildren(this.queueName, this.id, held);
+    if (outcome === 'lost') await this.#explainRefusal('moveToWaitingChildren', ['active'], held);
+    if (outcome === 'none') return false;
+    this.state = 'waiting-children';
+    this.token = this.lockedBy = this.lockUntil = null;
+    return true;
+  }
+
+  /**
    * Extends the lock of the running job to `duration` ms from now, as BullMQ's `extendLock`: for
    * a job run outside a worker, or a processor that blocks the event loop for longer than the
    * worker's renewals allow. Resolves false, with nothing changed, when `token` no longer holds

@@ -184,6 +184,14 @@ export function validateJobOptions(opts: JobOptions, prefix = 'opts'): void {
     }
     if (dedup.ttl !== undefined) checkNumber(p('deduplication.ttl'), dedup.ttl, 1);
   }
+  const parent = opts.parent;
+  if (parent !== undefined) {
+    if (typeof parent !== 'object' || parent === null) {
+      throw new InvalidArgumentError(p('parent'), parent, 'an object { id, queue }');
+    }
+    checkName(p('parent.id'), parent.id);
+    checkName(p('parent.queue'), parent.queue);
+  }
   const group = opts.group;
   if (group !== undefined) {
     if (typeof group !== 'object' || group === null) {

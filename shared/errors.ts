@@ -299,6 +299,37 @@ export class DelayedError extends ConveyorError {
 }
 
 /**
+ * Thrown by a processor after `job.moveToWaitingChildren` parked its job: the worker then
+ * leaves the job alone, and the job runs again once its children finish, as in BullMQ.
+ *
+ * @example
+ * ```ts
+ * import { Queue, Worker } from '@conveyor/core';
+ * import { WaitingChildrenError } from '@conveyor/shared';
+ * import { MemoryStore } from '@conveyor/store-memory';
+ * const store = new MemoryStore();
+ * const steps = new Queue('steps', { store });
+ * const worker = new Worker('orders', async (job) => {
+ *   if (!job.data.split) {
+ *     await steps.add('part', {}, { parent: { id: job.id, queue: job.queueName } });
+ *     await job.updateData({ split: true });
+ *     if (await job.moveToWaitingChildren()) throw new WaitingChildrenError();
+ *   }
+ *   return 'all parts done';
+ * }, { store });
+ * ```
+ */
+export class WaitingChildrenError extends ConveyorError {
+  /**
+   * @param message Why the job waits.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message = 'job waiting for children', options?: ErrorOptions) {
+    super('WAITING_CHILDREN', message, options);
+  }
+}
+
+/**
  * The store cannot be used: not connected, closed, a schema newer than this code, a file that
  * is not a database, an unreachable server.
  *

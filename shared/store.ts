@@ -19,6 +19,7 @@ import type {
   StoreEvent,
   StoreEventType,
   UpdateGuard,
+  WaitForChildren,
 } from './types.ts';
 
 /**
@@ -79,8 +80,13 @@ export interface StoreInterface {
    * - The state is taken from `job.state` (`waiting`, `delayed` or `waiting-children`; any other
    *   state is refused with `InvalidArgumentError`).
    *
-   * Addition: `options.tx` (see {@linkcode SaveOptions}) saves within the caller's database
+   * Additions: `options.tx` (see {@linkcode SaveOptions}) saves within the caller's database
    * transaction; stores without transactional enqueue throw `InvalidArgumentError` naming `tx`.
+   * A job with `parentId` and `parentQueueName` becomes a child of that existing job (BullMQ's
+   * `opts.parent`): with the insert, in the same atomic step, the parent's
+   * `pendingChildrenCount` goes up by one. The parent must exist (else `JobNotFoundError`) and
+   * be unfinished (else `JobStateError`), or nothing is saved. A job that is not inserted (an
+   * existing id, a deduplicated job) adds nothing to the parent.
    */
   saveJob(queueName: string, job: NewJob, options?: SaveOptions): Promise<string>;
 
@@ -112,8 +118,9 @@ export interface StoreInterface {
 
   /**
    * *Seed.* Removes a job and all its descendants (flow children, at every level, in any
-   * queue). If the job was an unfinished child of a parent in `waiting-children`, the parent's
-   * pending count goes down (and the parent moves on at zero, as in `completeJobs`), atomically.
+   * queue). If the job was an unfinished child, its parent's pending count goes down, whatever
+   * the parent's state (as BullMQ drops it from the parent's dependencies), and a parent in
+   * `waiting-children` moves on at zero, as in `completeJobs`; all atomically.
    * Publishes `removed`. Removing a missing job is a no-op.
    *
    * Addition: with `options.unlessActive`, the removal is refused with a `JobStateError` (and
@@ -180,6 +187,16 @@ export interface StoreInterface {
    * false when the job was not active (or the token stale).
    */
   releaseLock(queueName: string, jobId: string, token?: string): Promise<boolean>;
+
+  /**
+   * Parks an active job until its children finish, fenced by `token` (BullMQ's
+   * `moveToWaitingChildren`): when it has unfinished children (`pendingChildrenCount > 0`), it
+   * becomes `waiting-children`, lock cleared, and `waiting-children` is published (`moved`); its
+   * last child to finish makes it `waiting` again, as for a flow parent. With no unfinished
+   * child nothing changes and the job stays active (`none`); `lost` when the job is not active
+   * with that token.
+   */
+  moveToWaitingChildren(queueName: string, jobId: string, token: string): Promise<WaitForChildren>;
 
   /**
    * Moves an active job to `delayed` until `delayUntil` (ms since the epoch), or to `waiting`

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { InvalidArgumentError, JobStateError } from './errors.ts';
+import { InvalidArgumentError, JobNotFoundError, JobStateError } from './errors.ts';
 
 /**
  * The state a job is in.
@@ -180,6 +180,17 @@ export interface JobOptions {
   removeOnFail?: RemoveOnFinish;
   /** What a final failure of this job does to its flow parent. Default `fail`. */
   failParentOnChildFailure?: ChildFailurePolicy;
+  /**
+   * Add the job as a child of an existing, unfinished job (BullMQ's `opts.parent`; here `queue`
+   * is the plain queue name): the parent's pending children count goes up with the save, and
+   * the job's end counts for the parent as a flow child's does. See `Job.moveToWaitingChildren`.
+   */
+  parent?: {
+    /** The parent job's id. */
+    id: string;
+    /** The parent job's queue. */
+    queue: string;
+  };
   /** Deduplicate by key, or by a hash of the data. */
   deduplication?: {
     /** The deduplication key. */
@@ -543,8 +554,16 @@ export function flowParentDelay(delay: unknown): number {
   return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : 0;
 }
 
-/** Refuses a lock token that is not a string (the fenced moves take the token of a claim). */
-function checkToken(token: unknown): void {
+/**
+ * Refuses a lock token that is not a string (the fenced moves take the token of a claim).
+ *
+ * @example
+ * ```ts
+ * import { checkToken } from '@conveyor/shared';
+ * checkToken('a-token'); // ok
+ * ```
+ */
+export function checkToken(token: unknown): void {
   if (typeof token !== 'string') throw new InvalidArgumentError('token', token, 'a string');
 }
 
@@ -569,6 +588,31 @@ export function checkMoveToDelayed(token: unknown, delayUntil: unknown): void {
   }
 }
 
+/** The states of a job that can take a new child: every unfinished one. */
+const PARENT_STATES: readonly JobState[] = ['waiting', 'delayed', 'active', 'waiting-children'];
+
+/**
+ * Why a new job cannot become a child of `parentQueueName`/`parentId`, whose state is `state`
+ * (null when it does not exist): a `JobNotFoundError` or a `JobStateError` (a finished parent),
+ * or null when it can. Every store refuses with the same error.
+ *
+ * @example
+ * ```ts
+ * import { parentRefusal } from '@conveyor/shared';
+ * console.log(parentRefusal('q', 'p', 'active')); // null
+ * console.log(parentRefusal('q', 'p', 'completed')?.name); // JobStateError
+ * ```
+ */
+export function parentRefusal(
+  parentQueueName: string,
+  parentId: string,
+  state: string | null,
+): JobNotFoundError | JobStateError | null {
+  if (state === null) return new JobNotFoundError(parentQueueName, parentId);
+  if (PARENT_STATES.includes(state as JobState)) return null;
+  return new JobStateError(parentQueueName, parentId, 'add a child to', PARENT_STATES, state);
+}
+
 /**
  * Checks `removeJob`'s options: an object (or undefined) whose `unlessActive` is a boolean.
  * Returns whether the removal must refuse active jobs.
@@ -590,6 +634,19 @@ export function checkRemoveOptions(options: RemoveOptions | undefined): boolean 
   }
   return unlessActive === true;
 }
+
+/**
+ * What `StoreInterface.moveToWaitingChildren` did: `moved` (the job now waits for its
+ * children), `none` (no unfinished child: the job stays active) or `lost` (the job was not
+ * active with that token).
+ *
+ * @example
+ * ```ts
+ * import type { WaitForChildren } from '@conveyor/shared';
+ * const outcome: WaitForChildren = 'none';
+ * ```
+ */
+export type WaitForChildren = 'moved' | 'none' | 'lost';
 
 /**
  * The result of `requeueStalledJobs`.

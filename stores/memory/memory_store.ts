@@ -7,6 +7,7 @@ import {
   activeRemovalError,
   checkMoveToDelayed,
   checkRemoveOptions,
+  checkToken,
   checkUpdates,
   ConveyorError,
   DuplicateJobError,
@@ -20,6 +21,7 @@ import {
   JobNotFoundError,
   type JobState,
   type NewJob,
+  parentRefusal,
   type RemoveOptions,
   type SaveOptions,
   type SchedulerData,
@@ -30,6 +32,7 @@ import {
   type StoreInterface,
   type StoreOptions,
   type UpdateGuard,
+  type WaitForChildren,
 } from '@conveyor/shared';
 import { Emitter, type Listener } from './emitter.ts';
 import { NO_GROUP, QueueState, type StoredJob } from './queue_state.ts';
@@ -258,6 +261,22 @@ export class MemoryStore implements StoreInterface {
       if (!rec) return false;
       this.#move(rec, 'waiting', Date.now());
       return true;
+    });
+  }
+
+  /** Parks an active job until its children finish; see the contract. */
+  moveToWaitingChildren(
+    queueName: string,
+    jobId: string,
+    token: string,
+  ): Promise<WaitForChildren> {
+    return this.#run(() => {
+      checkToken(token);
+      const rec = this.#holding(queueName, jobId, token, true);
+      if (!rec) return 'lost';
+      if (rec.job.pendingChildrenCount <= 0) return 'none';
+      this.#move(rec, 'waiting-children', Date.now());
+      return 'moved';
     });
   }
 
@@ -853,7 +872,19 @@ export class MemoryStore implements StoreInterface {
       job,
       path: jobs.length === 1 ? path : `${path}[${i}]`,
     }));
-    return this.#apply(this.#plan(items, now), now);
+    const plan = this.#plan(items, now);
+    // A child added to an existing job (opts.parent): the parent must be there, unfinished.
+    const parents: StoredJob[] = [];
+    for (const { job } of plan) {
+      if (job?.parentId == null || job.parentQueueName == null) continue;
+      const parent = this.#find(job.parentQueueName, job.parentId);
+      const refusal = parentRefusal(job.parentQueueName, job.parentId, parent?.job.state ?? null);
+      if (refusal) throw refusal;
+      parents.push(parent!);
+    }
+    const ids = this.#apply(plan, now);
+    for (const parent of parents) parent.job.pendingChildrenCount++;
+    return ids;
   }
 
   /** A fresh generated id: unused in the queue and not `taken` (keys made by `jobKey`). */
@@ -994,18 +1025,16 @@ export class MemoryStore implements StoreInterface {
 
   /**
    * The one place a child counts as finished for its parent, at most once: when it completes,
-   * fails for good under `ignore` / `remove`, or (`removed`) is removed while unfinished and
-   * the parent is still there, waiting for children. A child that already counted (it
+   * fails for good under `ignore` / `remove`, or (`removed`) is removed while unfinished, in
+   * whatever state the parent is (as BullMQ drops it from the parent's dependencies). A child that already counted (it
    * finished, was retried, and finishes or is removed again) does not count again, as in
    * BullMQ, whose parents keep their pending children in a set.
    */
   #releaseParent(rec: StoredJob, now: number, removed = false): void {
     const { parentId, parentQueueName, state } = rec.job;
     if (rec.counted || parentId === null || parentQueueName === null) return;
-    if (removed) {
-      if (state === 'completed' || state === 'failed') return;
-      if (this.#find(parentQueueName, parentId)?.job.state !== 'waiting-children') return;
-    }
+    // A finished child that did not count (it failed its parent) is not counted on removal.
+    if (removed && (state === 'completed' || state === 'failed')) return;
     rec.counted = true;
     this.#childFinished(parentQueueName, parentId, now);
   }

@@ -216,6 +216,32 @@ export function buildQueries(n: SchemaNames) {
       SELECT ${s}.emit($1::text, u.state, ARRAY[u.id], CASE WHEN u.state = 'delayed'
         THEN ARRAY[jsonb_build_object('delayUntil', u.delay_until)] END, ARRAY[u.name]) AS _e
       FROM u`,
+    /** Locks the parents ($1 queues, $2 ids) that new children are added to, in key order. */
+    lockParents: `SELECT j.queue, j.id, j.state FROM ${s}.jobs j
+      JOIN unnest($1::text[], $2::text[]) AS p(q, id) ON j.queue = p.q AND j.id = p.id
+      ORDER BY j.queue, j.id FOR UPDATE OF j`,
+    /** Counts new children ($1 parent queues, $2 parent ids, one entry per child). */
+    addChildren: `UPDATE ${s}.jobs j SET pending_children = j.pending_children + p.n
+      FROM (SELECT q, id, count(*)::integer AS n FROM unnest($1::text[], $2::text[]) AS x(q, id)
+        GROUP BY q, id) p
+      WHERE j.queue = p.q AND j.id = p.id`,
+    /**
+     * Parks an active job ($2, token $3) in waiting-children when it has unfinished children:
+     * one row, `outcome` 'moved' or 'none'; no row when the token does not hold the job.
+     */
+    moveToWaitingChildren: `WITH j AS (
+        SELECT id, name, pending_children FROM ${s}.jobs
+        WHERE queue = $1::text AND id = $2::text AND state = 'active' AND lock_token = $3::text
+        FOR UPDATE),
+      u AS (
+        UPDATE ${s}.jobs SET state = 'waiting-children', locked_by = NULL, lock_until = NULL,
+          lock_token = NULL
+        FROM j WHERE ${s}.jobs.queue = $1::text AND ${s}.jobs.id = j.id AND j.pending_children > 0
+        RETURNING ${s}.jobs.id, ${s}.jobs.name)
+      SELECT CASE WHEN EXISTS (SELECT 1 FROM u) THEN 'moved' ELSE 'none' END AS outcome,
+        (SELECT ${s}.emit($1::text, 'waiting-children', ARRAY[u.id], NULL, ARRAY[u.name]) FROM u)
+          AS _e
+      FROM j`,
     emitActive: `SELECT ${s}.emit($1::text, 'active', $2::text[], NULL, $3::text[]) AS n`,
     completeJobs,
     failJobs: `SELECT ${s}.fail_jobs($1::text, $2::text::json) AS i`,

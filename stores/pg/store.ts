@@ -20,13 +20,16 @@ import type {
   StoreEventType,
   StoreInterface,
   UpdateGuard,
+  WaitForChildren,
 } from '@conveyor/shared';
 import {
   activeRemovalError,
   checkMoveToDelayed,
   checkRemoveOptions,
+  checkToken,
   checkUpdates,
   jobFromRow,
+  parentRefusal,
 } from '@conveyor/shared';
 import {
   ConveyorError,
@@ -201,10 +204,55 @@ export class PgStore implements StoreInterface {
     if (jobs.length === 0) return [];
     const x = this.#x(options);
     const rows = jobs.map((job, i) => jobToRow(queueName, job, i));
+    if (rows.some((r) => r.parent_id !== null)) return await this.#saveChildren(x, queueName, rows);
     return await this.#insertRows(x, queueName, rows);
   }
 
-  async #insertRows(x: Exec, queueName: string, rows: Row[]): Promise<string[]> {
+  /**
+   * Saves jobs of which some are children of existing jobs (opts.parent), in one transaction:
+   * locks the parents (key order), refuses a missing or finished one, inserts, and counts each
+   * inserted child for its parent.
+   */
+  async #saveChildren(x: Exec, queueName: string, rows: Row[]): Promise<string[]> {
+    const refs = [...new Map(
+      rows.filter((r) => r.parent_id !== null).map((r) => [
+        `${r.parent_queue}\0${r.parent_id}`,
+        [r.parent_queue as string, r.parent_id as string] as const,
+      ]),
+    ).values()];
+    return await this.#atomic(async (t) => {
+      const found = await this.#run(t, this.#core.q.lockParents, [
+        refs.map(([q]) => q),
+        refs.map(([, id]) => id),
+      ]);
+      const states = new Map(found.map((r) => [`${r.queue}\0${r.id}`, r.state as string]));
+      for (const [q, id] of refs) {
+        const refusal = parentRefusal(q, id, states.get(`${q}\0${id}`) ?? null);
+        if (refusal) throw refusal;
+      }
+      const inserted: boolean[] = [];
+      const ids = await this.#insertRows(t, queueName, rows, inserted);
+      const counted = rows.filter((r, i) => r.parent_id !== null && inserted[i]);
+      if (counted.length > 0) {
+        await this.#run(t, this.#core.q.addChildren, [
+          counted.map((r) => r.parent_queue),
+          counted.map((r) => r.parent_id),
+        ]);
+      }
+      return ids;
+    }, x);
+  }
+
+  /**
+   * Inserts rows and returns their ids in input order; `inserted`, when given, gets whether each
+   * row was inserted (false: an existing id or a deduplicated job answered).
+   */
+  async #insertRows(
+    x: Exec,
+    queueName: string,
+    rows: Row[],
+    inserted?: boolean[],
+  ): Promise<string[]> {
     const ids: string[] = new Array(rows.length);
     if (rows.some((r) => r.dedup_key !== null || r.group_max !== null)) {
       const out = await this.#run(x, this.#core.q.saveChecked, [
@@ -212,12 +260,15 @@ export class PgStore implements StoreInterface {
         serializeRows(rows, queueName),
       ])
         .catch(mapSaveError(queueName));
-      for (const r of out) ids[r.idx as number] = r.job_id as string;
+      for (const r of out) {
+        ids[r.idx as number] = r.job_id as string;
+        if (inserted) inserted[r.idx as number] = r.inserted === true;
+      }
       return ids;
     }
     // Without custom ids outside a caller's transaction, a plain INSERT is cheaper; a generated
     // id that a numeric custom jobId already took fails it, and the conflict-aware one retries.
-    let plain = x === this.#core.sql && rows.every((r) => r.id === null);
+    let plain = x === this.#core.sql && rows.every((r) => r.id === null) && !inserted;
     let todo = rows;
     for (let round = 0; todo.length > 0; round++) {
       if (plain) {
@@ -248,7 +299,10 @@ export class PgStore implements StoreInterface {
         const row = rows[r.i as number];
         // A generated id that a custom jobId already took: generate another one.
         if (!r.inserted && row.id === null) retry.push(row);
-        else ids[r.i as number] = r.id as string;
+        else {
+          ids[r.i as number] = r.id as string;
+          if (inserted) inserted[r.i as number] = r.inserted === true;
+        }
       }
       if (round > 20) throw new StoreError('ID_EXHAUSTED', 'could not generate a free job id');
       todo = retry;
@@ -441,6 +495,21 @@ export class PgStore implements StoreInterface {
       token ?? null,
     ]);
     return rows.length > 0;
+  }
+
+  /** Parks an active job until its children finish, fenced by its token; one statement. */
+  async moveToWaitingChildren(
+    queueName: string,
+    jobId: string,
+    token: string,
+  ): Promise<WaitForChildren> {
+    checkToken(token);
+    const [row] = await this.#run(this.#x(), this.#core.q.moveToWaitingChildren, [
+      queueName,
+      jobId,
+      token,
+    ]);
+    return row ? row.outcome as WaitForChildren : 'lost';
   }
 
   /** Moves an active job to `delayed` (or `waiting`), fenced by its token; one statement. */

@@ -14,6 +14,7 @@ import {
   activeRemovalError,
   checkMoveToDelayed,
   checkRemoveOptions,
+  checkToken,
   checkUpdates,
   ConveyorError,
   DuplicateJobError,
@@ -28,6 +29,7 @@ import {
   JobNotFoundError,
   type JobState,
   type NewJob,
+  parentRefusal,
   PAUSE_ALL,
   type RateLimit,
   type RemoveOnFinish,
@@ -38,6 +40,7 @@ import {
   type StoreEvent,
   type StoreInterface,
   type UpdateGuard,
+  type WaitForChildren,
 } from '@conveyor/shared';
 import { jobFromRow } from '@conveyor/shared';
 import {
@@ -345,7 +348,7 @@ export class SqliteStoreBase implements StoreInterface {
       if (holder) return { id: String(holder.id), inserted: false };
     }
     const group = job.opts.group;
-    if (group?.maxSize !== undefined && job.state === 'waiting') {
+    if (group?.maxSize !== undefined) {
       const n = this.#get(
         "SELECT count(*) AS n FROM conveyor_jobs WHERE queue = ? AND group_id = ? AND state = 'waiting'",
         queue,
@@ -379,7 +382,7 @@ export class SqliteStoreBase implements StoreInterface {
   async saveJob(queueName: string, job: NewJob): Promise<string> {
     checkQueue(queueName);
     const e = encodeNewJob(job, 'job');
-    return this.#write(() => this.#insert(queueName, e).id);
+    return this.#write(() => this.#insertChild(queueName, e));
   }
 
   /** Saves many jobs in one transaction (see `StoreInterface.saveBulk`). */
@@ -388,7 +391,32 @@ export class SqliteStoreBase implements StoreInterface {
     if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array of jobs');
     const encoded = jobs.map((j, i) => encodeNewJob(j, `jobs[${i}]`));
     if (encoded.length === 0) return Promise.resolve([]);
-    return this.#write(() => encoded.map((e) => this.#insert(queueName, e).id));
+    return this.#write(() => encoded.map((e) => this.#insertChild(queueName, e)));
+  }
+
+  /**
+   * Inserts a job of `saveJob` / `saveBulk`; a child of an existing job (opts.parent) needs its
+   * parent there and unfinished, and counts for it once inserted. Returns the id.
+   */
+  #insertChild(queue: string, e: EncodedJob): string {
+    const { parentId, parentQueueName } = e.job;
+    if (parentId == null || parentQueueName == null) return this.#insert(queue, e).id;
+    const parent = this.#get(
+      'SELECT state FROM conveyor_jobs WHERE queue = ? AND id = ?',
+      parentQueueName,
+      parentId,
+    );
+    const refusal = parentRefusal(parentQueueName, parentId, parent ? String(parent.state) : null);
+    if (refusal) throw refusal;
+    const r = this.#insert(queue, e);
+    if (r.inserted) {
+      this.#run(
+        'UPDATE conveyor_jobs SET pending_children = pending_children + 1 WHERE queue = ? AND id = ?',
+        parentQueueName,
+        parentId,
+      );
+    }
+    return r.id;
   }
 
   /** Saves a flow atomically (see `StoreInterface.saveFlow`). */
@@ -805,6 +833,32 @@ export class SqliteStoreBase implements StoreInterface {
       );
       if (row) this.#emit('waiting', queueName, jobId, String(row.name));
       return row !== undefined;
+    });
+  }
+
+  /** Parks an active job until its children finish, fenced by its token. */
+  async moveToWaitingChildren(
+    queueName: string,
+    jobId: string,
+    token: string,
+  ): Promise<WaitForChildren> {
+    checkToken(token);
+    return this.#write(() => {
+      const row = this.#get(
+        "SELECT name, pending_children FROM conveyor_jobs WHERE queue = ? AND id = ? AND state = 'active' AND lock_token = ?",
+        queueName,
+        jobId,
+        token,
+      );
+      if (!row) return 'lost';
+      if (Number(row.pending_children) <= 0) return 'none';
+      this.#run(
+        `UPDATE conveyor_jobs SET state = 'waiting-children', ${CLEAR_LOCK} WHERE queue = ? AND id = ?`,
+        queueName,
+        jobId,
+      );
+      this.#emit('waiting-children', queueName, jobId, String(row.name));
+      return 'moved';
     });
   }
 

@@ -9,11 +9,13 @@ import assert from 'node:assert/strict';
 import {
   DelayedError,
   InvalidArgumentError,
+  JobNotFoundError,
   JobTimeoutError,
   LockLostError,
   type StoreEvent,
   type StoreInterface,
   UnrecoverableError,
+  WaitingChildrenError,
 } from '@conveyor/shared';
 import { type Job, Queue, Worker } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
@@ -340,6 +342,76 @@ export function workerCases(s: Suite): void {
       assert.deepEqual(failed, []);
       assert.deepEqual(completed, []);
       assert.deepEqual(errors, []);
+    });
+
+    s.test('children added with opts.parent, then moveToWaitingChildren: the parent runs again when they are done', async ({ queue, worker, q }) => {
+      const orders = queue<{ step: number }>();
+      const parts = queue<{ n: number }>({}, `${q}-parts`);
+      const runs: number[] = [];
+      const w = worker<{ step: number }, number>(async (job) => {
+        runs.push(job.data.step);
+        if (job.data.step === 0) {
+          for (const n of [2, 3]) {
+            await parts.add('part', { n }, { parent: { id: job.id, queue: job.queueName } });
+          }
+          await job.updateData({ step: 1 });
+          assert.equal(await job.moveToWaitingChildren(), true);
+          throw new WaitingChildrenError();
+        }
+        const values = await job.getChildrenValues<number>();
+        return Object.values(values).reduce((a, b) => a + b, 0);
+      });
+      const failed = collect<[Job, Error]>(w, 'failed');
+      const done = next<[Job, number]>(w, 'completed');
+      const order = await orders.add('order', { step: 0 });
+      await eventually(async () => (await orders.getJob(order.id))?.state === 'waiting-children', {
+        message: 'the order to wait for its parts',
+      });
+      assert.equal((await orders.getJob(order.id))?.pendingChildrenCount, 2);
+      const partWorker = worker<{ n: number }, number>((job) => job.data.n, {
+        queueName: parts.name,
+      });
+      const [job, sum] = await done;
+      assert.equal(job.id, order.id);
+      assert.equal(sum, 5);
+      assert.deepEqual(runs, [0, 1]);
+      assert.equal((await orders.getJob(order.id))?.attemptsMade, 0);
+      assert.deepEqual(failed, []);
+      await partWorker.close();
+    });
+
+    s.test('moveToWaitingChildren with no unfinished child returns false and the run goes on', async ({ queue, worker }) => {
+      const qu = queue();
+      const w = worker(async (job) => (await job.moveToWaitingChildren()) ? 'parked' : 'went on');
+      const done = next<[Job, string]>(w, 'completed');
+      await qu.add('x', 1);
+      assert.equal((await done)[1], 'went on');
+    });
+
+    s.test('opts.parent: a missing parent or a bad value is refused, and nothing is saved', async ({ queue, flows }) => {
+      const qu = queue();
+      await assert.rejects(
+        () => qu.add('c', 1, { parent: { id: 'missing', queue: qu.name } }),
+        JobNotFoundError,
+      );
+      await assert.rejects(
+        () => qu.add('c', 1, { parent: { id: '', queue: qu.name } }),
+        (e: Error) => e instanceof InvalidArgumentError && e.message.includes('opts.parent.id'),
+      );
+      await assert.rejects(
+        () => qu.add('c', 1, { parent: 'p' as unknown as { id: string; queue: string } }),
+        (e: Error) => e instanceof InvalidArgumentError && e.message.includes('opts.parent'),
+      );
+      await assert.rejects(
+        () =>
+          flows().add({
+            name: 'p',
+            queueName: qu.name,
+            opts: { parent: { id: 'x', queue: qu.name } },
+          }),
+        (e: Error) => e instanceof InvalidArgumentError && e.message.includes('opts.parent'),
+      );
+      assert.equal((await qu.getJobCounts('waiting')).waiting, 0);
     });
 
     s.test('a DelayedError without moveToDelayed fails the job like any error', async ({ queue, worker }) => {

@@ -47,6 +47,60 @@ function raceCases(
     }
   };
 
+  s.test(`${label}: 20 parallel adds of children to one parent count each child once`, (store) =>
+    using(store, async (all) => {
+      const q = uniqueQueue();
+      await store.saveJob(q, job(q, 'p', {}, { jobId: 'p' }));
+      const parent = { parentId: 'p', parentQueueName: q };
+      await Promise.all(
+        Array.from(
+          { length: 20 },
+          (_, i) =>
+            all[i % all.length].saveJob(q, job(q, 'c', { i }, { jobId: `c${i % 15}` }, parent)),
+        ),
+      );
+      assert.equal((await store.getJob(q, 'p'))?.pendingChildrenCount, 15);
+      assert.equal((await store.getChildrenJobs(q, 'p')).length, 15);
+    }));
+
+  s.test(`${label}: a parent parking while its last child completes is never left waiting`, (store) =>
+    using(store, async (all) => {
+      const q = uniqueQueue();
+      for (let round = 0; round < 10; round++) {
+        const p = `p${round}`;
+        await store.saveJob(q, job(q, 'p', {}, { jobId: p }));
+        const held = await store.fetchNextJob(q, 'w', 30_000, { jobName: 'p' });
+        assert.equal(held?.id, p);
+        await store.saveJob(
+          q,
+          job(q, 'c', {}, { jobId: `c${round}` }, { parentId: p, parentQueueName: q }),
+        );
+        const child = await store.fetchNextJob(q, 'w', 30_000, { jobName: 'c' });
+        const [outcome] = await Promise.all([
+          all[0].moveToWaitingChildren(q, p, held!.lockToken!),
+          all[all.length - 1].completeJobs(q, [{
+            jobId: child!.id,
+            token: child!.lockToken!,
+            returnvalue: 1,
+          }]),
+        ]);
+        const after = await store.getJob(q, p);
+        assert.equal(after?.pendingChildrenCount, 0);
+        // Parked before the child counted: released by it. After: still running, not parked.
+        assert.equal(
+          after?.state,
+          outcome === 'moved' ? 'waiting' : 'active',
+          `round ${round}: ${outcome}`,
+        );
+        if (outcome !== 'moved') {
+          await store.completeJobs(q, [{ jobId: p, token: held!.lockToken!, returnvalue: 1 }]);
+        } else {
+          const again = await store.fetchNextJob(q, 'w', 30_000, { jobName: 'p' });
+          await store.completeJobs(q, [{ jobId: p, token: again!.lockToken!, returnvalue: 1 }]);
+        }
+      }
+    }));
+
   s.test(`${label}: 50 parallel fetchers over 200 jobs never share a job`, (store) =>
     using(store, async (all) => {
       const q = uniqueQueue();

@@ -342,6 +342,81 @@ export function flowCases(s: Suite): void {
       }
     });
 
+    s.test('saveJob with a parent adds a child to that job: its count goes up in the same step', async (store) => {
+      const q = uniqueQueue();
+      const kids = uniqueQueue('kids');
+      await store.saveJob(q, job(q, 'p', {}, { jobId: 'p' }));
+      const parent = { parentId: 'p', parentQueueName: q };
+      const a = await store.saveJob(kids, job(kids, 'c', {}, {}, parent));
+      const [b, c] = await store.saveBulk(kids, [
+        job(kids, 'c', {}, { jobId: 'b' }, parent),
+        job(kids, 'c', {}, {}, parent),
+      ]);
+      // Not inserted (an existing id): adds nothing.
+      assert.equal(await store.saveJob(kids, job(kids, 'c', {}, { jobId: 'b' }, parent)), b);
+      const p = await store.getJob(q, 'p');
+      assert.equal(p?.state, 'waiting');
+      assert.equal(p?.pendingChildrenCount, 3);
+      assert.deepEqual(ids(await store.getChildrenJobs(q, 'p')).sort(), [a, b, c].sort());
+      assert.equal((await store.getJob(kids, a))?.parentId, 'p');
+    });
+
+    s.test('saveJob with a missing or finished parent throws and saves nothing', async (store) => {
+      const q = uniqueQueue();
+      const orphan = job(q, 'c', {}, { jobId: 'c' }, { parentId: 'nope', parentQueueName: q });
+      await assert.rejects(store.saveJob(q, orphan), JobNotFoundError);
+      await assert.rejects(store.saveBulk(q, [job(q, 'free'), orphan]), JobNotFoundError);
+      assert.equal(await store.countJobs(q, 'waiting'), 0);
+      await store.saveJob(q, job(q, 'p', {}, { jobId: 'p' }));
+      await complete(store, { queue: q, id: 'p' });
+      const late = job(q, 'c', {}, { jobId: 'c' }, { parentId: 'p', parentQueueName: q });
+      await assert.rejects(store.saveJob(q, late), JobStateError);
+      assert.equal(await store.getJob(q, 'c'), null);
+      assert.equal((await store.getJob(q, 'p'))?.pendingChildrenCount, 0);
+    });
+
+    s.test('moveToWaitingChildren parks the holder until its children finish', async (store) => {
+      const q = uniqueQueue();
+      await store.saveJob(q, job(q, 'p', {}, { jobId: 'p' }));
+      const token = await claimNode(store, { queue: q, id: 'p' });
+      // No child yet: the job stays active.
+      assert.equal(await store.moveToWaitingChildren(q, 'p', token), 'none');
+      assert.equal((await store.getJob(q, 'p'))?.state, 'active');
+      const parent = { parentId: 'p', parentQueueName: q };
+      await store.saveJob(q, job(q, 'c1', {}, { jobId: 'c1' }, parent));
+      await store.saveJob(q, job(q, 'c2', {}, { jobId: 'c2' }, parent));
+      assert.equal(await store.moveToWaitingChildren(q, 'p', 'stale'), 'lost');
+      await complete(store, { queue: q, id: 'c1' });
+      assert.equal((await store.getJob(q, 'p'))?.pendingChildrenCount, 1);
+      assert.equal(await store.moveToWaitingChildren(q, 'p', token), 'moved');
+      const parked = await store.getJob(q, 'p');
+      assert.equal(parked?.state, 'waiting-children');
+      assert.equal(parked?.lockToken, null);
+      assert.equal(await store.moveToWaitingChildren(q, 'p', token), 'lost');
+      await complete(store, { queue: q, id: 'c2' });
+      assert.equal((await store.getJob(q, 'p'))?.state, 'waiting');
+      const again = await claimNode(store, { queue: q, id: 'p' });
+      assert.equal(await store.moveToWaitingChildren(q, 'p', again), 'none');
+      assert.deepEqual(await store.getChildrenValues(q, 'p'), {
+        [`${q}:c1`]: 'c1',
+        [`${q}:c2`]: 'c2',
+      });
+    });
+
+    s.test('moveToWaitingChildren publishes waiting-children', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      await store.saveJob(q, job(q, 'p', {}, { jobId: 'p' }));
+      const token = await claimNode(store, { queue: q, id: 'p' });
+      await store.saveJob(
+        q,
+        job(q, 'c', {}, { jobId: 'c' }, { parentId: 'p', parentQueueName: q }),
+      );
+      assert.equal(await store.moveToWaitingChildren(q, 'p', token), 'moved');
+      await rec.until((e) => e.jobId === 'p' && e.type === 'waiting-children');
+      rec.stop();
+    });
+
     s.test('removeJob of a pending child releases its parent', async (store) => {
       const t = tree();
       await store.saveFlow(t.flow);
@@ -351,6 +426,19 @@ export function flowCases(s: Suite): void {
       assert.equal(mid?.state, 'waiting');
       assert.equal(mid?.pendingChildrenCount, 0);
       assert.deepEqual(ids(await store.getChildrenJobs(t.mid.queue, 'mid')), ['sibling']);
+    });
+
+    s.test('removeJob of an unfinished child counts it off a parent that already failed', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      await fail(store, t.leaf);
+      assert.equal((await store.getJob(t.mid.queue, 'mid'))?.state, 'failed');
+      assert.equal((await store.getJob(t.mid.queue, 'mid'))?.pendingChildrenCount, 2);
+      // As in BullMQ, a removed child leaves its parent's dependencies whatever the parent's state.
+      await store.removeJob(t.sibling.queue, 'sibling');
+      const mid = await store.getJob(t.mid.queue, 'mid');
+      assert.equal(mid?.state, 'failed');
+      assert.equal(mid?.pendingChildrenCount, 1);
     });
 
     s.test('removeJob of a finished child leaves the parent count alone', async (store) => {

@@ -254,6 +254,20 @@ export function jobCases(s: Suite): void {
       assert.equal(await store.getWaitingGroupCount(q, 'g'), 2);
     });
 
+    s.test('group maxSize counts waiting jobs and bounds every add, delayed ones too', async (store) => {
+      const q = uniqueQueue();
+      const opts = { group: { id: 'g', maxSize: 1 } };
+      // Delayed jobs of the group do not count toward its size...
+      await store.saveJob(q, delayedJob(q, 60_000, opts));
+      await store.saveJob(q, delayedJob(q, 60_000, opts));
+      await store.saveJob(q, job(q, 'w', {}, opts));
+      // ...but a full group refuses any add, whatever state the new job starts in.
+      await assert.rejects(store.saveJob(q, delayedJob(q, 60_000, opts)), GroupFullError);
+      await assert.rejects(store.saveJob(q, job(q, 'w', {}, opts)), GroupFullError);
+      assert.equal(await store.countJobs(q, 'delayed'), 2);
+      assert.equal(await store.getWaitingGroupCount(q, 'g'), 1);
+    });
+
     s.test('group maxSize in saveBulk: a full group saves none of the batch', async (store) => {
       const q = uniqueQueue();
       const opts = { group: { id: 'g', maxSize: 2 } };
