@@ -78,10 +78,15 @@ export function jobCases(s: Suite): void {
     s.test('waitUntilFinished on a job that no longer exists rejects at once with JobNotFoundError', async ({ queue, worker, events }) => {
       const qu = queue();
       const ev = events();
+      await ev.waitUntilReady();
       const w = worker((job) => job.name);
       const completed = next(w, 'completed');
+      // The queue events hear the completion before the wait starts: an event still on its way
+      // would (rightly) resolve the wait instead.
+      const heard = next(ev, 'completed');
       const job = await qu.add('gone', 1, { removeOnComplete: true });
       await completed;
+      await heard;
       await eventually(async () => (await qu.getJob(job.id)) === null);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const outcome = await Promise.race([
