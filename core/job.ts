@@ -4,6 +4,7 @@
  * @module
  */
 import {
+  checkToken,
   InvalidArgumentError,
   isUnrecoverableError,
   type JobData,
@@ -467,10 +468,7 @@ export class Job<D = unknown, R = unknown> {
         'a finite number of ms since the epoch',
       );
     }
-    const held = token ?? this.token;
-    if (held === null) {
-      throw new InvalidArgumentError('token', held, "the lock token of the job's claim");
-    }
+    const held = this.#heldToken(token);
     const ok = await this.store.moveToDelayed(this.queueName, this.id, held, timestamp);
     if (!ok) await this.#explainRefusal('moveToDelayed', ['active'], held);
     const delayed = timestamp > Date.now();
@@ -497,10 +495,7 @@ export class Job<D = unknown, R = unknown> {
    * ```
    */
   async moveToWaitingChildren(token?: string): Promise<boolean> {
-    const held = token ?? this.token;
-    if (held === null) {
-      throw new InvalidArgumentError('token', held, "the lock token of the job's claim");
-    }
+    const held = this.#heldToken(token);
     const outcome = await this.store.moveToWaitingChildren(this.queueName, this.id, held);
     if (outcome === 'lost') await this.#explainRefusal('moveToWaitingChildren', ['active'], held);
     if (outcome === 'none') return false;
@@ -523,7 +518,7 @@ export class Job<D = unknown, R = unknown> {
    * ```
    */
   async extendLock(token: string, duration: number): Promise<boolean> {
-    if (typeof token !== 'string') throw new InvalidArgumentError('token', token, 'a string');
+    checkToken(token);
     checkNumber('duration', duration, 1);
     return await this.store.extendLock(this.queueName, this.id, duration, token);
   }
@@ -833,6 +828,15 @@ export class Job<D = unknown, R = unknown> {
     if (await this.store.updateJob(this.queueName, this.id, updates, guard)) return;
     const expected = Array.isArray(guard.state) ? guard.state : [guard.state!];
     await this.#explainRefusal(operation, expected);
+  }
+
+  /** The token a move on the running job uses: the one given, or this job's claim's. */
+  #heldToken(token: string | undefined): string {
+    const held = token ?? this.token;
+    if (held === null) {
+      throw new InvalidArgumentError('token', held, "the lock token of the job's claim");
+    }
+    return held;
   }
 
   async #explainRefusal(operation: string, expected: string[], token?: string): Promise<never> {

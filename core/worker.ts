@@ -735,7 +735,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     if (this.#batchSize === 0) {
       // The hot path: one job, one promise reaction (no Promise.all/catch/finally chain).
       const job = jobs[0];
-      // The processor moved its job on itself (job.moveToDelayed, job.moveToFailed).
+      // The processor moved its job on itself (moveToDelayed, moveToWaitingChildren,
+      // moveToFailed): nothing is left to store.
       if (job.token === null) return this.#release(run);
       // The processor is done, so its slot is free: the next claim can go out while this
       // completion is being stored (at most `concurrency` of them wait so). Without limits only:
@@ -791,8 +792,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
 
   #fail(run: Run<D, R>, reason: unknown): void {
     if (!this.#settle(run)) return;
-    // A job the processor moved on itself (job.moveToDelayed, then a DelayedError) is left
-    // alone; a DelayedError without the move fails the job like any error.
+    // A job the processor moved on itself (moveToDelayed or moveToWaitingChildren, then a
+    // DelayedError or WaitingChildrenError) is left alone; such an error without the move
+    // fails the job like any error.
     Promise.all(
       run.jobs.map((job) => job.token === null ? undefined : this.#failJob(run, job, reason)),
     )
@@ -878,7 +880,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     for (const run of this.#runs) {
       if (run.settled || run.lost) continue;
       for (const job of run.jobs) {
-        // Moved on by its processor (job.moveToDelayed): no longer this worker's to renew.
+        // Moved on by its processor (moveToDelayed, moveToWaitingChildren): not ours to renew.
         if (job.token === null) continue;
         this.store.extendLock(this.name, job.id, this.#lockDuration, job.token).then(
           (ok) => {

@@ -204,13 +204,14 @@ export function buildQueries(n: SchemaNames) {
     ),
     /**
      * Moves an active job ($2, token $3) to delayed until $4, or to waiting when that is not
-     * in the future (database clock), and publishes the state it entered.
+     * in the future (the database clock, read once), and publishes the state it entered.
      */
-    moveToDelayed: `WITH u AS (
-        UPDATE ${s}.jobs SET state = CASE WHEN $4::float8 > ${s}.now_ms() THEN 'delayed'
-            ELSE 'waiting' END,
-          delay_until = CASE WHEN $4::float8 > ${s}.now_ms() THEN $4::float8 ELSE 0 END,
+    moveToDelayed: `WITH t AS (SELECT $4::float8 > ${s}.now_ms() AS later),
+      u AS (
+        UPDATE ${s}.jobs SET state = CASE WHEN t.later THEN 'delayed' ELSE 'waiting' END,
+          delay_until = CASE WHEN t.later THEN $4::float8 ELSE 0 END,
           locked_by = NULL, lock_until = NULL, lock_token = NULL
+        FROM t
         WHERE queue = $1::text AND id = $2::text AND state = 'active' AND lock_token = $3::text
         RETURNING id, name, state, delay_until)
       SELECT ${s}.emit($1::text, u.state, ARRAY[u.id], CASE WHEN u.state = 'delayed'

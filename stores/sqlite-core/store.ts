@@ -275,6 +275,19 @@ export class SqliteStoreBase implements StoreInterface {
     this.#pending!.push(event);
   }
 
+  /** Publishes the state a job entered; `delayed` carries its `delayUntil`. */
+  #emitEntered(
+    state: string,
+    queueName: string,
+    jobId: string,
+    jobName: unknown,
+    delayUntil: number | null | undefined,
+  ): void {
+    const type = state as StoreEvent['type'];
+    const data = state === 'delayed' ? { delayUntil } : undefined;
+    this.#emit(type, queueName, jobId, String(jobName), data);
+  }
+
   // ───────────────────────────── lifecycle ─────────────────────────────
 
   /** Opens the file (see the adapter's README for the checks and errors). */
@@ -368,13 +381,7 @@ export class SqliteStoreBase implements StoreInterface {
       if (Number(changes) === 1) break;
       if (customId !== undefined) throw new DuplicateJobError(queue, customId); // checked above
     }
-    this.#emit(
-      job.state,
-      queue,
-      id,
-      job.name,
-      job.state === 'delayed' ? { delayUntil: job.delayUntil } : undefined,
-    );
+    this.#emitEntered(job.state, queue, id, job.name, job.delayUntil);
     return { id, inserted: true };
   }
 
@@ -661,9 +668,7 @@ export class SqliteStoreBase implements StoreInterface {
         row.state === 'delayed' &&
         (updates.state === 'delayed' || updates.delayUntil !== undefined)
       ) {
-        this.#emit('delayed', queueName, jobId, String(row.name), {
-          delayUntil: Number(row.delay_until),
-        });
+        this.#emitEntered('delayed', queueName, jobId, row.name, Number(row.delay_until));
       }
       return true;
     });
@@ -882,8 +887,7 @@ export class SqliteStoreBase implements StoreInterface {
         token,
       );
       if (!row) return false;
-      if (delayed) this.#emit('delayed', queueName, jobId, String(row.name), { delayUntil });
-      else this.#emit('waiting', queueName, jobId, String(row.name));
+      this.#emitEntered(delayed ? 'delayed' : 'waiting', queueName, jobId, row.name, delayUntil);
       return true;
     });
   }
@@ -973,13 +977,7 @@ export class SqliteStoreBase implements StoreInterface {
           failedReason: reason,
           attemptsMade: Number(row.attempts_made),
         });
-        this.#emit(
-          state,
-          queueName,
-          f.jobId,
-          name,
-          state === 'delayed' ? { delayUntil: f.retryAt } : undefined,
-        );
+        this.#emitEntered(state, queueName, f.jobId, name, f.retryAt);
         return true;
       });
     });
@@ -1083,13 +1081,7 @@ export class SqliteStoreBase implements StoreInterface {
       delayUntil,
       row.seq,
     );
-    this.#emit(
-      state,
-      parentQueue,
-      parentId,
-      String(row.name),
-      delay > 0 ? { delayUntil } : undefined,
-    );
+    this.#emitEntered(state, parentQueue, parentId, row.name, delayUntil);
     return state;
   }
 
