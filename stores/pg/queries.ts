@@ -6,13 +6,30 @@
  * @module
  */
 
-import { INPUT_COLUMNS, inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
+import { INPUT_COLUMNS, inputColumn, inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
 import type { SchemaNames } from './names.ts';
 import { payloadSql, pollActive, watched } from './notify.ts';
 import { claimColumns, jobColumns } from './rows.ts';
 
 /** The SQL texts of one schema. */
 export type Queries = ReturnType<typeof buildQueries>;
+
+/**
+ * A statement built for each input shape (see `packRows`), kept once built. A batch's shape
+ * names which of thirty input keys it carries and how, so an application uses a handful; past
+ * 256 a text is built anew each time rather than kept.
+ */
+function shaped(build: (shape: string) => string): (shape: string) => string {
+  const built = new Map<string, string>();
+  return (shape) => {
+    let text = built.get(shape);
+    if (text === undefined) {
+      text = build(shape);
+      if (built.size < 256) built.set(shape, text);
+    }
+    return text;
+  };
+}
 
 const quoted = (states: string[]) => states.map((st) => `'${st}'`).join(', ');
 const TERMINAL_LIST = quoted(['completed', 'failed']);
@@ -47,40 +64,60 @@ export function buildQueries(n: SchemaNames) {
         FILTER (WHERE state = 'delayed'),
       coalesce(array_agg(name ORDER BY seq) FILTER (WHERE $3::text IS NULL), ARRAY[$3::text]))`;
   // Input rows come in array order, so seq (and FIFO order) follows the input.
-  const numbered = `(SELECT x.*, nextval(${reg('job_seq')}) AS seq FROM ${
-    inputRows('$1::text::json')
-  } x)`;
-  /** Inserts the input rows ($1, queue $2 unless a row names its own), returning `columns`. */
-  const insertInput = (columns: string) =>
+  const numbered = (shape: string) =>
+    `(SELECT x.*, nextval(${reg('job_seq')}) AS seq FROM ${inputRows('$1::text::json', shape)} x)`;
+  /** Inserts the input rows ($1 of `shape`, queue $2 unless a row names its own). */
+  const insertInput = (shape: string, columns: string) =>
     `INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
-     SELECT ${insertValues('y', 'coalesce(y.id, y.seq::text)', 'y.seq', '$2::text')}
-     FROM ${numbered} y
+     SELECT ${
+      insertValues(
+        'y',
+        `coalesce(${inputColumn('y', 'id', shape)}, y.seq::text)`,
+        'y.seq',
+        '$2::text',
+        shape,
+      )
+    }
+     FROM ${numbered(shape)} y
      RETURNING ${columns}`;
-  /** Saves rows that cannot conflict (or must fail on a conflict): ids come back in order. */
-  const insertNew = `WITH ins AS (${insertInput('queue, id, seq, state, name, delay_until')})
+  /**
+   * Saves rows ($1, packed with `shape`) that cannot conflict (or must fail on a conflict): ids
+   * come back in order.
+   */
+  const insertNew = shaped((shape) =>
+    `WITH ins AS (${insertInput(shape, 'queue, id, seq, state, name, delay_until')})
      SELECT array_agg(id ORDER BY seq) AS ids,
        (SELECT count(*) FROM (SELECT ${emitSaved} FROM ins GROUP BY queue, state) e) AS _e
-     FROM ins`;
+     FROM ins`
+  );
   /**
    * Saves rows that cannot conflict, all waiting in queue $2 with the one name $3: the common
    * bulk add. Like `insertNew`, with one sort of the ids and no grouping by queue and state.
    */
-  const insertWaiting = `WITH ins AS (${insertInput('id, seq')}),
+  const insertWaiting = shaped((shape) =>
+    `WITH ins AS (${insertInput(shape, 'id, seq')}),
      a AS (SELECT array_agg(id ORDER BY seq) AS ids FROM ins)
-     SELECT a.ids, ${s}.emit($2::text, 'waiting', a.ids, NULL, ARRAY[$3::text]) AS _e FROM a`;
-  /** Saves rows, skipping those whose id exists: one result row per input row. */
-  const insertOrExisting = `WITH s AS MATERIALIZED (SELECT * FROM ${numbered} y),
+     SELECT a.ids, ${s}.emit($2::text, 'waiting', a.ids, NULL, ARRAY[$3::text]) AS _e FROM a`
+  );
+  /**
+   * Saves rows (packed with the input index), skipping those whose id exists: one result row
+   * per input row.
+   */
+  const insertOrExisting = shaped((shape) => {
+    const id = `coalesce(${inputColumn('s', 'id', shape)}, s.seq::text)`;
+    return `WITH s AS MATERIALIZED (SELECT * FROM ${numbered(shape)} y),
      ins AS (
        INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
-       SELECT ${insertValues('s', 'coalesce(s.id, s.seq::text)', 's.seq', '$2::text')}
+       SELECT ${insertValues('s', id, 's.seq', '$2::text', shape)}
        FROM s
        ON CONFLICT DO NOTHING
        RETURNING queue, id, seq, state, name, delay_until
      ),
      e AS (SELECT ${emitSaved} AS n FROM ins GROUP BY queue, state)
-     SELECT s.i, coalesce(s.id, s.seq::text) AS id, (ins.seq IS NOT NULL) AS inserted,
+     SELECT s.i, ${id} AS id, (ins.seq IS NOT NULL) AS inserted,
        (SELECT count(*) FROM e) AS _e
      FROM s LEFT JOIN ins ON ins.seq = s.seq ORDER BY s.i`;
+  });
   const lifoParam = INPUT_COLUMNS.length + 2;
   /**
    * Saves one job from typed parameters ($1 queue, then `INPUT_COLUMNS` in order, then lifo),

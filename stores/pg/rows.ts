@@ -322,6 +322,45 @@ export const COLUMN_TYPES: Readonly<Record<string, string>> = {
  * ```
  */
 export function serializeRows(rows: Row[], queueName: string | null): string {
+  return JSON.stringify(columnsOf(rows, queueName));
+}
+
+/**
+ * Packs input rows for a shaped `inputRows` (see `columns.ts`): like `serializeRows`, and a
+ * column whose rows all hold one value is sent once. Returns the JSON and its shape. The input
+ * index `i` is sent only when `index` is set (or when no other column varies, to count rows).
+ *
+ * @example
+ * ```ts
+ * import { packRows } from './rows.ts';
+ * const rows = [{ i: 0, name: 'n', data: '1' }, { i: 1, name: 'n', data: '2' }];
+ * console.log(packRows(rows, null, false)); // { json: '{"name":"n","data":["1","2"]}', shape: 'name data[]' }
+ * ```
+ */
+export function packRows(
+  rows: Row[],
+  queueName: string | null,
+  index: boolean,
+): { json: string; shape: string } {
+  const cols = columnsOf(rows, queueName);
+  const out: Record<string, unknown> = {};
+  const shape: string[] = [];
+  for (const key in cols) {
+    const vs = cols[key];
+    if (key === 'i' && !index) continue;
+    const one = vs.every((v) => v !== null && v === vs[0]);
+    out[key] = one ? vs[0] : vs;
+    shape.push(one ? key : `${key}[]`);
+  }
+  if (!shape.some((k) => k.endsWith('[]'))) {
+    out.i = cols.i;
+    shape.push('i[]');
+  }
+  return { json: JSON.stringify(out), shape: shape.join(' ') };
+}
+
+/** The non-default values of rows, one array a column (see `serializeRows`). */
+function columnsOf(rows: Row[], queueName: string | null): Record<string, unknown[]> {
   const cols: Record<string, unknown[]> = {};
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
@@ -333,5 +372,5 @@ export function serializeRows(rows: Row[], queueName: string | null): string {
       (cols[key] ??= new Array(rows.length).fill(null))[r] = v;
     }
   }
-  return JSON.stringify(cols);
+  return cols;
 }

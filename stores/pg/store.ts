@@ -46,7 +46,15 @@ import { migrate } from './migrate.ts';
 import { type SchemaNames, schemaNames } from './names.ts';
 import { type PgStoreOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { buildQueries, type Queries } from './queries.ts';
-import { claimedRow, COLUMN_TYPES, jobToRow, type Row, serializeRows, UPDATABLE } from './rows.ts';
+import {
+  claimedRow,
+  COLUMN_TYPES,
+  jobToRow,
+  packRows,
+  type Row,
+  serializeRows,
+  UPDATABLE,
+} from './rows.ts';
 
 type Exec = postgres.Sql | postgres.TransactionSql;
 type Params = unknown[];
@@ -277,11 +285,12 @@ export class PgStore implements StoreInterface {
             const [row] = await this.#run(x, this.#core.q.insertOne, oneParams(todo[0], queueName));
             return [row.id as string];
           }
-          const params = batchParams(todo, queueName);
+          const [params, shape] = batchParams(todo, queueName, false);
           const waiting = params[2] !== null &&
             todo.every((r) => r.q === queueName && r.state === 'waiting');
           const q = this.#core.q;
-          const [row] = await this.#run(x, waiting ? q.insertWaiting : q.insertNew, params);
+          const text = waiting ? q.insertWaiting(shape) : q.insertNew(shape);
+          const [row] = await this.#run(x, text, params);
           return row.ids as string[];
         } catch (e) {
           if ((e as { code?: string }).code !== '23505') throw e;
@@ -289,11 +298,8 @@ export class PgStore implements StoreInterface {
           continue;
         }
       }
-      const out = await this.#run(
-        x,
-        this.#core.q.insertOrExisting,
-        batchParams(todo, queueName),
-      );
+      const [params, shape] = batchParams(todo, queueName, true);
+      const out = await this.#run(x, this.#core.q.insertOrExisting(shape), params);
       const retry: Row[] = [];
       for (const r of out) {
         const row = rows[r.i as number];
@@ -768,7 +774,8 @@ export class PgStore implements StoreInterface {
     try {
       await this.#atomic(async (t) => {
         if (!rows.some((r) => r.dedup_key !== null || r.group_max !== null)) {
-          await this.#run(t, this.#core.q.insertNew, [serializeRows(rows, null), null, null]);
+          const { json, shape } = packRows(rows, null, false);
+          await this.#run(t, this.#core.q.insertNew(shape), [json, null, null]);
           return;
         }
         // Deduplication keys and group limits: the checked save, one queue at a time. A key
@@ -1009,16 +1016,14 @@ function fitsOne(row: Row, queueName: string): boolean {
 }
 
 /**
- * The parameters of `insertNew` and `insertOrExisting`: the rows, the queue, and the name every
- * row shares (or null).
+ * The parameters of `insertNew`, `insertWaiting` and `insertOrExisting` (the packed rows, with
+ * their input index when `index` is set, the queue, and the name every row shares or null), and
+ * the shape that picks the statement.
  */
-function batchParams(rows: Row[], queueName: string): unknown[] {
+function batchParams(rows: Row[], queueName: string, index: boolean): [unknown[], string] {
   const name = rows[0].name;
-  return [
-    serializeRows(rows, queueName),
-    queueName,
-    rows.every((r) => r.name === name) ? name : null,
-  ];
+  const { json, shape } = packRows(rows, queueName, index);
+  return [[json, queueName, rows.every((r) => r.name === name) ? name : null], shape];
 }
 
 /** The parameters of `insertOne`: queue, the input columns in order, then lifo. */

@@ -105,6 +105,46 @@ export function jobCases(s: Suite): void {
       }
     });
 
+    s.test('saveBulk keeps each job its own values, shared by the batch or mixed with defaults', async (store) => {
+      const q = uniqueQueue();
+      const at = Date.now() + 60_000;
+      // Every job alike: the same name, data, priority, options and delay.
+      const alike = await store.saveBulk(
+        q,
+        [0, 1, 2].map(() => ({
+          ...job(q, 'same', { s: 1 }, { attempts: 3, lifo: true }, { priority: 5 }),
+          state: 'delayed' as const,
+          delayUntil: at,
+        })),
+      );
+      assert.equal(new Set(alike).size, 3);
+      for (const id of alike) {
+        const got = await store.getJob(q, id);
+        assert.equal(got?.name, 'same');
+        assert.deepEqual(got?.data, { s: 1 });
+        assert.equal(got?.priority, 5);
+        assert.equal(got?.opts.attempts, 3);
+        assert.equal(got?.state, 'delayed');
+        assert.equal(got?.delayUntil, at);
+      }
+      // Set values next to defaults, column by column.
+      const mixed = await store.saveBulk(q, [
+        job(q, 'a', { i: 0 }, { jobId: 'm0', lifo: true }, { priority: 7 }),
+        job(q, 'b', { i: 1 }, {}, {}),
+        job(q, 'a', { i: 2 }, { jobId: 'm2' }, { priority: 7 }),
+      ]);
+      assert.equal(mixed[0], 'm0');
+      assert.equal(mixed[2], 'm2');
+      const [m0, m1, m2] = await Promise.all(mixed.map((id) => store.getJob(q, id)));
+      assert.deepEqual([m0?.name, m1?.name, m2?.name], ['a', 'b', 'a']);
+      assert.deepEqual([m0?.data, m1?.data, m2?.data], [{ i: 0 }, { i: 1 }, { i: 2 }]);
+      assert.deepEqual([m0?.priority, m1?.priority, m2?.priority], [7, 0, 7]);
+      assert.deepEqual([m0?.opts.lifo, m1?.opts.lifo, m2?.opts.lifo], [true, undefined, undefined]);
+      // Claim order: priority 0 first, then the LIFO job ahead of the older FIFO one.
+      assert.equal((await claim(store, q)).id, mixed[1]);
+      assert.equal((await claim(store, q)).id, 'm0');
+      assert.equal((await claim(store, q)).id, 'm2');
+    });
     s.test('saveBulk with an empty list returns an empty list', async (store) => {
       assert.deepEqual(await store.saveBulk(uniqueQueue(), []), []);
     });
