@@ -132,7 +132,11 @@ END $$;
 -- which a completion or failure locks a child and then its parent, so a removal waits for them
 -- (or they for it) and never deadlocks with them; a claim skips what is locked here. States are
 -- read after the lock, so two removals (or a removal and a completion) of one child count it
--- once for its parent.
+-- once for its parent. A child added while the descendants were being read (its save held the
+-- parent's lock, which this waited for) is found by reading them again under the locks: then
+-- the locks are given back (the block's subtransaction rolls back) and taken again in order,
+-- with the new child, so a child is never left behind without its parent. Once every job of
+-- the set is locked, no child can be added to any of them until this commits.
 -- With states: only roots still in one of these states are removed (a job claimed since it was
 -- picked stays). With unless_active (removeJob's option): raises conveyor:job_active, with the
 -- active job's queue and id, when one of the jobs is active. With finished (removeOnComplete or
@@ -150,18 +154,44 @@ DECLARE
   dd integer[];
   total integer := 0;
 BEGIN
-  WITH RECURSIVE t(queue, id, root, depth) AS (
-    SELECT x.q COLLATE "C", x.i COLLATE "C", true, 0 FROM unnest(qs, ids) AS x(q, i)
-    UNION
-    SELECT j.queue, j.id, false, t.depth + 1 FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
-      AND j.parent_id = t.id
-    WHERE NOT finished
-  ), u AS (SELECT queue, id, bool_or(root) AS root, max(depth) AS depth FROM t GROUP BY 1, 2)
-  SELECT array_agg(queue), array_agg(id), array_agg(root), array_agg(depth)
-  INTO dq, di, dr, dd FROM u;
-  PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di, dd) AS d(queue, id, depth)
-    ON j.queue = d.queue AND j.id = d.id
-  ORDER BY d.depth DESC, j.queue, j.id FOR UPDATE OF j;
+  LOOP
+    WITH RECURSIVE t(queue, id, root, depth) AS (
+      SELECT x.q COLLATE "C", x.i COLLATE "C", true, 0 FROM unnest(qs, ids) AS x(q, i)
+      UNION
+      SELECT j.queue, j.id, false, t.depth + 1 FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
+        AND j.parent_id = t.id
+      WHERE NOT finished
+    ), u AS (SELECT queue, id, bool_or(root) AS root, max(depth) AS depth FROM t GROUP BY 1, 2)
+    SELECT array_agg(queue), array_agg(id), array_agg(root), array_agg(depth)
+    INTO dq, di, dr, dd FROM u;
+    IF finished THEN
+      -- Just the given jobs: no descendants to read again.
+      PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
+        ON j.queue = d.queue AND j.id = d.id
+      ORDER BY j.queue, j.id FOR UPDATE OF j;
+      EXIT;
+    END IF;
+    BEGIN
+      PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di, dd) AS d(queue, id, depth)
+        ON j.queue = d.queue AND j.id = d.id
+      ORDER BY d.depth DESC, j.queue, j.id FOR UPDATE OF j;
+      IF EXISTS (
+        WITH RECURSIVE t(queue, id) AS (
+          SELECT x.q COLLATE "C", x.i COLLATE "C" FROM unnest(qs, ids) AS x(q, i)
+          UNION
+          SELECT j.queue, j.id FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
+            AND j.parent_id = t.id
+        )
+        SELECT 1 FROM t WHERE NOT EXISTS (
+          SELECT 1 FROM unnest(dq, di) AS d(queue, id) WHERE d.queue = t.queue AND d.id = t.id)
+      ) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CVR01', MESSAGE = 'conveyor:descendants_changed';
+      END IF;
+      EXIT;
+    EXCEPTION WHEN SQLSTATE 'CVR01' THEN
+      NULL; -- read the descendants again and lock them all in order
+    END;
+  END LOOP;
   IF states IS NOT NULL THEN
     -- Keep the roots still in those states, and their descendants.
     WITH RECURSIVE t(queue, id, root) AS (

@@ -189,6 +189,11 @@ UPDATE ${s}.jobs SET counted = true
   WHERE parent_id IS NOT NULL AND state IN ('completed', 'failed');
 DROP FUNCTION IF EXISTS ${s}.remove_set(text[], text[], boolean);`;
 
+// Version 5: functions only. remove_set reads a job's descendants again once it holds their
+// locks, and starts over when a child was added meanwhile, so a removal never leaves a child
+// behind without its parent.
+const v5 = (): string => `SELECT 1;`;
+
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
  * them runs, so a change to a function needs a new version here.
@@ -198,6 +203,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, sql: v2 },
   { version: 3, sql: v3 },
   { version: 4, sql: v4 },
+  { version: 5, sql: v5 },
 ];
 
 /** The schema version this code expects. */

@@ -63,6 +63,35 @@ function raceCases(
       assert.equal((await store.getChildrenJobs(q, 'p')).length, 15);
     }));
 
+  s.test(`${label}: a child added while its parent is removed goes with it or is refused`, (store) =>
+    using(store, async (all) => {
+      const q = uniqueQueue();
+      const adds: Promise<unknown>[] = [];
+      for (let round = 0; round < 30; round++) {
+        const p = `p${round}`;
+        await store.saveJob(q, job(q, 'p', {}, { jobId: p }));
+        const parent = { parentId: p, parentQueueName: q };
+        const children = Array.from(
+          { length: 6 },
+          (_, i) =>
+            all[(i + 1) % all.length].saveJob(
+              q,
+              job(q, 'c', {}, { jobId: `${p}.${i}` }, parent),
+            ),
+        );
+        adds.push(...children);
+        await Promise.allSettled([all[0].removeJob(q, p), ...children]);
+      }
+      for (const outcome of await Promise.allSettled(adds)) {
+        // A child either went in before the removal (and went with its parent) or was refused.
+        if (outcome.status === 'rejected') {
+          assert.equal((outcome.reason as Error).name, 'JobNotFoundError');
+        }
+      }
+      const left = await store.listJobs(q, 'waiting', 0, -1);
+      assert.deepEqual(left.map((j) => `${j.id} (parent ${j.parentId})`), []);
+    }));
+
   s.test(`${label}: a parent parking while its last child completes is never left waiting`, (store) =>
     using(store, async (all) => {
       const q = uniqueQueue();
