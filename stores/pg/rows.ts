@@ -346,13 +346,13 @@ export function packRows(
   const out: Record<string, unknown> = {};
   const shape: string[] = [];
   for (const key in cols) {
+    if (key === 'i') continue;
     const vs = cols[key];
-    if (key === 'i' && !index) continue;
     const one = vs.every((v) => v !== null && v === vs[0]);
     out[key] = one ? vs[0] : vs;
     shape.push(one ? key : `${key}[]`);
   }
-  if (!shape.some((k) => k.endsWith('[]'))) {
+  if (index || !shape.some((k) => k.endsWith('[]'))) {
     out.i = cols.i;
     shape.push('i[]');
   }
