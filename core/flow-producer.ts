@@ -33,7 +33,11 @@ export interface FlowJob {
   queueName: string;
   /** Payload. */
   data?: unknown;
-  /** Job options (`failParentOnChildFailure` on a child sets what its failure does to this parent). */
+  /**
+   * Job options (`failParentOnChildFailure` on a child sets what its failure does to this
+   * parent). `parent: { id, queue }` is allowed on a flow's root only: it hangs the whole flow
+   * under that existing, unfinished job, which then waits for the root as for any child.
+   */
   opts?: JobOptions;
   /** Children, run before this job. */
   children?: FlowJob[];
@@ -126,11 +130,22 @@ export class FlowProducer {
    * Adds one flow atomically and returns its tree of jobs. `opts.tx` saves it inside a caller's
    * database transaction (stores that support it; others throw `InvalidArgumentError`).
    *
+   * The root may carry `opts.parent: { id, queue }` (BullMQ's): the flow then hangs under that
+   * existing job, whose pending children count goes up by one in the same store call; it gets
+   * the root's return value and runs once the root (and its other children) finished. A
+   * missing parent throws `JobNotFoundError`, a finished one `JobStateError`, and nothing is
+   * saved. Below the root, `opts.parent` is refused (a node's parent is the node above).
+   *
    * @example
    * ```ts
    * import type { FlowProducer } from '@conveyor/core';
    * declare const flows: FlowProducer;
    * await flows.add({ name: 'parent', queueName: 'q', children: [{ name: 'child', queueName: 'q' }] });
+   * // A second flow under an existing job: 'report' waits for 'bundle' too.
+   * await flows.add({
+   *   name: 'bundle', queueName: 'q', opts: { parent: { id: 'report-1', queue: 'reports' } },
+   *   children: [{ name: 'part', queueName: 'q' }],
+   * });
    * ```
    */
   async add(flow: FlowJob, opts: { tx?: unknown } = {}): Promise<JobNode> {
@@ -138,7 +153,8 @@ export class FlowProducer {
   }
 
   /**
-   * Adds several flows in one atomic store call.
+   * Adds several flows in one atomic store call. Each root may have its own `opts.parent` (an
+   * existing job, not one of this call: nest such a flow as a child instead).
    *
    * @example
    * ```ts
@@ -152,6 +168,19 @@ export class FlowProducer {
     const now = this.#clock.now();
     const flat: Planned[] = [];
     const roots = flows.map((f, i) => this.#plan(f, `flows[${i}]`, null, now, flat));
+    // A root's opts.parent is an existing job: the store counts the root for it. One of this
+    // call would be read as a link inside the flows, with no count, so it is refused.
+    const planned = new Set(flat.map((p) => `${p.queueName}\0${p.job.opts.jobId}`));
+    roots.forEach((root, i) => {
+      const parent = root.job.opts.parent;
+      if (parent && planned.has(`${parent.queue}\0${parent.id}`)) {
+        throw new InvalidArgumentError(
+          `flows[${i}].opts.parent`,
+          parent,
+          'an existing job, not a job of this call (nest that flow as a child instead)',
+        );
+      }
+    });
     await this.store.saveFlow(
       flat.map((p) => ({ queueName: p.queueName, job: p.job })),
       opts.tx === undefined ? undefined : { tx: opts.tx },
@@ -227,11 +256,11 @@ export class FlowProducer {
     if (flow.children !== undefined && !Array.isArray(flow.children)) {
       throw new InvalidArgumentError(`${label}.children`, flow.children, 'an array');
     }
-    if (flow.opts?.parent !== undefined) {
+    if (parent !== null && flow.opts?.parent !== undefined) {
       throw new InvalidArgumentError(
         `${label}.opts.parent`,
         flow.opts.parent,
-        'absent (a flow links its own jobs; Queue.add adds a child to an existing job)',
+        "absent below a flow's root (a node's parent is the node above; only the root may name an existing job)",
       );
     }
     const opts: JobOptions = { ...flow.opts };

@@ -363,6 +363,17 @@ export interface StoreInterface {
    * and `parentQueueName`. Parents come before their children in the input, in state
    * `waiting-children` with `pendingChildrenCount` set. If any id already exists, throws
    * `DuplicateJobError` and saves nothing. `options.tx` as in `saveJob`.
+   *
+   * Addition: a job whose `parentId` / `parentQueueName` name no job of the input (a flow's
+   * root with BullMQ's `opts.parent`) becomes a child of that existing job, as in `saveJob`: in
+   * the same atomic step, the parent's `pendingChildrenCount` goes up by one for each such job
+   * of the input. Such parents are checked first (before the flow's own ids, deduplication keys
+   * and groups), and each must be there and unfinished: a missing one throws
+   * `JobNotFoundError`, a finished one (`completed`, `failed`) `JobStateError` (see
+   * `parentRefusal`), and nothing of the flow is saved. Any unfinished parent (`waiting`,
+   * `delayed`, `active`, `waiting-children`) takes the child and keeps its state. The child's
+   * end counts for that parent as any child's does (`completeJobs`, `failJobs` with the child's
+   * policy, `removeJob`).
    */
   saveFlow(
     jobs: Array<{ queueName: string; job: NewJob }>,

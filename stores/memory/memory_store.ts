@@ -626,9 +626,24 @@ export class MemoryStore implements StoreInterface {
         path: `jobs[${i}].job`,
       }));
       const now = Date.now();
+      for (const { job, path } of items) {
+        checkNewJob(job, path);
+        if (job.opts.jobId === undefined) {
+          throw new InvalidArgumentError(`${path}.opts.jobId`, undefined, 'set (flows carry ids)');
+        }
+      }
+      // Parents outside the flow (a root's opts.parent) first, as the other stores lock them.
+      const inFlow = new Set(items.map(({ qs, job }) => jobKey(qs.name, String(job.opts.jobId))));
+      const outside = items.filter(({ job }) =>
+        job.parentId != null && job.parentQueueName != null &&
+        !inFlow.has(jobKey(job.parentQueueName, job.parentId))
+      );
+      const parents = this.#parentsOf(outside.map(({ job }) => job));
       // The same checks as saveJob (ids, deduplication keys, group sizes), refusing instead
       // of answering with an existing job.
-      return this.#apply(this.#plan(items, now, true), now);
+      const ids = this.#apply(this.#plan(items, now, true), now);
+      for (const parent of parents) parent.job.pendingChildrenCount++;
+      return ids;
     });
   }
 
@@ -873,18 +888,26 @@ export class MemoryStore implements StoreInterface {
       path: jobs.length === 1 ? path : `${path}[${i}]`,
     }));
     const plan = this.#plan(items, now);
-    // A child added to an existing job (opts.parent): the parent must be there, unfinished.
+    const parents = this.#parentsOf(plan.map(({ job }) => job));
+    const ids = this.#apply(plan, now);
+    for (const parent of parents) parent.job.pendingChildrenCount++;
+    return ids;
+  }
+
+  /**
+   * The existing parents of new children (opts.parent; one entry per child, null jobs and jobs
+   * without a parent skipped): each must be there, unfinished, else its refusal is thrown.
+   */
+  #parentsOf(jobs: Array<NewJob | null>): StoredJob[] {
     const parents: StoredJob[] = [];
-    for (const { job } of plan) {
+    for (const job of jobs) {
       if (job?.parentId == null || job.parentQueueName == null) continue;
       const parent = this.#find(job.parentQueueName, job.parentId);
       const refusal = parentRefusal(job.parentQueueName, job.parentId, parent?.job.state ?? null);
       if (refusal) throw refusal;
       parents.push(parent!);
     }
-    const ids = this.#apply(plan, now);
-    for (const parent of parents) parent.job.pendingChildrenCount++;
-    return ids;
+    return parents;
   }
 
   /** A fresh generated id: unused in the queue and not `taken` (keys made by `jobKey`). */

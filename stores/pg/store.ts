@@ -222,33 +222,45 @@ export class PgStore implements StoreInterface {
    * inserted child for its parent.
    */
   async #saveChildren(x: Exec, queueName: string, rows: Row[]): Promise<string[]> {
+    return await this.#atomic(async (t) => {
+      await this.#lockParents(t, rows.filter((r) => r.parent_id !== null));
+      const inserted: boolean[] = [];
+      const ids = await this.#insertRows(t, queueName, rows, inserted);
+      await this.#countChildren(t, rows.filter((r, i) => r.parent_id !== null && inserted[i]));
+      return ids;
+    }, x);
+  }
+
+  /**
+   * Within a transaction, locks the existing parents that `children` (rows) name, in key
+   * order (`FOR UPDATE`), and throws `parentRefusal`'s error for a missing or finished one.
+   */
+  async #lockParents(t: Exec, children: Row[]): Promise<void> {
+    if (children.length === 0) return;
     const refs = [...new Map(
-      rows.filter((r) => r.parent_id !== null).map((r) => [
+      children.map((r) => [
         `${r.parent_queue}\0${r.parent_id}`,
         [r.parent_queue as string, r.parent_id as string] as const,
       ]),
     ).values()];
-    return await this.#atomic(async (t) => {
-      const found = await this.#run(t, this.#core.q.lockParents, [
-        refs.map(([q]) => q),
-        refs.map(([, id]) => id),
-      ]);
-      const states = new Map(found.map((r) => [`${r.queue}\0${r.id}`, r.state as string]));
-      for (const [q, id] of refs) {
-        const refusal = parentRefusal(q, id, states.get(`${q}\0${id}`) ?? null);
-        if (refusal) throw refusal;
-      }
-      const inserted: boolean[] = [];
-      const ids = await this.#insertRows(t, queueName, rows, inserted);
-      const counted = rows.filter((r, i) => r.parent_id !== null && inserted[i]);
-      if (counted.length > 0) {
-        await this.#run(t, this.#core.q.addChildren, [
-          counted.map((r) => r.parent_queue),
-          counted.map((r) => r.parent_id),
-        ]);
-      }
-      return ids;
-    }, x);
+    const found = await this.#run(t, this.#core.q.lockParents, [
+      refs.map(([q]) => q),
+      refs.map(([, id]) => id),
+    ]);
+    const states = new Map(found.map((r) => [`${r.queue}\0${r.id}`, r.state as string]));
+    for (const [q, id] of refs) {
+      const refusal = parentRefusal(q, id, states.get(`${q}\0${id}`) ?? null);
+      if (refusal) throw refusal;
+    }
+  }
+
+  /** Counts new children (rows, one per inserted child) for their existing parents. */
+  async #countChildren(t: Exec, children: Row[]): Promise<void> {
+    if (children.length === 0) return;
+    await this.#run(t, this.#core.q.addChildren, [
+      children.map((r) => r.parent_queue),
+      children.map((r) => r.parent_id),
+    ]);
   }
 
   /**
@@ -771,11 +783,19 @@ export class PgStore implements StoreInterface {
     });
     if (rows.length === 0) return [];
     const x = this.#x(options);
+    // Parents that are no job of the flow (a root's opts.parent) are existing jobs.
+    const inFlow = new Set(rows.map((r) => `${r.q}\0${r.id}`));
+    const outside = rows.filter((r) =>
+      r.parent_id !== null && r.parent_queue !== null &&
+      !inFlow.has(`${r.parent_queue}\0${r.parent_id}`)
+    );
     try {
       await this.#atomic(async (t) => {
+        await this.#lockParents(t, outside);
         if (!rows.some((r) => r.dedup_key !== null || r.group_max !== null)) {
           const { json, shape } = packRows(rows, null, false);
           await this.#run(t, this.#core.q.insertNew(shape), [json, null, null]);
+          await this.#countChildren(t, outside);
           return;
         }
         // Deduplication keys and group limits: the checked save, one queue at a time. A key
@@ -789,6 +809,7 @@ export class PgStore implements StoreInterface {
           const held = out.find((r) => r.inserted !== true);
           if (held) throw new DuplicateJobError(queue, held.job_id as string);
         }
+        await this.#countChildren(t, outside);
       }, x);
     } catch (e) {
       if ((e as { code?: string }).code !== '23505') throw e;

@@ -408,6 +408,14 @@ export class SqliteStoreBase implements StoreInterface {
   #insertChild(queue: string, e: EncodedJob): string {
     const { parentId, parentQueueName } = e.job;
     if (parentId == null || parentQueueName == null) return this.#insert(queue, e).id;
+    this.#checkParent(parentQueueName, parentId);
+    const r = this.#insert(queue, e);
+    if (r.inserted) this.#countChild(parentQueueName, parentId);
+    return r.id;
+  }
+
+  /** Throws unless the existing job a new child names (opts.parent) is there, unfinished. */
+  #checkParent(parentQueueName: string, parentId: string): void {
     const parent = this.#get(
       'SELECT state FROM conveyor_jobs WHERE queue = ? AND id = ?',
       parentQueueName,
@@ -415,15 +423,15 @@ export class SqliteStoreBase implements StoreInterface {
     );
     const refusal = parentRefusal(parentQueueName, parentId, parent ? String(parent.state) : null);
     if (refusal) throw refusal;
-    const r = this.#insert(queue, e);
-    if (r.inserted) {
-      this.#run(
-        'UPDATE conveyor_jobs SET pending_children = pending_children + 1 WHERE queue = ? AND id = ?',
-        parentQueueName,
-        parentId,
-      );
-    }
-    return r.id;
+  }
+
+  /** Counts a new child for its existing parent. */
+  #countChild(parentQueueName: string, parentId: string): void {
+    this.#run(
+      'UPDATE conveyor_jobs SET pending_children = pending_children + 1 WHERE queue = ? AND id = ?',
+      parentQueueName,
+      parentId,
+    );
   }
 
   /** Saves a flow atomically (see `StoreInterface.saveFlow`). */
@@ -441,13 +449,24 @@ export class SqliteStoreBase implements StoreInterface {
       }
       return { queueName, e };
     });
-    return this.#write(() =>
-      encoded.map(({ queueName, e }) => {
+    // Parents that are no job of the flow (a root's opts.parent) are existing jobs.
+    const inFlow = new Set(jobs.map(({ queueName, job }) => `${queueName}\0${job.opts.jobId}`));
+    const outside = jobs.flatMap(({ job: { parentId, parentQueueName } }) =>
+      parentId != null && parentQueueName != null &&
+        !inFlow.has(`${parentQueueName}\0${parentId}`)
+        ? [{ parentQueueName, parentId }]
+        : []
+    );
+    return this.#write(() => {
+      for (const p of outside) this.#checkParent(p.parentQueueName, p.parentId);
+      const ids = encoded.map(({ queueName, e }) => {
         const r = this.#insert(queueName, e);
         if (!r.inserted) throw new DuplicateJobError(queueName, r.id);
         return r.id;
-      })
-    );
+      });
+      for (const p of outside) this.#countChild(p.parentQueueName, p.parentId);
+      return ids;
+    });
   }
 
   // ───────────────────────────── reading ─────────────────────────────

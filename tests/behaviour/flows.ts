@@ -6,10 +6,15 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildFailurePolicy, DuplicateJobError, InvalidArgumentError } from '@conveyor/shared';
+import {
+  type ChildFailurePolicy,
+  DuplicateJobError,
+  InvalidArgumentError,
+  JobStateError,
+} from '@conveyor/shared';
 import { FlowProducer, type Job } from '@conveyor/core';
 import { eventually, uniqueQueue } from '../helpers.ts';
-import { spy, type Suite } from './context.ts';
+import { next, spy, type Suite } from './context.ts';
 
 /** Registers the flow cases. */
 export function flowCases(s: Suite): void {
@@ -186,6 +191,113 @@ export function flowCases(s: Suite): void {
         assert.equal(bad?.state, 'failed');
       });
     }
+
+    s.test('a flow under an existing job (root opts.parent): the job waits for the root, gets its value, then runs', async ({ q, worker, queue, flows }) => {
+      const other = uniqueQueue('sub');
+      const report = await flows().add({
+        name: 'report',
+        queueName: q,
+        children: [{ name: 'first', queueName: q, data: 'f' }],
+      });
+      const bundle = await flows().add({
+        name: 'bundle',
+        queueName: other,
+        data: 'b',
+        opts: { parent: { id: report.job.id, queue: q } },
+        children: [{ name: 'part', queueName: other, data: 'p' }],
+      });
+      assert.equal(bundle.job.parentId, report.job.id);
+      assert.equal(bundle.job.parentQueueName, q);
+      assert.equal((await queue().getJob(report.job.id))?.pendingChildrenCount, 2);
+      const order: string[] = [];
+      const proc = async (job: Job): Promise<string> => {
+        order.push(job.name);
+        if (job.name === 'first' || job.name === 'part') return `${job.data}!`;
+        const values = await job.getChildrenValues<string>();
+        return `${job.data ?? job.name}(${Object.values(values).sort().join(',')})`;
+      };
+      const main = worker(proc);
+      const first = next<[Job, string]>(main, 'completed', (job) => job.name === 'first');
+      const done = next<[Job, string]>(main, 'completed', (job) => job.name === 'report');
+      await first;
+      // Its own child is done; the new flow's root is not: the job still waits.
+      const waiting = await queue().getJob(report.job.id);
+      assert.equal(waiting?.state, 'waiting-children');
+      assert.equal(waiting?.pendingChildrenCount, 1);
+      worker(proc, { queueName: other });
+      const [job, value] = await done;
+      assert.equal(job.id, report.job.id);
+      assert.equal(value, 'report(b(p!),f!)');
+      assert.deepEqual(await job.getChildrenValues(), {
+        [`${q}:${report.children![0].job.id}`]: 'f!',
+        [`${other}:${bundle.job.id}`]: 'b(p!)',
+      });
+      assert.deepEqual(order, ['first', 'part', 'bundle', 'report']);
+    });
+
+    s.test('opts.parent: refused below a root and for a job of the same call; a finished parent refused; nothing saved', async ({ q, queue, flows, worker }) => {
+      const qu = queue();
+      const existing = await qu.add('p', null);
+      const parent = { id: existing.id, queue: q };
+      await assert.rejects(
+        () =>
+          flows().add({
+            name: 'root',
+            queueName: q,
+            children: [{
+              name: 'mid',
+              queueName: q,
+              children: [{ name: 'leaf', queueName: q, opts: { parent } }],
+            }],
+          }),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError &&
+          e.option === 'flows[0].children[0].children[0].opts.parent' &&
+          e.message.includes("below a flow's root"),
+      );
+      await assert.rejects(
+        () =>
+          flows().addBulk([
+            { name: 'a', queueName: q, opts: { jobId: 'a', parent } },
+            { name: 'b', queueName: q, opts: { parent: { id: 'a', queue: q } } },
+          ]),
+        (e: unknown) => e instanceof InvalidArgumentError && e.option === 'flows[1].opts.parent',
+      );
+      assert.deepEqual(await qu.getJobCounts('waiting', 'waiting-children'), {
+        waiting: 1,
+        'waiting-children': 0,
+      });
+      assert.equal((await qu.getJob(existing.id))?.pendingChildrenCount, 0);
+      // Each flow of addBulk may have its own parent.
+      const second = await qu.add('p', null);
+      const nodes = await flows().addBulk([
+        { name: 'a', queueName: q, opts: { parent } },
+        { name: 'b', queueName: q, opts: { parent: { id: second.id, queue: q } } },
+      ]);
+      assert.equal(nodes[0].job.parentId, existing.id);
+      assert.equal(nodes[1].job.parentId, second.id);
+      assert.equal((await qu.getJob(existing.id))?.pendingChildrenCount, 1);
+      assert.equal((await qu.getJob(second.id))?.pendingChildrenCount, 1);
+      // A finished parent takes no flow.
+      const solo = queue({}, `${q}-solo`);
+      const done = await solo.add('solo', null);
+      const w = worker(() => 'ok', { queueName: solo.name });
+      await next(w, 'completed', (job: Job) => job.id === done.id);
+      await assert.rejects(
+        () =>
+          flows().add({
+            name: 'late',
+            queueName: q,
+            opts: { parent: { id: done.id, queue: solo.name } },
+            children: [{ name: 'early', queueName: q }],
+          }),
+        JobStateError,
+      );
+      assert.deepEqual(await qu.getJobCounts('waiting', 'waiting-children'), {
+        waiting: 4,
+        'waiting-children': 0,
+      });
+    });
 
     s.test('addBulk saves several flows in one call; a duplicate id saves nothing', async ({ store, q, queue }) => {
       const { store: spied, calls } = spy(store);

@@ -409,7 +409,7 @@ export function workerCases(s: Suite): void {
             queueName: qu.name,
             opts: { parent: { id: 'x', queue: qu.name } },
           }),
-        (e: Error) => e instanceof InvalidArgumentError && e.message.includes('opts.parent'),
+        JobNotFoundError,
       );
       assert.equal((await qu.getJobCounts('waiting')).waiting, 0);
     });

@@ -6,7 +6,13 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { type JobData, JobStateError, PAUSE_ALL, type StoreInterface } from '@conveyor/shared';
+import {
+  DuplicateJobError,
+  type JobData,
+  JobStateError,
+  PAUSE_ALL,
+  type StoreInterface,
+} from '@conveyor/shared';
 import { claim, job, record, saveFamily, saveN, type Suite, uniqueQueue } from './context.ts';
 
 /** `n` fetchers loop until the queue is empty; returns every claimed id. */
@@ -90,6 +96,82 @@ function raceCases(
       }
       const left = await store.listJobs(q, 'waiting', 0, -1);
       assert.deepEqual(left.map((j) => `${j.id} (parent ${j.parentId})`), []);
+    }));
+
+  s.test(`${label}: 20 parallel flows under one parent count each root once`, (store) =>
+    using(store, async (all) => {
+      const q = uniqueQueue();
+      const sub = uniqueQueue('sub');
+      await store.saveJob(q, job(q, 'p', {}, { jobId: 'p' }));
+      const flow = (i: number) => {
+        const id = `r${i % 15}`;
+        return [
+          {
+            queueName: sub,
+            job: job(sub, 'r', { i }, { jobId: id }, {
+              state: 'waiting-children',
+              pendingChildrenCount: 1,
+              parentId: 'p',
+              parentQueueName: q,
+            }),
+          },
+          {
+            queueName: sub,
+            job: job(sub, 'c', { i }, { jobId: `c${i % 15}` }, {
+              parentId: id,
+              parentQueueName: sub,
+            }),
+          },
+        ];
+      };
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) => all[i % all.length].saveFlow(flow(i))),
+      );
+      const refused = results.filter((r) => r.status === 'rejected');
+      assert.equal(refused.length, 5);
+      for (const r of refused) assert.ok(r.reason instanceof DuplicateJobError, String(r.reason));
+      assert.equal((await store.getJob(q, 'p'))?.pendingChildrenCount, 15);
+      assert.equal((await store.getChildrenJobs(q, 'p')).length, 15);
+      assert.equal(await store.countJobs(sub, 'waiting-children'), 15);
+      assert.equal(await store.countJobs(sub, 'waiting'), 15);
+    }));
+
+  s.test(`${label}: a flow attached while the parent's last other child completes never leaves it waiting for nothing`, (store) =>
+    using(store, async (all) => {
+      const q = uniqueQueue();
+      const sub = uniqueQueue('sub');
+      for (let round = 0; round < 10; round++) {
+        const p = `p${round}`;
+        await saveFamily(store, q, p, [`c${round}`]);
+        const child = await claimChild(store, q);
+        const root = job(sub, 'r', {}, { jobId: `r${round}` }, { parentId: p, parentQueueName: q });
+        await Promise.all([
+          all[0].saveFlow([{ queueName: sub, job: root }]),
+          all[all.length - 1].completeJobs(q, [{
+            jobId: child.id,
+            token: child.lockToken!,
+            returnvalue: 1,
+          }]),
+        ]);
+        const mid = await store.getJob(q, p);
+        // Attached first: still waiting for the root. Released first: waiting, the root counted.
+        assert.equal(mid?.pendingChildrenCount, 1, `round ${round}`);
+        assert.ok(mid?.state === 'waiting-children' || mid?.state === 'waiting', mid?.state);
+        const r = await store.fetchNextJob(sub, 'w', 30_000);
+        assert.equal(r?.id, `r${round}`);
+        await store.completeJobs(sub, [{ jobId: r!.id, token: r!.lockToken!, returnvalue: 2 }]);
+        const after = await store.getJob(q, p);
+        assert.equal(after?.state, 'waiting', `round ${round}`);
+        assert.equal(after?.pendingChildrenCount, 0, `round ${round}`);
+        assert.deepEqual(await store.getChildrenValues(q, p), {
+          [`${q}:c${round}`]: 1,
+          [`${sub}:r${round}`]: 2,
+        });
+        // Out of the way of the next round's claims.
+        const again = await store.fetchNextJob(q, 'w', 30_000, { jobName: 'p' });
+        assert.equal(again?.id, p);
+        await store.completeJobs(q, [{ jobId: p, token: again!.lockToken!, returnvalue: 3 }]);
+      }
     }));
 
   s.test(`${label}: a parent parking while its last child completes is never left waiting`, (store) =>

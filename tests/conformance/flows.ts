@@ -17,7 +17,7 @@ import {
   type StoreInterface,
 } from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
-import { ids, job, record, saveFamily, type Suite, uniqueQueue } from './context.ts';
+import { delayedJob, ids, job, record, saveFamily, type Suite, uniqueQueue } from './context.ts';
 
 type FlowNode = { queueName: string; job: NewJob };
 type Ref = { queue: string; id: string };
@@ -375,6 +375,132 @@ export function flowCases(s: Suite): void {
       assert.equal((await store.getJob(q, 'p'))?.pendingChildrenCount, 0);
     });
 
+    s.test('saveFlow under an existing job counts its root once, in any unfinished state of that job', async (store) => {
+      const q = uniqueQueue();
+      const sub = uniqueQueue('sub');
+      const waiting = { queue: q, id: 'w' };
+      const delayed = { queue: q, id: 'd' };
+      const active = { queue: q, id: 'a' };
+      const parked = { queue: q, id: 'wc' };
+      await store.saveJob(q, job(q, 'w', {}, { jobId: 'w' }));
+      await store.saveJob(q, delayedJob(q, 60_000, { jobId: 'd' }));
+      await store.saveJob(q, job(q, 'a', {}, { jobId: 'a' }));
+      await claimNode(store, active);
+      await store.saveFlow([node(parked, null, 1), node({ queue: q, id: 'x' }, parked)]);
+      for (const parent of [waiting, delayed, active, parked]) {
+        const before = await store.getJob(q, parent.id);
+        const root = { queue: sub, id: `r-${parent.id}` };
+        const leaf = { queue: sub, id: `l-${parent.id}` };
+        assert.deepEqual(await store.saveFlow([node(root, parent, 1), node(leaf, root)]), [
+          root.id,
+          leaf.id,
+        ]);
+        const after = await store.getJob(q, parent.id);
+        assert.equal(after?.pendingChildrenCount, before!.pendingChildrenCount + 1, parent.id);
+        assert.equal(after?.state, before!.state, parent.id);
+        assert.ok(ids(await store.getChildrenJobs(q, parent.id)).includes(root.id), parent.id);
+        const saved = await store.getJob(sub, root.id);
+        assert.equal(saved?.parentId, parent.id);
+        assert.equal(saved?.parentQueueName, q);
+        assert.equal(saved?.state, 'waiting-children');
+        assert.equal(saved?.pendingChildrenCount, 1);
+      }
+      // Two roots of one save under one parent: two children.
+      await store.saveFlow([
+        node({ queue: sub, id: 'r1' }, waiting),
+        node({ queue: sub, id: 'r2' }, waiting),
+      ]);
+      assert.equal((await store.getJob(q, 'w'))?.pendingChildrenCount, 3);
+    });
+
+    s.test('a flow root under an existing job releases it with its value, as any child', async (store) => {
+      const q = uniqueQueue();
+      const sub = uniqueQueue('sub');
+      const parent = { queue: q, id: 'p' };
+      const own = { queue: q, id: 'own' };
+      const root = { queue: sub, id: 'r' };
+      const leaf = { queue: sub, id: 'leaf' };
+      await store.saveFlow([node(parent, null, 1), node(own, parent)]);
+      await store.saveFlow([node(root, parent, 1), node(leaf, root)]);
+      await complete(store, own);
+      assert.equal(await state(store, parent), 'waiting-children');
+      await complete(store, leaf);
+      assert.equal(await state(store, parent), 'waiting-children');
+      await complete(store, root);
+      const released = await store.getJob(q, 'p');
+      assert.equal(released?.state, 'waiting');
+      assert.equal(released?.pendingChildrenCount, 0);
+      assert.deepEqual(await store.getChildrenValues(q, 'p'), {
+        [`${q}:own`]: 'own',
+        [`${sub}:r`]: 'r',
+      });
+      assert.deepEqual(await store.getChildrenValues(sub, 'r'), { [`${sub}:leaf`]: 'leaf' });
+    });
+
+    s.test('a flow root under an existing job applies its failure policy to that job', async (store) => {
+      const q = uniqueQueue();
+      const sub = uniqueQueue('sub');
+      for (const policy of ['fail', 'ignore', 'remove'] as ChildFailurePolicy[]) {
+        const parent = { queue: q, id: `p-${policy}` };
+        const own = { queue: q, id: `own-${policy}` };
+        const root = { queue: sub, id: `r-${policy}` };
+        await store.saveFlow([node(parent, null, 1), node(own, parent)]);
+        await store.saveFlow([node(root, parent, 0, policy)]);
+        await complete(store, own);
+        assert.equal(await state(store, parent), 'waiting-children', policy);
+        await fail(store, root);
+        const after = await store.getJob(q, parent.id);
+        if (policy === 'fail') {
+          assert.equal(after?.state, 'failed');
+          assert.equal(after?.failedReason, `child ${sub}/${root.id} failed: boom`);
+        } else {
+          assert.equal(after?.state, 'waiting', policy);
+          assert.equal(after?.pendingChildrenCount, 0, policy);
+        }
+        const failed = await store.getJob(sub, root.id);
+        assert.equal(failed?.parentId, policy === 'remove' ? null : parent.id, policy);
+      }
+    });
+
+    s.test('saveFlow under a missing or finished job throws and saves nothing of the flow', async (store) => {
+      const q = uniqueQueue();
+      const sub = uniqueQueue('sub');
+      const root = { queue: sub, id: 'r' };
+      const leaf = { queue: sub, id: 'leaf' };
+      const under = (parent: Ref) => [node(root, parent, 1), node(leaf, root)];
+      await assert.rejects(store.saveFlow(under({ queue: q, id: 'nope' })), JobNotFoundError);
+      // Parents are checked first: before the flow's own ids.
+      await store.saveJob(sub, job(sub, 'taken', {}, { jobId: 'taken' }));
+      await assert.rejects(
+        store.saveFlow([
+          node(root, { queue: q, id: 'nope' }, 1),
+          node({ queue: sub, id: 'taken' }, root),
+        ]),
+        JobNotFoundError,
+      );
+      const done = { queue: q, id: 'done' };
+      const broke = { queue: q, id: 'broke' };
+      await store.saveJob(q, job(q, 'done', {}, { jobId: 'done' }));
+      await store.saveJob(q, job(q, 'broke', {}, { jobId: 'broke' }));
+      await complete(store, done);
+      await fail(store, broke);
+      for (const parent of [done, broke]) {
+        await assert.rejects(
+          store.saveFlow(under(parent)),
+          (e: unknown) => e instanceof JobStateError && e.message.includes(parent.id),
+        );
+        assert.equal((await store.getJob(q, parent.id))?.pendingChildrenCount, 0);
+        assert.deepEqual(await store.getChildrenJobs(q, parent.id), []);
+      }
+      assert.equal(await store.getJob(sub, 'r'), null);
+      assert.equal(await store.getJob(sub, 'leaf'), null);
+      assert.equal(await store.countJobs(sub, 'waiting'), 1);
+      assert.equal(await store.countJobs(sub, 'waiting-children'), 0);
+      // The same flow under an unfinished job is saved.
+      await store.saveJob(q, job(q, 'open', {}, { jobId: 'open' }));
+      assert.deepEqual(await store.saveFlow(under({ queue: q, id: 'open' })), ['r', 'leaf']);
+    });
+
     s.test('moveToWaitingChildren parks the holder until its children finish', async (store) => {
       const q = uniqueQueue();
       await store.saveJob(q, job(q, 'p', {}, { jobId: 'p' }));
@@ -516,9 +642,28 @@ export function flowCases(s: Suite): void {
         await store.completeJobs(t.leaf.queue, [{ jobId: 'leaf', token, returnvalue: 1 }]),
         [false],
       );
-      await store.saveFlow([node({ queue: t.leaf.queue, id: 'orphan' }, t.mid)]);
-      await complete(store, { queue: t.leaf.queue, id: 'orphan' });
-      assert.equal(await state(store, { queue: t.leaf.queue, id: 'orphan' }), 'completed');
+      // An unfinished child whose parent finished while running and was removed at once.
+      const gone = { queue: t.mid.queue, id: 'gone' };
+      await store.saveJob(
+        gone.queue,
+        job(gone.queue, 'gone', {}, {
+          jobId: 'gone',
+          removeOnComplete: true,
+        }),
+      );
+      const held = await claimNode(store, gone);
+      const orphan = { queue: t.leaf.queue, id: 'orphan' };
+      await store.saveJob(
+        orphan.queue,
+        job(orphan.queue, 'orphan', {}, { jobId: 'orphan' }, {
+          parentId: 'gone',
+          parentQueueName: gone.queue,
+        }),
+      );
+      await store.completeJobs(gone.queue, [{ jobId: 'gone', token: held, returnvalue: 1 }]);
+      assert.equal(await store.getJob(gone.queue, 'gone'), null);
+      await complete(store, orphan);
+      assert.equal(await state(store, orphan), 'completed');
     });
 
     s.test('a parent failed by one child stays failed when another child completes', async (store) => {
