@@ -63,7 +63,8 @@ describe('docs/examples', () => {
     const lines = await output(flows);
     assert.deepEqual(lines, [
       'parent is waiting-children with 2 children',
-      'order 42: charged 30 and reserved tea',
+      'parent now waits for 3 children',
+      'order 42: charged 30 and packed in a small box (reserved box) and reserved tea',
     ]);
     ran();
   });

@@ -1,5 +1,6 @@
 /**
- * Flows: a parent runs after all its children, across queues, and reads their results.
+ * Flows: a parent runs after all its children, across queues, and reads their results; a later
+ * flow joins an existing parent with `opts.parent` on its root.
  *
  *   npx -y deno@2 run -A docs/examples/flows.ts
  *
@@ -26,8 +27,23 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   });
   log(`parent is ${tree.job.state} with ${tree.children?.length} children`);
 
+  // A later flow hung under the same order (opts.parent on its root): the order waits for it too.
+  await flows.add({
+    name: 'pack',
+    queueName: 'packing',
+    data: { box: 'small' },
+    opts: { parent: { id: tree.job.id, queue: 'orders' } },
+    children: [{ name: 'reserve', queueName: 'stock', data: { sku: 'box' } }],
+  });
+  const now = await flows.getFlow({ id: tree.job.id, queueName: 'orders', depth: 1 });
+  log(`parent now waits for ${now?.children?.length} children`);
+
   const payments = new Worker('payments', (job) => `charged ${job.data.amount}`, { store });
   const stock = new Worker('stock', (job) => `reserved ${job.data.sku}`, { store });
+  const packing = new Worker('packing', async (job) => {
+    const values = await job.getChildrenValues<string>();
+    return `packed in a ${job.data.box} box (${Object.values(values).join(', ')})`;
+  }, { store });
   const orders = new Worker('orders', async (job) => {
     const values = await job.getChildrenValues<string>();
     return `order ${job.data.order}: ${Object.values(values).sort().join(' and ')}`;
@@ -35,7 +51,13 @@ export async function main(log: (line: string) => void = console.log): Promise<v
 
   log(await tree.job.waitUntilFinished(events, 5000) as string);
 
-  await Promise.all([payments.close(), stock.close(), orders.close(), events.close()]);
+  await Promise.all([
+    payments.close(),
+    stock.close(),
+    packing.close(),
+    orders.close(),
+    events.close(),
+  ]);
   await store.disconnect();
 }
 
