@@ -462,6 +462,65 @@ describe('pg-specific', () => {
       await ran();
     });
 
+    it(
+      "a flow under an existing job in a caller's transaction: the parent stays locked and counts only on commit",
+      {
+        timeout: 30_000,
+      },
+      async () => {
+        const sql = postgres(server.url, { max: 2, onnotice: () => {} });
+        const store = await open({ connection: undefined, sql });
+        const q = uniqueQueue();
+        const sub = uniqueQueue('sub');
+        await store.saveJob(q, job(q, 'p', {}, { jobId: 'p' }));
+        const flow = (n: number) => [
+          {
+            queueName: sub,
+            job: newJob(sub, 'r', {}, { jobId: `r${n}` }, {
+              state: 'waiting-children',
+              pendingChildrenCount: 1,
+              parentId: 'p',
+              parentQueueName: q,
+            }),
+          },
+          {
+            queueName: sub,
+            job: newJob(sub, 'c', {}, { jobId: `c${n}` }, {
+              parentId: `r${n}`,
+              parentQueueName: sub,
+            }),
+          },
+        ];
+        const lockedOutside = async () => {
+          const probe = await admin.unsafe(
+            `SELECT 1 FROM "${SHARED}".jobs WHERE queue = $1 AND id = 'p' FOR UPDATE SKIP LOCKED`,
+            [q],
+          );
+          return probe.length === 0;
+        };
+        for (const commit of [false, true]) {
+          const outcome = sql.begin(async (tx) => {
+            await store.saveFlow(flow(commit ? 1 : 0), { tx });
+            assert.equal(
+              (await store.withTransaction(tx).getJob(q, 'p'))?.pendingChildrenCount,
+              1,
+            );
+            assert.equal((await store.getJob(q, 'p'))?.pendingChildrenCount, 0);
+            assert.equal(await lockedOutside(), true, "the parent is locked by the caller's tx");
+            if (!commit) throw new Error('rollback');
+          });
+          if (commit) await outcome;
+          else await assert.rejects(outcome, /rollback/);
+          assert.equal(await lockedOutside(), false);
+        }
+        assert.equal((await store.getJob(q, 'p'))?.pendingChildrenCount, 1);
+        assert.equal(await store.getJob(sub, 'r0'), null);
+        assert.equal((await store.getJob(sub, 'r1'))?.parentId, 'p');
+        await sql.end();
+        await ran();
+      },
+    );
+
     it('tx must be a postgres.js transaction: InvalidArgumentError naming tx, nothing saved', {
       timeout: 30_000,
     }, async () => {
