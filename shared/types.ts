@@ -614,6 +614,32 @@ export function parentRefusal(
 }
 
 /**
+ * Refuses `options.tx` for a store that has no transactional enqueue (`store` names it in the
+ * message): an `InvalidArgumentError` naming `options.tx` when it is given, so a caller who
+ * counts on the job being saved only with their transaction learns it at once.
+ *
+ * @example
+ * ```ts
+ * import { refuseTx } from '@conveyor/shared';
+ * refuseTx({}, 'the memory store'); // fine
+ * try {
+ *   refuseTx({ tx: {} }, 'the memory store');
+ * } catch (e) {
+ *   console.log((e as Error).name); // InvalidArgumentError
+ * }
+ * ```
+ */
+export function refuseTx(options: SaveOptions | undefined, store: string): void {
+  if (options?.tx !== undefined) {
+    throw new InvalidArgumentError(
+      'options.tx',
+      options.tx,
+      `omitted: ${store} has no transactions`,
+    );
+  }
+}
+
+/**
  * Checks `removeJob`'s options: an object (or undefined) whose `unlessActive` is a boolean.
  * Returns whether the removal must refuse active jobs.
  *

@@ -22,6 +22,7 @@ import {
   type JobState,
   type NewJob,
   parentRefusal,
+  refuseTx,
   type RemoveOptions,
   type SaveOptions,
   type SchedulerData,
@@ -114,7 +115,7 @@ export class MemoryStore implements StoreInterface {
    */
   saveJob(queueName: string, job: NewJob, options?: SaveOptions): Promise<string> {
     return this.#run(() => {
-      refuseTx(options);
+      refuseTx(options, 'the memory store');
       return this.#saveMany(queueName, [job], 'job')[0];
     });
   }
@@ -122,7 +123,7 @@ export class MemoryStore implements StoreInterface {
   /** Saves many jobs atomically; see {@linkcode StoreInterface.saveBulk}. No `options.tx`. */
   saveBulk(queueName: string, jobs: NewJob[], options?: SaveOptions): Promise<string[]> {
     return this.#run(() => {
-      refuseTx(options);
+      refuseTx(options, 'the memory store');
       if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array of jobs');
       return this.#saveMany(queueName, jobs, 'jobs');
     });
@@ -618,7 +619,7 @@ export class MemoryStore implements StoreInterface {
     options?: SaveOptions,
   ): Promise<string[]> {
     return this.#run(() => {
-      refuseTx(options);
+      refuseTx(options, 'the memory store');
       if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array');
       const items = jobs.map(({ queueName, job }, i) => ({
         qs: this.#queue(queueName, `jobs[${i}].queueName`),
@@ -1143,16 +1144,6 @@ export class MemoryStore implements StoreInterface {
     };
     if (data) event.data = data;
     this.#emitter.queue(event);
-  }
-}
-
-function refuseTx(options: SaveOptions | undefined): void {
-  if (options?.tx !== undefined) {
-    throw new InvalidArgumentError(
-      'options.tx',
-      options.tx,
-      'omitted: the memory store has no transactions',
-    );
   }
 }
 

@@ -32,8 +32,10 @@ import {
   parentRefusal,
   PAUSE_ALL,
   type RateLimit,
+  refuseTx,
   type RemoveOnFinish,
   type RemoveOptions,
+  type SaveOptions,
   type SchedulerData,
   type StalledResult,
   StoreError,
@@ -385,15 +387,20 @@ export class SqliteStoreBase implements StoreInterface {
     return { id, inserted: true };
   }
 
-  /** Saves a job (see `StoreInterface.saveJob`). */
-  async saveJob(queueName: string, job: NewJob): Promise<string> {
+  /**
+   * Saves a job (see `StoreInterface.saveJob`). SQLite has no transactional enqueue:
+   * `options.tx` is refused with `InvalidArgumentError`.
+   */
+  async saveJob(queueName: string, job: NewJob, options?: SaveOptions): Promise<string> {
+    refuseTx(options, 'the SQLite store');
     checkQueue(queueName);
     const e = encodeNewJob(job, 'job');
     return this.#write(() => this.#insertChild(queueName, e));
   }
 
-  /** Saves many jobs in one transaction (see `StoreInterface.saveBulk`). */
-  async saveBulk(queueName: string, jobs: NewJob[]): Promise<string[]> {
+  /** Saves many jobs in one transaction (see `StoreInterface.saveBulk`). No `options.tx`. */
+  async saveBulk(queueName: string, jobs: NewJob[], options?: SaveOptions): Promise<string[]> {
+    refuseTx(options, 'the SQLite store');
     checkQueue(queueName);
     if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array of jobs');
     const encoded = jobs.map((j, i) => encodeNewJob(j, `jobs[${i}]`));
@@ -434,8 +441,12 @@ export class SqliteStoreBase implements StoreInterface {
     );
   }
 
-  /** Saves a flow atomically (see `StoreInterface.saveFlow`). */
-  async saveFlow(jobs: Array<{ queueName: string; job: NewJob }>): Promise<string[]> {
+  /** Saves a flow atomically (see `StoreInterface.saveFlow`). No `options.tx`. */
+  async saveFlow(
+    jobs: Array<{ queueName: string; job: NewJob }>,
+    options?: SaveOptions,
+  ): Promise<string[]> {
+    refuseTx(options, 'the SQLite store');
     if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array');
     const encoded = jobs.map(({ queueName, job }, i) => {
       checkQueue(queueName, `jobs[${i}].queueName`);

@@ -105,6 +105,16 @@ export function jobCases(s: Suite): void {
       }
     });
 
+    s.test('a tx that is not a transaction of this store is refused, naming tx, with nothing saved', async (store) => {
+      const q = uniqueQueue();
+      const tx = { notATransaction: true };
+      const named = (e: unknown) => e instanceof InvalidArgumentError && /\btx\b/.test(e.message);
+      await assert.rejects(store.saveJob(q, job(q), { tx }), named);
+      await assert.rejects(store.saveBulk(q, [job(q), job(q)], { tx }), named);
+      const flow = [{ queueName: q, job: job(q, 'f', {}, { jobId: 'f' }) }];
+      await assert.rejects(store.saveFlow(flow, { tx }), named);
+      assert.equal(await store.countJobs(q, 'waiting'), 0);
+    });
     s.test('saveBulk keeps each job its own values, shared by the batch or mixed with defaults', async (store) => {
       const q = uniqueQueue();
       const at = Date.now() + 60_000;
