@@ -458,6 +458,38 @@ export class Queue<D = unknown, R = unknown> {
   }
 
   /**
+   * The ms until the queue's manual rate limit (`worker.rateLimit`) ends, by the store's clock,
+   * rounded up to a whole ms; 0 when the queue is not manually limited (never limited, expired,
+   * or ended by {@linkcode Queue.removeRateLimitKey}). The `limiter` windows are not counted.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const ttl = await queue.getRateLimitTtl(); // e.g. 4200, or 0 when not limited
+   * ```
+   */
+  getRateLimitTtl(): Promise<number> {
+    return this.store.getRateLimitTtl(this.name);
+  }
+
+  /**
+   * Ends the queue's manual rate limit and resets its `limiter` window counter (as BullMQ's
+   * `removeRateLimitKey`), so workers with a `limiter` claim again at once (they are woken
+   * through the store's events). Returns true when a manual limit was in force.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.removeRateLimitKey(); // the API is fine again: go on now
+   * ```
+   */
+  removeRateLimitKey(): Promise<boolean> {
+    return this.store.removeRateLimit(this.name);
+  }
+
+  /**
    * Removes every waiting and delayed job.
    *
    * @example

@@ -6,6 +6,7 @@
 import {
   type FetchOptions,
   InvalidArgumentError,
+  isRateLimitError,
   isUnrecoverableError,
   type JobCompletion,
   type JobData,
@@ -13,6 +14,7 @@ import {
   JobTimeoutError,
   LockLostError,
   type RateLimit,
+  RateLimitError,
   type StalledResult,
   type StoreEvent,
   type StoreEventType,
@@ -234,6 +236,13 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   #paused = false;
   #drained = false;
   #renewTimer: ReturnType<typeof setInterval> | undefined;
+  /**
+   * The manual rate limit (`rateLimit`, or another worker's, learnt from the store's events or
+   * from an empty claim): no claim before this local time. 0: none known.
+   */
+  #limitedUntil = 0;
+  /** Counts `rate-limit` events and local limits, so a TTL read that raced one is dropped. */
+  #limitEpoch = 0;
 
   /**
    * Creates a worker; it starts at once unless `autorun: false`.
@@ -354,9 +363,12 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     this.#limited = this.#wakeOnFinish || this.#windows.length > 0;
     // Only what #onStoreEvent acts on: a shared store can then skip publishing the events of
     // every claim and completion (`active`, `completed`) when no one else wants them.
-    this.#eventTypes = this.#wakeOnFinish
+    const eventTypes: StoreEventType[] = this.#wakeOnFinish
       ? ['waiting', 'resumed', 'delayed', 'completed', 'failed', 'retrying']
       : ['waiting', 'resumed', 'delayed'];
+    // The manual rate limit holds only claims under a limiter: only those workers follow it.
+    if (opts.limiter) eventTypes.push('rate-limit');
+    this.#eventTypes = eventTypes;
     this.#completions = new Batcher((items) => this.store.completeJobs(this.name, items));
     this.#failures = new Batcher((items) => this.store.failJobs(this.name, items));
 
@@ -458,6 +470,62 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   }
 
   /**
+   * Rate limits the whole queue for `ms` (BullMQ's manual rate limit, for an API that answered
+   * "too many requests"): until then no worker of the queue that has a `limiter`, in any process
+   * sharing the store, claims a job (the store checks it in the claim). A later call replaces
+   * the limit (`0` ends it); `queue.removeRateLimitKey()` ends it early. In a processor, throw
+   * {@linkcode Worker.RateLimitError} next to put the job back to `waiting` without counting an
+   * attempt. As in BullMQ it needs the `limiter` option: without it, `InvalidArgumentError`
+   * naming `opts.limiter`. A bad `ms` (negative, NaN, not a number) throws
+   * `InvalidArgumentError` naming `ms`; nothing changes.
+   *
+   * @example
+   * ```ts
+   * import { Worker } from '@conveyor/core';
+   * import { MemoryStore } from '@conveyor/store-memory';
+   * declare function callApi(data: unknown): Promise<Response>;
+   * const worker: Worker = new Worker('api', async (job) => {
+   *   const res = await callApi(job.data);
+   *   if (res.status === 429) {
+   *     await worker.rateLimit(5000);
+   *     throw Worker.RateLimitError();
+   *   }
+   * }, { store: new MemoryStore(), limiter: { max: 10, duration: 1000 } });
+   * ```
+   */
+  async rateLimit(ms: number): Promise<void> {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      throw new InvalidArgumentError('ms', ms, 'a finite number of ms >= 0');
+    }
+    if (!this.#fetchOpts.limiter) {
+      throw new InvalidArgumentError(
+        'opts.limiter',
+        undefined,
+        'set ({ max, duration }) on a worker that calls rateLimit: the manual rate limit holds ' +
+          'the claims of workers with a limiter (as in BullMQ)',
+      );
+    }
+    await this.store.setRateLimit(this.name, ms);
+    this.#limitEpoch++;
+    this.#limitedUntil = ms > 0 ? Date.now() + ms : 0;
+  }
+
+  /**
+   * The error a processor throws after {@linkcode Worker.rateLimit} (BullMQ's
+   * `Worker.RateLimitError()`): the job goes back to `waiting`, no attempt counted, no `failed`.
+   *
+   * @example
+   * ```ts
+   * import { Worker } from '@conveyor/core';
+   * const err = Worker.RateLimitError();
+   * console.log(err.code); // RATE_LIMITED
+   * ```
+   */
+  static RateLimitError(): RateLimitError {
+    return new RateLimitError();
+  }
+
+  /**
    * Stops claiming, waits for running jobs, and closes. With `forceTimeout` (ms; `true` = 0),
    * jobs still running after it have their signal aborted and are released back to `waiting`
    * at once (they run again elsewhere).
@@ -525,6 +593,16 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         await this.#sleep(Infinity, true);
         continue;
       }
+      if (this.#limitedUntil > 0) {
+        // The queue is rate limited by hand: no claim could take anything before the end. Only
+        // a `rate-limit` event (the limit changed or ended) or closing cuts this short.
+        const left = this.#limitedUntil - Date.now();
+        if (left > 0) {
+          await this.#sleep(left, true);
+          continue;
+        }
+        this.#limitedUntil = 0;
+      }
       if (this.#exhausted && !this.#dirty) {
         // Nothing was left at the last claim and no wake-up came since: claiming now would come
         // back empty. Every job saved later announces itself (a store event pokes us); the poll
@@ -573,6 +651,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         // Rate limited: claim again in the next window (or on a wake-up). An empty claim on a
         // queue with nothing waiting is not a limit: that worker sleeps as below, event-driven.
         if (jobs.length === 0) this.#drain();
+        // Under a manual limit (of any worker), wait for its end instead (see the loop's top).
+        if (jobs.length === 0 && this.#fetchOpts.limiter && await this.#manualLimit()) continue;
         await this.#sleep(this.#untilNextWindow());
       } else if (!this.#dirty) {
         // No wake-up during the claim: the queue had nothing more for us at its snapshot.
@@ -597,6 +677,26 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       this.#error(e);
       return true;
     }
+  }
+
+  /**
+   * After an empty limited claim: reads the queue's manual rate limit and, when one is in
+   * force, records its end. Returns whether the loop should look again (a limit, or a
+   * `rate-limit` event during the read, which makes the read stale).
+   */
+  async #manualLimit(): Promise<boolean> {
+    const epoch = this.#limitEpoch;
+    let ttl: number;
+    try {
+      ttl = await this.store.getRateLimitTtl(this.name);
+    } catch (e) {
+      this.#error(e);
+      return false;
+    }
+    if (epoch !== this.#limitEpoch) return true;
+    if (ttl <= 0) return false;
+    this.#limitedUntil = Date.now() + ttl;
+    return true;
   }
 
   /** Emits `drained` (locally and through the store), once until a claim finds jobs again. */
@@ -643,6 +743,15 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       case 'resumed':
         this.#poke();
         break;
+      case 'rate-limit': {
+        if (!this.#fetchOpts.limiter) break;
+        // Set (ttl > 0) or ended (0) anywhere: follow it, and let the loop look again.
+        const ttl = Number(e.data?.ttl ?? 0);
+        this.#limitEpoch++;
+        this.#limitedUntil = ttl > 0 ? Date.now() + ttl : 0;
+        this.#poke();
+        break;
+      }
       case 'completed':
       case 'failed':
       case 'retrying':
@@ -792,6 +901,10 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
 
   #fail(run: Run<D, R>, reason: unknown): void {
     if (!this.#settle(run)) return;
+    if (isRateLimitError(reason)) {
+      this.#putBack(run).finally(() => this.#release(run));
+      return;
+    }
     // A job the processor moved on itself (moveToDelayed or moveToWaitingChildren, then a
     // DelayedError or WaitingChildrenError) is left alone; such an error without the move
     // fails the job like any error.
@@ -799,6 +912,27 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       run.jobs.map((job) => job.token === null ? undefined : this.#failJob(run, job, reason)),
     )
       .finally(() => this.#release(run));
+  }
+
+  /**
+   * A processor threw a `RateLimitError`: its jobs (those it did not move on itself) go back to
+   * `waiting`, fenced by their tokens, with no attempt counted and no `failed` event. The
+   * worker's loop waits for the manual limit (if one is set) before it claims again. Never
+   * rejects.
+   */
+  async #putBack(run: Run<D, R>): Promise<void> {
+    await Promise.all(run.jobs.map(async (job) => {
+      if (job.token === null) return;
+      try {
+        if (!(await this.store.releaseLock(this.name, job.id, job.token))) {
+          return this.#lockLost(run, job);
+        }
+        job.state = 'waiting';
+        job.token = null;
+      } catch (e) {
+        this.#error(e);
+      }
+    }));
   }
 
   /**

@@ -330,6 +330,57 @@ export class WaitingChildrenError extends ConveyorError {
 }
 
 /**
+ * Thrown by a processor after `worker.rateLimit(ms)` (BullMQ's manual rate limit, for an API
+ * that answered "too many requests"): the worker puts the job back to `waiting` (fenced by its
+ * lock token), without counting an attempt (`attemptsMade` unchanged) and without a `failed`
+ * event, and claims again once the limit ends. `Worker.RateLimitError()` returns one. An error
+ * of another class whose `name` is `'RateLimitError'` (BullMQ's own class) is honoured the same
+ * way. Thrown without a limit set, the job is simply claimed again.
+ *
+ * @example
+ * ```ts
+ * import { Worker } from '@conveyor/core';
+ * import { RateLimitError } from '@conveyor/shared';
+ * import { MemoryStore } from '@conveyor/store-memory';
+ * declare function callApi(data: unknown): Promise<Response>;
+ * const worker: Worker = new Worker('api', async (job) => {
+ *   const res = await callApi(job.data);
+ *   if (res.status === 429) {
+ *     await worker.rateLimit(5000); // the whole queue waits 5 s
+ *     throw new RateLimitError(); // this job goes back to waiting, no attempt counted
+ *   }
+ * }, { store: new MemoryStore(), limiter: { max: 10, duration: 1000 } });
+ * ```
+ */
+export class RateLimitError extends ConveyorError {
+  /**
+   * @param message Why the job was put back.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message = 'rate limit exceeded', options?: ErrorOptions) {
+    super('RATE_LIMITED', message, options);
+  }
+}
+
+/**
+ * Whether an error thrown by a processor puts its job back to `waiting` as a
+ * {@linkcode RateLimitError} does: one of that class, or any error named `'RateLimitError'`
+ * (such as BullMQ's).
+ *
+ * @example
+ * ```ts
+ * import { isRateLimitError, RateLimitError } from '@conveyor/shared';
+ * isRateLimitError(new RateLimitError()); // true
+ * isRateLimitError(Object.assign(new Error('x'), { name: 'RateLimitError' })); // true
+ * isRateLimitError(new Error('x')); // false
+ * ```
+ */
+export function isRateLimitError(error: unknown): boolean {
+  return error instanceof RateLimitError ||
+    (error instanceof Error && error.name === 'RateLimitError');
+}
+
+/**
  * The store cannot be used: not connected, closed, a schema newer than this code, a file that
  * is not a database, an unreachable server.
  *

@@ -37,7 +37,8 @@ import type {
  * `waiting-children` on save, `active` on claim, `completed`, `failed` (final), `retrying` (a
  * failure that will be retried), `delayed` (a retry or update into `delayed`), `waiting`
  * (promotion, release, requeue of a stalled job, a parent released by its last child),
- * `stalled`, `removed`, `paused`, `resumed`.
+ * `stalled`, `removed`, `paused`, `resumed`, `rate-limit` (the manual rate limit was set or
+ * ended).
  *
  * @example
  * ```ts
@@ -211,6 +212,34 @@ export interface StoreInterface {
     token: string,
     delayUntil: number,
   ): Promise<boolean>;
+
+  // ─────────────────────────────── Manual rate limit ───────────────────────────────
+
+  /**
+   * Rate limits the queue for `ttl` ms from now, by the store's clock (BullMQ's
+   * `worker.rateLimit`): until then, a claim (`fetchNextJob`, `fetchNextJobs`) with
+   * `opts.limiter` claims nothing, checked atomically in the claim, in every process sharing the
+   * store. Claims without `opts.limiter` are not affected. Replaces any manual limit in force
+   * (a shorter `ttl` shortens it; `0` ends it now) and leaves the limiter's window counters
+   * alone. Publishes `rate-limit` with `{ ttl }`. A `ttl` that is not a finite number >= 0 is
+   * refused with `InvalidArgumentError` naming it, and nothing changes.
+   */
+  setRateLimit(queueName: string, ttl: number): Promise<void>;
+
+  /**
+   * The ms until the queue's manual rate limit ends, by the store's clock, rounded up to a whole
+   * ms (so a positive value always means limited); 0 when no manual limit is in force (never
+   * set, expired, ended, or the queue obliterated). The limiter's window counters do not count.
+   */
+  getRateLimitTtl(queueName: string): Promise<number>;
+
+  /**
+   * Ends the queue's manual rate limit and resets its queue-wide limiter window counter (as
+   * BullMQ's `removeRateLimitKey` deletes the limiter key), so limited claims may take jobs at
+   * once; per-group windows are kept. Publishes `rate-limit` with `{ ttl: 0 }`. Returns true
+   * when a manual limit was in force.
+   */
+  removeRateLimit(queueName: string): Promise<boolean>;
 
   // ─────────────────────────────── Finishing (fenced) ───────────────────────────────
 

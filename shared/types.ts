@@ -372,7 +372,8 @@ export type StoreEventType =
   | 'drained'
   | 'paused'
   | 'resumed'
-  | 'waiting-children';
+  | 'waiting-children'
+  | 'rate-limit';
 
 /**
  * An event published through the store's pub/sub, so that other workers and processes learn
@@ -381,7 +382,8 @@ export type StoreEventType =
  *
  * `data` by type: `completed` → `{ returnvalue }` (when it fits the transport), `failed` and
  * `retrying` → `{ failedReason, attemptsMade }`, `delayed` → `{ delayUntil }`, `progress` →
- * `{ progress }`, `paused`/`resumed` → `{ jobName }`, `stalled` → `{ stalledCount }`.
+ * `{ progress }`, `paused`/`resumed` → `{ jobName }`, `stalled` → `{ stalledCount }`, `rate-limit` →
+ * `{ ttl }` (the manual rate limit was set for `ttl` ms, or ended with `ttl: 0`).
  *
  * @example
  * ```ts

@@ -424,6 +424,41 @@ export class MemoryStore implements StoreInterface {
     });
   }
 
+  // ─────────────────────────────── Manual rate limit ───────────────────────────────
+
+  /** Rate limits limited claims for `ttl` ms; see {@linkcode StoreInterface.setRateLimit}. */
+  setRateLimit(queueName: string, ttl: number): Promise<void> {
+    return this.#run(() => {
+      checkMs('ttl', ttl);
+      const now = Date.now();
+      this.#queue(queueName).limitedUntil = now + ttl;
+      this.#emitter.queue({ type: 'rate-limit', queueName, data: { ttl }, timestamp: now });
+    });
+  }
+
+  /** Ms until the manual rate limit ends, 0 when none; see {@linkcode StoreInterface.getRateLimitTtl}. */
+  getRateLimitTtl(queueName: string): Promise<number> {
+    return this.#run(() => {
+      const until = this.#queues.get(queueName)?.limitedUntil ?? 0;
+      return Math.max(0, Math.ceil(until - Date.now()));
+    });
+  }
+
+  /** Ends the manual rate limit; see {@linkcode StoreInterface.removeRateLimit}. */
+  removeRateLimit(queueName: string): Promise<boolean> {
+    return this.#run(() => {
+      const now = Date.now();
+      const qs = this.#queues.get(queueName);
+      const was = qs !== undefined && qs.limitedUntil > now;
+      if (qs) {
+        qs.limitedUntil = 0;
+        qs.limiter = null;
+      }
+      this.#emitter.queue({ type: 'rate-limit', queueName, data: { ttl: 0 }, timestamp: now });
+      return was;
+    });
+  }
+
   // ────────────────────────────────── Pause / resume ──────────────────────────────────
 
   /** Pauses a job name (or `__all__`). Publishes `paused`. */

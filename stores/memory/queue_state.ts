@@ -102,6 +102,8 @@ export class QueueState {
   readonly schedulers: Map<string, SchedulerData> = new Map();
   /** The queue-wide rate-limit window. */
   limiter: Window | null = null;
+  /** The manual rate limit (`setRateLimit`): limited claims take nothing before this time. */
+  limitedUntil = 0;
   /** Rate-limit windows per group. */
   readonly groupWindows: Map<string, Window> = new Map();
   /** Round-robin: the claim number at which each group was last served. */

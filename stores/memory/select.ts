@@ -25,7 +25,11 @@ export function selectNext(qs: QueueState, opts: FetchOptions, now: number): Sto
   if (opts.globalConcurrency !== undefined && qs.lists.active.size >= opts.globalConcurrency) {
     return null;
   }
-  if (opts.limiter && !QueueState.allows(qs.limiter, opts.limiter, now)) return null;
+  if (
+    opts.limiter && (qs.limitedUntil > now || !QueueState.allows(qs.limiter, opts.limiter, now))
+  ) {
+    return null;
+  }
   if (
     opts.jobName === undefined && qs.paused.size === 0 && !opts.excludeGroups?.length &&
     opts.groupConcurrency === undefined && opts.groupLimiter === undefined &&

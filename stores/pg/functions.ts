@@ -427,7 +427,8 @@ BEGIN
 END $$;
 
 -- Claims with group, global-concurrency or rate-limit options. Claims of a queue through this
--- path are serialized by an advisory lock, so every limit is exact across processes.
+-- path are serialized by an advisory lock, so every limit is exact across processes. With a
+-- limiter, nothing is claimed while the queue's manual rate limit is in force.
 CREATE OR REPLACE FUNCTION ${s}.claim_limited(q text, worker text, dur float8, cnt integer, o jsonb)
 RETURNS SETOF ${s}.jobs LANGUAGE plpgsql AS $$
 DECLARE
@@ -460,6 +461,10 @@ BEGIN
     SELECT count(*) INTO active FROM ${s}.jobs WHERE queue = q AND state = 'active';
   END IF;
   IF lmax IS NOT NULL THEN
+    -- The manual rate limit (setRateLimit): its end in win of the row keyed 'manual'.
+    IF EXISTS (SELECT 1 FROM ${s}.rates WHERE queue = q AND key = 'manual' AND win > t) THEN
+      RETURN;
+    END IF;
     lwin := floor(t / ldur) * ldur;
     SELECT coalesce((SELECT n FROM ${s}.rates WHERE queue = q AND key = '' AND win = lwin), 0)
       INTO used;

@@ -194,6 +194,11 @@ DROP FUNCTION IF EXISTS ${s}.remove_set(text[], text[], boolean);`;
 // behind without its parent.
 const v5 = (): string => `SELECT 1;`;
 
+// Version 6: the manual rate limit (setRateLimit) is a row of the rates table keyed 'manual',
+// its end in win; no table changes. Functions: claim_limited claims nothing under a limiter
+// while that limit is in force.
+const v6 = (): string => `SELECT 1;`;
+
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
  * them runs, so a change to a function needs a new version here.
@@ -204,6 +209,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, sql: v3 },
   { version: 4, sql: v4 },
   { version: 5, sql: v5 },
+  { version: 6, sql: v6 },
 ];
 
 /** The schema version this code expects. */

@@ -303,6 +303,19 @@ export function buildQueries(n: SchemaNames) {
     resume: `WITH d AS (DELETE FROM ${s}.paused WHERE queue = $1::text AND name = $2::text)
       SELECT ${s}.emit($1::text, 'resumed', ARRAY[NULL::text],
         ARRAY[jsonb_build_object('jobName', $2::text)]) AS n`,
+    // The manual rate limit is the rates row keyed 'manual', its end (database clock) in win.
+    setRateLimit: `WITH i AS (INSERT INTO ${s}.rates (queue, key, win, n)
+        VALUES ($1::text, 'manual', ${s}.now_ms() + $2::float8, 0)
+        ON CONFLICT (queue, key) DO UPDATE SET win = EXCLUDED.win, n = 0)
+      SELECT ${s}.emit($1::text, 'rate-limit', ARRAY[NULL::text],
+        ARRAY[jsonb_build_object('ttl', $2::float8)]) AS n`,
+    rateLimitTtl: `SELECT greatest(0, ceil(win - ${s}.now_ms()))::float8 AS ttl FROM ${s}.rates
+      WHERE queue = $1::text AND key = 'manual'`,
+    removeRateLimit: `WITH d AS (DELETE FROM ${s}.rates
+        WHERE queue = $1::text AND key IN ('', 'manual') RETURNING key, win)
+      SELECT coalesce((SELECT bool_or(key = 'manual' AND win > ${s}.now_ms()) FROM d), false)
+        AS was, ${s}.emit($1::text, 'rate-limit', ARRAY[NULL::text],
+        ARRAY[jsonb_build_object('ttl', 0)]) AS n`,
     pausedNames: `SELECT name FROM ${s}.paused WHERE queue = $1::text ORDER BY name`,
     stalled: `SELECT ${J} FROM ${s}.jobs WHERE queue = $1::text AND state = 'active'
       AND lock_until + $2::float8 < ${s}.now_ms() ORDER BY lock_until`,

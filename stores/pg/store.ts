@@ -646,6 +646,27 @@ export class PgStore implements StoreInterface {
     await this.#run(this.#x(), this.#core.q.pause, [queueName, jobName]);
   }
 
+  /** Rate limits limited claims for `ttl` ms (see `StoreInterface.setRateLimit`). */
+  async setRateLimit(queueName: string, ttl: number): Promise<void> {
+    checkQueue(queueName);
+    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
+      throw new InvalidArgumentError('ttl', ttl, 'a finite number >= 0 (ms)');
+    }
+    await this.#run(this.#x(), this.#core.q.setRateLimit, [queueName, ttl]);
+  }
+
+  /** Ms until the manual rate limit ends, 0 when none (see `StoreInterface.getRateLimitTtl`). */
+  async getRateLimitTtl(queueName: string): Promise<number> {
+    const rows = await this.#run(this.#x(), this.#core.q.rateLimitTtl, [queueName]);
+    return rows.length > 0 ? Number(rows[0].ttl) : 0;
+  }
+
+  /** Ends the manual rate limit and the queue's window (see `StoreInterface.removeRateLimit`). */
+  async removeRateLimit(queueName: string): Promise<boolean> {
+    const rows = await this.#run(this.#x(), this.#core.q.removeRateLimit, [queueName]);
+    return rows[0]?.was === true;
+  }
+
   /** Resumes a job name. */
   async resumeJobName(queueName: string, jobName: string): Promise<void> {
     await this.#run(this.#x(), this.#core.q.resume, [queueName, jobName]);

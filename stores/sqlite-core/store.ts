@@ -74,6 +74,8 @@ import {
 } from './options.ts';
 
 const FINISHED = "('completed', 'failed')";
+/** The scope of the manual rate limit's row in `conveyor_limits` (its end in `window_start`). */
+const MANUAL = 'manual';
 const CLEAR_LOCK = 'locked_by = NULL, lock_until = NULL, lock_token = NULL';
 /** A job without a TTL gives its deduplication key up when it finishes. */
 const RELEASE_DEDUP =
@@ -802,12 +804,18 @@ export class SqliteStoreBase implements StoreInterface {
       if (Number(row?.n) >= opts.globalConcurrency) return false;
     }
     if (opts.limiter) {
+      // The window's claims and the manual limit's end (setRateLimit), in one read.
       const row = this.#get(
-        "SELECT used FROM conveyor_limits WHERE queue = ? AND scope = 'queue' AND window_start = ?",
+        `SELECT (SELECT used FROM conveyor_limits
+            WHERE queue = ? AND scope = 'queue' AND window_start = ?) AS used,
+          (SELECT window_start FROM conveyor_limits WHERE queue = ? AND scope = '${MANUAL}')
+            AS until`,
         queue,
         windowStart(opts.limiter, now),
+        queue,
       );
       if (Number(row?.used ?? 0) >= opts.limiter.max) return false;
+      if (row?.until != null && Number(row.until) > now) return false;
     }
     return true;
   }
@@ -1342,6 +1350,49 @@ export class SqliteStoreBase implements StoreInterface {
         }
       }
       return result;
+    });
+  }
+
+  /** Rate limits limited claims for `ttl` ms (see `StoreInterface.setRateLimit`). */
+  async setRateLimit(queueName: string, ttl: number): Promise<void> {
+    checkQueue(queueName);
+    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
+      throw new InvalidArgumentError('ttl', ttl, 'a finite number >= 0 (ms)');
+    }
+    return this.#write(() => {
+      // The manual limit is a row of its own in the limits table: its end in window_start.
+      this.#run(
+        `INSERT INTO conveyor_limits (queue, scope, window_start, used) VALUES (?, '${MANUAL}', ?, 0)
+         ON CONFLICT (queue, scope) DO UPDATE SET window_start = excluded.window_start`,
+        queueName,
+        Date.now() + ttl,
+      );
+      this.#emit('rate-limit', queueName, undefined, undefined, { ttl });
+    });
+  }
+
+  /** Ms until the manual rate limit ends, 0 when none (see `StoreInterface.getRateLimitTtl`). */
+  async getRateLimitTtl(queueName: string): Promise<number> {
+    const row = this.#get(
+      `SELECT window_start AS until FROM conveyor_limits WHERE queue = ? AND scope = '${MANUAL}'`,
+      queueName,
+    );
+    return Promise.resolve(row ? Math.max(0, Math.ceil(Number(row.until) - Date.now())) : 0);
+  }
+
+  /** Ends the manual rate limit and the queue's window (see `StoreInterface.removeRateLimit`). */
+  async removeRateLimit(queueName: string): Promise<boolean> {
+    return this.#write(() => {
+      const row = this.#get(
+        `SELECT window_start AS until FROM conveyor_limits WHERE queue = ? AND scope = '${MANUAL}'`,
+        queueName,
+      );
+      this.#run(
+        `DELETE FROM conveyor_limits WHERE queue = ? AND scope IN ('queue', '${MANUAL}')`,
+        queueName,
+      );
+      this.#emit('rate-limit', queueName, undefined, undefined, { ttl: 0 });
+      return row != null && Number(row.until) > Date.now();
     });
   }
 

@@ -17,6 +17,7 @@ import { eventCases } from './events.ts';
 import { flowCases } from './flows.ts';
 import { jobCases } from './job.ts';
 import { queueCases } from './queue.ts';
+import { rateLimitCases } from './ratelimit.ts';
 import { schedulerCases } from './schedulers.ts';
 import { unitCases } from './units.ts';
 import { workerCases } from './worker.ts';
@@ -29,6 +30,7 @@ export function behaviourSuite(harness: StoreHarness): void {
     unitCases(ran);
     queueCases(s);
     workerCases(s);
+    rateLimitCases(s);
     flowCases(s);
     schedulerCases(s);
     eventCases(s);

@@ -36,6 +36,7 @@ import { flowCases } from './flows.ts';
 import { jobCases } from './jobs.ts';
 import { lifecycleCases } from './lifecycle.ts';
 import { queryCases } from './queries.ts';
+import { rateLimitCases } from './ratelimit.ts';
 import { schedulerCases } from './schedulers.ts';
 
 /** Declares the conformance cases for one store harness. */
@@ -48,6 +49,7 @@ export function conformanceSuite(harness: StoreHarness): void {
     fetchCases(suite);
     lifecycleCases(suite);
     queryCases(suite);
+    rateLimitCases(suite);
     flowCases(suite);
     eventCases(suite);
     schedulerCases(suite);

@@ -1,0 +1,140 @@
+/**
+ * Behaviour: BullMQ's manual rate limit through the engine: `worker.rateLimit(ms)`,
+ * `Worker.RateLimitError()`, `queue.getRateLimitTtl()`, `queue.removeRateLimitKey()`.
+ *
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { describe } from 'node:test';
+import { InvalidArgumentError } from '@conveyor/shared';
+import { type Job, Worker } from '@conveyor/core';
+import { eventually } from '../helpers.ts';
+import { collect, next, spy, type Suite } from './context.ts';
+
+/** Registers the manual rate-limit cases. */
+export function rateLimitCases(s: Suite): void {
+  describe('manual rate limit', () => {
+    s.test('rateLimit + RateLimitError: the job runs again after the limit, no attempt counted, every worker waits', async ({ store, queue, worker }) => {
+      const qu = queue();
+      const spied = spy(store);
+      const LIMIT = 500;
+      const starts: Array<{ id: string; at: number; run: number }> = [];
+      let limitFrom = 0;
+      const limiter = { max: 10, duration: 1000 };
+      // The BullMQ example, in two workers: the first run of job `a` meets a 429, and the worker
+      // running it limits the queue and throws Worker.RateLimitError().
+      const workers: Worker[] = [];
+      const processor = (self: () => Worker) => async (job: Job) => {
+        starts.push({ id: job.name, at: Date.now(), run: job.attemptsStarted });
+        if (job.name === 'a' && job.attemptsStarted === 1) {
+          limitFrom = Date.now();
+          await self().rateLimit(LIMIT);
+          throw Worker.RateLimitError();
+        }
+        return job.name;
+      };
+      for (let i = 0; i < 2; i++) {
+        workers.push(worker(processor(() => workers[i]), { store: spied.store, limiter }));
+      }
+      const failed: unknown[] = [];
+      const errors: unknown[] = [];
+      const done = new Map<string, Job>();
+      for (const w of workers) {
+        w.on('failed', (...args) => failed.push(args));
+        w.on('error', (e) => errors.push(e));
+        w.on('completed', (job) => done.set(job.name, job));
+      }
+
+      const a = await qu.add('a', 1);
+      await eventually(() => limitFrom > 0 && starts.length === 1, { message: 'a first run' });
+      const back = await eventually(async () => {
+        const j = await qu.getJob(a.id);
+        return j?.state === 'waiting' ? j : null;
+      }, { message: 'a back to waiting' });
+      assert.equal(back.attemptsMade, 0);
+      const ttl = await qu.getRateLimitTtl();
+      assert.ok(ttl > 0 && ttl <= LIMIT, `ttl ${ttl}`);
+      const claimsAtLimit = spied.calls.get('fetchNextJobs') ?? 0;
+      // Jobs added during the limit wake both workers; neither may claim before it ends.
+      await qu.add('b', 2);
+      await qu.add('c', 3);
+      await eventually(() => done.size === 3, { message: 'a, b and c to complete' });
+      for (const st of starts.slice(1)) {
+        assert.ok(
+          st.at >= limitFrom + LIMIT - 5,
+          `${st.id} started ${st.at - limitFrom} ms after the limit was set`,
+        );
+      }
+      assert.deepEqual(starts.map((st) => st.id).sort(), ['a', 'a', 'b', 'c']);
+      // Waiting, not polling: a handful of claims at most during the limit (none is needed).
+      const claimsDuring = (spied.calls.get('fetchNextJobs') ?? 0) - claimsAtLimit;
+      assert.ok(claimsDuring <= 12, `${claimsDuring} claims in all after the limit was set`);
+      const stored = await qu.getJob(a.id);
+      assert.equal(stored?.state, 'completed');
+      assert.equal(stored?.attemptsMade, 0);
+      assert.equal(stored?.attemptsStarted, 2);
+      assert.equal(done.get('a')?.returnvalue, 'a');
+      assert.deepEqual(failed, []);
+      assert.deepEqual(errors, []);
+      assert.equal(await qu.getRateLimitTtl(), 0);
+    });
+
+    s.test('removeRateLimitKey ends the limit: waiting workers claim at once', async ({ queue, worker }) => {
+      const qu = queue();
+      const w = worker(async (job) => job.name, { limiter: { max: 10, duration: 1000 } });
+      await w.rateLimit(60_000);
+      assert.ok((await qu.getRateLimitTtl()) > 55_000);
+      const completed = next<[Job, unknown]>(w, 'completed');
+      const added = await qu.add('x', null);
+      assert.equal((await qu.getJob(added.id))?.state, 'waiting');
+      assert.equal(await qu.removeRateLimitKey(), true);
+      assert.equal(await qu.getRateLimitTtl(), 0);
+      // Well within the 60 s the worker was told to wait: the removal woke it.
+      const [job] = await completed;
+      assert.equal(job.id, added.id);
+      assert.equal(await qu.removeRateLimitKey(), false);
+    });
+
+    s.test('rateLimit needs a limiter and a good ms: typed errors, nothing changed', async ({ queue, worker }) => {
+      const qu = queue();
+      const plain = worker(async () => null, { autorun: false });
+      await assert.rejects(
+        plain.rateLimit(1000),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError && e.option === 'opts.limiter' &&
+          /limiter/.test(e.message),
+      );
+      const limited = worker(async () => null, {
+        autorun: false,
+        limiter: { max: 1, duration: 1000 },
+      });
+      for (const bad of [-1, NaN, Infinity, '5000', undefined]) {
+        await assert.rejects(
+          limited.rateLimit(bad as number),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && e.option === 'ms' && Object.is(e.value, bad),
+          `ms ${String(bad)}`,
+        );
+      }
+      assert.equal(await qu.getRateLimitTtl(), 0);
+    });
+
+    s.test('an error named RateLimitError (BullMQ) puts the job back without a failed attempt', async ({ queue, worker }) => {
+      const qu = queue();
+      let runs = 0;
+      const w = worker(async () => {
+        if (++runs === 1) throw Object.assign(new Error('429'), { name: 'RateLimitError' });
+        return 'ok';
+      });
+      const failed = collect<[Job, Error]>(w, 'failed');
+      const completed = next<[Job, unknown]>(w, 'completed');
+      const added = await qu.add('y', null, { attempts: 1 });
+      const [job, value] = await completed;
+      assert.equal(job.id, added.id);
+      assert.equal(value, 'ok');
+      assert.equal(runs, 2);
+      assert.equal((await qu.getJob(added.id))?.attemptsMade, 0);
+      assert.deepEqual(failed, []);
+    });
+  });
+}
