@@ -79,6 +79,35 @@ export function rateLimitCases(s: Suite): void {
       assert.equal(await qu.getRateLimitTtl(), 0);
     });
 
+    s.test('a worker that hears no event waits for the end of a limit set elsewhere, not for its window or a poll', async ({ store, queue, worker }) => {
+      const qu = queue();
+      // The worker's store delivers no event (a missed notification, a poll-only subscriber):
+      // it learns of the limit from its empty claim alone.
+      const deaf = new Proxy(store, {
+        get(target, prop, receiver) {
+          if (prop === 'subscribe' || prop === 'unsubscribe') return () => {};
+          const value = Reflect.get(target, prop, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const spied = spy(deaf);
+      const LIMIT = 300;
+      await qu.add('z', null);
+      const from = Date.now();
+      await store.setRateLimit(qu.name, LIMIT); // as another process's worker.rateLimit would
+      // A window far longer than the test and the context's 5 s poll: only the limit's own end
+      // can start the job in time.
+      const w = worker(async () => Date.now(), {
+        store: spied.store,
+        limiter: { max: 100, duration: 1_000_000_000 },
+      });
+      const [, startedAt] = await next<[Job, number]>(w, 'completed');
+      assert.ok(startedAt >= from + LIMIT - 5, `started ${startedAt - from} ms after the limit`);
+      assert.ok(startedAt < from + LIMIT + 2000, `started ${startedAt - from} ms after the limit`);
+      const claims = spied.calls.get('fetchNextJobs') ?? 0;
+      assert.ok(claims <= 4, `${claims} claims`);
+    });
+
     s.test('removeRateLimitKey ends the limit: waiting workers claim at once', async ({ queue, worker }) => {
       const qu = queue();
       const w = worker(async (job) => job.name, { limiter: { max: 10, duration: 1000 } });
