@@ -97,7 +97,7 @@ export function rateLimitCases(s: Suite): void {
       await store.setRateLimit(qu.name, LIMIT); // as another process's worker.rateLimit would
       // A window far longer than the test and the context's 5 s poll: only the limit's own end
       // can start the job in time.
-      const w = worker(async () => Date.now(), {
+      const w = worker(() => Date.now(), {
         store: spied.store,
         limiter: { max: 100, duration: 1_000_000_000 },
       });
@@ -110,7 +110,7 @@ export function rateLimitCases(s: Suite): void {
 
     s.test('removeRateLimitKey ends the limit: waiting workers claim at once', async ({ queue, worker }) => {
       const qu = queue();
-      const w = worker(async (job) => job.name, { limiter: { max: 10, duration: 1000 } });
+      const w = worker((job) => job.name, { limiter: { max: 10, duration: 1000 } });
       await w.rateLimit(60_000);
       assert.ok((await qu.getRateLimitTtl()) > 55_000);
       const completed = next<[Job, unknown]>(w, 'completed');
@@ -126,14 +126,14 @@ export function rateLimitCases(s: Suite): void {
 
     s.test('rateLimit needs a limiter and a good ms: typed errors, nothing changed', async ({ queue, worker }) => {
       const qu = queue();
-      const plain = worker(async () => null, { autorun: false });
+      const plain = worker(() => null, { autorun: false });
       await assert.rejects(
         plain.rateLimit(1000),
         (e: unknown) =>
           e instanceof InvalidArgumentError && e.option === 'opts.limiter' &&
           /limiter/.test(e.message),
       );
-      const limited = worker(async () => null, {
+      const limited = worker(() => null, {
         autorun: false,
         limiter: { max: 1, duration: 1000 },
       });
@@ -151,7 +151,7 @@ export function rateLimitCases(s: Suite): void {
     s.test('an error named RateLimitError (BullMQ) puts the job back without a failed attempt', async ({ queue, worker }) => {
       const qu = queue();
       let runs = 0;
-      const w = worker(async () => {
+      const w = worker(() => {
         if (++runs === 1) throw Object.assign(new Error('429'), { name: 'RateLimitError' });
         return 'ok';
       });
