@@ -924,6 +924,9 @@ export class MemoryStore implements StoreInterface {
       path: jobs.length === 1 ? path : `${path}[${i}]`,
     }));
     const plan = this.#plan(items, now);
+    // Every named parent must be there, unfinished, also for a job answered with an existing
+    // one (as the shared stores, which lock the parents first); only inserted ones count.
+    this.#parentsOf(jobs);
     const parents = this.#parentsOf(plan.map(({ job }) => job));
     const ids = this.#apply(plan, now);
     for (const parent of parents) parent.job.pendingChildrenCount++;

@@ -373,6 +373,11 @@ export function flowCases(s: Suite): void {
       await assert.rejects(store.saveJob(q, late), JobStateError);
       assert.equal(await store.getJob(q, 'c'), null);
       assert.equal((await store.getJob(q, 'p'))?.pendingChildrenCount, 0);
+      // The parent is checked first, even for a jobId that exists already (as in BullMQ).
+      await store.saveJob(q, job(q, 'x', {}, { jobId: 'x' }));
+      const again = job(q, 'x', {}, { jobId: 'x' }, { parentId: 'gone', parentQueueName: q });
+      await assert.rejects(store.saveJob(q, again), JobNotFoundError);
+      assert.equal((await store.getJob(q, 'x'))?.parentId, null);
     });
 
     s.test('saveFlow under an existing job counts its root once, in any unfinished state of that job', async (store) => {
