@@ -317,7 +317,6 @@ for (const procs of [1, 2]) {
         BENCH_PG_URL: URL_,
         BENCH_SCHEMA: SCHEMA,
         BENCH_QUEUE: q,
-        BENCH_TOTAL: String(N),
         BENCH_MODE: mode,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -344,6 +343,7 @@ for (const procs of [1, 2]) {
   await store.resumeJobName(q, '__all__');
   await finished;
   const r = rate(N, performance.now() - t);
+  for (const c of children) c.kill('SIGTERM'); // every job is done: the children close and exit
   await Promise.all(
     children.map((c) => new Promise((res) => c.exitCode !== null ? res(0) : c.on('exit', res))),
   );
