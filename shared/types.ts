@@ -615,6 +615,85 @@ export function parentRefusal(
   return new JobStateError(parentQueueName, parentId, 'add a child to', PARENT_STATES, state);
 }
 
+/** The states a job can be saved in. */
+const SAVE_STATES: readonly JobState[] = ['waiting', 'delayed', 'waiting-children'];
+const CHILD_FAILURE_POLICIES: readonly ChildFailurePolicy[] = ['fail', 'ignore', 'remove'];
+
+/**
+ * Checks a job a store is asked to save (`saveJob`, `saveBulk`, `saveFlow`), the same way in
+ * every store: an object with a string `name`, a state it can be saved in, a finite `priority`
+ * and `delayUntil`, an `opts` object (a non-empty string `jobId` if any, a known
+ * `failParentOnChildFailure`, a whole `group.maxSize` >= 1, a `deduplication.ttl` >= 0), and
+ * `parentId` with `parentQueueName` both set (non-empty strings) or neither. Throws
+ * `InvalidArgumentError` naming the field under `path`; nothing is saved then.
+ *
+ * @example
+ * ```ts
+ * import { checkNewJob, newJob } from '@conveyor/shared';
+ * checkNewJob(newJob('q', 'n', {}), 'job'); // fine
+ * try {
+ *   checkNewJob({ ...newJob('q', 'n', {}), parentId: 'p' }, 'job');
+ * } catch (e) {
+ *   console.log((e as Error).message.startsWith('job.parentQueueName')); // true
+ * }
+ * ```
+ */
+export function checkNewJob(job: NewJob, path: string): void {
+  if (typeof job !== 'object' || job === null) {
+    throw new InvalidArgumentError(path, job, 'a job object');
+  }
+  if (typeof job.name !== 'string') {
+    throw new InvalidArgumentError(`${path}.name`, job.name, 'a string');
+  }
+  if (!SAVE_STATES.includes(job.state)) {
+    throw new InvalidArgumentError(`${path}.state`, job.state, SAVE_STATES.join(', ') + ' or');
+  }
+  for (const key of ['priority', 'delayUntil'] as const) {
+    if (typeof job[key] !== 'number' || !Number.isFinite(job[key])) {
+      throw new InvalidArgumentError(`${path}.${key}`, job[key], 'a finite number');
+    }
+  }
+  const opts = job.opts;
+  if (typeof opts !== 'object' || opts === null) {
+    throw new InvalidArgumentError(`${path}.opts`, opts, 'an object');
+  }
+  if (opts.jobId !== undefined && (typeof opts.jobId !== 'string' || opts.jobId === '')) {
+    throw new InvalidArgumentError(`${path}.opts.jobId`, opts.jobId, 'a non-empty string');
+  }
+  const policy = opts.failParentOnChildFailure;
+  if (policy !== undefined && !CHILD_FAILURE_POLICIES.includes(policy)) {
+    throw new InvalidArgumentError(
+      `${path}.opts.failParentOnChildFailure`,
+      policy,
+      CHILD_FAILURE_POLICIES.join(', ') + ' or',
+    );
+  }
+  const max = opts.group?.maxSize;
+  if (max !== undefined && !(Number.isInteger(max) && max >= 1)) {
+    throw new InvalidArgumentError(`${path}.opts.group.maxSize`, max, 'a whole number >= 1');
+  }
+  const ttl = opts.deduplication?.ttl;
+  if (ttl !== undefined && !(typeof ttl === 'number' && Number.isFinite(ttl) && ttl >= 0)) {
+    throw new InvalidArgumentError(`${path}.opts.deduplication.ttl`, ttl, 'a number of ms >= 0');
+  }
+  const { parentId, parentQueueName } = job;
+  for (const [key, value] of [['parentId', parentId], ['parentQueueName', parentQueueName]]) {
+    if (value != null && (typeof value !== 'string' || value === '')) {
+      throw new InvalidArgumentError(`${path}.${key}`, value, 'a non-empty string or null');
+    }
+  }
+  if ((parentId == null) !== (parentQueueName == null)) {
+    const [missing, other] = parentId == null
+      ? ['parentId', 'parentQueueName']
+      : ['parentQueueName', 'parentId'];
+    throw new InvalidArgumentError(
+      `${path}.${missing}`,
+      job[missing as 'parentId'],
+      `set together with ${other} (a child names its parent by queue and id)`,
+    );
+  }
+}
+
 /**
  * Refuses `options.tx` for a store that has no transactional enqueue (`store` names it in the
  * message): an `InvalidArgumentError` naming `options.tx` when it is given, so a caller who

@@ -6,6 +6,7 @@
 import {
   activeRemovalError,
   checkMoveToDelayed,
+  checkNewJob,
   checkRemoveOptions,
   checkToken,
   checkUpdates,
@@ -39,7 +40,7 @@ import { Emitter, type Listener } from './emitter.ts';
 import { NO_GROUP, QueueState, type StoredJob } from './queue_state.ts';
 import { selectNext } from './select.ts';
 import { copyJob, copyValue, EMPTY_LIST, groupOf, toStored } from './copy.ts';
-import { checkFetchOptions, checkMs, checkNewJob, checkState, wholeNumber } from './validate.ts';
+import { checkFetchOptions, checkMs, checkState, wholeNumber } from './validate.ts';
 
 const STALLED_REASON = 'job stalled more than allowable limit';
 

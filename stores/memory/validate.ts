@@ -9,45 +9,8 @@ import {
   InvalidArgumentError,
   JOB_STATES,
   type JobState,
-  type NewJob,
   type RateLimit,
 } from '@conveyor/shared';
-
-const SAVE_STATES: readonly JobState[] = ['waiting', 'delayed', 'waiting-children'];
-
-/**
- * Checks a job to save.
- *
- * @example
- * ```ts
- * import { newJob } from '@conveyor/shared';
- * import { checkNewJob } from './validate.ts';
- * checkNewJob(newJob('q', 'n', {}), 'job'); // ok
- * ```
- */
-export function checkNewJob(job: NewJob, path: string): void {
-  if (typeof job !== 'object' || job === null) {
-    throw new InvalidArgumentError(path, job, 'a job object');
-  }
-  if (typeof job.name !== 'string') {
-    throw new InvalidArgumentError(`${path}.name`, job.name, 'a string');
-  }
-  if (!SAVE_STATES.includes(job.state)) {
-    throw new InvalidArgumentError(`${path}.state`, job.state, SAVE_STATES.join(', ') + ' or');
-  }
-  if (typeof job.priority !== 'number' || !Number.isFinite(job.priority)) {
-    throw new InvalidArgumentError(`${path}.priority`, job.priority, 'a finite number');
-  }
-  if (typeof job.opts !== 'object' || job.opts === null) {
-    throw new InvalidArgumentError(`${path}.opts`, job.opts, 'an object');
-  }
-  const id = job.opts.jobId;
-  if (id !== undefined && (typeof id !== 'string' || id === '')) {
-    throw new InvalidArgumentError(`${path}.opts.jobId`, id, 'a non-empty string');
-  }
-  const max = job.opts.group?.maxSize;
-  if (max !== undefined) wholeNumber(`${path}.opts.group.maxSize`, max, 1);
-}
 
 /**
  * Checks a job state argument.

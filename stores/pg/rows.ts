@@ -5,7 +5,7 @@
  */
 
 import type { NewJob, RemoveOnFinish } from '@conveyor/shared';
-import { InvalidArgumentError } from '@conveyor/shared';
+import { checkNewJob, InvalidArgumentError } from '@conveyor/shared';
 import { INPUT_DEFAULTS } from './columns.ts';
 
 const COLUMNS = [
@@ -159,9 +159,6 @@ function keep(value: RemoveOnFinish | undefined, option: string): Keep {
   throw new InvalidArgumentError(option, value, 'a boolean, a whole number >= 0 or { age, count }');
 }
 
-const STATES_ON_SAVE = ['waiting', 'delayed', 'waiting-children'];
-const POLICIES = ['fail', 'ignore', 'remove'];
-
 /**
  * Validates a job to save and turns it into an input row for `serializeRows` (see
  * `columns.ts`). Throws `InvalidArgumentError` naming the field; nothing is saved then.
@@ -174,38 +171,10 @@ const POLICIES = ['fail', 'ignore', 'remove'];
  * ```
  */
 export function jobToRow(queueName: string, job: NewJob, i: number): Row {
-  if (typeof job !== 'object' || job === null) {
-    throw new InvalidArgumentError('job', job, 'a job object');
-  }
-  const opts = job.opts ?? {};
-  if (typeof job.name !== 'string') {
-    throw new InvalidArgumentError('job.name', job.name, 'a string');
-  }
-  if (!STATES_ON_SAVE.includes(job.state)) {
-    throw new InvalidArgumentError('job.state', job.state, STATES_ON_SAVE.join(', ') + ' or');
-  }
-  if (opts.jobId !== undefined && (typeof opts.jobId !== 'string' || opts.jobId === '')) {
-    throw new InvalidArgumentError('opts.jobId', opts.jobId, 'a non-empty string');
-  }
-  if (typeof job.priority !== 'number' || !Number.isFinite(job.priority)) {
-    throw new InvalidArgumentError('job.priority', job.priority, 'a finite number');
-  }
+  checkNewJob(job, 'job');
+  const opts = job.opts;
   const policy = opts.failParentOnChildFailure ?? 'fail';
-  if (!POLICIES.includes(policy)) {
-    throw new InvalidArgumentError(
-      'opts.failParentOnChildFailure',
-      policy,
-      'fail, ignore or remove',
-    );
-  }
   const maxSize = opts.group?.maxSize;
-  if (maxSize !== undefined && (!Number.isInteger(maxSize) || maxSize < 0)) {
-    throw new InvalidArgumentError('opts.group.maxSize', maxSize, 'a whole number >= 0');
-  }
-  const ttl = opts.deduplication?.ttl;
-  if (ttl !== undefined && !(typeof ttl === 'number' && ttl >= 0 && Number.isFinite(ttl))) {
-    throw new InvalidArgumentError('opts.deduplication.ttl', ttl, 'a number of ms >= 0');
-  }
   const rc = keep(opts.removeOnComplete, 'opts.removeOnComplete');
   const rf = keep(opts.removeOnFail, 'opts.removeOnFail');
   return {

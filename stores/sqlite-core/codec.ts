@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { InvalidArgumentError, type JobState, type NewJob } from '@conveyor/shared';
+import { checkNewJob, InvalidArgumentError, type NewJob } from '@conveyor/shared';
 import type { SqlValue } from './driver.ts';
 
 /**
@@ -40,8 +40,6 @@ export const INSERT_FRESH_JOB: string = `INSERT INTO conveyor_jobs (seq, queue, 
   attempts_made, attempts_started, stalled_count, pending_children)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '0', '[]', '[]', 0, 0, 0, 0)
   ON CONFLICT (queue, id) DO NOTHING`;
-
-const SAVE_STATES: readonly JobState[] = ['waiting', 'delayed', 'waiting-children'];
 
 /**
  * A new job checked and serialised once, before any transaction starts, so bad input saves
@@ -80,28 +78,7 @@ export interface EncodedJob {
  * ```
  */
 export function encodeNewJob(job: NewJob, label: string): EncodedJob {
-  if (typeof job !== 'object' || job === null) {
-    throw new InvalidArgumentError(label, job, 'a job object');
-  }
-  if (typeof job.name !== 'string') {
-    throw new InvalidArgumentError(`${label}.name`, job.name, 'a string');
-  }
-  if (!SAVE_STATES.includes(job.state)) {
-    throw new InvalidArgumentError(`${label}.state`, job.state, SAVE_STATES.join(', or '));
-  }
-  if (!Number.isFinite(job.priority)) {
-    throw new InvalidArgumentError(`${label}.priority`, job.priority, 'a finite number');
-  }
-  if (!Number.isFinite(job.delayUntil)) {
-    throw new InvalidArgumentError(`${label}.delayUntil`, job.delayUntil, 'a finite number');
-  }
-  if (typeof job.opts !== 'object' || job.opts === null) {
-    throw new InvalidArgumentError(`${label}.opts`, job.opts, 'an object');
-  }
-  const jobId = job.opts.jobId;
-  if (jobId !== undefined && (typeof jobId !== 'string' || jobId === '')) {
-    throw new InvalidArgumentError(`${label}.opts.jobId`, jobId, 'a non-empty string');
-  }
+  checkNewJob(job, label);
   return {
     job,
     data: toJson(job.data, `${label}.data`),

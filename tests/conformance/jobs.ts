@@ -6,7 +6,7 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { GroupFullError, InvalidArgumentError, JobStateError } from '@conveyor/shared';
+import { GroupFullError, InvalidArgumentError, JobStateError, type NewJob } from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
 import { claim, delayedJob, job, saveFamily, saveN, type Suite, uniqueQueue } from './context.ts';
 
@@ -554,6 +554,32 @@ export function jobCases(s: Suite): void {
       );
       assert.equal(await store.countJobs(q, 'active'), 0);
       assert.equal(await store.countJobs(q, 'completed'), 0);
+    });
+
+    s.test('every store refuses the same malformed jobs, naming the field, and saves none', async (store) => {
+      const q = uniqueQueue();
+      const cases: Array<[string, NewJob]> = [
+        ['parentQueueName', job(q, 'a', {}, {}, { parentId: 'p' })],
+        ['parentId', job(q, 'a', {}, {}, { parentQueueName: q })],
+        ['parentId', job(q, 'a', {}, {}, { parentId: '', parentQueueName: q })],
+        ['delayUntil', job(q, 'a', {}, {}, { delayUntil: NaN })],
+        ['priority', job(q, 'a', {}, {}, { priority: Infinity })],
+        ['opts.group.maxSize', job(q, 'a', {}, { group: { id: 'g', maxSize: 0 } })],
+        ['opts.group.maxSize', job(q, 'a', {}, { group: { id: 'g', maxSize: 1.5 } })],
+        ['opts.deduplication.ttl', job(q, 'a', {}, { deduplication: { key: 'd', ttl: -1 } })],
+        [
+          'opts.failParentOnChildFailure',
+          job(q, 'a', {}, { failParentOnChildFailure: 'explode' as never }),
+        ],
+        ['opts.jobId', job(q, 'a', {}, { jobId: '' })],
+      ];
+      for (const [field, bad] of cases) {
+        const named = (e: unknown) =>
+          e instanceof InvalidArgumentError && e.message.includes(`.${field} `);
+        await assert.rejects(store.saveJob(q, bad), named, field);
+        await assert.rejects(store.saveBulk(q, [job(q, 'ok'), bad]), named, field);
+      }
+      assert.equal(await store.countJobs(q, 'waiting'), 0);
     });
 
     s.test('saveBulk saves mixed states and indexes each', async (store) => {
