@@ -324,6 +324,39 @@ export class Job<D = unknown, R = unknown> {
   }
 
   /**
+   * Removes every log line of the job in one atomic store step (the store's `addLog` with
+   * `keepLogs: 0`, which keeps no line), so a concurrent {@linkcode Job.log} lands wholly before
+   * or after it. BullMQ's `keepLogs` argument (keep the newest N lines) is not offered: no store
+   * method trims logs atomically without adding a line, so a `keepLogs` other than 0 throws
+   * {@linkcode InvalidArgumentError} and nothing changes. Throws {@linkcode JobNotFoundError}
+   * when the job no longer exists.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.clearLogs();
+   * ```
+   */
+  async clearLogs(keepLogs?: number): Promise<void> {
+    if (keepLogs !== undefined && keepLogs !== 0) {
+      throw new InvalidArgumentError(
+        'keepLogs',
+        keepLogs,
+        '0 or absent (keeping the newest lines cannot be done atomically)',
+      );
+    }
+    // Appends a line and keeps the newest 0: no line is left. (`updateJob` with `logs: []`
+    // is not used: the PostgreSQL store stores that array as a JSON string.)
+    await this.store.addLog(this.queueName, this.id, '', 0);
+    // addLog says 0 lines for a cleared job and for a missing one alike: look.
+    if (!(await this.store.getJob(this.queueName, this.id))) {
+      throw new JobNotFoundError(this.queueName, this.id);
+    }
+    this.logs = [];
+  }
+
+  /**
    * The job's current state in the store, or `unknown` when it no longer exists.
    *
    * @example
@@ -406,6 +439,20 @@ export class Job<D = unknown, R = unknown> {
    */
   async isWaiting(): Promise<boolean> {
     return (await this.getState()) === 'waiting';
+  }
+
+  /**
+   * Whether the job waits for its children now (`waiting-children`).
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const parent: Job;
+   * await parent.isWaitingChildren();
+   * ```
+   */
+  async isWaitingChildren(): Promise<boolean> {
+    return (await this.getState()) === 'waiting-children';
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   InvalidArgumentError,
   type JobOptions,
   type JobState,
+  JobStateError,
   type NewJob,
   PAUSE_ALL,
   type RepeatOptions,
@@ -588,6 +589,275 @@ export class Queue<D = unknown, R = unknown> {
       : ['waiting', 'waiting-children', 'delayed', 'active', 'completed', 'failed'];
     const counts = await Promise.all(list.map((s) => this.store.countJobs(this.name, s)));
     return Object.fromEntries(list.map((s, i) => [s, counts[i]]));
+  }
+
+  /**
+   * The `waiting` jobs in claim order, paginated as {@linkcode Queue.getJobs} (inclusive
+   * indexes, `end` -1 = to the last).
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const nextTen = await queue.getWaiting(0, 9);
+   * ```
+   */
+  getWaiting(start = 0, end = -1): Promise<Job<D, R>[]> {
+    return this.getJobs('waiting', start, end);
+  }
+
+  /**
+   * The `active` jobs (oldest first), paginated as {@linkcode Queue.getJobs}.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * for (const job of await queue.getActive()) console.log(job.id, job.lockedBy);
+   * ```
+   */
+  getActive(start = 0, end = -1): Promise<Job<D, R>[]> {
+    return this.getJobs('active', start, end);
+  }
+
+  /**
+   * The `delayed` jobs, soonest due first, paginated as {@linkcode Queue.getJobs}.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const [soonest] = await queue.getDelayed(0, 0);
+   * ```
+   */
+  getDelayed(start = 0, end = -1): Promise<Job<D, R>[]> {
+    return this.getJobs('delayed', start, end);
+  }
+
+  /**
+   * The `completed` jobs, most recently finished first, paginated as {@linkcode Queue.getJobs}.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const lastFive = await queue.getCompleted(0, 4);
+   * ```
+   */
+  getCompleted(start = 0, end = -1): Promise<Job<D, R>[]> {
+    return this.getJobs('completed', start, end);
+  }
+
+  /**
+   * The jobs that failed for good, most recently finished first, paginated as
+   * {@linkcode Queue.getJobs}.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * for (const job of await queue.getFailed(0, 9)) console.log(job.id, job.failedReason);
+   * ```
+   */
+  getFailed(start = 0, end = -1): Promise<Job<D, R>[]> {
+    return this.getJobs('failed', start, end);
+  }
+
+  /**
+   * The jobs in `waiting-children` (flow parents waiting for their children), oldest first,
+   * paginated as {@linkcode Queue.getJobs}.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const parents = await queue.getWaitingChildren();
+   * ```
+   */
+  getWaitingChildren(start = 0, end = -1): Promise<Job<D, R>[]> {
+    return this.getJobs('waiting-children', start, end);
+  }
+
+  /**
+   * The number of `waiting` jobs.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const backlog = await queue.getWaitingCount();
+   * ```
+   */
+  getWaitingCount(): Promise<number> {
+    return this.store.countJobs(this.name, 'waiting');
+  }
+
+  /**
+   * The number of `active` jobs.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const running = await queue.getActiveCount();
+   * ```
+   */
+  getActiveCount(): Promise<number> {
+    return this.store.countJobs(this.name, 'active');
+  }
+
+  /**
+   * The number of `delayed` jobs.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const later = await queue.getDelayedCount();
+   * ```
+   */
+  getDelayedCount(): Promise<number> {
+    return this.store.countJobs(this.name, 'delayed');
+  }
+
+  /**
+   * The number of `completed` jobs (still stored).
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const done = await queue.getCompletedCount();
+   * ```
+   */
+  getCompletedCount(): Promise<number> {
+    return this.store.countJobs(this.name, 'completed');
+  }
+
+  /**
+   * The number of jobs that failed for good (still stored).
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * if ((await queue.getFailedCount()) > 0) await queue.retryJobs();
+   * ```
+   */
+  getFailedCount(): Promise<number> {
+    return this.store.countJobs(this.name, 'failed');
+  }
+
+  /**
+   * The number of jobs in `waiting-children`.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const parents = await queue.getWaitingChildrenCount();
+   * ```
+   */
+  getWaitingChildrenCount(): Promise<number> {
+    return this.store.countJobs(this.name, 'waiting-children');
+  }
+
+  /**
+   * The current state of a job, or `'unknown'` when no such job exists (as BullMQ).
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * if ((await queue.getJobState('42')) === 'failed') await (await queue.getJob('42'))?.retry();
+   * ```
+   */
+  async getJobState(jobId: string): Promise<JobState | 'unknown'> {
+    checkName('jobId', jobId);
+    const data = await this.store.getJob(this.name, jobId);
+    return data ? data.state : 'unknown';
+  }
+
+  /**
+   * A job's log lines (see {@linkcode Job.log}), paginated by inclusive indexes `start` (>= 0)
+   * ..`end` (>= -1, -1 = to the last), oldest first, or newest first with `asc: false` (the
+   * indexes then count from the newest), as BullMQ. `count` is the job's total number of
+   * lines. A missing job gives `{ logs: [], count: 0 }`.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * const { logs: lastTen, count } = await queue.getJobLogs('42', 0, 9, false);
+   * ```
+   */
+  async getJobLogs(
+    jobId: string,
+    start = 0,
+    end = -1,
+    asc = true,
+  ): Promise<{ logs: string[]; count: number }> {
+    checkName('jobId', jobId);
+    checkInteger('start', start, 0);
+    checkInteger('end', end, -1);
+    if (typeof asc !== 'boolean') throw new InvalidArgumentError('asc', asc, 'a boolean');
+    const all = (await this.store.getJob(this.name, jobId))?.logs ?? [];
+    const ordered = asc ? all : all.slice().reverse();
+    const logs = end !== -1 && end < start
+      ? []
+      : ordered.slice(start, end === -1 ? undefined : end + 1);
+    return { logs, count: all.length };
+  }
+
+  /**
+   * The id of the live job holding a deduplication key (`opts.deduplication.key`), or null:
+   * a job holds its key until it completes or fails, or, with a `ttl`, until the ttl ends.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * await queue.add('sync', { user: 7 }, { deduplication: { key: 'sync-7' } });
+   * const id = await queue.getDeduplicationJobId('sync-7'); // that job's id
+   * ```
+   */
+  async getDeduplicationJobId(key: string): Promise<string | null> {
+    checkName('key', key);
+    return (await this.store.findByDeduplicationKey(this.name, key))?.id ?? null;
+  }
+
+  /**
+   * Removes a job and its flow descendants (every level, any queue), as BullMQ's `remove`,
+   * whose default `removeChildren: true` is the only mode: the store always removes a job with
+   * its descendants, so `removeChildren: false` throws {@linkcode InvalidArgumentError} and
+   * nothing is removed. Resolves 0, with nothing removed, when the job or a descendant is
+   * `active` (a worker holds it), else 1, also for a job that does not exist (as BullMQ).
+   * Check and removal are one atomic store step.
+   *
+   * @example
+   * ```ts
+   * import type { Queue } from '@conveyor/core';
+   * declare const queue: Queue;
+   * if ((await queue.remove('42')) === 0) console.log('running now: not removed');
+   * ```
+   */
+  async remove(jobId: string, opts: { removeChildren?: boolean } = {}): Promise<number> {
+    checkName('jobId', jobId);
+    checkOptions('opts', opts);
+    if (opts.removeChildren !== undefined && opts.removeChildren !== true) {
+      throw new InvalidArgumentError(
+        'opts.removeChildren',
+        opts.removeChildren,
+        'true or absent (a job is always removed with its flow descendants)',
+      );
+    }
+    try {
+      await this.store.removeJob(this.name, jobId, { unlessActive: true });
+    } catch (e) {
+      if (e instanceof JobStateError) return 0;
+      throw e;
+    }
+    return 1;
   }
 
   /**

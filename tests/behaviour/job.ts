@@ -35,6 +35,53 @@ export function jobCases(s: Suite): void {
       await assert.rejects(() => job.log('x'), JobNotFoundError);
     });
 
+    s.test('isWaitingChildren is true for a parent waiting on its children only', async ({ q, store, queue, flows }) => {
+      const qu = queue();
+      const kidsQ = `${q}-kids`;
+      const tree = await flows().add({
+        name: 'parent',
+        queueName: q,
+        children: [{ name: 'kid', queueName: kidsQ }],
+      });
+      const parent = (await qu.getJob(tree.job.id))!;
+      const kid = tree.children![0].job;
+      assert.equal(await parent.isWaitingChildren(), true);
+      assert.equal(await kid.isWaitingChildren(), false);
+      assert.equal(await kid.isWaiting(), true);
+      const claimed = (await store.fetchNextJob(kidsQ, 'w1', 60_000))!;
+      await store.completeJobs(kidsQ, [{
+        jobId: kid.id,
+        token: claimed.lockToken!,
+        returnvalue: 1,
+      }]);
+      assert.equal(await parent.isWaitingChildren(), false);
+      assert.equal(await parent.isWaiting(), true);
+      await parent.remove();
+      assert.equal(await parent.isWaitingChildren(), false);
+    });
+
+    s.test('clearLogs removes every line at once; keepLogs other than 0 is refused', async ({ queue }) => {
+      const qu = queue();
+      const job = await qu.add('x', 1);
+      for (const line of ['a', 'b', 'c']) await job.log(line);
+      await assert.rejects(
+        () => job.clearLogs(2),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError && e.option === 'keepLogs' && e.value === 2,
+      );
+      await assert.rejects(() => job.clearLogs(-1), InvalidArgumentError);
+      assert.deepEqual((await qu.getJob(job.id))?.logs, ['a', 'b', 'c']);
+      await job.clearLogs();
+      assert.deepEqual(job.logs, []);
+      assert.deepEqual(await qu.getJobLogs(job.id), { logs: [], count: 0 });
+      assert.equal(await job.log('d'), 1);
+      await job.clearLogs(0);
+      assert.deepEqual((await qu.getJob(job.id))?.logs, []);
+      assert.equal(await job.getState(), 'waiting');
+      await job.remove();
+      await assert.rejects(() => job.clearLogs(), JobNotFoundError);
+    });
+
     s.test('moveToDelayed and extendLock act for the lock holder only and check their input', async ({ queue, store }) => {
       const qu = queue();
       const added = await qu.add('x', 1);

@@ -5,7 +5,7 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { GroupFullError, InvalidArgumentError } from '@conveyor/shared';
+import { GroupFullError, InvalidArgumentError, type StoreInterface } from '@conveyor/shared';
 import { Queue, QueueEvents } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
 import { next, spy, type Suite } from './context.ts';
@@ -303,6 +303,278 @@ export function queueCases(s: Suite): void {
       await qu.obliterate({ force: true });
       release();
       assert.equal(await qu.count(), 0);
+    });
+
+    s.test('getWaiting/getActive/getDelayed/getCompleted/getFailed/getWaitingChildren and their counts follow claims and finishes, paginated', async ({ q, store, queue, flows }) => {
+      const qu = queue();
+      const kids = `${q}-kids`;
+      for (let i = 0; i < 5; i++) await qu.add('w', i);
+      await qu.add('d', 1, { delay: '2h' });
+      await qu.add('d', 0, { delay: '1h' });
+      const tree = await flows().add({
+        name: 'parent',
+        queueName: q,
+        children: [{ name: 'kid', queueName: kids }],
+      });
+      const claim = async () => (await store.fetchNextJob(q, 'w1', 60_000))!;
+      const a = await claim(); // w0
+      const b = await claim(); // w1
+      const c = await claim(); // w2
+      const [d0] = await store.completeJobs(q, [{
+        jobId: a.id,
+        token: a.lockToken!,
+        returnvalue: 'A',
+      }]);
+      assert.ok(d0);
+      // The next finish lands on a later ms, so "most recent first" has one answer.
+      const finishedA = (await qu.getJob(a.id))!.finishedOn!;
+      await eventually(() => Date.now() > finishedA, { message: 'the clock to move on' });
+      await store.completeJobs(q, [{ jobId: b.id, token: b.lockToken!, returnvalue: 'B' }]);
+      await eventually(() => Date.now() > finishedA + 1, { message: 'the clock to move on' });
+      const [f0] = await store.failJobs(q, [{ jobId: c.id, token: c.lockToken!, reason: 'no' }]);
+      assert.ok(f0);
+      const d = await claim(); // w3
+      const names = (jobs: Array<{ name: string; data: unknown }>) =>
+        jobs.map((j) => `${j.name}${j.data ?? ''}`);
+      assert.deepEqual(names(await qu.getWaiting()), ['w4']);
+      assert.deepEqual(names(await qu.getActive()), ['w3']);
+      assert.equal((await qu.getActive())[0].id, d.id);
+      assert.deepEqual(names(await qu.getDelayed()), ['d0', 'd1']);
+      assert.deepEqual(names(await qu.getDelayed(1, 1)), ['d1']);
+      assert.deepEqual(names(await qu.getCompleted()), ['w1', 'w0']);
+      assert.deepEqual(names(await qu.getCompleted(1)), ['w0']);
+      assert.deepEqual(names(await qu.getCompleted(0, 0)), ['w1']);
+      assert.deepEqual(await qu.getCompleted(2), []);
+      assert.deepEqual((await qu.getFailed()).map((j) => [j.id, j.failedReason]), [[c.id, 'no']]);
+      assert.deepEqual((await qu.getWaitingChildren()).map((j) => j.id), [tree.job.id]);
+      assert.deepEqual(
+        (await qu.getDelayed()).map((j) => j.id),
+        (await qu.getJobs('delayed')).map((j) => j.id),
+      );
+      assert.ok((await qu.getWaiting()).every((j) => j.state === 'waiting'));
+      const counts = {
+        waiting: await qu.getWaitingCount(),
+        active: await qu.getActiveCount(),
+        delayed: await qu.getDelayedCount(),
+        completed: await qu.getCompletedCount(),
+        failed: await qu.getFailedCount(),
+        'waiting-children': await qu.getWaitingChildrenCount(),
+      };
+      assert.deepEqual(counts, {
+        waiting: 1,
+        active: 1,
+        delayed: 2,
+        completed: 2,
+        failed: 1,
+        'waiting-children': 1,
+      });
+      assert.deepEqual(counts, await qu.getJobCounts(...Object.keys(counts) as never[]));
+      // The child, in its own queue, lets the parent go once it completes.
+      const kid = (await store.fetchNextJob(kids, 'w1', 60_000))!;
+      await store.completeJobs(kids, [{ jobId: kid.id, token: kid.lockToken!, returnvalue: 1 }]);
+      assert.equal(await qu.getWaitingChildrenCount(), 0);
+      assert.deepEqual(await qu.getWaitingChildren(), []);
+      assert.deepEqual(names(await qu.getWaiting()), ['w4', 'parent']);
+      assert.equal(await qu.getWaitingCount(), 2);
+    });
+
+    s.test('the state getters refuse bad indexes with InvalidArgumentError naming them', async ({ queue }) => {
+      const qu = queue();
+      await qu.add('w', 1);
+      const getters = [
+        qu.getWaiting,
+        qu.getActive,
+        qu.getDelayed,
+        qu.getCompleted,
+        qu.getFailed,
+        qu.getWaitingChildren,
+      ];
+      for (const get of getters) {
+        const call = (start: unknown, end?: unknown) =>
+          get.call(qu, start as number, end as number);
+        for (
+          const [start, end, option, value] of [
+            [-1, -1, 'start', -1],
+            [0.5, 2, 'start', 0.5],
+            ['0', 2, 'start', '0'],
+            [0, -2, 'end', -2],
+            [0, 1.5, 'end', 1.5],
+          ] as const
+        ) {
+          await assert.rejects(
+            () => call(start, end),
+            (e: unknown) =>
+              e instanceof InvalidArgumentError && e.option === option && e.value === value,
+            `${get.name}(${start}, ${end})`,
+          );
+        }
+        assert.deepEqual(await call(2, 1), []);
+      }
+      assert.equal(await qu.getWaitingCount(), 1);
+    });
+
+    s.test('getJobState names every state, and unknown for a missing job', async ({ q, store, queue, flows }) => {
+      const qu = queue();
+      const done = await qu.add('done', 1);
+      const bad = await qu.add('bad', 1);
+      const running = await qu.add('running', 1);
+      const claim = async () => (await store.fetchNextJob(q, 'w1', 60_000))!;
+      const c1 = await claim();
+      await store.completeJobs(q, [{ jobId: c1.id, token: c1.lockToken!, returnvalue: 1 }]);
+      const c2 = await claim();
+      await store.failJobs(q, [{ jobId: c2.id, token: c2.lockToken!, reason: 'x' }]);
+      await claim();
+      const waiting = await qu.add('waiting', 1);
+      const delayed = await qu.add('delayed', 1, { delay: '1h' });
+      const tree = await flows().add({
+        name: 'parent',
+        queueName: q,
+        children: [{ name: 'kid', queueName: `${q}-kids` }],
+      });
+      const expected: Array<[string, string]> = [
+        [done.id, 'completed'],
+        [bad.id, 'failed'],
+        [running.id, 'active'],
+        [waiting.id, 'waiting'],
+        [delayed.id, 'delayed'],
+        [tree.job.id, 'waiting-children'],
+        ['no-such-job', 'unknown'],
+      ];
+      for (const [id, state] of expected) assert.equal(await qu.getJobState(id), state, id);
+      await qu.remove(waiting.id);
+      assert.equal(await qu.getJobState(waiting.id), 'unknown');
+      for (const id of ['', 42, null]) {
+        await assert.rejects(
+          () => qu.getJobState(id as string),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && e.option === 'jobId' && e.value === id,
+        );
+      }
+    });
+
+    s.test('getJobLogs pages the logs oldest or newest first, with the total count', async ({ queue }) => {
+      const qu = queue();
+      const job = await qu.add('x', 1);
+      for (let i = 0; i < 5; i++) await job.log(`l${i}`);
+      const all = ['l0', 'l1', 'l2', 'l3', 'l4'];
+      assert.deepEqual(await qu.getJobLogs(job.id), { logs: all, count: 5 });
+      assert.deepEqual(await qu.getJobLogs(job.id, 1, 2), { logs: ['l1', 'l2'], count: 5 });
+      assert.deepEqual(await qu.getJobLogs(job.id, 3, 10), { logs: ['l3', 'l4'], count: 5 });
+      assert.deepEqual(await qu.getJobLogs(job.id, 3), { logs: ['l3', 'l4'], count: 5 });
+      assert.deepEqual(await qu.getJobLogs(job.id, 4, 2), { logs: [], count: 5 });
+      assert.deepEqual(await qu.getJobLogs(job.id, 0, -1, false), {
+        logs: [...all].reverse(),
+        count: 5,
+      });
+      assert.deepEqual(await qu.getJobLogs(job.id, 0, 1, false), { logs: ['l4', 'l3'], count: 5 });
+      assert.deepEqual(await qu.getJobLogs(job.id, 3, -1, false), { logs: ['l1', 'l0'], count: 5 });
+      assert.deepEqual(await qu.getJobLogs('no-such-job'), { logs: [], count: 0 });
+      const empty = await qu.add('y', 1);
+      assert.deepEqual(await qu.getJobLogs(empty.id), { logs: [], count: 0 });
+      const bad: Array<[unknown[], string, unknown]> = [
+        [['', 0, -1], 'jobId', ''],
+        [[7, 0, -1], 'jobId', 7],
+        [[job.id, -1, -1], 'start', -1],
+        [[job.id, 1.5, -1], 'start', 1.5],
+        [[job.id, 0, -2], 'end', -2],
+        [[job.id, 0, -1, 'no'], 'asc', 'no'],
+      ];
+      for (const [args, option, value] of bad) {
+        await assert.rejects(
+          () => (qu.getJobLogs as (...a: unknown[]) => Promise<unknown>).apply(qu, args),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && e.option === option && e.value === value,
+          option,
+        );
+      }
+      assert.equal((await qu.getJobLogs(job.id)).count, 5);
+    });
+
+    s.test('getDeduplicationJobId names the live holder of a key, null once it finished', async ({ q, store, queue }) => {
+      const qu = queue();
+      assert.equal(await qu.getDeduplicationJobId('k'), null);
+      const first = await qu.add('x', 1, { deduplication: { key: 'k' } });
+      await qu.add('other', 1, { deduplication: { key: 'other' } });
+      assert.equal(await qu.getDeduplicationJobId('k'), first.id);
+      const claimed = (await store.fetchNextJob(q, 'w1', 60_000))!;
+      assert.equal(claimed.id, first.id);
+      assert.equal(await qu.getDeduplicationJobId('k'), first.id); // active still holds it
+      await store.completeJobs(q, [{ jobId: first.id, token: claimed.lockToken!, returnvalue: 1 }]);
+      assert.equal(await qu.getDeduplicationJobId('k'), null);
+      const second = await qu.add('x', 2, { deduplication: { key: 'k' } });
+      assert.notEqual(second.id, first.id);
+      assert.equal(await qu.getDeduplicationJobId('k'), second.id);
+      await second.remove();
+      assert.equal(await qu.getDeduplicationJobId('k'), null);
+      assert.notEqual(await qu.getDeduplicationJobId('other'), null);
+      for (const key of ['', 3, undefined]) {
+        await assert.rejects(
+          () => qu.getDeduplicationJobId(key as string),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && e.option === 'key' && e.value === key,
+        );
+      }
+    });
+
+    s.test('remove takes a job with its descendants, 0 and nothing removed while one is active', async ({ q, store, queue, flows }) => {
+      const qu = queue();
+      const kidsQ = `${q}-kids`;
+      const kids = new Queue(kidsQ, { store });
+      const tree = await flows().add({
+        name: 'parent',
+        queueName: q,
+        children: [{
+          name: 'kid',
+          queueName: kidsQ,
+          children: [{ name: 'grandkid', queueName: kidsQ }],
+        }],
+      });
+      const kid = tree.children![0].job;
+      const grandkid = tree.children![0].children![0].job;
+      const gone = async (s: StoreInterface, queueName: string, id: string) =>
+        (await s.getJob(queueName, id)) === null;
+      // Unsupported option: a typed error, nothing removed.
+      await assert.rejects(
+        () => qu.remove(tree.job.id, { removeChildren: false }),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError && e.option === 'opts.removeChildren' &&
+          e.value === false,
+      );
+      for (
+        const [id, opts, option] of [
+          ['', {}, 'jobId'],
+          [5, {}, 'jobId'],
+          [tree.job.id, null, 'opts'],
+          [tree.job.id, { removeChildren: 'yes' }, 'opts.removeChildren'],
+        ] as const
+      ) {
+        await assert.rejects(
+          () => qu.remove(id as string, opts as never),
+          (e: unknown) => e instanceof InvalidArgumentError && e.option === option,
+        );
+      }
+      assert.equal(await qu.getWaitingChildrenCount(), 1);
+      // An active descendant: refused, as BullMQ (0), everything stays.
+      const claimed = (await store.fetchNextJob(kidsQ, 'w1', 60_000))!;
+      assert.equal(claimed.id, grandkid.id);
+      assert.equal(await qu.remove(tree.job.id), 0);
+      assert.equal(await kids.remove(grandkid.id), 0);
+      assert.equal(await qu.getJobState(tree.job.id), 'waiting-children');
+      assert.equal(await kids.getJobState(kid.id), 'waiting-children');
+      assert.equal(await kids.getJobState(grandkid.id), 'active');
+      await store.releaseLock(kidsQ, grandkid.id, claimed.lockToken!);
+      assert.equal(await qu.remove(tree.job.id, { removeChildren: true }), 1);
+      assert.ok(await gone(store, q, tree.job.id));
+      assert.ok(await gone(store, kidsQ, kid.id));
+      assert.ok(await gone(store, kidsQ, grandkid.id));
+      // A plain job; a missing one is "not refused" (1), as BullMQ.
+      const plain = await qu.add('x', 1);
+      const other = await qu.add('y', 1);
+      assert.equal(await qu.remove(plain.id), 1);
+      assert.equal(await qu.getJobState(plain.id), 'unknown');
+      assert.equal(await qu.getJobState(other.id), 'waiting');
+      assert.equal(await qu.remove('no-such-job'), 1);
+      assert.equal(await qu.getWaitingCount(), 1);
     });
 
     s.test('close and Symbol.asyncDispose', async ({ queue }) => {
