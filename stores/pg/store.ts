@@ -349,7 +349,10 @@ export class PgStore implements StoreInterface {
       if (!map || value === undefined) continue;
       for (const [col, v] of map(value)) {
         params.push(v);
-        sets.push(`${col} = $${params.length}::${COLUMN_TYPES[col] ?? 'text'}`);
+        // JSON columns take the JSON text through a text parameter: a jsonb parameter would
+        // have the driver encode the text again, storing a JSON string.
+        const type = COLUMN_TYPES[col] ?? 'text';
+        sets.push(`${col} = $${params.length}::${type === 'jsonb' ? 'text::jsonb' : type}`);
       }
     }
     const { s } = this.#core.names;

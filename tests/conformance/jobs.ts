@@ -353,6 +353,20 @@ export function jobCases(s: Suite): void {
       assert.equal(await store.getGroupActiveCount(q, 'missing'), 0);
     });
 
+    s.test('updateJob of logs and stacktrace stores lists that later lines append to', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      assert.equal(await store.updateJob(q, id, { logs: ['a'], stacktrace: ['s1'] }), true);
+      assert.equal(await store.addLog(q, id, 'b'), 2);
+      assert.deepEqual((await store.getJob(q, id))?.logs, ['a', 'b']);
+      assert.equal(await store.updateJob(q, id, { logs: [] }), true);
+      assert.equal(await store.addLog(q, id, 'c'), 1);
+      assert.deepEqual((await store.getJob(q, id))?.logs, ['c']);
+      const got = await claim(store, q);
+      await store.failJobs(q, [{ jobId: id, token: got.lockToken!, reason: 'x', stack: 's2' }]);
+      assert.deepEqual((await store.getJob(q, id))?.stacktrace, ['s1', 's2']);
+    });
+
     s.test('updateJob changes fields but never id or queueName', async (store) => {
       const q = uniqueQueue();
       const id = await store.saveJob(q, job(q, 'a', { v: 1 }));
