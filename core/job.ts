@@ -324,9 +324,8 @@ export class Job<D = unknown, R = unknown> {
   }
 
   /**
-   * Removes every log line of the job in one atomic store step (the store's `addLog` with
-   * `keepLogs: 0`, which keeps no line), so a concurrent {@linkcode Job.log} lands wholly before
-   * or after it. BullMQ's `keepLogs` argument (keep the newest N lines) is not offered: no store
+   * Removes every log line of the job in one atomic store step (`updateJob` with `logs: []`),
+   * so a concurrent {@linkcode Job.log} lands wholly before or after it. BullMQ's `keepLogs` argument (keep the newest N lines) is not offered: no store
    * method trims logs atomically without adding a line, so a `keepLogs` other than 0 throws
    * {@linkcode InvalidArgumentError} and nothing changes. Throws {@linkcode JobNotFoundError}
    * when the job no longer exists.
@@ -346,11 +345,7 @@ export class Job<D = unknown, R = unknown> {
         '0 or absent (keeping the newest lines cannot be done atomically)',
       );
     }
-    // Appends a line and keeps the newest 0: no line is left. (`updateJob` with `logs: []`
-    // is not used: the PostgreSQL store stores that array as a JSON string.)
-    await this.store.addLog(this.queueName, this.id, '', 0);
-    // addLog says 0 lines for a cleared job and for a missing one alike: look.
-    if (!(await this.store.getJob(this.queueName, this.id))) {
+    if (!(await this.store.updateJob(this.queueName, this.id, { logs: [] }))) {
       throw new JobNotFoundError(this.queueName, this.id);
     }
     this.logs = [];

@@ -494,9 +494,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
    * ```
    */
   async rateLimit(ms: number): Promise<void> {
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-      throw new InvalidArgumentError('ms', ms, 'a finite number of ms >= 0');
-    }
+    checkNumber('ms', ms, 0);
     if (!this.#fetchOpts.limiter) {
       throw new InvalidArgumentError(
         'opts.limiter',
@@ -506,8 +504,13 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       );
     }
     await this.store.setRateLimit(this.name, ms);
+    this.#followLimit(ms);
+  }
+
+  /** Follows a manual limit set (ttl ms left) or ended (0), here or in another worker. */
+  #followLimit(ttl: number): void {
     this.#limitEpoch++;
-    this.#limitedUntil = ms > 0 ? Date.now() + ms : 0;
+    this.#limitedUntil = ttl > 0 ? Date.now() + ttl : 0;
   }
 
   /**
@@ -746,9 +749,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       case 'rate-limit': {
         if (!this.#fetchOpts.limiter) break;
         // Set (ttl > 0) or ended (0) anywhere: follow it, and let the loop look again.
-        const ttl = Number(e.data?.ttl ?? 0);
-        this.#limitEpoch++;
-        this.#limitedUntil = ttl > 0 ? Date.now() + ttl : 0;
+        this.#followLimit(Number(e.data?.ttl ?? 0));
         this.#poke();
         break;
       }

@@ -590,6 +590,22 @@ export function checkMoveToDelayed(token: unknown, delayUntil: unknown): void {
   }
 }
 
+/**
+ * Checks the `ttl` of `StoreInterface.setRateLimit`: a finite number of ms >= 0, else an
+ * `InvalidArgumentError` naming `ttl`. Every store checks it the same way.
+ *
+ * @example
+ * ```ts
+ * import { checkRateLimitTtl } from '@conveyor/shared';
+ * checkRateLimitTtl(5000); // fine
+ * ```
+ */
+export function checkRateLimitTtl(ttl: unknown): void {
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
+    throw new InvalidArgumentError('ttl', ttl, 'a finite number >= 0 (ms)');
+  }
+}
+
 /** The states of a job that can take a new child: every unfinished one. */
 const PARENT_STATES: readonly JobState[] = ['waiting', 'delayed', 'active', 'waiting-children'];
 

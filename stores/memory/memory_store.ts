@@ -7,6 +7,7 @@ import {
   activeRemovalError,
   checkMoveToDelayed,
   checkNewJob,
+  checkRateLimitTtl,
   checkRemoveOptions,
   checkToken,
   checkUpdates,
@@ -430,7 +431,7 @@ export class MemoryStore implements StoreInterface {
   /** Rate limits limited claims for `ttl` ms; see {@linkcode StoreInterface.setRateLimit}. */
   setRateLimit(queueName: string, ttl: number): Promise<void> {
     return this.#run(() => {
-      checkMs('ttl', ttl);
+      checkRateLimitTtl(ttl);
       const now = Date.now();
       this.#queue(queueName).limitedUntil = now + ttl;
       this.#emitter.queue({ type: 'rate-limit', queueName, data: { ttl }, timestamp: now });
@@ -679,7 +680,7 @@ export class MemoryStore implements StoreInterface {
       // The same checks as saveJob (ids, deduplication keys, group sizes), refusing instead
       // of answering with an existing job.
       const ids = this.#apply(this.#plan(items, now, true), now);
-      for (const parent of parents) parent.job.pendingChildrenCount++;
+      for (const parent of parents) parent!.job.pendingChildrenCount++;
       return ids;
     });
   }
@@ -927,27 +928,26 @@ export class MemoryStore implements StoreInterface {
     const plan = this.#plan(items, now);
     // Every named parent must be there, unfinished, also for a job answered with an existing
     // one (as the shared stores, which lock the parents first); only inserted ones count.
-    this.#parentsOf(jobs);
-    const parents = this.#parentsOf(plan.map(({ job }) => job));
+    const parents = this.#parentsOf(jobs);
     const ids = this.#apply(plan, now);
-    for (const parent of parents) parent.job.pendingChildrenCount++;
+    plan.forEach(({ job }, i) => {
+      if (job !== null && parents[i]) parents[i].job.pendingChildrenCount++;
+    });
     return ids;
   }
 
   /**
-   * The existing parents of new children (opts.parent; one entry per child, null jobs and jobs
-   * without a parent skipped): each must be there, unfinished, else its refusal is thrown.
+   * The existing parent each job names (opts.parent), null for a job without one: each must be
+   * there, unfinished, else its refusal is thrown.
    */
-  #parentsOf(jobs: Array<NewJob | null>): StoredJob[] {
-    const parents: StoredJob[] = [];
-    for (const job of jobs) {
-      if (job?.parentId == null || job.parentQueueName == null) continue;
+  #parentsOf(jobs: NewJob[]): Array<StoredJob | null> {
+    return jobs.map((job) => {
+      if (job.parentId == null || job.parentQueueName == null) return null;
       const parent = this.#find(job.parentQueueName, job.parentId);
       const refusal = parentRefusal(job.parentQueueName, job.parentId, parent?.job.state ?? null);
       if (refusal) throw refusal;
-      parents.push(parent!);
-    }
-    return parents;
+      return parent!;
+    });
   }
 
   /** A fresh generated id: unused in the queue and not `taken` (keys made by `jobKey`). */

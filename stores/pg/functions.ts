@@ -125,6 +125,20 @@ BEGIN
   RETURN new_state;
 END $$;
 
+-- Jobs (roots) and, when deep, all their descendants in any queue: each once, with whether it
+-- is one of the roots and its greatest depth below them.
+CREATE OR REPLACE FUNCTION ${s}.family(qs text[], ids text[], deep boolean)
+RETURNS TABLE (queue text, id text, root boolean, depth integer) LANGUAGE sql STABLE AS $$
+  WITH RECURSIVE t(queue, id, root, depth) AS (
+    SELECT x.q COLLATE "C", x.i COLLATE "C", true, 0 FROM unnest(qs, ids) AS x(q, i)
+    UNION
+    SELECT j.queue, j.id, false, t.depth + 1 FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
+      AND j.parent_id = t.id
+    WHERE deep
+  )
+  SELECT queue, id, bool_or(root), max(depth) FROM t GROUP BY 1, 2
+$$;
+
 -- Removes jobs and all their descendants (any queue). Unfinished roots count as finished for
 -- their parent (unless the parent goes too). Releases dedup keys, publishes removed. Returns how
 -- many of the given jobs (roots) were removed.
@@ -152,18 +166,13 @@ DECLARE
   di text[];
   dr boolean[];
   dd integer[];
+  kq text[];
+  ki text[];
   total integer := 0;
 BEGIN
   LOOP
-    WITH RECURSIVE t(queue, id, root, depth) AS (
-      SELECT x.q COLLATE "C", x.i COLLATE "C", true, 0 FROM unnest(qs, ids) AS x(q, i)
-      UNION
-      SELECT j.queue, j.id, false, t.depth + 1 FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
-        AND j.parent_id = t.id
-      WHERE NOT finished
-    ), u AS (SELECT queue, id, bool_or(root) AS root, max(depth) AS depth FROM t GROUP BY 1, 2)
-    SELECT array_agg(queue), array_agg(id), array_agg(root), array_agg(depth)
-    INTO dq, di, dr, dd FROM u;
+    SELECT array_agg(f.queue), array_agg(f.id), array_agg(f.root), array_agg(f.depth)
+    INTO dq, di, dr, dd FROM ${s}.family(qs, ids, NOT finished) f;
     IF finished THEN
       -- Just the given jobs: no descendants to read again.
       PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
@@ -175,16 +184,9 @@ BEGIN
       PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di, dd) AS d(queue, id, depth)
         ON j.queue = d.queue AND j.id = d.id
       ORDER BY d.depth DESC, j.queue, j.id FOR UPDATE OF j;
-      IF EXISTS (
-        WITH RECURSIVE t(queue, id) AS (
-          SELECT x.q COLLATE "C", x.i COLLATE "C" FROM unnest(qs, ids) AS x(q, i)
-          UNION
-          SELECT j.queue, j.id FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
-            AND j.parent_id = t.id
-        )
-        SELECT 1 FROM t WHERE NOT EXISTS (
-          SELECT 1 FROM unnest(dq, di) AS d(queue, id) WHERE d.queue = t.queue AND d.id = t.id)
-      ) THEN
+      IF EXISTS (SELECT 1 FROM ${s}.family(qs, ids, true) f WHERE NOT EXISTS (
+          SELECT 1 FROM unnest(dq, di) AS d(queue, id) WHERE d.queue = f.queue AND d.id = f.id))
+      THEN
         RAISE EXCEPTION USING ERRCODE = 'CVR01', MESSAGE = 'conveyor:descendants_changed';
       END IF;
       EXIT;
@@ -194,15 +196,12 @@ BEGIN
   END LOOP;
   IF states IS NOT NULL THEN
     -- Keep the roots still in those states, and their descendants.
-    WITH RECURSIVE t(queue, id, root) AS (
-      SELECT j.queue, j.id, true FROM ${s}.jobs j JOIN unnest(dq, di, dr) AS d(queue, id, root)
-        ON j.queue = d.queue AND j.id = d.id
-      WHERE d.root AND j.state = ANY(states)
-      UNION
-      SELECT j.queue, j.id, false FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
-        AND j.parent_id = t.id
-    ), u AS (SELECT queue, id, bool_or(root) AS root FROM t GROUP BY 1, 2)
-    SELECT array_agg(queue), array_agg(id), array_agg(root) INTO dq, di, dr FROM u;
+    SELECT array_agg(j.queue), array_agg(j.id) INTO kq, ki
+    FROM ${s}.jobs j JOIN unnest(dq, di, dr) AS d(queue, id, root)
+      ON j.queue = d.queue AND j.id = d.id
+    WHERE d.root AND j.state = ANY(states);
+    SELECT array_agg(f.queue), array_agg(f.id), array_agg(f.root) INTO dq, di, dr
+    FROM ${s}.family(kq, ki, true) f;
   END IF;
   IF dq IS NULL THEN RETURN 0; END IF;
   IF unless_active THEN

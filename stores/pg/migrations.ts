@@ -189,9 +189,9 @@ UPDATE ${s}.jobs SET counted = true
   WHERE parent_id IS NOT NULL AND state IN ('completed', 'failed');
 DROP FUNCTION IF EXISTS ${s}.remove_set(text[], text[], boolean);`;
 
-// Version 5: functions only. remove_set reads a job's descendants again once it holds their
-// locks, and starts over when a child was added meanwhile, so a removal never leaves a child
-// behind without its parent.
+// Version 5: functions only (and a new one, family: jobs and their descendants). remove_set
+// reads a job's descendants again once it holds their locks, and starts over when a child was
+// added meanwhile, so a removal never leaves a child behind without its parent.
 const v5 = (): string => `SELECT 1;`;
 
 // Version 6: the manual rate limit (setRateLimit) is a row of the rates table keyed 'manual',

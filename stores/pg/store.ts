@@ -25,6 +25,7 @@ import type {
 import {
   activeRemovalError,
   checkMoveToDelayed,
+  checkRateLimitTtl,
   checkRemoveOptions,
   checkToken,
   checkUpdates,
@@ -652,9 +653,7 @@ export class PgStore implements StoreInterface {
   /** Rate limits limited claims for `ttl` ms (see `StoreInterface.setRateLimit`). */
   async setRateLimit(queueName: string, ttl: number): Promise<void> {
     checkQueue(queueName);
-    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
-      throw new InvalidArgumentError('ttl', ttl, 'a finite number >= 0 (ms)');
-    }
+    checkRateLimitTtl(ttl);
     await this.#run(this.#x(), this.#core.q.setRateLimit, [queueName, ttl]);
   }
 

@@ -13,6 +13,7 @@
 import {
   activeRemovalError,
   checkMoveToDelayed,
+  checkRateLimitTtl,
   checkRemoveOptions,
   checkToken,
   checkUpdates,
@@ -1356,9 +1357,7 @@ export class SqliteStoreBase implements StoreInterface {
   /** Rate limits limited claims for `ttl` ms (see `StoreInterface.setRateLimit`). */
   async setRateLimit(queueName: string, ttl: number): Promise<void> {
     checkQueue(queueName);
-    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
-      throw new InvalidArgumentError('ttl', ttl, 'a finite number >= 0 (ms)');
-    }
+    checkRateLimitTtl(ttl);
     return this.#write(() => {
       // The manual limit is a row of its own in the limits table: its end in window_start.
       this.#run(
@@ -1373,26 +1372,28 @@ export class SqliteStoreBase implements StoreInterface {
 
   /** Ms until the manual rate limit ends, 0 when none (see `StoreInterface.getRateLimitTtl`). */
   async getRateLimitTtl(queueName: string): Promise<number> {
+    return Promise.resolve(Math.max(0, Math.ceil(this.#manualLimitEnd(queueName) - Date.now())));
+  }
+
+  /** When the queue's manual rate limit ends (ms since the epoch), 0 when none was set. */
+  #manualLimitEnd(queueName: string): number {
     const row = this.#get(
       `SELECT window_start AS until FROM conveyor_limits WHERE queue = ? AND scope = '${MANUAL}'`,
       queueName,
     );
-    return Promise.resolve(row ? Math.max(0, Math.ceil(Number(row.until) - Date.now())) : 0);
+    return row ? Number(row.until) : 0;
   }
 
   /** Ends the manual rate limit and the queue's window (see `StoreInterface.removeRateLimit`). */
   async removeRateLimit(queueName: string): Promise<boolean> {
     return this.#write(() => {
-      const row = this.#get(
-        `SELECT window_start AS until FROM conveyor_limits WHERE queue = ? AND scope = '${MANUAL}'`,
-        queueName,
-      );
+      const was = this.#manualLimitEnd(queueName) > Date.now();
       this.#run(
         `DELETE FROM conveyor_limits WHERE queue = ? AND scope IN ('queue', '${MANUAL}')`,
         queueName,
       );
       this.#emit('rate-limit', queueName, undefined, undefined, { ttl: 0 });
-      return row != null && Number(row.until) > Date.now();
+      return was;
     });
   }
 
