@@ -984,20 +984,18 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
 
   /**
    * Reports a stalled sweep: `stalled` for every job it found, and, as in BullMQ, `failed` for
-   * each job it failed for good (stalled more than `maxStalledCount` times; the job as stored,
-   * with the store's reason as the error). A job already removed (`removeOnFail: true`) has no
-   * job to report. Such a failure makes a `removeOnFail` count or age due for pruning.
+   * each job it failed for good (stalled more than `maxStalledCount` times), with the job as
+   * the sweep failed it (`result.failedJobs`, read in the same atomic step, so a job that
+   * `removeOnFail: true` removed is reported too) and the store's reason as the error. Such a
+   * failure makes a `removeOnFail` count or age due for pruning.
    */
-  async #onStalled(result: StalledResult): Promise<void> {
+  #onStalled(result: StalledResult): void {
     for (const id of result.requeued) this.emit('stalled', id);
     for (const id of result.failed) this.emit('stalled', id);
-    if (result.failed.length === 0) return;
-    const rows = await Promise.all(result.failed.map((id) => this.store.getJob(this.name, id)));
-    for (const row of rows) {
-      if (row && keeps(row.opts.removeOnFail)) this.#pruneDue = true;
+    for (const row of result.failedJobs) {
+      if (keeps(row.opts.removeOnFail)) this.#pruneDue = true;
     }
-    for (const row of rows) {
-      if (!row) continue;
+    for (const row of result.failedJobs) {
       const job = new Job<D, R>(this.store, row);
       this.emit('failed', job, new Error(row.failedReason ?? STALLED_REASON));
     }

@@ -317,7 +317,10 @@ export interface StoreInterface {
    * Atomically rescues every `active` job whose lock has expired: `stalledCount + 1`, then back
    * to `waiting` (token cleared, so the old holder can no longer finish it), or, when the new
    * `stalledCount` exceeds `maxStalledCount`, failed for good as by `failJobs` (reason `job
-   * stalled more than allowable limit`, with the parent policy). Publishes `stalled`.
+   * stalled more than allowable limit`, with the parent policy). Publishes `stalled`, then
+   * `waiting` or `failed`. Returns the ids of both, and, in `failedJobs`, each failed job as its
+   * failure left it, read in the same atomic step (before its parent policy and `removeOnFail`:
+   * a job removed at once is still returned), so no second read can miss it.
    */
   requeueStalledJobs(queueName: string, maxStalledCount: number): Promise<StalledResult>;
 

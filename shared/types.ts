@@ -777,7 +777,7 @@ export type WaitForChildren = 'moved' | 'none' | 'lost';
  * @example
  * ```ts
  * import type { StalledResult } from '@conveyor/shared';
- * const r: StalledResult = { requeued: ['1'], failed: [] };
+ * const r: StalledResult = { requeued: ['1'], failed: [], failedJobs: [] };
  * ```
  */
 export interface StalledResult {
@@ -785,6 +785,13 @@ export interface StalledResult {
   requeued: string[];
   /** Jobs failed for stalling more than allowed. */
   failed: string[];
+  /**
+   * The jobs of `failed`, in the same order, each as its failure left it (`failed`,
+   * `failedReason`, `attemptsMade`, `finishedAt` set, lock cleared), read in the same atomic
+   * step that failed it: before its parent policy and `removeOnFail` ran, so a job that
+   * `removeOnFail: true` removed at once is still here.
+   */
+  failedJobs: JobData[];
 }
 
 /**

@@ -342,7 +342,11 @@ export function sqliteSpecificSuite(adapter: SqliteAdapter, ran: () => void): vo
         await eventually(async () => (await b.getStalledJobs(q, 0)).length === 1, {
           message: 'lock expiry',
         });
-        assert.deepEqual(await b.requeueStalledJobs(q, 5), { requeued: [id], failed: [] });
+        assert.deepEqual(await b.requeueStalledJobs(q, 5), {
+          requeued: [id],
+          failed: [],
+          failedJobs: [],
+        });
         const second = await b.fetchNextJob(q, 'wb', 30_000);
         assert.notEqual(second!.lockToken, first!.lockToken);
         assert.deepEqual(

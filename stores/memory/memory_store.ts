@@ -503,7 +503,7 @@ export class MemoryStore implements StoreInterface {
   requeueStalledJobs(queueName: string, maxStalledCount: number): Promise<StalledResult> {
     return this.#run(() => {
       wholeNumber('maxStalledCount', maxStalledCount, 0);
-      const result: StalledResult = { requeued: [], failed: [] };
+      const result: StalledResult = { requeued: [], failed: [], failedJobs: [] };
       const qs = this.#queues.get(queueName);
       if (!qs) return result;
       const now = Date.now();
@@ -513,11 +513,12 @@ export class MemoryStore implements StoreInterface {
         job.stalledCount++;
         this.#emit(job, 'stalled', now, { stalledCount: job.stalledCount });
         if (job.stalledCount > maxStalledCount) {
-          this.#failFinal(rec, now, () => {
+          const failed = this.#failFinal(rec, now, () => {
             job.attemptsMade++;
             job.failedReason = STALLED_REASON;
-          });
+          }, true);
           result.failed.push(job.id);
+          result.failedJobs.push(failed!);
         } else {
           this.#move(rec, 'waiting', now);
           result.requeued.push(job.id);
@@ -1019,13 +1020,22 @@ export class MemoryStore implements StoreInterface {
     this.#emitState(job, now, data);
   }
 
-  /** Fails a job for good: `failed`, parent policy, `removeOnFail`. */
-  #failFinal(rec: StoredJob, now: number, change: () => void): void {
+  /**
+   * Fails a job for good: `failed`, parent policy, `removeOnFail`. With `snapshot`, returns a
+   * copy of the job as its failure left it (before the parent policy and the removal).
+   */
+  #failFinal(
+    rec: StoredJob,
+    now: number,
+    change: () => void,
+    snapshot = false,
+  ): JobData | null {
     const job = rec.job;
     this.#move(rec, 'failed', now, () => {
       change();
       job.finishedAt = now;
     });
+    const failed = snapshot ? copyJob(job) : null;
     if (job.parentId !== null && job.parentQueueName !== null) {
       const policy = job.opts.failParentOnChildFailure ?? 'fail';
       if (policy === 'fail') {
@@ -1037,6 +1047,7 @@ export class MemoryStore implements StoreInterface {
       }
     }
     if (job.opts.removeOnFail === true) this.#drop(rec, false);
+    return failed;
   }
 
   /** Fails an unfinished parent and applies its own policy upward. */

@@ -381,9 +381,10 @@ BEGIN
 END $$;
 
 -- Rescues active jobs whose lock expired (database clock): back to waiting, or failed for good
--- past max_stalled. Returns (id, outcome).
+-- past max_stalled. Returns (id, outcome, job): job is, for a job failed for good, its row as
+-- JSON text as the failure left it (before the parent policy and removeOnFail), else null.
 CREATE OR REPLACE FUNCTION ${s}.requeue_stalled(q text, max_stalled integer)
-RETURNS TABLE (job_id text, outcome text) LANGUAGE plpgsql AS $$
+RETURNS TABLE (job_id text, outcome text, job text) LANGUAGE plpgsql AS $$
 DECLARE
   t float8 := ${s}.now_ms();
   r record;
@@ -406,7 +407,8 @@ BEGIN
         locked_by = NULL, lock_until = NULL, lock_token = NULL
       FROM c WHERE j.queue = c.queue AND j.id = c.id AND j.state = 'active'
       RETURNING j.id, j.state, j.stalled_count, j.attempts_made, j.failed_reason, j.seq,
-        j.parent_queue, j.parent_id
+        j.parent_queue, j.parent_id,
+        CASE WHEN j.state = 'failed' THEN to_jsonb(j)::text END AS failed_row
     )
     SELECT * FROM u ORDER BY parent_queue NULLS FIRST, parent_id NULLS FIRST, seq
   LOOP
@@ -421,6 +423,7 @@ BEGIN
     END IF;
     job_id := r.id;
     outcome := r.state;
+    job := r.failed_row;
     RETURN NEXT;
   END LOOP;
 END $$;

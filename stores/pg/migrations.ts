@@ -199,6 +199,11 @@ const v5 = (): string => `SELECT 1;`;
 // while that limit is in force.
 const v6 = (): string => `SELECT 1;`;
 
+// Version 7: functions only. requeue_stalled also returns, for each job it fails for good, the
+// job's row as the failure left it (a new result column, so the old function is dropped first).
+const v7 = ({ s }: SchemaNames): string =>
+  `DROP FUNCTION IF EXISTS ${s}.requeue_stalled(text, integer);`;
+
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
  * them runs, so a change to a function needs a new version here.
@@ -210,6 +215,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, sql: v4 },
   { version: 5, sql: v5 },
   { version: 6, sql: v6 },
+  { version: 7, sql: v7 },
 ];
 
 /** The schema version this code expects. */

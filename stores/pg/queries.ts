@@ -319,7 +319,7 @@ export function buildQueries(n: SchemaNames) {
     pausedNames: `SELECT name FROM ${s}.paused WHERE queue = $1::text ORDER BY name`,
     stalled: `SELECT ${J} FROM ${s}.jobs WHERE queue = $1::text AND state = 'active'
       AND lock_until + $2::float8 < ${s}.now_ms() ORDER BY lock_until`,
-    requeueStalled: `SELECT job_id, outcome FROM ${s}.requeue_stalled($1::text, $2::integer)`,
+    requeueStalled: `SELECT job_id, outcome, job FROM ${s}.requeue_stalled($1::text, $2::integer)`,
     clean: `WITH t AS (SELECT ${s}.now_ms() AS now),
       x AS (SELECT queue, id FROM ${s}.jobs, t WHERE queue = $1::text AND state = $2::text
         AND (CASE WHEN state IN ${TERMINAL} THEN finished_at ELSE created_at END)

@@ -700,9 +700,14 @@ export class PgStore implements StoreInterface {
       queueName,
       maxStalledCount,
     ]);
-    const result: StalledResult = { requeued: [], failed: [] };
+    const result: StalledResult = { requeued: [], failed: [], failedJobs: [] };
     for (const r of rows) {
-      (r.outcome === 'failed' ? result.failed : result.requeued).push(r.job_id as string);
+      if (r.outcome !== 'failed') {
+        result.requeued.push(r.job_id as string);
+        continue;
+      }
+      result.failed.push(r.job_id as string);
+      result.failedJobs.push(jobFromRow(JSON.parse(r.job as string)));
     }
     return result;
   }

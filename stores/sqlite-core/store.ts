@@ -993,7 +993,7 @@ export class SqliteStoreBase implements StoreInterface {
         const reason = String(f.reason);
         const stack = f.stack == null ? null : String(f.stack);
         if (f.retryAt == null) {
-          return this.#failFinal(queueName, f.jobId, reason, stack, String(f.token), 0);
+          return !!this.#failFinal(queueName, f.jobId, reason, stack, String(f.token), 0);
         }
         const state = f.retryAt > now ? 'delayed' : 'waiting';
         const row = this.#get(
@@ -1026,6 +1026,8 @@ export class SqliteStoreBase implements StoreInterface {
    * Fails a job for good: when `token` is given only if it is active with it (a worker's
    * failure, `attempts_made + 1`), otherwise if it is not finished (a parent failed by its
    * child). Then `removeOnFail`, the `failed` event, and the parent policy, up the tree.
+   * Returns the job's row as the failure left it (before the parent policy and the removal),
+   * or undefined when nothing failed.
    */
   #failFinal(
     queue: string,
@@ -1034,7 +1036,7 @@ export class SqliteStoreBase implements StoreInterface {
     stack: string | null,
     token: string | null,
     stalled: number,
-  ): boolean {
+  ): SqlRow | undefined {
     const row = this.#get(
       `UPDATE conveyor_jobs SET state = 'failed', finished_at = ?, failed_reason = ?,
        attempts_made = attempts_made + ?, stalled_count = stalled_count + ?,
@@ -1042,7 +1044,7 @@ export class SqliteStoreBase implements StoreInterface {
        ${CLEAR_LOCK}, ${RELEASE_DEDUP}
        WHERE queue = ? AND id = ? AND state NOT IN ${FINISHED}
        AND (? IS NULL OR (state = 'active' AND lock_token = ?))
-       RETURNING seq, name, opts, attempts_made, parent_id, parent_queue`,
+       RETURNING *`,
       Date.now(),
       reason,
       token === null ? 0 : 1,
@@ -1054,7 +1056,7 @@ export class SqliteStoreBase implements StoreInterface {
       token,
       token,
     );
-    if (!row) return false;
+    if (!row) return undefined;
     this.#emit('failed', queue, id, String(row.name), {
       failedReason: reason,
       attemptsMade: Number(row.attempts_made),
@@ -1077,7 +1079,7 @@ export class SqliteStoreBase implements StoreInterface {
       }
     }
     this.#keep(queue, id, Number(row.seq), opts.removeOnFail);
-    return true;
+    return row;
   }
 
   /** Applies `removeOnComplete` / `removeOnFail` to a job that just finished. */
@@ -1140,7 +1142,7 @@ export class SqliteStoreBase implements StoreInterface {
     reason: string,
   ): Promise<boolean> {
     return this.#write(() =>
-      this.#failFinal(parentQueueName, parentId, String(reason), null, null, 0)
+      !!this.#failFinal(parentQueueName, parentId, String(reason), null, null, 0)
     );
   }
 
@@ -1324,7 +1326,7 @@ export class SqliteStoreBase implements StoreInterface {
   async requeueStalledJobs(queueName: string, maxStalledCount: number): Promise<StalledResult> {
     whole('maxStalledCount', maxStalledCount, 0);
     return this.#write(() => {
-      const result: StalledResult = { requeued: [], failed: [] };
+      const result: StalledResult = { requeued: [], failed: [], failedJobs: [] };
       const rows = this.#all(
         `SELECT id, name, lock_token, stalled_count FROM conveyor_jobs
          WHERE queue = ? AND state = 'active' AND lock_until < ? ORDER BY seq`,
@@ -1336,8 +1338,11 @@ export class SqliteStoreBase implements StoreInterface {
         const stalledCount = Number(r.stalled_count) + 1;
         this.#emit('stalled', queueName, id, String(r.name), { stalledCount });
         if (stalledCount > maxStalledCount) {
-          this.#failFinal(queueName, id, STALLED_REASON, null, String(r.lock_token), 1);
-          result.failed.push(id);
+          const row = this.#failFinal(queueName, id, STALLED_REASON, null, String(r.lock_token), 1);
+          if (row) {
+            result.failed.push(id);
+            result.failedJobs.push(jobFromRow(row));
+          }
         } else {
           this.#run(
             `UPDATE conveyor_jobs SET state = 'waiting', stalled_count = ?, ${CLEAR_LOCK}

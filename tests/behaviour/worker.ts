@@ -693,6 +693,71 @@ export function workerCases(s: Suite): void {
       assert.deepEqual(events, [`stalled ${job.id}`, `failed ${job.id}`]);
     });
 
+    s.test('a job failed by the stalled sweep fires failed with the job even when removeOnFail: true removed it', async ({ store, q, queue, worker, events }) => {
+      const ev = events();
+      await ev.waitUntilReady();
+      const evFailed = collect<[{ jobId: string; failedReason: string; attemptsMade: number }]>(
+        ev,
+        'failed',
+      );
+      const qu = queue();
+      const job = await qu.add('mail', { to: 'a@b.c' }, { removeOnFail: true, attempts: 3 });
+      assert.equal((await store.fetchNextJob(q, 'dead-worker', 20))?.id, job.id);
+      const w = worker(() => 'never', {
+        lockDuration: 50,
+        stalledInterval: 25,
+        maxStalledCount: 0,
+        autorun: false,
+      });
+      const order: string[] = [];
+      w.on('stalled', (id) => order.push(`stalled ${id}`));
+      w.on('failed', (j) => order.push(`failed ${j.id}`));
+      const failed = next<[Job, Error]>(w, 'failed');
+      w.run();
+      const [j, err] = await failed;
+      assert.equal(j.id, job.id);
+      assert.equal(j.name, 'mail');
+      assert.deepEqual(j.data, { to: 'a@b.c' });
+      assert.equal(j.state, 'failed');
+      assert.equal(j.attemptsMade, 1);
+      assert.equal(j.failedReason, 'job stalled more than allowable limit');
+      assert.equal(err.message, 'job stalled more than allowable limit');
+      assert.deepEqual(order, [`stalled ${job.id}`, `failed ${job.id}`]);
+      assert.equal(await qu.getJob(job.id), null, 'removeOnFail: true removed it');
+      await eventually(() => evFailed.length === 1, { message: 'QueueEvents failed' });
+      assert.equal(evFailed[0][0].jobId, job.id);
+      assert.equal(evFailed[0][0].failedReason, 'job stalled more than allowable limit');
+      assert.equal(evFailed[0][0].attemptsMade, 1);
+      // Events of a queue arrive in order: past this one, a second `failed` would have arrived.
+      const waiting = next(ev, 'waiting', (e: { jobId: string }) => e.jobId === 'barrier');
+      await qu.add('barrier', null, { jobId: 'barrier' });
+      await waiting;
+      assert.equal(evFailed.length, 1);
+    });
+
+    s.test('the failed event of a stalled job needs no read: a removal racing the sweep does not hide it', async ({ store, q, queue, defer }) => {
+      const job = await queue().add('x', 1);
+      assert.equal((await store.fetchNextJob(q, 'dead-worker', 20))?.id, job.id);
+      // Every read of a job finds it gone, as if it were removed right after the sweep.
+      const { view } = deaf(
+        store,
+        (_t, prop) => prop === 'getJob' ? () => Promise.resolve(null) : undefined,
+      );
+      const w = new Worker(q, () => 'never', {
+        store: view,
+        stalledInterval: 25,
+        maxStalledCount: 0,
+        autorun: false,
+      });
+      w.on('error', () => {});
+      defer(() => w.close(0));
+      const failed = next<[Job, Error]>(w, 'failed');
+      w.run();
+      const [j] = await failed;
+      assert.equal(j.id, job.id);
+      assert.equal(j.failedReason, 'job stalled more than allowable limit');
+    });
+
     s.test('removeOnFail count applies to jobs failed by the stalled sweep', async ({ store, q, queue, worker }) => {
       const qu = queue();
       const first = await qu.add('x', 1, { removeOnFail: 1 });

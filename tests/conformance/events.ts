@@ -125,6 +125,28 @@ export function eventCases(s: Suite): void {
       rec.stop();
     });
 
+    s.test('a stall past maxStalledCount publishes stalled then failed, once, also with removeOnFail', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      const id = await store.saveJob(q, job(q, 'gone', {}, { removeOnFail: true }));
+      const kept = await store.saveJob(q, job(q, 'kept'));
+      assert.equal((await store.fetchNextJobs(q, 'w', 1, 2)).length, 2);
+      await eventually(async () => (await store.requeueStalledJobs(q, 0)).failed.length === 2, {
+        message: 'both locks to expire',
+      });
+      for (const jobId of [id, kept]) {
+        const failed = await rec.until((e) => e.jobId === jobId && e.type === 'failed');
+        assert.equal(failed.data?.failedReason, 'job stalled more than allowable limit');
+        assert.equal(failed.data?.attemptsMade, 1);
+      }
+      // Events of a queue arrive in order: once this one is here, any duplicate would be too.
+      const last = await store.saveJob(q, job(q, 'last'));
+      await rec.until((e) => e.jobId === last && e.type === 'waiting', 'the barrier event');
+      assert.deepEqual(typesOf(rec.events, id), ['waiting', 'active', 'stalled', 'failed']);
+      assert.deepEqual(typesOf(rec.events, kept), ['waiting', 'active', 'stalled', 'failed']);
+      rec.stop();
+    });
+
     s.test('moveToDelayed publishes delayed with the time, or waiting', async (store) => {
       const q = uniqueQueue();
       const rec = record(store, q);

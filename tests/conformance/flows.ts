@@ -280,6 +280,41 @@ export function flowCases(s: Suite): void {
       assert.equal(await state(store, t.root), 'failed');
     });
 
+    s.test('a child with removeOnFail: true that stalls too often is returned and applies the parent policy', async (store) => {
+      for (const policy of ['fail', 'ignore', 'remove'] as const) {
+        const t = tree();
+        t.flow[3] = node(t.leaf, t.mid, 0, policy, { removeOnFail: true });
+        await store.saveFlow(t.flow);
+        await claimNode(store, t.leaf, 1);
+        const r = await eventually(async () => {
+          const res = await store.requeueStalledJobs(t.leaf.queue, 0);
+          return res.failed.length > 0 ? res : null;
+        }, { message: `the leaf to stall (${policy})` });
+        assert.deepEqual(r.failed, ['leaf'], policy);
+        // The job as its failure left it, before the parent policy and the removal.
+        const [leaf] = r.failedJobs;
+        assert.equal(leaf.id, 'leaf', policy);
+        assert.equal(leaf.state, 'failed', policy);
+        assert.equal(leaf.failedReason, 'job stalled more than allowable limit', policy);
+        assert.equal(leaf.parentId, 'mid', policy);
+        assert.equal(leaf.parentQueueName, t.mid.queue, policy);
+        assert.equal(await store.getJob(t.leaf.queue, 'leaf'), null, policy);
+        const mid = await store.getJob(t.mid.queue, 'mid');
+        if (policy === 'fail') {
+          assert.equal(mid?.state, 'failed');
+          assert.equal(
+            mid?.failedReason,
+            `child ${t.leaf.queue}/leaf failed: job stalled more than allowable limit`,
+          );
+          assert.equal(await state(store, t.root), 'failed');
+        } else {
+          assert.equal(mid?.state, 'waiting-children', policy);
+          assert.equal(mid?.pendingChildrenCount, 1, policy);
+          assert.deepEqual(ids(await store.getChildrenJobs(t.mid.queue, 'mid')), ['sibling']);
+        }
+      }
+    });
+
     s.test('notifyChildCompleted counts down and releases at zero', async (store) => {
       const q = uniqueQueue();
       await store.saveJob(

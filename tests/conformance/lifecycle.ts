@@ -451,13 +451,17 @@ export function lifecycleCases(s: Suite): void {
         const r = await store.requeueStalledJobs(q, 1);
         return r.requeued.length > 0 ? r : null;
       }, { message: 'the lock to expire' });
-      assert.deepEqual(result, { requeued: [id], failed: [] });
+      assert.deepEqual(result, { requeued: [id], failed: [], failedJobs: [] });
       const job1 = await store.getJob(q, id);
       assert.equal(job1?.state, 'waiting');
       assert.equal(job1?.stalledCount, 1);
       assert.equal(job1?.lockToken, null);
       assert.equal((await store.getJob(q, other))?.state, 'active');
-      assert.deepEqual(await store.requeueStalledJobs(q, 1), { requeued: [], failed: [] });
+      assert.deepEqual(await store.requeueStalledJobs(q, 1), {
+        requeued: [],
+        failed: [],
+        failedJobs: [],
+      });
     });
 
     s.test('requeueStalledJobs fails a job that stalled more than maxStalledCount', async (store) => {
@@ -470,12 +474,49 @@ export function lifecycleCases(s: Suite): void {
         const res = await store.requeueStalledJobs(q, 1);
         return res.failed.length > 0 ? res : null;
       }, { message: 'the second stall' });
-      assert.deepEqual(r, { requeued: [], failed: [id] });
+      assert.deepEqual(r.requeued, []);
+      assert.deepEqual(r.failed, [id]);
       const failed = await store.getJob(q, id);
       assert.equal(failed?.state, 'failed');
       assert.equal(failed?.stalledCount, 2);
       assert.equal(failed?.failedReason, 'job stalled more than allowable limit');
       assert.ok(failed?.finishedAt);
+      // The job as its failure left it: what the store now holds.
+      assert.deepEqual(r.failedJobs, [failed]);
+    });
+
+    s.test('requeueStalledJobs returns each job it failed for good, even one removeOnFail removed', async (store) => {
+      const q = uniqueQueue();
+      const data = { to: 'a@b.c', n: 1.5, list: [1, null, 'x'], text: '{"not":"parsed"}' };
+      const id = await store.saveJob(q, job(q, 'mail', data, { removeOnFail: true, attempts: 3 }));
+      const kept = await store.saveJob(q, job(q, 'kept', 'plain'));
+      const claimed = await store.fetchNextJobs(q, 'w', 1, 2);
+      assert.equal(claimed.length, 2);
+      const r = await eventually(async () => {
+        const res = await store.requeueStalledJobs(q, 0);
+        return res.failed.length > 0 ? res : null;
+      }, { message: 'the locks to expire' });
+      assert.deepEqual(r.requeued, []);
+      assert.deepEqual(r.failed.toSorted(), [id, kept].toSorted());
+      assert.deepEqual(r.failedJobs.map((j) => j.id), r.failed);
+      const gone = r.failedJobs.find((j) => j.id === id)!;
+      assert.equal(gone.queueName, q);
+      assert.equal(gone.name, 'mail');
+      assert.deepEqual(gone.data, data);
+      assert.equal(gone.opts.removeOnFail, true);
+      assert.equal(gone.opts.attempts, 3);
+      assert.equal(gone.state, 'failed');
+      assert.equal(gone.attemptsMade, 1);
+      assert.equal(gone.attemptsStarted, 1);
+      assert.equal(gone.stalledCount, 1);
+      assert.equal(gone.failedReason, 'job stalled more than allowable limit');
+      assert.equal(typeof gone.finishedAt, 'number');
+      assert.equal(gone.lockToken, null);
+      assert.equal(gone.lockedBy, null);
+      assert.equal(await store.getJob(q, id), null, 'removeOnFail: true removed it');
+      const other = r.failedJobs.find((j) => j.id === kept)!;
+      assert.equal(other.data, 'plain');
+      assert.deepEqual(other, await store.getJob(q, kept));
     });
 
     s.test('requeueStalledJobs with maxStalledCount 0 fails at the first stall', async (store) => {
@@ -496,7 +537,11 @@ export function lifecycleCases(s: Suite): void {
       const c = await store.fetchNextJob(q, 'w', 1);
       assert.equal(await store.extendLock(q, id, 60_000, c!.lockToken!), true);
       assert.deepEqual(await store.getStalledJobs(q, 0), []);
-      assert.deepEqual(await store.requeueStalledJobs(q, 1), { requeued: [], failed: [] });
+      assert.deepEqual(await store.requeueStalledJobs(q, 1), {
+        requeued: [],
+        failed: [],
+        failedJobs: [],
+      });
       assert.equal((await store.getJob(q, id))?.lockToken, c!.lockToken);
     });
 
