@@ -463,15 +463,21 @@ export class Queue<D = unknown, R = unknown> {
    * rounded up to a whole ms; 0 when the queue is not manually limited (never limited, expired,
    * or ended by {@linkcode Queue.removeRateLimitKey}). The `limiter` windows are not counted.
    *
+   * With `maxJobs` (BullMQ's `getRateLimitTtl(maxJobs)`): when no manual limit is in force, the
+   * ms until the workers' `limiter` window in force ends if it has counted at least `maxJobs`
+   * claims (it is full for a limiter of that `max`), else 0. A `maxJobs` that is not a whole
+   * number >= 1 throws `InvalidArgumentError` naming `maxJobs`.
+   *
    * @example
    * ```ts
    * import type { Queue } from '@conveyor/core';
    * declare const queue: Queue;
    * const ttl = await queue.getRateLimitTtl(); // e.g. 4200, or 0 when not limited
+   * const full = await queue.getRateLimitTtl(10); // > 0 while a { max: 10 } window is used up
    * ```
    */
-  getRateLimitTtl(): Promise<number> {
-    return this.store.getRateLimitTtl(this.name);
+  getRateLimitTtl(maxJobs?: number): Promise<number> {
+    return this.store.getRateLimitTtl(this.name, maxJobs);
   }
 
   /**

@@ -4,11 +4,17 @@
  *
  * @module
  */
-import { InvalidArgumentError, type JobOptions, type RateLimit } from '@conveyor/shared';
+import {
+  checkInteger as sharedCheckInteger,
+  InvalidArgumentError,
+  type JobOptions,
+  type RateLimit,
+} from '@conveyor/shared';
 import { parseDuration } from './duration.ts';
 
 /**
- * Checks a value is a whole number within bounds.
+ * Checks a value is a whole number within bounds (from `@conveyor/shared`, where the stores use
+ * it too).
  *
  * @example
  * ```ts
@@ -16,12 +22,7 @@ import { parseDuration } from './duration.ts';
  * checkInteger('concurrency', 4, 1); // ok
  * ```
  */
-export function checkInteger(option: string, value: unknown, min: number, max = Infinity): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
-    throw new InvalidArgumentError(option, value, `a whole number ${range}`);
-  }
-}
+export const checkInteger: typeof sharedCheckInteger = sharedCheckInteger;
 
 /**
  * Checks a value is a finite number `>= min`.

@@ -243,6 +243,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   #limitedUntil = 0;
   /** Counts `rate-limit` events and local limits, so a TTL read that raced one is dropped. */
   #limitEpoch = 0;
+  /**
+   * A processor threw a `RateLimitError` with no manual limit in force: no claim before this
+   * local time (see `#backOff`). 0: none. Events do not shorten it.
+   */
+  #backOffUntil = 0;
 
   /**
    * Creates a worker; it starts at once unless `autorun: false`.
@@ -516,6 +521,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   /**
    * The error a processor throws after {@linkcode Worker.rateLimit} (BullMQ's
    * `Worker.RateLimitError()`): the job goes back to `waiting`, no attempt counted, no `failed`.
+   * The worker claims again when the limit ends; thrown with no limit in force, after its
+   * `limiter.duration` (`pollInterval` without a limiter), so that it does not take the same
+   * job back at once, again and again.
    *
    * @example
    * ```ts
@@ -596,15 +604,17 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         await this.#sleep(Infinity, true);
         continue;
       }
-      if (this.#limitedUntil > 0) {
-        // The queue is rate limited by hand: no claim could take anything before the end. Only
-        // a `rate-limit` event (the limit changed or ended) or closing cuts this short.
-        const left = this.#limitedUntil - Date.now();
+      if (this.#limitedUntil > 0 || this.#backOffUntil > 0) {
+        // The queue is rate limited by hand (or this worker backs off after a RateLimitError):
+        // no claim could take anything before the end. Only a `rate-limit` event (the limit
+        // changed or ended) or closing cuts a manual limit short; nothing but closing a back-off.
+        const left = Math.max(this.#limitedUntil, this.#backOffUntil) - Date.now();
         if (left > 0) {
           await this.#sleep(left, true);
           continue;
         }
         this.#limitedUntil = 0;
+        this.#backOffUntil = 0;
       }
       if (this.#exhausted && !this.#dirty) {
         // Nothing was left at the last claim and no wake-up came since: claiming now would come
@@ -903,7 +913,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   #fail(run: Run<D, R>, reason: unknown): void {
     if (!this.#settle(run)) return;
     if (isRateLimitError(reason)) {
-      this.#putBack(run).finally(() => this.#release(run));
+      // Back off first: the put-back announces the job, which wakes the loop.
+      this.#backOff().then(() => this.#putBack(run)).finally(() => this.#release(run));
       return;
     }
     // A job the processor moved on itself (moveToDelayed or moveToWaitingChildren, then a
@@ -916,10 +927,26 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   }
 
   /**
+   * A processor threw a `RateLimitError`: the loop waits for the queue's manual limit when one
+   * is in force (read from the store, or learnt from a `rate-limit` event meanwhile). With none
+   * (never set, ended, expired; or a worker without a limiter, which no manual limit holds),
+   * claiming at once would take the job straight back, again and again: the worker backs off
+   * for its limiter's `duration`, as if the limiter's window were used up (`pollInterval`
+   * without a limiter). Never rejects.
+   */
+  async #backOff(): Promise<void> {
+    const limiter = this.#fetchOpts.limiter;
+    if (limiter) {
+      await this.#manualLimit();
+      if (this.#limitedUntil > Date.now()) return;
+    }
+    this.#backOffUntil = Date.now() + (limiter?.duration ?? this.#pollInterval);
+  }
+
+  /**
    * A processor threw a `RateLimitError`: its jobs (those it did not move on itself) go back to
-   * `waiting`, fenced by their tokens, with no attempt counted and no `failed` event. The
-   * worker's loop waits for the manual limit (if one is set) before it claims again. Never
-   * rejects.
+   * `waiting`, fenced by their tokens, with no attempt counted and no `failed` event (the loop
+   * waits as `#backOff` set). Never rejects.
    */
   async #putBack(run: Run<D, R>): Promise<void> {
     await Promise.all(run.jobs.map(async (job) => {

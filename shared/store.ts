@@ -230,8 +230,14 @@ export interface StoreInterface {
    * The ms until the queue's manual rate limit ends, by the store's clock, rounded up to a whole
    * ms (so a positive value always means limited); 0 when no manual limit is in force (never
    * set, expired, ended, or the queue obliterated). The limiter's window counters do not count.
+   *
+   * Addition: with `maxJobs` (BullMQ's `getRateLimitTtl(maxJobs)`), when no manual limit is in
+   * force, the ms until the queue-wide limiter window in force ends if at least `maxJobs` claims
+   * were counted in it (the window is full for a limiter of that `max`), else 0; the manual
+   * limit and the window are read in one atomic step. A `maxJobs` that is not a whole number
+   * >= 1 is refused with `InvalidArgumentError` naming it.
    */
-  getRateLimitTtl(queueName: string): Promise<number>;
+  getRateLimitTtl(queueName: string, maxJobs?: number): Promise<number>;
 
   /**
    * Ends the queue's manual rate limit and resets its queue-wide limiter window counter (as

@@ -591,6 +591,23 @@ export function checkMoveToDelayed(token: unknown, delayUntil: unknown): void {
 }
 
 /**
+ * Checks that `value` is a whole number `>= min` (and `<= max`), else throws an
+ * `InvalidArgumentError` naming `option`. The engine and the stores check counts with it.
+ *
+ * @example
+ * ```ts
+ * import { checkInteger } from '@conveyor/shared';
+ * checkInteger('keep', 2, 0); // fine
+ * ```
+ */
+export function checkInteger(option: string, value: unknown, min: number, max = Infinity): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
+    throw new InvalidArgumentError(option, value, `a whole number ${range}`);
+  }
+}
+
+/**
  * Checks the `ttl` of `StoreInterface.setRateLimit`: a finite number of ms >= 0, else an
  * `InvalidArgumentError` naming `ttl`. Every store checks it the same way.
  *

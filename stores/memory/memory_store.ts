@@ -5,6 +5,7 @@
  */
 import {
   activeRemovalError,
+  checkInteger,
   checkMoveToDelayed,
   checkNewJob,
   checkRateLimitTtl,
@@ -438,11 +439,19 @@ export class MemoryStore implements StoreInterface {
     });
   }
 
-  /** Ms until the manual rate limit ends, 0 when none; see {@linkcode StoreInterface.getRateLimitTtl}. */
-  getRateLimitTtl(queueName: string): Promise<number> {
+  /**
+   * Ms until the manual rate limit ends (or, with `maxJobs`, a window that counted that many
+   * claims), 0 when none; see {@linkcode StoreInterface.getRateLimitTtl}.
+   */
+  getRateLimitTtl(queueName: string, maxJobs?: number): Promise<number> {
     return this.#run(() => {
-      const until = this.#queues.get(queueName)?.limitedUntil ?? 0;
-      return Math.max(0, Math.ceil(until - Date.now()));
+      if (maxJobs !== undefined) checkInteger('maxJobs', maxJobs, 1);
+      const qs = this.#queues.get(queueName);
+      const now = Date.now();
+      const manual = Math.max(0, Math.ceil((qs?.limitedUntil ?? 0) - now));
+      const window = qs?.limiter;
+      if (manual > 0 || maxJobs === undefined || !window || window.count < maxJobs) return manual;
+      return Math.max(0, Math.ceil(window.end - now));
     });
   }
 

@@ -38,8 +38,8 @@ export interface StoredJob {
 
 /** A fixed rate-limit window and the claims counted in it. */
 export interface Window {
-  /** Window start (ms since epoch, a multiple of the duration). */
-  start: number;
+  /** Window end (ms since epoch, a multiple of the duration), so its time left is known. */
+  end: number;
   /** Claims counted in the window. */
   count: number;
 }
@@ -180,13 +180,13 @@ export class QueueState {
 
   /** Whether a rate limit allows one more claim now (`window` is the current record). */
   static allows(window: Window | null | undefined, limit: RateLimit, now: number): boolean {
-    return !window || window.start !== windowStart(limit, now) || window.count < limit.max;
+    return !window || window.end !== windowEnd(limit, now) || window.count < limit.max;
   }
 
   /** Counts one claim against a rate limit and returns the updated window. */
   static take(window: Window | null | undefined, limit: RateLimit, now: number): Window {
-    const start = windowStart(limit, now);
-    if (!window || window.start !== start) return { start, count: 1 };
+    const end = windowEnd(limit, now);
+    if (!window || window.end !== end) return { end, count: 1 };
     window.count++;
     return window;
   }
@@ -211,6 +211,6 @@ export class QueueState {
   }
 }
 
-function windowStart(limit: RateLimit, now: number): number {
-  return now - (now % limit.duration);
+function windowEnd(limit: RateLimit, now: number): number {
+  return now - (now % limit.duration) + limit.duration;
 }

@@ -467,7 +467,8 @@ BEGIN
     IF EXISTS (SELECT 1 FROM ${s}.rates WHERE queue = q AND key = 'manual' AND win > t) THEN
       RETURN;
     END IF;
-    lwin := floor(t / ldur) * ldur;
+    -- A window's row keeps its end in win (getRateLimitTtl(maxJobs) reads its time left).
+    lwin := floor(t / ldur) * ldur + ldur;
     SELECT coalesce((SELECT n FROM ${s}.rates WHERE queue = q AND key = '' AND win = lwin), 0)
       INTO used;
   END IF;
@@ -477,7 +478,7 @@ BEGIN
       WHERE queue = q AND state = 'active' AND group_id IS NOT NULL GROUP BY group_id) x;
   END IF;
   IF gmax IS NOT NULL THEN
-    gwin := floor(t / gdur) * gdur;
+    gwin := floor(t / gdur) * gdur + gdur;
     SELECT coalesce(jsonb_object_agg(substr(key, 3), n), '{}') INTO gused FROM ${s}.rates
     WHERE queue = q AND key LIKE 'g:%' AND win = gwin;
   END IF;

@@ -204,6 +204,12 @@ const v6 = (): string => `SELECT 1;`;
 const v7 = ({ s }: SchemaNames): string =>
   `DROP FUNCTION IF EXISTS ${s}.requeue_stalled(text, integer);`;
 
+// Version 8: a rate-limit window's row (keys '' and 'g:<group>') keeps the window's end in win
+// (was its start), so the time a full window has left is known (getRateLimitTtl with maxJobs);
+// the 'manual' row kept its end there already. Windows in progress restart their count.
+// Functions: claim_limited keys windows by their end.
+const v8 = ({ s }: SchemaNames): string => `DELETE FROM ${s}.rates WHERE key <> 'manual';`;
+
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
  * them runs, so a change to a function needs a new version here.
@@ -216,6 +222,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, sql: v5 },
   { version: 6, sql: v6 },
   { version: 7, sql: v7 },
+  { version: 8, sql: v8 },
 ];
 
 /** The schema version this code expects. */

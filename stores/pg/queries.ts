@@ -309,8 +309,13 @@ export function buildQueries(n: SchemaNames) {
         ON CONFLICT (queue, key) DO UPDATE SET win = EXCLUDED.win, n = 0)
       SELECT ${s}.emit($1::text, 'rate-limit', ARRAY[NULL::text],
         ARRAY[jsonb_build_object('ttl', $2::float8)]) AS n`,
-    rateLimitTtl: `SELECT greatest(0, ceil(win - ${s}.now_ms()))::float8 AS ttl FROM ${s}.rates
-      WHERE queue = $1::text AND key = 'manual'`,
+    // With $2 (maxJobs), else the queue's window ('', its end in win) when it counted $2 claims.
+    rateLimitTtl: `WITH t AS (SELECT ${s}.now_ms() AS now)
+      SELECT greatest(0, ceil(coalesce(
+        (SELECT win FROM ${s}.rates WHERE queue = $1::text AND key = 'manual' AND win > t.now),
+        (SELECT win FROM ${s}.rates
+          WHERE queue = $1::text AND key = '' AND n >= $2::integer AND win > t.now),
+        t.now) - t.now))::float8 AS ttl FROM t`,
     removeRateLimit: `WITH d AS (DELETE FROM ${s}.rates
         WHERE queue = $1::text AND key IN ('', 'manual') RETURNING key, win)
       SELECT coalesce((SELECT bool_or(key = 'manual' AND win > ${s}.now_ms()) FROM d), false)

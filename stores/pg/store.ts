@@ -24,6 +24,7 @@ import type {
 } from '@conveyor/shared';
 import {
   activeRemovalError,
+  checkInteger,
   checkMoveToDelayed,
   checkRateLimitTtl,
   checkRemoveOptions,
@@ -657,10 +658,17 @@ export class PgStore implements StoreInterface {
     await this.#run(this.#x(), this.#core.q.setRateLimit, [queueName, ttl]);
   }
 
-  /** Ms until the manual rate limit ends, 0 when none (see `StoreInterface.getRateLimitTtl`). */
-  async getRateLimitTtl(queueName: string): Promise<number> {
-    const rows = await this.#run(this.#x(), this.#core.q.rateLimitTtl, [queueName]);
-    return rows.length > 0 ? Number(rows[0].ttl) : 0;
+  /**
+   * Ms until the manual rate limit ends (or, with `maxJobs`, a window that counted that many
+   * claims), 0 when none (see `StoreInterface.getRateLimitTtl`).
+   */
+  async getRateLimitTtl(queueName: string, maxJobs?: number): Promise<number> {
+    if (maxJobs !== undefined) checkInteger('maxJobs', maxJobs, 1);
+    const rows = await this.#run(this.#x(), this.#core.q.rateLimitTtl, [
+      queueName,
+      maxJobs ?? null,
+    ]);
+    return Number(rows[0].ttl);
   }
 
   /** Ends the manual rate limit and the queue's window (see `StoreInterface.removeRateLimit`). */

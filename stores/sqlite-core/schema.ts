@@ -114,4 +114,11 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE conveyor_jobs SET counted = 1
     WHERE parent_id IS NOT NULL AND state IN ('completed', 'failed');
   `,
+  // 4: a rate-limit window's row is keyed by the window's end (was its start), so the time a
+  // full window has left is known (`getRateLimitTtl(maxJobs)`); the manual limit's row kept its
+  // end there already. A window in progress restarts its count.
+  `
+  ALTER TABLE conveyor_limits RENAME COLUMN window_start TO window_end;
+  DELETE FROM conveyor_limits WHERE scope <> 'manual';
+  `,
 ];

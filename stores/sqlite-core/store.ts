@@ -12,6 +12,7 @@
 // deno-lint-ignore-file require-await
 import {
   activeRemovalError,
+  checkInteger,
   checkMoveToDelayed,
   checkRateLimitTtl,
   checkRemoveOptions,
@@ -75,7 +76,7 @@ import {
 } from './options.ts';
 
 const FINISHED = "('completed', 'failed')";
-/** The scope of the manual rate limit's row in `conveyor_limits` (its end in `window_start`). */
+/** The scope of the manual rate limit's row in `conveyor_limits` (its end in `window_end`). */
 const MANUAL = 'manual';
 const CLEAR_LOCK = 'locked_by = NULL, lock_until = NULL, lock_token = NULL';
 /** A job without a TTL gives its deduplication key up when it finishes. */
@@ -808,11 +809,11 @@ export class SqliteStoreBase implements StoreInterface {
       // The window's claims and the manual limit's end (setRateLimit), in one read.
       const row = this.#get(
         `SELECT (SELECT used FROM conveyor_limits
-            WHERE queue = ? AND scope = 'queue' AND window_start = ?) AS used,
-          (SELECT window_start FROM conveyor_limits WHERE queue = ? AND scope = '${MANUAL}')
+            WHERE queue = ? AND scope = 'queue' AND window_end = ?) AS used,
+          (SELECT window_end FROM conveyor_limits WHERE queue = ? AND scope = '${MANUAL}')
             AS until`,
         queue,
-        windowStart(opts.limiter, now),
+        windowEnd(opts.limiter, now),
         queue,
       );
       if (Number(row?.used ?? 0) >= opts.limiter.max) return false;
@@ -823,13 +824,13 @@ export class SqliteStoreBase implements StoreInterface {
 
   /** Records one claim in the rate-limit windows and the round-robin order. */
   #countClaim(queue: string, row: SqlRow, opts: FetchOptions, now: number): void {
-    const bump = `INSERT INTO conveyor_limits (queue, scope, window_start, used) VALUES (?, ?, ?, 1)
+    const bump = `INSERT INTO conveyor_limits (queue, scope, window_end, used) VALUES (?, ?, ?, 1)
       ON CONFLICT (queue, scope) DO UPDATE SET
-        used = CASE WHEN window_start = excluded.window_start THEN used + 1 ELSE 1 END,
-        window_start = excluded.window_start`;
-    if (opts.limiter) this.#run(bump, queue, 'queue', windowStart(opts.limiter, now));
+        used = CASE WHEN window_end = excluded.window_end THEN used + 1 ELSE 1 END,
+        window_end = excluded.window_end`;
+    if (opts.limiter) this.#run(bump, queue, 'queue', windowEnd(opts.limiter, now));
     if (opts.groupLimiter && row.group_id != null) {
-      this.#run(bump, queue, `g:${row.group_id}`, windowStart(opts.groupLimiter, now));
+      this.#run(bump, queue, `g:${row.group_id}`, windowEnd(opts.groupLimiter, now));
     }
     if (opts.groupRoundRobin) {
       this.#run(
@@ -1364,10 +1365,10 @@ export class SqliteStoreBase implements StoreInterface {
     checkQueue(queueName);
     checkRateLimitTtl(ttl);
     return this.#write(() => {
-      // The manual limit is a row of its own in the limits table: its end in window_start.
+      // The manual limit is a row of its own in the limits table: its end in window_end.
       this.#run(
-        `INSERT INTO conveyor_limits (queue, scope, window_start, used) VALUES (?, '${MANUAL}', ?, 0)
-         ON CONFLICT (queue, scope) DO UPDATE SET window_start = excluded.window_start`,
+        `INSERT INTO conveyor_limits (queue, scope, window_end, used) VALUES (?, '${MANUAL}', ?, 0)
+         ON CONFLICT (queue, scope) DO UPDATE SET window_end = excluded.window_end`,
         queueName,
         Date.now() + ttl,
       );
@@ -1375,15 +1376,31 @@ export class SqliteStoreBase implements StoreInterface {
     });
   }
 
-  /** Ms until the manual rate limit ends, 0 when none (see `StoreInterface.getRateLimitTtl`). */
-  async getRateLimitTtl(queueName: string): Promise<number> {
-    return Promise.resolve(Math.max(0, Math.ceil(this.#manualLimitEnd(queueName) - Date.now())));
+  /**
+   * Ms until the manual rate limit ends (or, with `maxJobs`, a window that counted that many
+   * claims), 0 when none (see `StoreInterface.getRateLimitTtl`). One statement: one snapshot.
+   */
+  async getRateLimitTtl(queueName: string, maxJobs?: number): Promise<number> {
+    if (maxJobs !== undefined) checkInteger('maxJobs', maxJobs, 1);
+    const now = Date.now();
+    const row = this.#get(
+      `SELECT coalesce((SELECT window_end FROM conveyor_limits
+          WHERE queue = ? AND scope = '${MANUAL}' AND window_end > ?),
+        (SELECT window_end FROM conveyor_limits
+          WHERE queue = ? AND scope = 'queue' AND used >= ? AND window_end > ?), 0) AS until`,
+      queueName,
+      now,
+      queueName,
+      maxJobs ?? null,
+      now,
+    );
+    return Promise.resolve(Math.max(0, Math.ceil(Number(row?.until ?? 0) - now)));
   }
 
   /** When the queue's manual rate limit ends (ms since the epoch), 0 when none was set. */
   #manualLimitEnd(queueName: string): number {
     const row = this.#get(
-      `SELECT window_start AS until FROM conveyor_limits WHERE queue = ? AND scope = '${MANUAL}'`,
+      `SELECT window_end AS until FROM conveyor_limits WHERE queue = ? AND scope = '${MANUAL}'`,
       queueName,
     );
     return row ? Number(row.until) : 0;
@@ -1569,8 +1586,9 @@ function byPriorityNewest(a: SqlRow, b: SqlRow): number {
   return Number(a.priority) - Number(b.priority) || Number(b.seq) - Number(a.seq);
 }
 
-function windowStart(limit: RateLimit, now: number): number {
-  return Math.floor(now / limit.duration) * limit.duration;
+/** The end of the fixed window `now` is in: a window's row is keyed by it (see `MIGRATIONS`). */
+function windowEnd(limit: RateLimit, now: number): number {
+  return Math.floor(now / limit.duration) * limit.duration + limit.duration;
 }
 
 /**
@@ -1602,8 +1620,8 @@ function claimStatement(opts: FetchOptions): {
   if (opts.groupLimiter) {
     const limit = opts.groupLimiter;
     where.push(`(j.group_id IS NULL OR NOT EXISTS (SELECT 1 FROM conveyor_limits l
-      WHERE l.queue = j.queue AND l.scope = 'g:' || j.group_id AND l.window_start = ? AND l.used >= ?))`);
-    extra.push((now) => windowStart(limit, now), () => limit.max);
+      WHERE l.queue = j.queue AND l.scope = 'g:' || j.group_id AND l.window_end = ? AND l.used >= ?))`);
+    extra.push((now) => windowEnd(limit, now), () => limit.max);
   }
   const within = opts.lifo ? 'j.seq DESC' : 'j.ord';
   const order = opts.groupRoundRobin

@@ -148,20 +148,66 @@ export function rateLimitCases(s: Suite): void {
       assert.equal(await qu.getRateLimitTtl(), 0);
     });
 
-    s.test('an error named RateLimitError (BullMQ) puts the job back without a failed attempt', async ({ queue, worker }) => {
+    s.test('a RateLimitError with no limit in force backs off for limiter.duration: no hot loop, no attempt, no failed', async ({ store, queue, worker }) => {
       const qu = queue();
-      let runs = 0;
-      const w = worker(() => {
-        if (++runs === 1) throw Object.assign(new Error('429'), { name: 'RateLimitError' });
+      const spied = spy(store);
+      const WINDOW = 300;
+      // Runs 1 to 3 throw Worker.RateLimitError() with no manual limit in force: run 1 never
+      // set one, run 2 set one and ended it (rateLimit(0)), run 3 set one that expired before
+      // the throw. The old worker claimed the job back at once, every time.
+      const w: Worker = worker(async (job: Job) => {
+        if (job.attemptsStarted === 2) await w.rateLimit(0);
+        if (job.attemptsStarted === 3) {
+          await w.rateLimit(20);
+          await eventually(async () => (await qu.getRateLimitTtl()) === 0, {
+            message: 'the 20 ms limit to end',
+          });
+        }
+        if (job.attemptsStarted <= 3) throw Worker.RateLimitError();
         return 'ok';
-      });
+      }, { store: spied.store, limiter: { max: 100, duration: WINDOW } });
+      // The time of every `active` event: one per claim of the job.
+      const starts: number[] = [];
+      w.on('active', () => starts.push(Date.now()));
+      const failed = collect<[Job, Error]>(w, 'failed');
+      const completed = next<[Job, unknown]>(w, 'completed', () => true, 10_000);
+      const added = await qu.add('x', null, { attempts: 1 });
+      // The observable end: the fourth run completes. By then the job was claimed exactly four
+      // times, each claim at least WINDOW after the put-back before it (run 3 adds its wait).
+      const [job, value] = await completed;
+      assert.equal(job.id, added.id);
+      assert.equal(value, 'ok');
+      assert.equal(starts.length, 4, `${starts.length} active events`);
+      for (let i = 1; i < starts.length; i++) {
+        const gap = starts[i] - starts[i - 1];
+        assert.ok(gap >= WINDOW - 5, `run ${i + 1} claimed ${gap} ms after run ${i}`);
+      }
+      // Waiting, not polling: about one claim per back-off (and a wake-up or two), not hundreds.
+      const claims = spied.calls.get('fetchNextJobs') ?? 0;
+      assert.ok(claims <= 16, `${claims} claims`);
+      const stored = await qu.getJob(added.id);
+      assert.equal(stored?.attemptsMade, 0);
+      assert.equal(stored?.attemptsStarted, 4);
+      assert.deepEqual(failed, []);
+    });
+
+    s.test('an error named RateLimitError (BullMQ) puts the job back without a failed attempt; a worker without a limiter backs off for pollInterval', async ({ queue, worker }) => {
+      const qu = queue();
+      const POLL = 200;
+      const starts: number[] = [];
+      const w = worker(() => {
+        starts.push(Date.now());
+        if (starts.length === 1) throw Object.assign(new Error('429'), { name: 'RateLimitError' });
+        return 'ok';
+      }, { pollInterval: POLL });
       const failed = collect<[Job, Error]>(w, 'failed');
       const completed = next<[Job, unknown]>(w, 'completed');
       const added = await qu.add('y', null, { attempts: 1 });
       const [job, value] = await completed;
       assert.equal(job.id, added.id);
       assert.equal(value, 'ok');
-      assert.equal(runs, 2);
+      assert.equal(starts.length, 2);
+      assert.ok(starts[1] - starts[0] >= POLL - 5, `ran again after ${starts[1] - starts[0]} ms`);
       assert.equal((await qu.getJob(added.id))?.attemptsMade, 0);
       assert.deepEqual(failed, []);
     });

@@ -64,6 +64,58 @@ export function rateLimitCases(s: Suite): void {
       assert.equal(await store.removeRateLimit(q), false, 'nothing left to end');
     });
 
+    s.test('getRateLimitTtl(maxJobs): the time a window that counted maxJobs claims has left', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 4);
+      assert.equal(await store.getRateLimitTtl(q, 1), 0, 'no window yet');
+      const limiter = { max: 2, duration: LONG };
+      assert.ok(await store.fetchNextJob(q, 'w', 30_000, { limiter }));
+      assert.equal(await store.getRateLimitTtl(q, 2), 0, 'one claim of two');
+      assert.ok(await store.fetchNextJob(q, 'w', 30_000, { limiter }));
+      const now = Date.now();
+      const left = Math.floor(now / LONG) * LONG + LONG - now;
+      for (const maxJobs of [1, 2]) {
+        const ttl = await store.getRateLimitTtl(q, maxJobs);
+        assert.ok(Number.isInteger(ttl), `ttl ${ttl} is a whole number`);
+        // The window's end by the store's clock (PostgreSQL: the database's), the same host's.
+        assert.ok(
+          Math.abs(ttl - left) < 2000,
+          `maxJobs ${maxJobs}: ttl ${ttl}, window left ${left}`,
+        );
+      }
+      assert.equal(await store.getRateLimitTtl(q, 3), 0, 'two claims of three');
+      assert.equal(await store.getRateLimitTtl(q), 0, 'without maxJobs: the manual limit only');
+      // A manual limit in force comes first, whatever maxJobs (BullMQ counts it as a full window).
+      await store.setRateLimit(q, 60_000);
+      const manual = await store.getRateLimitTtl(q, 100);
+      assert.ok(manual > 55_000 && manual <= 60_000, `manual ttl ${manual}`);
+      // removeRateLimit resets the window too.
+      await store.removeRateLimit(q);
+      assert.equal(await store.getRateLimitTtl(q, 1), 0);
+      // A window that ended has no time left, whatever it counted.
+      const short = { max: 1, duration: 200 };
+      await eventually(() => store.fetchNextJob(q, 'w', 30_000, { limiter: short }), {
+        message: 'a claim under a 200 ms window',
+      });
+      assert.ok((await store.getRateLimitTtl(q, 1)) <= 200);
+      await eventually(async () => (await store.getRateLimitTtl(q, 1)) === 0, {
+        message: 'the 200 ms window to end',
+      });
+    });
+
+    s.test('getRateLimitTtl refuses a maxJobs that is not a whole number >= 1, naming it', async (store) => {
+      const q = uniqueQueue();
+      for (const bad of [0, -1, 1.5, NaN, Infinity, '2', null]) {
+        await assert.rejects(
+          async () => await store.getRateLimitTtl(q, bad as number),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && e.option === 'maxJobs' && Object.is(e.value, bad),
+          `maxJobs ${String(bad)}`,
+        );
+      }
+      assert.equal(await store.getRateLimitTtl(q, undefined), 0);
+    });
+
     s.test('setRateLimit replaces the limit in force; 0 ends it', async (store) => {
       const q = uniqueQueue();
       await saveN(store, q, 1);
