@@ -324,31 +324,25 @@ export class Job<D = unknown, R = unknown> {
   }
 
   /**
-   * Removes every log line of the job in one atomic store step (`updateJob` with `logs: []`),
-   * so a concurrent {@linkcode Job.log} lands wholly before or after it. BullMQ's `keepLogs` argument (keep the newest N lines) is not offered: no store
-   * method trims logs atomically without adding a line, so a `keepLogs` other than 0 throws
-   * {@linkcode InvalidArgumentError} and nothing changes. Throws {@linkcode JobNotFoundError}
-   * when the job no longer exists.
+   * Removes the job's log lines but the newest `keepLogs` (BullMQ's `clearLogs(keepLogs?)`;
+   * default 0: every line), in one atomic store step (`trimLogs`), so a concurrent
+   * {@linkcode Job.log} lands wholly before the trim (and counts in it) or after it (and is
+   * kept). This instance's `logs` snapshot is trimmed the same way. A `keepLogs` that is not a
+   * whole number >= 0 throws {@linkcode InvalidArgumentError} naming `keepLogs`, and nothing
+   * changes. Throws {@linkcode JobNotFoundError} when the job no longer exists.
    *
    * @example
    * ```ts
    * import type { Job } from '@conveyor/core';
    * declare const job: Job;
-   * await job.clearLogs();
+   * await job.clearLogs(10); // keep the last ten lines
+   * await job.clearLogs(); // remove them all
    * ```
    */
-  async clearLogs(keepLogs?: number): Promise<void> {
-    if (keepLogs !== undefined && keepLogs !== 0) {
-      throw new InvalidArgumentError(
-        'keepLogs',
-        keepLogs,
-        '0 or absent (keeping the newest lines cannot be done atomically)',
-      );
-    }
-    if (!(await this.store.updateJob(this.queueName, this.id, { logs: [] }))) {
-      throw new JobNotFoundError(this.queueName, this.id);
-    }
-    this.logs = [];
+  async clearLogs(keepLogs = 0): Promise<void> {
+    checkInteger('keepLogs', keepLogs, 0);
+    const kept = await this.store.trimLogs(this.queueName, this.id, keepLogs);
+    this.logs = kept === 0 ? [] : this.logs.slice(-kept);
   }
 
   /**

@@ -136,6 +136,15 @@ export interface StoreInterface {
    */
   addLog(queueName: string, jobId: string, line: string, keepLogs?: number): Promise<number>;
 
+  /**
+   * Keeps the newest `keep` log lines of a job and drops the older ones (`0` clears them all),
+   * in one atomic step, without adding a line: an `addLog` racing it lands wholly before the
+   * trim (and counts in it) or after it (and is kept). Returns the number of lines kept. Throws
+   * `JobNotFoundError` when the job does not exist, and `InvalidArgumentError` naming `keep`
+   * when it is not a whole number >= 0; nothing changes then. `Job.clearLogs(keepLogs)` uses it.
+   */
+  trimLogs(queueName: string, jobId: string, keep: number): Promise<number>;
+
   // ──────────────────────────────── Deduplication ────────────────────────────────
 
   /**

@@ -187,10 +187,19 @@ export class MemoryStore implements StoreInterface {
       let logs = rec.job.logs;
       if (logs === EMPTY_LIST) rec.job.logs = logs = [];
       logs.push(String(line));
-      if (keepLogs !== undefined && logs.length > keepLogs) {
-        logs.splice(0, logs.length - keepLogs);
-      }
+      if (keepLogs !== undefined) keepNewest(logs, keepLogs);
       return logs.length;
+    });
+  }
+
+  /** Keeps the newest log lines; see {@linkcode StoreInterface.trimLogs}. */
+  trimLogs(queueName: string, jobId: string, keep: number): Promise<number> {
+    return this.#run(() => {
+      checkInteger('keep', keep, 0);
+      const rec = this.#find(queueName, jobId);
+      if (!rec) throw new JobNotFoundError(queueName, jobId);
+      keepNewest(rec.job.logs, keep);
+      return rec.job.logs.length;
     });
   }
 
@@ -1235,4 +1244,9 @@ function jobKey(queueName: string, jobId: string): string {
 function splitKey(key: string): [string, string] {
   const i = key.indexOf('\u0000');
   return [key.slice(0, i), key.slice(i + 1)];
+}
+
+/** Drops all but the newest `keep` lines of `logs`, in place (an empty list is left alone). */
+function keepNewest(logs: string[], keep: number): void {
+  if (logs.length > keep) logs.splice(0, logs.length - keep);
 }

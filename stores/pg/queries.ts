@@ -32,6 +32,11 @@ function shaped(build: (shape: string) => string): (shape: string) => string {
 }
 
 const quoted = (states: string[]) => states.map((st) => `'${st}'`).join(', ');
+/** The newest `keep` elements of the jsonb array `lines` (both SQL expressions), in order. */
+const newest = (lines: string, keep: string) =>
+  `(SELECT coalesce(jsonb_agg(e ORDER BY k), '[]'::jsonb)
+    FROM jsonb_array_elements(${lines}) WITH ORDINALITY a(e, k)
+    WHERE k > jsonb_array_length(${lines}) - ${keep})`;
 const TERMINAL_LIST = quoted(['completed', 'failed']);
 const TERMINAL = `(${TERMINAL_LIST})`;
 /** The states `drain` and a scheduler's replacement remove: jobs that have not started. */
@@ -217,9 +222,11 @@ export function buildQueries(n: SchemaNames) {
     removeJob: `SELECT ${s}.remove_set(ARRAY[$1::text], ARRAY[$2::text], $3::boolean) AS n`,
     addLog: `UPDATE ${s}.jobs SET logs = CASE WHEN $4::integer IS NULL
         THEN logs || jsonb_build_array($3::text)
-        ELSE (SELECT coalesce(jsonb_agg(e ORDER BY k), '[]'::jsonb)
-          FROM jsonb_array_elements(logs || jsonb_build_array($3::text)) WITH ORDINALITY a(e, k)
-          WHERE k > jsonb_array_length(logs) + 1 - $4::integer) END
+        ELSE ${newest('logs || jsonb_build_array($3::text)', '$4::integer')} END
+      WHERE queue = $1::text AND id = $2::text RETURNING jsonb_array_length(logs) AS n`,
+    // One UPDATE: a racing addLog waits for the row and appends to the trimmed lines, or the
+    // trim waits and re-reads the lines with the new one.
+    trimLogs: `UPDATE ${s}.jobs SET logs = ${newest('logs', '$3::integer')}
       WHERE queue = $1::text AND id = $2::text RETURNING jsonb_array_length(logs) AS n`,
     findByDedup: `SELECT ${jobColumns('j')} FROM ${s}.dedup d
       JOIN ${s}.jobs j ON j.queue = d.queue AND j.id = d.job_id

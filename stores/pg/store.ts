@@ -421,6 +421,14 @@ export class PgStore implements StoreInterface {
     return row ? Number(row.n) : 0;
   }
 
+  /** Keeps the newest `keep` log lines, in one UPDATE (see `StoreInterface.trimLogs`). */
+  async trimLogs(queueName: string, jobId: string, keep: number): Promise<number> {
+    checkInteger('keep', keep, 0);
+    const [row] = await this.#run(this.#x(), this.#core.q.trimLogs, [queueName, jobId, keep]);
+    if (!row) throw new JobNotFoundError(queueName, jobId);
+    return Number(row.n);
+  }
+
   // ──────────────────────────────── Deduplication ────────────────────────────────
 
   /** The live job holding a deduplication key, or null. */

@@ -712,17 +712,35 @@ export class SqliteStoreBase implements StoreInterface {
   async addLog(queueName: string, jobId: string, line: string, keepLogs?: number): Promise<number> {
     if (keepLogs !== undefined) whole('keepLogs', keepLogs, 0);
     return this.#write(() => {
-      const row = this.#get(
-        'SELECT seq, logs FROM conveyor_jobs WHERE queue = ? AND id = ?',
-        queueName,
-        jobId,
-      );
-      if (!row) return 0;
-      let logs = [...(fromJson(row.logs) as string[]), String(line)];
-      if (keepLogs !== undefined) logs = keepLogs === 0 ? [] : logs.slice(-keepLogs);
-      this.#run('UPDATE conveyor_jobs SET logs = ? WHERE seq = ?', JSON.stringify(logs), row.seq);
-      return logs.length;
+      const n = this.#editLogs(queueName, jobId, (logs) => {
+        logs.push(String(line));
+        return keepLogs === undefined ? logs : newest(logs, keepLogs);
+      });
+      return n ?? 0;
     });
+  }
+
+  /** Keeps the newest `keep` log lines (see `StoreInterface.trimLogs`). */
+  async trimLogs(queueName: string, jobId: string, keep: number): Promise<number> {
+    checkInteger('keep', keep, 0);
+    return this.#write(() => {
+      const n = this.#editLogs(queueName, jobId, (logs) => newest(logs, keep));
+      if (n === null) throw new JobNotFoundError(queueName, jobId);
+      return n;
+    });
+  }
+
+  /** Rewrites a job's log lines (in the caller's transaction); the new count, null if missing. */
+  #editLogs(queueName: string, jobId: string, edit: (logs: string[]) => string[]): number | null {
+    const row = this.#get(
+      'SELECT seq, logs FROM conveyor_jobs WHERE queue = ? AND id = ?',
+      queueName,
+      jobId,
+    );
+    if (!row) return null;
+    const logs = edit(fromJson(row.logs) as string[]);
+    this.#run('UPDATE conveyor_jobs SET logs = ? WHERE seq = ?', JSON.stringify(logs), row.seq);
+    return logs.length;
   }
 
   // ───────────────────────────── claiming ─────────────────────────────
@@ -1584,6 +1602,11 @@ function byClaimOrder(a: SqlRow, b: SqlRow): number {
 
 function byPriorityNewest(a: SqlRow, b: SqlRow): number {
   return Number(a.priority) - Number(b.priority) || Number(b.seq) - Number(a.seq);
+}
+
+/** The newest `keep` lines of `logs`. */
+function newest(logs: string[], keep: number): string[] {
+  return keep === 0 ? [] : logs.slice(-keep);
 }
 
 /** The end of the fixed window `now` is in: a window's row is keyed by it (see `MIGRATIONS`). */

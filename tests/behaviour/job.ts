@@ -60,26 +60,36 @@ export function jobCases(s: Suite): void {
       assert.equal(await parent.isWaitingChildren(), false);
     });
 
-    s.test('clearLogs removes every line at once; keepLogs other than 0 is refused', async ({ queue }) => {
+    s.test('clearLogs(keepLogs) keeps the newest lines; clearLogs() removes them all; bad keepLogs refused', async ({ queue }) => {
       const qu = queue();
       const job = await qu.add('x', 1);
-      for (const line of ['a', 'b', 'c']) await job.log(line);
-      await assert.rejects(
-        () => job.clearLogs(2),
-        (e: unknown) =>
-          e instanceof InvalidArgumentError && e.option === 'keepLogs' && e.value === 2,
-      );
-      await assert.rejects(() => job.clearLogs(-1), InvalidArgumentError);
-      assert.deepEqual((await qu.getJob(job.id))?.logs, ['a', 'b', 'c']);
+      for (const line of ['a', 'b', 'c', 'd']) await job.log(line);
+      for (const bad of [-1, 1.5, NaN, '2']) {
+        await assert.rejects(
+          () => job.clearLogs(bad as number),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && e.option === 'keepLogs' && Object.is(e.value, bad),
+          `keepLogs ${String(bad)}`,
+        );
+      }
+      assert.deepEqual((await qu.getJob(job.id))?.logs, ['a', 'b', 'c', 'd']);
+      const loaded = await qu.getJob(job.id);
+      await loaded!.clearLogs(2);
+      assert.deepEqual(loaded!.logs, ['c', 'd']);
+      assert.deepEqual(await qu.getJobLogs(job.id), { logs: ['c', 'd'], count: 2 });
+      await job.clearLogs(5);
+      assert.deepEqual(await qu.getJobLogs(job.id), { logs: ['c', 'd'], count: 2 });
+      assert.equal(await job.log('e'), 3);
       await job.clearLogs();
       assert.deepEqual(job.logs, []);
       assert.deepEqual(await qu.getJobLogs(job.id), { logs: [], count: 0 });
-      assert.equal(await job.log('d'), 1);
+      assert.equal(await job.log('f'), 1);
       await job.clearLogs(0);
       assert.deepEqual((await qu.getJob(job.id))?.logs, []);
       assert.equal(await job.getState(), 'waiting');
       await job.remove();
       await assert.rejects(() => job.clearLogs(), JobNotFoundError);
+      await assert.rejects(() => job.clearLogs(2), JobNotFoundError);
     });
 
     s.test('moveToDelayed and extendLock act for the lock holder only and check their input', async ({ queue, store }) => {

@@ -269,6 +269,40 @@ function raceCases(
       assert.equal(await store.countJobs(q, 'waiting'), 1);
     }));
 
+  s.test(`${label}: addLog racing trimLogs: every line after the trim kept, none twice`, (store) =>
+    using(store, async (all) => {
+      const q = uniqueQueue();
+      // P old lines, then N appends racing one trim to K lines. With P > K + N, an append's
+      // returned count says on which side of the trim it landed: above P before, at most K + N
+      // after. The atomic history is then fully known, and the lines must match it.
+      const P = 30, K = 5, N = 20;
+      const round = async (at: number) => {
+        const id = await store.saveJob(q, job(q));
+        const old = Array.from({ length: P }, (_, i) => `old-${i}`);
+        for (const line of old) await store.addLog(q, id, line);
+        const calls: Array<Promise<number>> = [];
+        let trim!: Promise<number>;
+        for (let i = 0; i < N; i++) {
+          if (i === at) trim = all[i % all.length].trimLogs(q, id, K);
+          calls.push(all[(i + 1) % all.length].addLog(q, id, `new-${i}`));
+        }
+        const [counts, kept] = await Promise.all([Promise.all(calls), trim]);
+        assert.equal(kept, K);
+        const byCount = (side: (n: number) => boolean) =>
+          counts.map((n, i) => ({ n, line: `new-${i}` })).filter(({ n }) => side(n))
+            .sort((a, b) => a.n - b.n);
+        const before = byCount((n) => n > P);
+        const after = byCount((n) => n <= K + N);
+        assert.equal(before.length + after.length, N, `counts ${counts}`);
+        assert.deepEqual(before.map(({ n }) => n), before.map((_, i) => P + 1 + i));
+        assert.deepEqual(after.map(({ n }) => n), after.map((_, i) => K + 1 + i));
+        const expected = [...old, ...before.map(({ line }) => line)].slice(-K)
+          .concat(after.map(({ line }) => line));
+        assert.deepEqual((await store.getJob(q, id))?.logs, expected);
+      };
+      await Promise.all([0, 10, 19].map(round));
+    }));
+
   s.test(`${label}: racing completions with the same token: exactly one wins`, (store) =>
     using(store, async (all) => {
       const q = uniqueQueue();

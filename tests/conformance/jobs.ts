@@ -6,7 +6,13 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { GroupFullError, InvalidArgumentError, JobStateError, type NewJob } from '@conveyor/shared';
+import {
+  GroupFullError,
+  InvalidArgumentError,
+  JobNotFoundError,
+  JobStateError,
+  type NewJob,
+} from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
 import { claim, delayedJob, job, saveFamily, saveN, type Suite, uniqueQueue } from './context.ts';
 
@@ -521,6 +527,35 @@ export function jobCases(s: Suite): void {
       assert.equal(await store.addLog(q, id, 'four', 5), 3);
       assert.deepEqual((await store.getJob(q, id))?.logs, ['two', 'three', 'four']);
       assert.equal(await store.addLog(q, 'missing', 'x'), 0);
+    });
+
+    s.test('trimLogs keeps the newest lines without adding one; 0 clears; refuses a missing job and a bad keep', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      assert.equal(await store.trimLogs(q, id, 3), 0, 'no lines yet');
+      for (const line of ['one', 'two', 'three', 'four', 'five']) await store.addLog(q, id, line);
+      assert.equal(await store.trimLogs(q, id, 3), 3);
+      assert.deepEqual((await store.getJob(q, id))?.logs, ['three', 'four', 'five']);
+      assert.equal(await store.trimLogs(q, id, 10), 3, 'fewer lines than keep: all kept');
+      assert.deepEqual((await store.getJob(q, id))?.logs, ['three', 'four', 'five']);
+      assert.equal(await store.addLog(q, id, 'six'), 4, 'lines go on after a trim');
+      for (const bad of [-1, 1.5, NaN, Infinity, '2', null, undefined]) {
+        await assert.rejects(
+          async () => await store.trimLogs(q, id, bad as number),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && e.option === 'keep' && Object.is(e.value, bad),
+          `keep ${String(bad)}`,
+        );
+      }
+      assert.deepEqual((await store.getJob(q, id))?.logs, ['three', 'four', 'five', 'six']);
+      await assert.rejects(
+        async () => await store.trimLogs(q, 'missing', 1),
+        (e: unknown) => e instanceof JobNotFoundError && e.jobId === 'missing' && e.queueName === q,
+      );
+      assert.equal(await store.trimLogs(q, id, 1), 1);
+      assert.deepEqual((await store.getJob(q, id))?.logs, ['six']);
+      assert.equal(await store.trimLogs(q, id, 0), 0);
+      assert.deepEqual((await store.getJob(q, id))?.logs, []);
     });
 
     s.test('returned jobs are copies: mutating them changes nothing stored', async (store) => {
