@@ -936,10 +936,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
    */
   async #backOff(): Promise<void> {
     const limiter = this.#fetchOpts.limiter;
-    if (limiter) {
-      await this.#manualLimit();
-      if (this.#limitedUntil > Date.now()) return;
-    }
+    // The store's answer decides: a limit this worker learnt earlier may outlast by a few ms
+    // the store's own (it started counting later), and must not skip the back-off.
+    if (limiter && await this.#manualLimit() && this.#limitedUntil > Date.now()) return;
     this.#backOffUntil = Date.now() + (limiter?.duration ?? this.#pollInterval);
   }
 
