@@ -882,8 +882,12 @@ export class Queue<D = unknown, R = unknown> {
   }
 
   /**
-   * Removes everything of the queue. Throws (code `QUEUE_ACTIVE`) if jobs are active, unless
-   * `force`.
+   * Removes everything of the queue: its jobs in every state, pauses, schedulers and rate
+   * limits. Flows across queues stay whole, as with {@linkcode Job.remove}: the children (and
+   * their descendants) of the queue's jobs in other queues are removed too, and a parent in
+   * another queue counts a removed unfinished child as done (with none left, a parent waiting
+   * for its children moves on). Throws a `ConveyorError` with code `QUEUE_ACTIVE`, removing
+   * nothing, if any of those jobs is active, unless `force`.
    *
    * @example
    * ```ts

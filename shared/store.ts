@@ -364,8 +364,19 @@ export interface StoreInterface {
 
   /**
    * Removes everything the store keeps for a queue: jobs in every state, pauses, schedulers,
-   * rate-limit windows. Without `force`, if jobs are active it throws a `ConveyorError` with
-   * code `QUEUE_ACTIVE` and removes nothing.
+   * rate-limit windows, in one atomic step. Flows that cross queues are left whole, as
+   * `removeJob` leaves them:
+   * - the descendants of the queue's jobs in other queues are removed too, whatever their state
+   *   (`removed` is published in their queues; the obliterated queue's own jobs go without it);
+   * - a job of the queue whose parent is in another queue (and stays) counts as removed for that
+   *   parent, as with `removeJob`: when the job was unfinished and had not counted yet, the
+   *   parent's pending count goes down, and a `waiting-children` parent left with none moves on
+   *   to `waiting` (or `delayed`, as in `completeJobs`).
+   *
+   * Without `force`, when one of these jobs is active (in the queue, or a descendant elsewhere)
+   * it throws a `ConveyorError` with code `QUEUE_ACTIVE` naming that job (`queueActiveError`),
+   * and removes nothing. With `force`, active jobs go too: their workers can no longer finish
+   * them.
    */
   obliterate(queueName: string, opts?: { force?: boolean }): Promise<void>;
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { InvalidArgumentError, JobNotFoundError, JobStateError } from './errors.ts';
+import { ConveyorError, InvalidArgumentError, JobNotFoundError, JobStateError } from './errors.ts';
 
 /**
  * The state a job is in.
@@ -536,6 +536,30 @@ const REMOVABLE_STATES: readonly JobState[] = [
  */
 export function activeRemovalError(queueName: string, jobId: string): JobStateError {
   return new JobStateError(queueName, jobId, 'remove', REMOVABLE_STATES, 'active');
+}
+
+/**
+ * The error of an `obliterate` without `force` that found a job active: one of the queue's own
+ * jobs or a descendant of one of them in another queue (`activeQueue` / `activeId` name it).
+ * Code `QUEUE_ACTIVE`; every store refuses with this one, and removes nothing.
+ *
+ * @example
+ * ```ts
+ * import { queueActiveError } from '@conveyor/shared';
+ * const e = queueActiveError('parents', 'children', '7');
+ * console.log(e.code, e.message);
+ * // QUEUE_ACTIVE cannot obliterate queue parents: job children/7 is active (use force: true)
+ * ```
+ */
+export function queueActiveError(
+  queueName: string,
+  activeQueue: string,
+  activeId: string,
+): ConveyorError {
+  return new ConveyorError(
+    'QUEUE_ACTIVE',
+    `cannot obliterate queue ${queueName}: job ${activeQueue}/${activeId} is active (use force: true)`,
+  );
 }
 
 /**

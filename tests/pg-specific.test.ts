@@ -205,6 +205,43 @@ describe('pg-specific', () => {
       await ran();
     });
 
+    it('a version-6 schema (remove_set with five arguments) migrates to one remove_set', {
+      timeout: 30_000,
+    }, async () => {
+      const schema = freshSchema();
+      const first = await open({ schema });
+      await first.disconnect();
+      // Back to version 6: remove_set without its sixth argument, and no obliterate function.
+      await backTo(schema, 6);
+      await admin.unsafe(`DROP FUNCTION "${schema}".obliterate(text, boolean)`);
+      await admin.unsafe(`DROP FUNCTION "${schema}".remove_set(text[], text[], boolean, text[],
+        boolean, text)`);
+      await admin.unsafe(`CREATE FUNCTION "${schema}".remove_set(qs text[], ids text[],
+        unless_active boolean DEFAULT false, states text[] DEFAULT NULL,
+        finished boolean DEFAULT false) RETURNS integer
+        LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'old remove_set'; END $$`);
+      const store = await open({ schema });
+      const [{ n }] = await admin.unsafe(
+        `SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'remove_set'
+           AND pronamespace = $1::regnamespace`,
+        [`"${schema}"`],
+      );
+      assert.equal(n, 1);
+      const q = uniqueQueue();
+      const kids = uniqueQueue('kids');
+      await store.saveJob(q, job(q, 'p', {}, { jobId: 'p' }));
+      await store.saveJob(
+        kids,
+        newJob(kids, 'c', {}, { jobId: 'c' }, {
+          parentId: 'p',
+          parentQueueName: q,
+        }),
+      );
+      await store.obliterate(q);
+      assert.equal(await store.getJob(kids, 'c'), null);
+      await ran();
+    });
+
     it('autoMigrate: false refuses a missing, old or newer schema with StoreError', {
       timeout: 30_000,
     }, async () => {

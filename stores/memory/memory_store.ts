@@ -12,7 +12,6 @@ import {
   checkRemoveOptions,
   checkToken,
   checkUpdates,
-  ConveyorError,
   DuplicateJobError,
   type FetchOptions,
   flowParentDelay,
@@ -25,6 +24,7 @@ import {
   type JobState,
   type NewJob,
   parentRefusal,
+  queueActiveError,
   refuseTx,
   type RemoveOptions,
   type SaveOptions,
@@ -62,8 +62,9 @@ type Planned = { qs: QueueState; id: string; job: NewJob | null };
  * published, and each further subscriber of the queue gets its own copy. Events are delivered synchronously, in
  * order, right after the change that caused them is complete.
  *
- * Removal: `removeJob`, `drain` and `clean` remove a job with its descendants; `removeOnComplete`
- * / `removeOnFail` and `pruneFinished` remove only the finished job itself.
+ * Removal: `removeJob`, `drain` and `clean` remove a job with its descendants, and `obliterate`
+ * every job of the queue with their descendants in other queues; `removeOnComplete` /
+ * `removeOnFail` and `pruneFinished` remove only the finished job itself.
  *
  * @example
  * ```ts
@@ -623,14 +624,13 @@ export class MemoryStore implements StoreInterface {
     return this.#run(() => {
       const qs = this.#queues.get(queueName);
       if (!qs) return;
-      if (!opts.force && qs.lists.active.size > 0) {
-        throw new ConveyorError(
-          'QUEUE_ACTIVE',
-          `cannot obliterate queue ${queueName}: ${qs.lists.active.size} jobs are active (use force)`,
-        );
-      }
-      const now = Date.now();
       const records = [...qs.jobs.values()];
+      const doomed = this.#family(records);
+      const busy = opts.force ? undefined : doomed.find((r) => r.job.state === 'active');
+      if (busy) throw queueActiveError(queueName, busy.job.queueName, busy.job.id);
+      const now = Date.now();
+      // Their descendants in other queues go as with removeJob (announced there).
+      for (const rec of doomed) if (rec.job.queueName !== queueName) this.#drop(rec, true);
       for (const rec of records) this.#unlink(rec);
       this.#queues.delete(queueName);
       // As removal does: an unfinished job counts as finished for a parent it leaves behind.
@@ -1100,19 +1100,28 @@ export class MemoryStore implements StoreInterface {
 
   /** Removes a job with its descendants, releasing its parent if it was a pending child. */
   #removeTree(rec: StoredJob, now: number, unlessActive = false): void {
-    const doomed: StoredJob[] = [];
-    const collect = (r: StoredJob): void => {
-      doomed.push(r);
-      for (const key of this.#children.get(jobKey(r.job.queueName, r.job.id)) ?? []) {
-        const child = this.#findKey(key);
-        if (child) collect(child);
-      }
-    };
-    collect(rec);
+    const doomed = this.#family([rec]);
     const busy = unlessActive ? doomed.find((r) => r.job.state === 'active') : undefined;
     if (busy) throw activeRemovalError(busy.job.queueName, busy.job.id);
     for (const r of doomed) this.#drop(r, true);
     this.#releaseParent(rec, now, true);
+  }
+
+  /** Jobs and all their descendants, in any queue, each once (the given jobs first). */
+  #family(roots: StoredJob[]): StoredJob[] {
+    const seen = new Set(roots);
+    const all = [...seen];
+    for (let i = 0; i < all.length; i++) {
+      const r = all[i];
+      for (const key of this.#children.get(jobKey(r.job.queueName, r.job.id)) ?? []) {
+        const child = this.#findKey(key);
+        if (child && !seen.has(child)) {
+          seen.add(child);
+          all.push(child);
+        }
+      }
+    }
+    return all;
   }
 
   /**

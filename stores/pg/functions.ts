@@ -155,10 +155,11 @@ $$;
 -- picked stays). With unless_active (removeJob's option): raises conveyor:job_active, with the
 -- active job's queue and id, when one of the jobs is active. With finished (removeOnComplete or
 -- removeOnFail: true): just the given jobs go, without a removed event, as BullMQ drops just
--- the finished job; their children stay (a running one finishes normally).
+-- the finished job; their children stay (a running one finishes normally). With silent (a
+-- queue name: obliterate's), the jobs of that queue go without a removed event.
 CREATE OR REPLACE FUNCTION ${s}.remove_set(qs text[], ids text[],
   unless_active boolean DEFAULT false, states text[] DEFAULT NULL,
-  finished boolean DEFAULT false) RETURNS integer
+  finished boolean DEFAULT false, silent text DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
   r record;
@@ -239,10 +240,34 @@ BEGIN
     SELECT queue, array_agg(id ORDER BY seq) AS ids, count(*) FILTER (WHERE root) AS roots
     FROM del GROUP BY queue
   LOOP
-    IF NOT finished THEN PERFORM ${s}.emit(r.queue, 'removed', r.ids); END IF;
+    IF NOT finished AND r.queue IS DISTINCT FROM silent THEN
+      PERFORM ${s}.emit(r.queue, 'removed', r.ids);
+    END IF;
     total := total + r.roots;
   END LOOP;
   RETURN total;
+END $$;
+
+-- Removes everything of queue q: its jobs with their descendants in other queues, as removeJob
+-- removes a job (remove_set: locked in its order, so racing claims skip them or make this wait;
+-- an unfinished job counts as finished for a parent that stays; removed is published in the
+-- other queues, not in q), then q's pauses, groups, rate-limit rows and schedulers, and dedup
+-- keys and child values no job holds. Without force, raises conveyor:job_active (naming the
+-- job) when one of those jobs is active, and removes nothing. A job saved into q while this runs
+-- (not yet committed when it started) stays, as if saved after it.
+CREATE OR REPLACE FUNCTION ${s}.obliterate(q text, force boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM ${s}.remove_set(array_agg(queue), array_agg(id), NOT force, silent => q)
+  FROM ${s}.jobs WHERE queue = q;
+  DELETE FROM ${s}.dedup d WHERE d.queue = q
+    AND NOT EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.queue = q AND j.id = d.job_id);
+  DELETE FROM ${s}.child_values v WHERE v.parent_queue = q
+    AND NOT EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.queue = q AND j.id = v.parent_id);
+  DELETE FROM ${s}.paused WHERE queue = q;
+  DELETE FROM ${s}.groups WHERE queue = q;
+  DELETE FROM ${s}.rates WHERE queue = q;
+  DELETE FROM ${s}.schedulers WHERE queue = q;
 END $$;
 
 -- What happens after a job failed for good: its parent's policy, removeOnFail, the dedup key.

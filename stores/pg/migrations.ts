@@ -210,6 +210,12 @@ const v7 = ({ s }: SchemaNames): string =>
 // Functions: claim_limited keys windows by their end.
 const v8 = ({ s }: SchemaNames): string => `DELETE FROM ${s}.rates WHERE key <> 'manual';`;
 
+// Version 9: functions only (and a new one, obliterate: a queue's jobs go with their
+// descendants in other queues, through remove_set). remove_set gains a defaulted argument
+// (silent), so the five-argument version is dropped: it would make calls ambiguous.
+const v9 = ({ s }: SchemaNames): string =>
+  `DROP FUNCTION IF EXISTS ${s}.remove_set(text[], text[], boolean, text[], boolean);`;
+
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
  * them runs, so a change to a function needs a new version here.
@@ -223,6 +229,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 6, sql: v6 },
   { version: 7, sql: v7 },
   { version: 8, sql: v8 },
+  { version: 9, sql: v9 },
 ];
 
 /** The schema version this code expects. */

@@ -351,24 +351,7 @@ export function buildQueries(n: SchemaNames) {
     drain: `SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false, ARRAY[${PENDING_LIST}])
       AS n FROM ${s}.jobs
       WHERE queue = $1::text AND state IN (${PENDING_LIST})`,
-    /**
-     * Locks every job of the queue (claims skip them until the obliteration commits) and counts
-     * the active ones, in one step.
-     */
-    lockQueue: `SELECT count(*) FILTER (WHERE state = 'active')::integer AS active
-      FROM (SELECT state FROM ${s}.jobs WHERE queue = $1::text FOR UPDATE) x`,
-    obliterate: [
-      // Unfinished children count as finished for their parents in other queues, as on removal.
-      `SELECT ${s}.child_done(pq, pid, n) FROM (SELECT parent_queue AS pq, parent_id AS pid,
-          count(*)::integer AS n FROM ${s}.jobs
-        WHERE queue = $1::text AND parent_queue <> $1::text AND state NOT IN ${TERMINAL}
-          AND NOT counted
-        GROUP BY 1, 2 ORDER BY 1, 2) x`,
-      ...['jobs', 'dedup', 'paused', 'groups', 'rates', 'schedulers'].map((t) =>
-        `DELETE FROM ${s}.${t} WHERE queue = $1::text`
-      ),
-      `DELETE FROM ${s}.child_values WHERE parent_queue = $1::text`,
-    ],
+    obliterate: `SELECT ${s}.obliterate($1::text, $2::boolean) AS _o`,
     listQueues: `SELECT queue FROM (SELECT DISTINCT queue FROM ${s}.jobs
       UNION SELECT queue FROM ${s}.schedulers) x ORDER BY queue`,
     childDone: `SELECT ${s}.child_done($1::text, $2::text, 1) AS state`,

@@ -32,9 +32,9 @@ import {
   checkUpdates,
   jobFromRow,
   parentRefusal,
+  queueActiveError,
 } from '@conveyor/shared';
 import {
-  ConveyorError,
   DuplicateJobError,
   GroupFullError,
   InvalidArgumentError,
@@ -395,10 +395,8 @@ export class PgStore implements StoreInterface {
     const unlessActive = checkRemoveOptions(options);
     await this.#run(this.#x(), this.#core.q.removeJob, [queueName, jobId, unlessActive])
       .catch((e) => {
-        const err = e as { message?: string; detail?: string };
-        if (err.message !== 'conveyor:job_active' || !err.detail) throw e;
-        const busy = JSON.parse(err.detail) as { queue: string; id: string };
-        throw activeRemovalError(busy.queue, busy.id);
+        const busy = activeJob(e);
+        throw busy ? activeRemovalError(busy.queue, busy.id) : e;
       });
   }
 
@@ -762,14 +760,11 @@ export class PgStore implements StoreInterface {
 
   /** Removes everything of a queue; refuses with active jobs unless `force`. */
   async obliterate(queueName: string, opts: { force?: boolean } = {}): Promise<void> {
-    await this.#atomic(async (x) => {
-      // Locked first: a job claimed from now on would otherwise be deleted while it runs.
-      const [{ active }] = await this.#run(x, this.#core.q.lockQueue, [queueName]);
-      if (!opts.force && Number(active) > 0) {
-        throw new ConveyorError('QUEUE_ACTIVE', `queue ${queueName} has active jobs`);
-      }
-      for (const text of this.#core.q.obliterate) await this.#run(x, text, [queueName]);
-    });
+    await this.#run(this.#x(), this.#core.q.obliterate, [queueName, opts.force === true])
+      .catch((e) => {
+        const busy = activeJob(e);
+        throw busy ? queueActiveError(queueName, busy.queue, busy.id) : e;
+      });
   }
 
   /** Names of the queues with jobs or schedulers. */
@@ -1048,6 +1043,13 @@ export class PgStore implements StoreInterface {
     }
     return (x as postgres.TransactionSql).savepoint((t) => fn(t)) as Promise<T>;
   }
+}
+
+/** The job named by remove_set's `conveyor:job_active` error, or null for any other error. */
+function activeJob(e: unknown): { queue: string; id: string } | null {
+  const err = e as { message?: string; detail?: string };
+  if (err.message !== 'conveyor:job_active' || !err.detail) return null;
+  return JSON.parse(err.detail) as { queue: string; id: string };
 }
 
 /**

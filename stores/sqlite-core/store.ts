@@ -18,7 +18,6 @@ import {
   checkRemoveOptions,
   checkToken,
   checkUpdates,
-  ConveyorError,
   DuplicateJobError,
   type FetchOptions,
   flowParentDelay,
@@ -33,6 +32,7 @@ import {
   type NewJob,
   parentRefusal,
   PAUSE_ALL,
+  queueActiveError,
   type RateLimit,
   refuseTx,
   type RemoveOnFinish,
@@ -1168,10 +1168,6 @@ export class SqliteStoreBase implements StoreInterface {
   // ───────────────────────────── removing ─────────────────────────────
 
   /**
-   * Removes a job and its descendants (any queue) inside the running transaction. An
-   * unfinished child counts as finished for its parent. Publishes `removed` when `announce`.
-   */
-  /**
    * `removeOnComplete` / `removeOnFail: true`: just the finished job goes, with the values kept
    * for it as a parent, and without a `removed` event (BullMQ drops just the job's key); its
    * children stay, and a running one finishes normally.
@@ -1185,21 +1181,42 @@ export class SqliteStoreBase implements StoreInterface {
     );
   }
 
-  #removeTree(queue: string, id: string, unlessActive = false): void {
-    const rows = this.#all(
+  /** The jobs selected by `where` and all their descendants (any queue), each once, by seq. */
+  #family(where: string, ...params: SqlValue[]): SqlRow[] {
+    return this.#all(
       `WITH RECURSIVE tree(seq, queue, id, name, state, parent_id, parent_queue) AS (
-         SELECT seq, queue, id, name, state, parent_id, parent_queue FROM conveyor_jobs WHERE queue = ? AND id = ?
-         UNION ALL
+         SELECT seq, queue, id, name, state, parent_id, parent_queue FROM conveyor_jobs WHERE ${where}
+         UNION
          SELECT c.seq, c.queue, c.id, c.name, c.state, c.parent_id, c.parent_queue
          FROM conveyor_jobs c JOIN tree t ON c.parent_queue = t.queue AND c.parent_id = t.id)
-       SELECT * FROM tree`,
-      queue,
-      id,
+       SELECT * FROM tree ORDER BY seq`,
+      ...params,
     );
-    if (rows.length === 0) return;
+  }
+
+  /** Removes a job and its descendants (any queue) inside the running transaction. */
+  #removeTree(queue: string, id: string, unlessActive = false): void {
+    const rows = this.#family('queue = ? AND id = ?', queue, id);
     const busy = unlessActive ? rows.find((r) => r.state === 'active') : undefined;
     if (busy) throw activeRemovalError(String(busy.queue), String(busy.id));
-    this.#releaseParent(rows[0].seq, true);
+    this.#removeRows(rows);
+  }
+
+  /**
+   * Removes the rows of `#family` inside the running transaction: an unfinished job whose parent
+   * stays counts as finished for it, the values kept for the jobs as parents go, and `removed`
+   * is published for each job outside the `silent` queue. The jobs of the `silent` queue
+   * (`obliterate`'s) all go, so a parent there does not stay.
+   */
+  #removeRows(rows: SqlRow[], silent?: string): void {
+    if (rows.length === 0) return;
+    const gone = new Set(rows.map((r) => `${r.queue}\0${r.id}`));
+    for (const r of rows) {
+      const { parent_queue: pq, parent_id: pid } = r;
+      if (pid !== null && pq !== silent && !gone.has(`${pq}\0${pid}`)) {
+        this.#releaseParent(r.seq, true);
+      }
+    }
     this.#run(
       'DELETE FROM conveyor_jobs WHERE seq IN (SELECT value FROM json_each(?))',
       JSON.stringify(rows.map((r) => Number(r.seq))),
@@ -1209,7 +1226,9 @@ export class SqliteStoreBase implements StoreInterface {
          (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`,
       JSON.stringify(rows.map((r) => [String(r.queue), String(r.id)])),
     );
-    for (const r of rows) this.#emit('removed', String(r.queue), String(r.id), String(r.name));
+    for (const r of rows) {
+      if (r.queue !== silent) this.#emit('removed', String(r.queue), String(r.id), String(r.name));
+    }
   }
 
   /**
@@ -1288,24 +1307,22 @@ export class SqliteStoreBase implements StoreInterface {
   /** Removes everything kept for a queue (refuses while jobs are active, unless `force`). */
   async obliterate(queueName: string, opts: { force?: boolean } = {}): Promise<void> {
     return this.#write(() => {
-      if (!opts.force) {
-        const row = this.#get(
-          "SELECT count(*) AS n FROM conveyor_jobs WHERE queue = ? AND state = 'active'",
+      // The queue's jobs go as removeJob removes a job: with their descendants in other queues
+      // (announced there), and an unfinished one counts as finished for a parent that stays.
+      // Read one by one: what links the queue to others (its children elsewhere, with their
+      // descendants, and its jobs whose parent is elsewhere); the rest goes by queue.
+      const linked = this.#family(
+        `(queue = ? AND parent_queue <> ?) OR (parent_queue = ? AND queue <> ? AND EXISTS
+           (SELECT 1 FROM conveyor_jobs p WHERE p.queue = ? AND p.id = conveyor_jobs.parent_id))`,
+        ...Array<string>(5).fill(queueName),
+      );
+      const busy = opts.force ? undefined : linked.find((r) => r.state === 'active') ??
+        this.#get(
+          "SELECT queue, id FROM conveyor_jobs WHERE queue = ? AND state = 'active' LIMIT 1",
           queueName,
         );
-        if (Number(row?.n) > 0) {
-          throw new ConveyorError(
-            'QUEUE_ACTIVE',
-            `cannot obliterate queue ${queueName}: ${row?.n} jobs are active (use force: true)`,
-          );
-        }
-      }
-      // As removal does: an unfinished job counts as finished for a parent in another queue.
-      const orphaning = this.#all(
-        'SELECT seq FROM conveyor_jobs WHERE queue = ? AND parent_queue <> queue ORDER BY seq',
-        queueName,
-      );
-      for (const row of orphaning) this.#releaseParent(row.seq, true);
+      if (busy) throw queueActiveError(queueName, String(busy.queue), String(busy.id));
+      this.#removeRows(linked, queueName);
       for (
         const table of [
           'conveyor_jobs',

@@ -517,6 +517,54 @@ function raceCases(
       }));
     }));
 
+  s.test(`${label}: obliterate racing completions in other queues leaves no broken link`, (store) =>
+    using(store, async (all) => {
+      await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+        const a = uniqueQueue('a');
+        const b = uniqueQueue('b');
+        // p (a) <- c (b): c goes with p. q (b) <- d (a), e (b): q counts d off and e completes.
+        const at = (queue: string, id: string, pending: number, parent?: string[]) => ({
+          queueName: queue,
+          job: job(queue, id, {}, { jobId: id }, {
+            state: pending > 0 ? 'waiting-children' : 'waiting',
+            pendingChildrenCount: pending,
+            parentQueueName: parent?.[0] ?? null,
+            parentId: parent?.[1] ?? null,
+          }),
+        });
+        await store.saveFlow([
+          at(a, 'p', 1),
+          at(b, 'c', 0, [a, 'p']),
+          at(b, 'q', 2),
+          at(a, 'd', 0, [b, 'q']),
+          at(b, 'e', 0, [b, 'q']),
+        ]);
+        const worker = all[i % all.length];
+        const claimed = await worker.fetchNextJobs(b, 'w', 30_000, 2);
+        assert.deepEqual(claimed.map((j) => j.id).sort(), ['c', 'e']);
+        const [done, gone] = await Promise.allSettled([
+          worker.completeJobs(
+            b,
+            claimed.map((j) => ({
+              jobId: j.id,
+              token: j.lockToken!,
+              returnvalue: 1,
+            })),
+          ),
+          all[(i + 1) % all.length].obliterate(a, { force: true }),
+        ]);
+        assert.equal(done.status, 'fulfilled', String((done as PromiseRejectedResult).reason));
+        assert.equal(gone.status, 'fulfilled', String((gone as PromiseRejectedResult).reason));
+        for (const [queue, id] of [[a, 'p'], [b, 'c'], [a, 'd']]) {
+          assert.equal(await store.getJob(queue, id), null, id);
+        }
+        assert.equal((await store.getJob(b, 'e'))?.state, 'completed');
+        const q = await store.getJob(b, 'q');
+        assert.equal(q?.state, 'waiting');
+        assert.equal(q?.pendingChildrenCount, 0);
+      }));
+    }));
+
   s.test(`${label}: 20 parallel saves into a group with maxSize never exceed it`, (store) =>
     using(store, async (all) => {
       const q = uniqueQueue();

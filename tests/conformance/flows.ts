@@ -8,6 +8,7 @@ import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   type ChildFailurePolicy,
+  ConveyorError,
   DuplicateJobError,
   GroupFullError,
   JobNotFoundError,
@@ -870,6 +871,95 @@ export function flowCases(s: Suite): void {
       assert.deepEqual(await store.getChildrenValues(parent.queue, 'p'), { [`${b}:done`]: 'done' });
       await store.obliterate(parent.queue);
       assert.deepEqual(await store.getChildrenValues(parent.queue, 'p'), {});
+    });
+
+    s.test('obliterate removes the descendants of its jobs in other queues', async (store) => {
+      // root (A) <- mid (B) <- leaf, sibling (C); root <- other (B); mid <- back (A).
+      const t = tree();
+      const back = { queue: t.root.queue, id: 'back' };
+      const flow = t.flow.map((n) => n.job.opts.jobId === 'mid' ? node(t.mid, t.root, 3) : n);
+      await store.saveFlow([...flow, node(back, t.mid)]);
+      const keepB = await store.saveJob(t.mid.queue, job(t.mid.queue));
+      const keepC = await store.saveJob(t.leaf.queue, job(t.leaf.queue));
+      await complete(store, t.sibling);
+      const inB = record(store, t.mid.queue);
+      const inC = record(store, t.leaf.queue);
+      await store.obliterate(t.root.queue);
+      // Every descendant goes, wherever it is and whatever its state (sibling completed).
+      for (const ref of [t.root, t.mid, t.other, t.leaf, t.sibling, back]) {
+        assert.equal(await store.getJob(ref.queue, ref.id), null, ref.id);
+      }
+      assert.equal((await store.getJob(t.mid.queue, keepB))?.state, 'waiting');
+      assert.equal((await store.getJob(t.leaf.queue, keepC))?.state, 'waiting');
+      assert.deepEqual(await store.getChildrenValues(t.mid.queue, 'mid'), {});
+      // Their queues hear of it, as with removeJob.
+      for (
+        const [events, id] of [[inB, 'mid'], [inB, 'other'], [inC, 'leaf'], [
+          inC,
+          'sibling',
+        ]] as const
+      ) {
+        await events.until((e) => e.type === 'removed' && e.jobId === id, `removed of ${id}`);
+      }
+      inB.stop();
+      inC.stop();
+    });
+
+    s.test('obliterate treats a parent in another queue as removeJob of the child does', async (store) => {
+      const a = uniqueQueue('a');
+      const b = uniqueQueue('b');
+      // A flow parent with a delay moves on to delayed when its last child goes.
+      const later = { queue: b, id: 'later' };
+      await store.saveFlow([
+        node(later, null, 1, undefined, { delay: 60_000 }),
+        node({ queue: a, id: 'c1' }, later),
+      ]);
+      // An active parent (its child added while it runs) just counts the child off.
+      await store.saveJob(b, job(b, 'running', {}, { jobId: 'running' }));
+      const token = await claimNode(store, { queue: b, id: 'running' });
+      await store.saveJob(
+        a,
+        job(a, 'c2', {}, { jobId: 'c2' }, {
+          parentId: 'running',
+          parentQueueName: b,
+        }),
+      );
+      const before = Date.now();
+      await store.obliterate(a);
+      const parent = await store.getJob(b, 'later');
+      assert.equal(parent?.state, 'delayed');
+      assert.equal(parent?.pendingChildrenCount, 0);
+      assert.ok(parent!.delayUntil >= before + 60_000, 'delayed from the removal');
+      const running = await store.getJob(b, 'running');
+      assert.equal(running?.state, 'active');
+      assert.equal(running?.pendingChildrenCount, 0);
+      assert.equal(await store.moveToWaitingChildren(b, 'running', token), 'none');
+    });
+
+    s.test('obliterate without force refuses while a descendant in another queue is active; nothing removed', async (store) => {
+      const t = tree();
+      await store.saveFlow(t.flow);
+      const token = await claimNode(store, t.leaf);
+      await assert.rejects(store.obliterate(t.root.queue), (e: unknown) => {
+        assert.ok(e instanceof ConveyorError);
+        assert.equal(e.code, 'QUEUE_ACTIVE');
+        assert.ok(e.message.includes(`${t.leaf.queue}/leaf`), e.message);
+        return true;
+      });
+      for (const ref of [t.root, t.mid, t.other, t.sibling]) {
+        assert.notEqual(await store.getJob(ref.queue, ref.id), null, ref.id);
+      }
+      assert.equal(await state(store, t.leaf), 'active');
+      assert.equal((await store.getJob(t.mid.queue, 'mid'))?.pendingChildrenCount, 2);
+      // With force, the running descendant goes too: its worker can no longer finish it.
+      await store.obliterate(t.root.queue, { force: true });
+      for (const ref of [t.root, t.mid, t.other, t.leaf, t.sibling]) {
+        assert.equal(await store.getJob(ref.queue, ref.id), null, ref.id);
+      }
+      assert.deepEqual(
+        await store.completeJobs(t.leaf.queue, [{ jobId: 'leaf', token, returnvalue: 1 }]),
+        [false],
+      );
     });
   });
 }
