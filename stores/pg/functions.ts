@@ -147,7 +147,9 @@ $$;
 -- (or they for it) and never deadlocks with them; a claim skips what is locked here. States are
 -- read after the lock, so two removals (or a removal and a completion) of one child count it
 -- once for its parent. A child added while the descendants were being read (its save held the
--- parent's lock, which this waited for) is found by reading them again under the locks: then
+-- parent's lock, which this waited for) is found by looking for children of the set outside it
+-- once every job of the set is locked (one level down: a job added under that new child has the
+-- child as its parent, so the child is found): then
 -- the locks are given back (the block's subtransaction rolls back) and taken again in order,
 -- with the new child, so a child is never left behind without its parent. Once every job of
 -- the set is locked, no child can be added to any of them until this commits.
@@ -169,6 +171,7 @@ DECLARE
   dd integer[];
   kq text[];
   ki text[];
+  outside bigint;
   total integer := 0;
 BEGIN
   LOOP
@@ -185,9 +188,14 @@ BEGIN
       PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di, dd) AS d(queue, id, depth)
         ON j.queue = d.queue AND j.id = d.id
       ORDER BY d.depth DESC, j.queue, j.id FOR UPDATE OF j;
-      IF EXISTS (SELECT 1 FROM ${s}.family(qs, ids, true) f WHERE NOT EXISTS (
-          SELECT 1 FROM unnest(dq, di) AS d(queue, id) WHERE d.queue = f.queue AND d.id = f.id))
-      THEN
+      -- A child of the set outside it: one level down is enough (a job added under a new child
+      -- has that child as its parent, and the child is found here). A count, not EXISTS: EXISTS
+      -- let the planner pick a nested loop over the whole set, quadratic on a large one.
+      SELECT count(*) FILTER (WHERE e.id IS NULL) INTO outside
+      FROM unnest(dq, di) AS d(queue, id)
+      JOIN ${s}.jobs j ON j.parent_queue = d.queue AND j.parent_id = d.id
+      LEFT JOIN unnest(dq, di) AS e(queue, id) ON e.queue = j.queue AND e.id = j.id;
+      IF outside > 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'CVR01', MESSAGE = 'conveyor:descendants_changed';
       END IF;
       EXIT;

@@ -212,7 +212,8 @@ const v8 = ({ s }: SchemaNames): string => `DELETE FROM ${s}.rates WHERE key <> 
 
 // Version 9: functions only (and a new one, obliterate: a queue's jobs go with their
 // descendants in other queues, through remove_set). remove_set gains a defaulted argument
-// (silent), so the five-argument version is dropped: it would make calls ambiguous.
+// (silent), so the five-argument version is dropped: it would make calls ambiguous. Its check
+// for a child added meanwhile looks one level down instead of reading the whole family again.
 const v9 = ({ s }: SchemaNames): string =>
   `DROP FUNCTION IF EXISTS ${s}.remove_set(text[], text[], boolean, text[], boolean);`;
 
