@@ -137,7 +137,8 @@ function decode(s: string): string {
  */
 function parseJunit(xml: string, runtime: string): Tally {
   const cases: Array<{ name: string; status: 'pass' | 'fail' | 'skip'; detail: string }> = [];
-  const re = /<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
+  // Attributes are read quote-aware: Node writes a `>` in a test's name unescaped.
+  const re = /<testcase\b((?:[^>"]|"[^"]*")*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
   for (const m of xml.matchAll(re)) {
     const attrs = m[1];
     const body = m[3] ?? '';
@@ -165,6 +166,23 @@ function parseJunit(xml: string, runtime: string): Tally {
     }
   }
   return tally;
+}
+
+/**
+ * The JUnit report, once complete (ending in `</testsuites>`): waits up to 15 s for a reporter
+ * still writing, and returns what is there then (null: no report), so that a report cut short is
+ * reported as such rather than counted short without a word.
+ */
+async function readReport(path: string): Promise<string | null> {
+  let xml: string | null = null;
+  for (let i = 0; i < 150; i++) {
+    try {
+      xml = Deno.readTextFileSync(path);
+      if (xml.trimEnd().endsWith('</testsuites>')) return xml;
+    } catch { /* not written yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return xml;
 }
 
 async function runRuntime(runtime: string, env: Record<string, string>): Promise<Tally> {
@@ -201,11 +219,13 @@ async function runRuntime(runtime: string, env: Record<string, string>): Promise
     ];
   }
   const code = await run(cmd, env);
-  let tally: Tally;
-  try {
-    tally = parseJunit(Deno.readTextFileSync(junit), runtime);
-  } catch {
-    tally = { passed: 0, failed: 0, skipped: 0, failures: [] };
+  const xml = await readReport(junit);
+  const tally: Tally = xml === null
+    ? { passed: 0, failed: 0, skipped: 0, failures: [] }
+    : parseJunit(xml, runtime);
+  if (xml !== null && !xml.trimEnd().endsWith('</testsuites>')) {
+    tally.failed++;
+    tally.failures.push(`${runtime}: its JUnit report is incomplete (counted as far as it goes)`);
   }
   if (code !== 0 && tally.failed === 0) {
     tally.failed++;
