@@ -353,6 +353,18 @@ export interface StoreInterface {
    * (`true` is applied at finish time). A job with keep-count `k` is removed when at least `k`
    * newer jobs finished in the same state; a job with keep-age `a` when it finished more than
    * `a` seconds ago. Returns the count removed.
+   *
+   * Each such job is removed as `true` removes it at finish time: just the job, with the
+   * children values kept for it and its deduplication key; its children stay, in any state (a
+   * running one finishes normally with its token, a waiting one can be claimed), and finish
+   * without a parent step. Publishes `removed` for each removed job.
+   *
+   * @example
+   * ```ts
+   * // A parent failed by one child, with removeOnFail: { count: 0 }: it goes, its other
+   * // children stay and run.
+   * const removed = await store.pruneFinished('emails');
+   * ```
    */
   pruneFinished(queueName: string): Promise<number>;
 

@@ -155,10 +155,13 @@ $$;
 -- the set is locked, no child can be added to any of them until this commits.
 -- With states: only roots still in one of these states are removed (a job claimed since it was
 -- picked stays). With unless_active (removeJob's option): raises conveyor:job_active, with the
--- active job's queue and id, when one of the jobs is active. With finished (removeOnComplete or
--- removeOnFail: true): just the given jobs go, without a removed event, as BullMQ drops just
--- the finished job; their children stay (a running one finishes normally). With silent (a
--- queue name: obliterate's), the jobs of that queue go without a removed event.
+-- active job's queue and id, when one of the jobs is active. With finished (finished jobs going
+-- by removeOnComplete / removeOnFail: at finish time, or by their limits in pruneFinished):
+-- just the given jobs go, as BullMQ drops just the finished job; their children stay (a running
+-- one finishes normally, without a parent step). The jobs of pruneFinished (given states) are
+-- locked descendants first, as by any removal (so as not to deadlock with one); at finish time
+-- the caller holds their locks already. With silent (a queue name: obliterate's, and finish
+-- time's), the jobs of that queue go without a removed event.
 CREATE OR REPLACE FUNCTION ${s}.remove_set(qs text[], ids text[],
   unless_active boolean DEFAULT false, states text[] DEFAULT NULL,
   finished boolean DEFAULT false, silent text DEFAULT NULL) RETURNS integer
@@ -175,13 +178,16 @@ DECLARE
   total integer := 0;
 BEGIN
   LOOP
+    -- With finished, just the given jobs, each at its greatest depth below the others (read
+    -- only for pruneFinished: the lock order).
     SELECT array_agg(f.queue), array_agg(f.id), array_agg(f.root), array_agg(f.depth)
-    INTO dq, di, dr, dd FROM ${s}.family(qs, ids, NOT finished) f;
+    INTO dq, di, dr, dd FROM ${s}.family(qs, ids, NOT finished OR states IS NOT NULL) f
+    WHERE f.root OR NOT finished;
     IF finished THEN
-      -- Just the given jobs: no descendants to read again.
-      PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
+      -- No descendant goes: none to read again.
+      PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di, dd) AS d(queue, id, depth)
         ON j.queue = d.queue AND j.id = d.id
-      ORDER BY j.queue, j.id FOR UPDATE OF j;
+      ORDER BY d.depth DESC, j.queue, j.id FOR UPDATE OF j;
       EXIT;
     END IF;
     BEGIN
@@ -204,13 +210,13 @@ BEGIN
     END;
   END LOOP;
   IF states IS NOT NULL THEN
-    -- Keep the roots still in those states, and their descendants.
+    -- Keep the roots still in those states, and their descendants (unless finished).
     SELECT array_agg(j.queue), array_agg(j.id) INTO kq, ki
     FROM ${s}.jobs j JOIN unnest(dq, di, dr) AS d(queue, id, root)
       ON j.queue = d.queue AND j.id = d.id
     WHERE d.root AND j.state = ANY(states);
     SELECT array_agg(f.queue), array_agg(f.id), array_agg(f.root) INTO dq, di, dr
-    FROM ${s}.family(kq, ki, true) f;
+    FROM ${s}.family(kq, ki, NOT finished) f;
   END IF;
   IF dq IS NULL THEN RETURN 0; END IF;
   IF unless_active THEN
@@ -248,7 +254,7 @@ BEGIN
     SELECT queue, array_agg(id ORDER BY seq) AS ids, count(*) FILTER (WHERE root) AS roots
     FROM del GROUP BY queue
   LOOP
-    IF NOT finished AND r.queue IS DISTINCT FROM silent THEN
+    IF r.queue IS DISTINCT FROM silent THEN
       PERFORM ${s}.emit(r.queue, 'removed', r.ids);
     END IF;
     total := total + r.roots;
@@ -301,7 +307,7 @@ BEGIN
     END IF;
   END IF;
   IF j.rf_now THEN
-    PERFORM ${s}.remove_set(ARRAY[q], ARRAY[jid], finished => true);
+    PERFORM ${s}.remove_set(ARRAY[q], ARRAY[jid], finished => true, silent => q);
   END IF;
 END $$;
 
@@ -326,7 +332,9 @@ END $$;
 -- The follow-ups of jobs just completed (the completing statement calls it only when one of them
 -- needs it): a dedup key held without TTL is released, each parent records the child's return
 -- value and counts its finished children (each child once: counted), and removeOnComplete:
--- true removes the job.
+-- true removes the job. The parents are locked (in key order) before the values are recorded:
+-- a parent removed meanwhile alone (removeOnFail at its finish, pruneFinished), whose removal
+-- did not lock this child, is then seen gone, so no value is left behind for it.
 CREATE OR REPLACE FUNCTION ${s}.complete_after(q text, ids text[]) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -336,6 +344,9 @@ BEGIN
   DELETE FROM ${s}.dedup x USING ${s}.jobs j
   WHERE j.queue = q AND j.id = ANY(ids) AND j.dedup_key IS NOT NULL AND j.dedup_expires_at IS NULL
     AND x.queue = q AND x.key = j.dedup_key AND x.job_id = j.id AND x.expires_at IS NULL;
+  PERFORM 1 FROM ${s}.jobs p JOIN ${s}.jobs j ON p.queue = j.parent_queue AND p.id = j.parent_id
+  WHERE j.queue = q AND j.id = ANY(ids)
+  ORDER BY p.queue, p.id FOR UPDATE OF p;
   INSERT INTO ${s}.child_values AS v (parent_queue, parent_id, child_queue, child_id, value)
   SELECT j.parent_queue, j.parent_id, j.queue, j.id, j.returnvalue FROM ${s}.jobs j
   WHERE j.queue = q AND j.id = ANY(ids) AND j.parent_id IS NOT NULL
@@ -356,7 +367,8 @@ BEGIN
   SELECT array_agg(id ORDER BY seq) INTO gone FROM ${s}.jobs
   WHERE queue = q AND id = ANY(ids) AND rc_now;
   IF gone IS NOT NULL THEN
-    PERFORM ${s}.remove_set(array_fill(q, ARRAY[cardinality(gone)]), gone, finished => true);
+    PERFORM ${s}.remove_set(array_fill(q, ARRAY[cardinality(gone)]), gone, finished => true,
+      silent => q);
   END IF;
   RETURN cardinality(ids);
 END $$;

@@ -217,6 +217,12 @@ const v8 = ({ s }: SchemaNames): string => `DELETE FROM ${s}.rates WHERE key <> 
 const v9 = ({ s }: SchemaNames): string =>
   `DROP FUNCTION IF EXISTS ${s}.remove_set(text[], text[], boolean, text[], boolean);`;
 
+// Version 10: functions only. pruneFinished removes just the finished jobs past their limits
+// (remove_set's finished mode, which now publishes removed unless silent), as removeOnComplete /
+// removeOnFail: true does at finish time: their children stay. complete_after locks the parents
+// before it records the children's values, so none is left for a parent removed meanwhile.
+const v10 = (): string => `SELECT 1;`;
+
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
  * them runs, so a change to a function needs a new version here.
@@ -231,6 +237,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 7, sql: v7 },
   { version: 8, sql: v8 },
   { version: 9, sql: v9 },
+  { version: 10, sql: v10 },
 ];
 
 /** The schema version this code expects. */

@@ -346,7 +346,8 @@ export function buildQueries(n: SchemaNames) {
         FROM ${s}.jobs WHERE queue = $1::text AND state IN ${TERMINAL}),
       x AS (SELECT queue, id FROM r, t WHERE ${keepRule('completed', 'rc')}
         OR ${keepRule('failed', 'rf')})
-      SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false, ARRAY[${TERMINAL_LIST}]) AS n
+      SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false, ARRAY[${TERMINAL_LIST}],
+        finished => true) AS n
       FROM x`,
     drain: `SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false, ARRAY[${PENDING_LIST}])
       AS n FROM ${s}.jobs

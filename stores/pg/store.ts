@@ -747,7 +747,11 @@ export class PgStore implements StoreInterface {
     return Number(row.n);
   }
 
-  /** Applies `removeOnComplete` / `removeOnFail` count and age limits; returns how many. */
+  /**
+   * Applies `removeOnComplete` / `removeOnFail` count and age limits; returns how many. Each
+   * job past them goes alone (its children stay), as at finish time; see
+   * {@linkcode StoreInterface.pruneFinished}.
+   */
   async pruneFinished(queueName: string): Promise<number> {
     const [row] = await this.#run(this.#x(), this.#core.q.prune, [queueName]);
     return Number(row.n);

@@ -1168,9 +1168,10 @@ export class SqliteStoreBase implements StoreInterface {
   // ───────────────────────────── removing ─────────────────────────────
 
   /**
-   * `removeOnComplete` / `removeOnFail: true`: just the finished job goes, with the values kept
-   * for it as a parent, and without a `removed` event (BullMQ drops just the job's key); its
-   * children stay, and a running one finishes normally.
+   * Removes just a finished job, with the values kept for it as a parent (its key goes with
+   * its row): `removeOnComplete` / `removeOnFail: true` at finish time, without a `removed`
+   * event (BullMQ drops just the job's key), and `pruneFinished`. Its children stay, a running
+   * one finishes normally, and they finish without a parent step.
    */
   #dropFinished(queue: string, id: string, seq: number): void {
     this.#run('DELETE FROM conveyor_jobs WHERE seq = ?', seq);
@@ -1283,20 +1284,28 @@ export class SqliteStoreBase implements StoreInterface {
     );
   }
 
-  /** Applies the keep-count and keep-age limits of finished jobs. */
+  /**
+   * Applies the keep-count and keep-age limits of finished jobs: each job past them goes alone,
+   * as `removeOnComplete` / `removeOnFail: true` removes it at finish time (its children stay),
+   * and `removed` is published for it.
+   */
   async pruneFinished(queueName: string): Promise<number> {
-    return this.#write(() =>
-      this.#removeWhere(
-        queueName,
-        `seq IN (SELECT seq FROM (
-           SELECT seq, keep_count, keep_age, finished_at,
+    return this.#write(() => {
+      const rows = this.#all(
+        `SELECT seq, id, name FROM (
+           SELECT seq, id, name, keep_count, keep_age, finished_at,
              row_number() OVER (PARTITION BY state ORDER BY finished_at DESC, seq DESC) - 1 AS newer
            FROM conveyor_jobs WHERE queue = ? AND state IN ${FINISHED})
-         WHERE newer >= keep_count OR finished_at < ? - keep_age * 1000)`,
+         WHERE newer >= keep_count OR finished_at < ? - keep_age * 1000 ORDER BY seq`,
         queueName,
         Date.now(),
-      )
-    );
+      );
+      for (const r of rows) {
+        this.#dropFinished(queueName, String(r.id), Number(r.seq));
+        this.#emit('removed', queueName, String(r.id), String(r.name));
+      }
+      return rows.length;
+    });
   }
 
   /** Removes every waiting and delayed job (with descendants). */

@@ -14,7 +14,7 @@ import {
 } from '@conveyor/shared';
 import { FlowProducer, type Job } from '@conveyor/core';
 import { eventually, uniqueQueue } from '../helpers.ts';
-import { next, spy, type Suite } from './context.ts';
+import { collect, gate, next, spy, type Suite } from './context.ts';
 
 /** Registers the flow cases. */
 export function flowCases(s: Suite): void {
@@ -191,6 +191,44 @@ export function flowCases(s: Suite): void {
         assert.equal(bad?.state, 'failed');
       });
     }
+
+    s.test('a parent failed by one child and pruned by its removeOnFail count: its other children still run', async ({ q, worker, queue, flows }) => {
+      const tree = await flows().add({
+        name: 'parent',
+        queueName: q,
+        opts: { removeOnFail: { count: 0 } },
+        // The failing child's own keep-count makes the worker prune after its failure.
+        children: ['bad', 'slow', 'later'].map((name) => ({
+          name,
+          queueName: q,
+          opts: { removeOnFail: { count: 10 } },
+        })),
+      });
+      const slowGate = gate();
+      let slowStarted = false;
+      const w = worker(async (job) => {
+        if (job.name === 'bad') throw new Error('broke');
+        if (job.name === 'slow') {
+          slowStarted = true;
+          await slowGate.promise;
+        }
+        return job.name;
+      }, { concurrency: 2, pruneInterval: 20 });
+      const done = collect<[Job, unknown]>(w, 'completed');
+      await eventually(async () => slowStarted && (await queue().getJob(tree.job.id)) === null, {
+        message: 'the failed parent pruned while slow runs',
+      });
+      slowGate.open();
+      await eventually(() => done.length === 2, { message: 'slow and later completed' });
+      assert.deepEqual(done.map(([j, r]) => [j.name, r]).sort(), [['later', 'later'], [
+        'slow',
+        'slow',
+      ]]);
+      const states = await Promise.all(
+        tree.children!.map(async (c) => (await queue().getJob(c.job.id))?.state),
+      );
+      assert.deepEqual(states, ['failed', 'completed', 'completed']);
+    });
 
     s.test('a flow under an existing job (root opts.parent): the job waits for the root, gets its value, then runs', async ({ q, worker, queue, flows }) => {
       const other = uniqueQueue('sub');

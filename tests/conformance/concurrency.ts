@@ -449,8 +449,34 @@ function raceCases(
         );
         assert.deepEqual(failed.value, [true]);
         assert.deepEqual(completed.value, [true]);
-        // The parent failed and was removed on failure.
+        // The parent failed and was removed on failure, and no value is left for it.
         assert.equal(await store.getJob(q, 'p'), null);
+        assert.deepEqual(await store.getChildrenValues(q, 'p'), {}, q);
+      }));
+    }));
+
+  s.test(`${label}: pruning a failed parent while its child completes leaves the child whole`, (store) =>
+    using(store, async (all) => {
+      const queues = Array.from({ length: 30 }, () => uniqueQueue());
+      for (const q of queues) {
+        await saveFamily(store, q, 'p', ['bad', 'good'], { removeOnFail: { count: 0 } });
+      }
+      await Promise.all(queues.map(async (q, i) => {
+        const [a, b] = [all[i % all.length], all[(i + 1) % all.length]];
+        const c = Object.fromEntries(
+          (await a.fetchNextJobs(q, 'w', 30_000, 2)).map((j) => [j.id, j.lockToken!]),
+        );
+        await a.failJobs(q, [{ jobId: 'bad', token: c.bad, reason: 'broke' }]);
+        const [pruned, completed] = await Promise.all([
+          a.pruneFinished(q),
+          b.completeJobs(q, [{ jobId: 'good', token: c.good, returnvalue: 1 }]),
+        ]);
+        assert.equal(pruned, 1, q);
+        assert.deepEqual(completed, [true], q);
+        assert.equal(await store.getJob(q, 'p'), null, q);
+        assert.equal((await store.getJob(q, 'good'))?.state, 'completed', q);
+        // No value is left for the parent that is gone.
+        assert.deepEqual(await store.getChildrenValues(q, 'p'), {}, q);
       }));
     }));
 

@@ -7,7 +7,17 @@ import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConveyorError, type StoreInterface } from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
-import { claim, delayedJob, ids, job, saveN, type Suite, uniqueQueue } from './context.ts';
+import {
+  claim,
+  delayedJob,
+  ids,
+  job,
+  record,
+  saveFamily,
+  saveN,
+  type Suite,
+  uniqueQueue,
+} from './context.ts';
 
 /** Claims and completes the next job of `q`, returning its id. */
 async function completeNext(
@@ -238,6 +248,105 @@ export function queryCases(s: Suite): void {
       });
       assert.equal(await store.getJob(q, short), null);
       assert.equal((await store.getJob(q, long))?.state, 'completed');
+    });
+
+    s.test('pruneFinished removes a failed parent alone: its active child completes, its waiting child runs', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      // A parent failed by one child while the others are still running or waiting.
+      await saveFamily(store, q, 'p', ['bad', 'running', 'queued'], { removeOnFail: { count: 0 } });
+      const c = Object.fromEntries(
+        (await store.fetchNextJobs(q, 'w', 30_000, 2, { jobName: 'c' })).map((j) => [
+          j.id,
+          j.lockToken!,
+        ]),
+      );
+      assert.deepEqual(Object.keys(c).sort(), ['bad', 'running']);
+      await store.failJobs(q, [{ jobId: 'bad', token: c.bad, reason: 'broke' }]);
+      assert.equal((await store.getJob(q, 'p'))?.state, 'failed');
+      assert.equal(await store.pruneFinished(q), 1);
+      assert.equal(await store.getJob(q, 'p'), null, 'the failed parent is pruned');
+      assert.equal((await store.getJob(q, 'bad'))?.state, 'failed', 'a finished child stays');
+      assert.equal((await store.getJob(q, 'running'))?.state, 'active', 'a running child stays');
+      assert.equal((await store.getJob(q, 'queued'))?.state, 'waiting', 'a waiting child stays');
+      // The running child finishes with its token, and the waiting one is claimed and runs,
+      // each without a parent step.
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: 'running', token: c.running, returnvalue: 1 }]),
+        [true],
+      );
+      const queued = await claim(store, q);
+      assert.equal(queued.id, 'queued');
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: 'queued', token: queued.lockToken, returnvalue: 2 }]),
+        [true],
+      );
+      assert.equal((await store.getJob(q, 'running'))?.state, 'completed');
+      assert.equal((await store.getJob(q, 'queued'))?.state, 'completed');
+      assert.equal(await store.getJob(q, 'p'), null);
+      assert.deepEqual(await store.getChildrenValues(q, 'p'), {});
+      // Events of a queue arrive in order: past this one, a removal of a child would be here.
+      await rec.until((e) => e.jobId === 'queued' && e.type === 'completed', 'the last completion');
+      assert.deepEqual(
+        rec.events.filter((e) => e.type === 'removed').map((e) => e.jobId),
+        ['p'],
+        'pruning publishes removed for the pruned job only',
+      );
+      rec.stop();
+    });
+
+    s.test('pruneFinished removes a completed parent alone, with its children values and its key', async (store) => {
+      const q = uniqueQueue();
+      const keep = { removeOnComplete: { count: 1 } };
+      const dedup = { key: 'k', ttl: 3_600_000 };
+      await store.saveJob(q, job(q, 'p', {}, { ...keep, jobId: 'p', deduplication: dedup }));
+      const p = await claim(store, q);
+      // Children added to the running parent (opts.parent): it completes without them.
+      const parent = { parentId: 'p', parentQueueName: q };
+      for (const id of ['done', 'running', 'queued']) {
+        await store.saveJob(q, job(q, 'c', {}, { jobId: id }, parent));
+      }
+      const done = await claim(store, q);
+      assert.equal(done.id, 'done');
+      await store.completeJobs(q, [{ jobId: 'done', token: done.lockToken, returnvalue: 'v' }]);
+      const running = await claim(store, q);
+      assert.equal(running.id, 'running');
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: 'p', token: p.lockToken, returnvalue: 0 }]),
+        [true],
+      );
+      await tick();
+      // One newer completed job: the parent is past its keep-count of 1.
+      await store.saveJob(q, job(q, 'later', {}, { jobId: 'later' }));
+      const later = await store.fetchNextJob(q, 'w', 30_000, { jobName: 'later' });
+      await store.completeJobs(q, [{ jobId: 'later', token: later!.lockToken!, returnvalue: 0 }]);
+      assert.deepEqual(await store.getChildrenValues(q, 'p'), { [`${q}:done`]: 'v' });
+      // The key's TTL keeps it held by the finished parent, until the parent goes.
+      assert.equal(await store.saveJob(q, job(q, 'x', {}, { deduplication: dedup })), 'p');
+      assert.equal(await store.pruneFinished(q), 1);
+      assert.equal(await store.getJob(q, 'p'), null, 'the completed parent is pruned');
+      assert.deepEqual(await store.getChildrenValues(q, 'p'), {}, 'its children values go');
+      assert.equal(await store.findByDeduplicationKey(q, 'k'), null, 'its key is released');
+      assert.equal((await store.getJob(q, 'done'))?.state, 'completed', 'a finished child stays');
+      assert.equal((await store.getJob(q, 'running'))?.state, 'active', 'a running child stays');
+      assert.equal((await store.getJob(q, 'queued'))?.state, 'waiting', 'a waiting child stays');
+      assert.deepEqual(
+        await store.completeJobs(q, [{
+          jobId: 'running',
+          token: running.lockToken,
+          returnvalue: 1,
+        }]),
+        [true],
+      );
+      const queued = await claim(store, q);
+      assert.equal(queued.id, 'queued');
+      assert.deepEqual(
+        await store.completeJobs(q, [{ jobId: 'queued', token: queued.lockToken, returnvalue: 2 }]),
+        [true],
+      );
+      // No value is kept for the parent that is gone.
+      assert.deepEqual(await store.getChildrenValues(q, 'p'), {});
+      assert.notEqual(await store.saveJob(q, job(q, 'x', {}, { deduplication: dedup })), 'p');
     });
 
     s.test('drain removes waiting and delayed jobs only', async (store) => {
