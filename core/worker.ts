@@ -1020,8 +1020,6 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     for (const id of result.failed) this.emit('stalled', id);
     for (const row of result.failedJobs) {
       if (keeps(row.opts.removeOnFail)) this.#pruneDue = true;
-    }
-    for (const row of result.failedJobs) {
       const job = new Job<D, R>(this.store, row);
       this.emit('failed', job, new Error(row.failedReason ?? STALLED_REASON));
     }

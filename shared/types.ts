@@ -624,7 +624,12 @@ export function checkMoveToDelayed(token: unknown, delayUntil: unknown): void {
  * checkInteger('keep', 2, 0); // fine
  * ```
  */
-export function checkInteger(option: string, value: unknown, min: number, max = Infinity): void {
+export function checkInteger(
+  option: string,
+  value: unknown,
+  min: number,
+  max = Infinity,
+): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
     throw new InvalidArgumentError(option, value, `a whole number ${range}`);

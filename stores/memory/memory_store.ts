@@ -42,7 +42,7 @@ import { Emitter, type Listener } from './emitter.ts';
 import { NO_GROUP, QueueState, type StoredJob } from './queue_state.ts';
 import { selectNext } from './select.ts';
 import { copyJob, copyValue, EMPTY_LIST, groupOf, toStored } from './copy.ts';
-import { checkFetchOptions, checkMs, checkState, wholeNumber } from './validate.ts';
+import { checkFetchOptions, checkMs, checkState } from './validate.ts';
 
 const STALLED_REASON = 'job stalled more than allowable limit';
 
@@ -182,7 +182,7 @@ export class MemoryStore implements StoreInterface {
   /** Appends a log line; see {@linkcode StoreInterface.addLog}. */
   addLog(queueName: string, jobId: string, line: string, keepLogs?: number): Promise<number> {
     return this.#run(() => {
-      if (keepLogs !== undefined) wholeNumber('keepLogs', keepLogs, 0);
+      if (keepLogs !== undefined) checkInteger('keepLogs', keepLogs, 0);
       const rec = this.#find(queueName, jobId);
       if (!rec) return 0;
       let logs = rec.job.logs;
@@ -243,7 +243,7 @@ export class MemoryStore implements StoreInterface {
   ): Promise<JobData[]> {
     return this.#run(() => {
       checkMs('lockDuration', lockDuration, 1);
-      wholeNumber('count', count, 1);
+      checkInteger('count', count, 1);
       checkFetchOptions(opts);
       const qs = this.#queues.get(queueName);
       const out: JobData[] = [];
@@ -392,8 +392,8 @@ export class MemoryStore implements StoreInterface {
   listJobs(queueName: string, state: JobState, start = 0, end = -1): Promise<JobData[]> {
     return this.#run(() => {
       checkState('state', state);
-      wholeNumber('start', start, -Infinity);
-      wholeNumber('end', end, -Infinity);
+      checkInteger('start', start, -Infinity);
+      checkInteger('end', end, -Infinity);
       const qs = this.#queues.get(queueName);
       if (!qs) return [];
       const list = qs.lists[state];
@@ -521,7 +521,7 @@ export class MemoryStore implements StoreInterface {
   /** Requeues (or fails) jobs whose lock expired; see {@linkcode StoreInterface.requeueStalledJobs}. */
   requeueStalledJobs(queueName: string, maxStalledCount: number): Promise<StalledResult> {
     return this.#run(() => {
-      wholeNumber('maxStalledCount', maxStalledCount, 0);
+      checkInteger('maxStalledCount', maxStalledCount, 0);
       const result: StalledResult = { requeued: [], failed: [], failedJobs: [] };
       const qs = this.#queues.get(queueName);
       if (!qs) return result;
@@ -554,7 +554,7 @@ export class MemoryStore implements StoreInterface {
     return this.#run(() => {
       checkState('state', state);
       checkMs('grace', grace);
-      if (limit !== undefined) wholeNumber('limit', limit, 0);
+      if (limit !== undefined) checkInteger('limit', limit, 0);
       const qs = this.#queues.get(queueName);
       if (!qs || state === 'active') return 0;
       const now = Date.now();

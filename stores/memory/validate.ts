@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  checkInteger,
   type FetchOptions,
   InvalidArgumentError,
   JOB_STATES,
@@ -43,21 +44,6 @@ export function checkMs(option: string, value: unknown, min = 0): asserts value 
 }
 
 /**
- * Checks a whole number >= `min`.
- *
- * @example
- * ```ts
- * import { wholeNumber } from './validate.ts';
- * wholeNumber('count', 3, 1); // ok
- * ```
- */
-export function wholeNumber(option: string, value: unknown, min: number): asserts value is number {
-  if (!Number.isInteger(value) || (value as number) < min) {
-    throw new InvalidArgumentError(option, value, `a whole number >= ${min}`);
-  }
-}
-
-/**
  * Checks fetch options.
  *
  * @example
@@ -71,10 +57,10 @@ export function checkFetchOptions(opts: FetchOptions): void {
     throw new InvalidArgumentError('opts.jobName', opts.jobName, 'a string');
   }
   if (opts.groupConcurrency !== undefined) {
-    wholeNumber('opts.groupConcurrency', opts.groupConcurrency, 1);
+    checkInteger('opts.groupConcurrency', opts.groupConcurrency, 1);
   }
   if (opts.globalConcurrency !== undefined) {
-    wholeNumber('opts.globalConcurrency', opts.globalConcurrency, 1);
+    checkInteger('opts.globalConcurrency', opts.globalConcurrency, 1);
   }
   if (opts.excludeGroups !== undefined && !Array.isArray(opts.excludeGroups)) {
     throw new InvalidArgumentError('opts.excludeGroups', opts.excludeGroups, 'an array of ids');
@@ -84,6 +70,6 @@ export function checkFetchOptions(opts: FetchOptions): void {
 }
 
 function checkLimit(option: string, limit: RateLimit): void {
-  wholeNumber(`${option}.max`, limit.max, 1);
+  checkInteger(`${option}.max`, limit.max, 1);
   checkMs(`${option}.duration`, limit.duration, 1);
 }

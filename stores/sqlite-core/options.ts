@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { InvalidArgumentError, type StoreOptions } from '@conveyor/shared';
+import { checkInteger, InvalidArgumentError, type StoreOptions } from '@conveyor/shared';
 
 /**
  * Options of a `SqliteStore` (the same in every adapter).
@@ -108,8 +108,6 @@ export function resolveOptions(opts: SqliteStoreOptions = {}): ResolvedSqliteOpt
  * ```
  */
 export function whole(option: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new InvalidArgumentError(option, value, `a whole number >= ${min}`);
-  }
+  checkInteger(option, value, min);
   return value;
 }
