@@ -1,8 +1,8 @@
 /**
  * PostgreSQL-store cases beyond the conformance suite: concurrent migration, schema checks,
  * races between many connections (group limits, round-robin, dedup), transactional enqueue,
- * LISTEN reconnect, long queue names, coalesced notifications, a shared pool, schema isolation
- * and poll-only mode.
+ * LISTEN reconnect, long queue names, coalesced notifications, a shared pool, schema isolation,
+ * poll-only mode, and lookups by id that go through the primary key.
  *
  * ```sh
  * npx -y deno@2 test -A tests/pg-specific.test.ts
@@ -760,6 +760,96 @@ describe('pg-specific', () => {
         });
         const id = await other.saveJob(q, job(q));
         await eventually(() => events.some((e) => e.jobId === id && e.type === 'waiting'));
+        await ran();
+      },
+    );
+  });
+
+  describe('plans', () => {
+    it(
+      'statements that find jobs by id read the primary key, not every active job of the queue',
+      { timeout: 60_000 },
+      async () => {
+        // Statistics taken while no job was active, then 2,000 claims: the planner then thought
+        // the partial index of active jobs cheaper than the primary key for lookups by id, and
+        // each statement read every active job of the queue.
+        const schema = freshSchema();
+        const sql = postgres(server.url, { max: 1, onnotice: () => {} });
+        const store = new PgStore({ sql, schema, onError: () => {} });
+        try {
+          await store.connect();
+          const q = uniqueQueue();
+          await store.saveBulk(q, Array.from({ length: 2_000 }, (_, i) => job(q, 'task', { i })));
+          await sql.unsafe(`ANALYZE "${schema}".jobs`);
+          const active = await store.fetchNextJobs(q, 'w', 60_000, 2_000);
+          assert.equal(active.length, 2_000);
+          // jobs_active entries read by one store call (the statistics of this one connection).
+          const reads = async (call: () => Promise<unknown>): Promise<number> => {
+            const read = async () => {
+              await sql`SELECT pg_stat_force_next_flush()`;
+              const [row] = await sql`SELECT idx_tup_read AS n FROM pg_stat_user_indexes
+                WHERE schemaname = ${schema} AND indexrelname = 'jobs_active'`;
+              return Number(row.n);
+            };
+            const before = await read();
+            await call();
+            return await read() - before;
+          };
+          const take = (n: number) => active.splice(0, n);
+          const calls: Record<string, () => Promise<unknown>> = {
+            completeJobs: () =>
+              store.completeJobs(
+                q,
+                take(50).map((j) => ({ jobId: j.id, token: j.lockToken!, returnvalue: null })),
+              ),
+            failJobs: () =>
+              store.failJobs(
+                q,
+                take(50).map((j) => ({ jobId: j.id, token: j.lockToken!, reason: 'x' })),
+              ),
+            extendLock: () => {
+              const [j] = take(1);
+              return store.extendLock(q, j.id, 60_000, j.lockToken!);
+            },
+            releaseLock: () => {
+              const [j] = take(1);
+              return store.releaseLock(q, j.id, j.lockToken!);
+            },
+            moveToDelayed: () => {
+              const [j] = take(1);
+              return store.moveToDelayed(q, j.id, j.lockToken!, Date.now() + 60_000);
+            },
+            moveToWaitingChildren: () => {
+              const [j] = take(1);
+              return store.moveToWaitingChildren(q, j.id, j.lockToken!);
+            },
+            updateJob: () => {
+              const [j] = take(1);
+              return store.updateJob(q, j.id, { progress: 50 }, { token: j.lockToken! });
+            },
+            requeueStalledJobs: async () => {
+              // 50 expired locks: the sweep reads just those through the index, then the jobs
+              // themselves by id.
+              const ids = take(50).map((j) => j.id);
+              await sql.unsafe(
+                `UPDATE "${schema}".jobs SET lock_until = 0 WHERE queue = $1 AND id = ANY($2)`,
+                [q, ids],
+              );
+              return store.requeueStalledJobs(q, 1);
+            },
+          };
+          const read: Record<string, number> = {};
+          for (const [name, call] of Object.entries(calls)) read[name] = await reads(call);
+          for (const [name, n] of Object.entries(read)) {
+            assert.ok(
+              n <= 100,
+              `${name} read ${n} active jobs' index entries: ${JSON.stringify(read)}`,
+            );
+          }
+        } finally {
+          await store.disconnect();
+          await sql.end();
+        }
         await ran();
       },
     );

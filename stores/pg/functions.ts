@@ -10,6 +10,7 @@
 import type { SchemaNames } from './names.ts';
 import { payloadSql, pollActive, watched, WATCHED_SQL } from './notify.ts';
 import { inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
+import { activeById } from './active.ts';
 
 /**
  * The SQL that (re)creates every function of a schema.
@@ -397,7 +398,7 @@ BEGIN
           WHEN inp.retry_at > t THEN 'delayed' ELSE 'waiting' END,
         delay_until = CASE WHEN inp.retry_at > t THEN inp.retry_at ELSE 0 END,
         finished_at = CASE WHEN inp.retry_at IS NULL THEN t ELSE j.finished_at END
-      FROM inp WHERE j.queue = q AND j.id = inp.id AND j.state = 'active'
+      FROM inp WHERE j.queue = q AND j.id = inp.id AND ${activeById('j.')}
         AND j.lock_token = inp.token
       RETURNING inp.i, j.id, j.state, j.attempts_made, j.failed_reason, j.delay_until, j.seq,
         j.parent_queue, j.parent_id
@@ -450,7 +451,7 @@ BEGIN
           THEN 'job stalled more than allowable limit' ELSE j.failed_reason END,
         finished_at = CASE WHEN j.stalled_count + 1 > max_stalled THEN t ELSE j.finished_at END,
         locked_by = NULL, lock_until = NULL, lock_token = NULL
-      FROM c WHERE j.queue = c.queue AND j.id = c.id AND j.state = 'active'
+      FROM c WHERE j.queue = c.queue AND j.id = c.id AND ${activeById('j.')}
       RETURNING j.id, j.state, j.stalled_count, j.attempts_made, j.failed_reason, j.seq,
         j.parent_queue, j.parent_id,
         CASE WHEN j.state = 'failed' THEN to_jsonb(j)::text END AS failed_row

@@ -223,6 +223,11 @@ const v9 = ({ s }: SchemaNames): string =>
 // before it records the children's values, so none is left for a parent removed meanwhile.
 const v10 = (): string => `SELECT 1;`;
 
+// Version 11: functions only. fail_jobs and requeue_stalled find their jobs by id through the
+// primary key: their state check can no longer be matched to the partial index jobs_active,
+// which stale statistics made the planner read whole (every active job of the queue).
+const v11 = (): string => `SELECT 1;`;
+
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
  * them runs, so a change to a function needs a new version here.
@@ -238,6 +243,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 8, sql: v8 },
   { version: 9, sql: v9 },
   { version: 10, sql: v10 },
+  { version: 11, sql: v11 },
 ];
 
 /** The schema version this code expects. */

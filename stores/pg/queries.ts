@@ -10,6 +10,7 @@ import { INPUT_COLUMNS, inputColumn, inputRows, INSERT_COLUMNS, insertValues } f
 import type { SchemaNames } from './names.ts';
 import { payloadSql, pollActive, watched } from './notify.ts';
 import { claimColumns, jobColumns } from './rows.ts';
+import { activeById } from './active.ts';
 
 /** The SQL texts of one schema. */
 export type Queries = ReturnType<typeof buildQueries>;
@@ -189,7 +190,7 @@ export function buildQueries(n: SchemaNames) {
        UPDATE ${s}.jobs j SET state = 'completed', returnvalue = ${at('$4::text[]')},
          finished_at = t.now, locked_by = NULL, lock_until = NULL, lock_token = NULL
        FROM t
-       WHERE j.queue = $1::text AND j.id = ANY($2::text[]) AND j.state = 'active'
+       WHERE j.queue = $1::text AND j.id = ANY($2::text[]) AND ${activeById('j.')}
          AND j.lock_token = ${at('$3::text[]')}
        RETURNING array_position($2::text[], j.id) - 1 AS i, j.id, j.seq, j.returnvalue AS rv,
          j.rc_now OR j.parent_id IS NOT NULL OR (j.dedup_key IS NOT NULL AND j.dedup_expires_at IS NULL)
@@ -237,12 +238,12 @@ export function buildQueries(n: SchemaNames) {
     claimLimited: `SELECT ${J} FROM ${s}.claim_limited($1::text, $2::text, $3::float8,
       $4::integer, $5::text::jsonb)`,
     extendLock: `UPDATE ${s}.jobs SET lock_until = ${s}.now_ms() + $3::float8
-      WHERE queue = $1::text AND id = $2::text AND state = 'active'
+      WHERE queue = $1::text AND id = $2::text AND ${activeById()}
         AND ($4::text IS NULL OR lock_token = $4::text) RETURNING 1 AS ok`,
     releaseLock: emitting(
       `UPDATE ${s}.jobs SET state = 'waiting', locked_by = NULL, lock_until = NULL,
          lock_token = NULL
-       WHERE queue = $1::text AND id = $2::text AND state = 'active'
+       WHERE queue = $1::text AND id = $2::text AND ${activeById()}
          AND ($3::text IS NULL OR lock_token = $3::text) RETURNING id, seq`,
       'waiting',
     ),
@@ -256,7 +257,8 @@ export function buildQueries(n: SchemaNames) {
           delay_until = CASE WHEN t.later THEN $4::float8 ELSE 0 END,
           locked_by = NULL, lock_until = NULL, lock_token = NULL
         FROM t
-        WHERE queue = $1::text AND id = $2::text AND state = 'active' AND lock_token = $3::text
+        WHERE queue = $1::text AND id = $2::text AND ${activeById()}
+          AND lock_token = $3::text
         RETURNING id, name, state, delay_until)
       SELECT ${s}.emit($1::text, u.state, ARRAY[u.id], CASE WHEN u.state = 'delayed'
         THEN ARRAY[jsonb_build_object('delayUntil', u.delay_until)] END, ARRAY[u.name]) AS _e
@@ -276,7 +278,8 @@ export function buildQueries(n: SchemaNames) {
      */
     moveToWaitingChildren: `WITH j AS (
         SELECT id, name, pending_children FROM ${s}.jobs
-        WHERE queue = $1::text AND id = $2::text AND state = 'active' AND lock_token = $3::text
+        WHERE queue = $1::text AND id = $2::text AND ${activeById()}
+          AND lock_token = $3::text
         FOR UPDATE),
       u AS (
         UPDATE ${s}.jobs SET state = 'waiting-children', locked_by = NULL, lock_until = NULL,

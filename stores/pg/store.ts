@@ -42,6 +42,7 @@ import {
   JobNotFoundError,
   StoreError,
 } from '@conveyor/shared';
+import { activeById } from './active.ts';
 import { INPUT_COLUMNS } from './columns.ts';
 import { EventHub } from './events.ts';
 import { migrate } from './migrate.ts';
@@ -365,7 +366,7 @@ export class PgStore implements StoreInterface {
     }
     if (guard?.token !== undefined) {
       params.push(guard.token);
-      where.push(`state = 'active' AND lock_token = $${params.length}::text`);
+      where.push(`${activeById()} AND lock_token = $${params.length}::text`);
     }
     if (sets.length === 0) sets.push('queue = queue');
     const state = updates.state;
