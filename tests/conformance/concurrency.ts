@@ -13,7 +13,16 @@ import {
   PAUSE_ALL,
   type StoreInterface,
 } from '@conveyor/shared';
-import { claim, job, record, saveFamily, saveN, type Suite, uniqueQueue } from './context.ts';
+import {
+  claim,
+  flowNode,
+  job,
+  record,
+  saveFamily,
+  saveN,
+  type Suite,
+  uniqueQueue,
+} from './context.ts';
 
 /** `n` fetchers loop until the queue is empty; returns every claimed id. */
 async function fetchAll(stores: StoreInterface[], queue: string, n: number): Promise<string[]> {
@@ -549,21 +558,12 @@ function raceCases(
         const a = uniqueQueue('a');
         const b = uniqueQueue('b');
         // p (a) <- c (b): c goes with p. q (b) <- d (a), e (b): q counts d off and e completes.
-        const at = (queue: string, id: string, pending: number, parent?: string[]) => ({
-          queueName: queue,
-          job: job(queue, id, {}, { jobId: id }, {
-            state: pending > 0 ? 'waiting-children' : 'waiting',
-            pendingChildrenCount: pending,
-            parentQueueName: parent?.[0] ?? null,
-            parentId: parent?.[1] ?? null,
-          }),
-        });
         await store.saveFlow([
-          at(a, 'p', 1),
-          at(b, 'c', 0, [a, 'p']),
-          at(b, 'q', 2),
-          at(a, 'd', 0, [b, 'q']),
-          at(b, 'e', 0, [b, 'q']),
+          flowNode({ queue: a, id: 'p' }, null, 1),
+          flowNode({ queue: b, id: 'c' }, { queue: a, id: 'p' }),
+          flowNode({ queue: b, id: 'q' }, null, 2),
+          flowNode({ queue: a, id: 'd' }, { queue: b, id: 'q' }),
+          flowNode({ queue: b, id: 'e' }, { queue: b, id: 'q' }),
         ]);
         const worker = all[i % all.length];
         const claimed = await worker.fetchNextJobs(b, 'w', 30_000, 2);

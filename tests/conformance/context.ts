@@ -6,6 +6,7 @@
  */
 import { it } from 'node:test';
 import {
+  type ChildFailurePolicy,
   type JobData,
   type JobOptions,
   type NewJob,
@@ -101,6 +102,34 @@ export async function saveFamily(
       }),
     })),
   ]);
+}
+
+/** A job's place: its queue and id. */
+export type Ref = { queue: string; id: string };
+
+/** One job of a flow, as `saveFlow` takes it. */
+export type FlowNode = { queueName: string; job: NewJob };
+
+/**
+ * A flow node named after its id: `pending` > 0 makes it a parent in `waiting-children`;
+ * `parent` makes it a child; `opts` adds options.
+ */
+export function flowNode(
+  ref: Ref,
+  parent: Ref | null,
+  pending = 0,
+  policy?: ChildFailurePolicy,
+  opts: JobOptions = {},
+): FlowNode {
+  return {
+    queueName: ref.queue,
+    job: job(ref.queue, ref.id, {}, { ...opts, jobId: ref.id, failParentOnChildFailure: policy }, {
+      state: pending > 0 ? 'waiting-children' : 'waiting',
+      pendingChildrenCount: pending,
+      parentId: parent?.id ?? null,
+      parentQueueName: parent?.queue ?? null,
+    }),
+  };
 }
 
 /** Saves `n` waiting jobs (`data: { i }`) one by one and returns their ids. */

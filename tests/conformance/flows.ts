@@ -12,35 +12,21 @@ import {
   DuplicateJobError,
   GroupFullError,
   JobNotFoundError,
-  type JobOptions,
   JobStateError,
-  type NewJob,
   type StoreInterface,
 } from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
-import { delayedJob, ids, job, record, saveFamily, type Suite, uniqueQueue } from './context.ts';
-
-type FlowNode = { queueName: string; job: NewJob };
-type Ref = { queue: string; id: string };
-
-/** A flow node: `pending` > 0 makes it a parent in `waiting-children`; `opts` adds options. */
-function node(
-  ref: Ref,
-  parent: Ref | null,
-  pending = 0,
-  policy?: ChildFailurePolicy,
-  opts: JobOptions = {},
-): FlowNode {
-  return {
-    queueName: ref.queue,
-    job: job(ref.queue, ref.id, {}, { ...opts, jobId: ref.id, failParentOnChildFailure: policy }, {
-      state: pending > 0 ? 'waiting-children' : 'waiting',
-      pendingChildrenCount: pending,
-      parentId: parent?.id ?? null,
-      parentQueueName: parent?.queue ?? null,
-    }),
-  };
-}
+import {
+  delayedJob,
+  flowNode as node,
+  ids,
+  job,
+  record,
+  type Ref,
+  saveFamily,
+  type Suite,
+  uniqueQueue,
+} from './context.ts';
 
 /** Claims one job (nodes are named after their id); returns its token. */
 async function claimNode(store: StoreInterface, ref: Ref, lockDuration = 30_000): Promise<string> {
