@@ -19,6 +19,7 @@ import { PgStore, type PgStoreOptions } from '@conveyor/store-pg';
 import {
   GroupFullError,
   InvalidArgumentError,
+  type JobState,
   JobStateError,
   type NewJob,
   newJob,
@@ -27,7 +28,7 @@ import {
 } from '@conveyor/shared';
 import { eventually, requireTests, uniqueQueue } from './helpers.ts';
 import { testServer } from './pg-server.ts';
-import { saveFamily } from './conformance/context.ts';
+import { flowNode, saveFamily } from './conformance/context.ts';
 import { MIGRATIONS } from '../stores/pg/migrations.ts';
 import { QueueEvents } from '@conveyor/core';
 
@@ -569,6 +570,208 @@ describe('pg-specific', () => {
       );
       assert.throws(() => store.withTransaction(42), InvalidArgumentError);
       assert.equal(await store.countJobs(q, 'waiting'), 0);
+      await ran();
+    });
+  });
+
+  describe('obliterate against transactions that hold its jobs', () => {
+    /**
+     * Saves, in `q` and `kids`: p (q) with children c (q) and x (kids); r (kids) with child d
+     * (q); and three jobs of q with no link. Each job is named by its id.
+     */
+    async function flows(store: PgStore, q: string, kids: string): Promise<void> {
+      await store.saveFlow([
+        flowNode({ queue: q, id: 'p' }, null, 2),
+        flowNode({ queue: q, id: 'c' }, { queue: q, id: 'p' }),
+        flowNode({ queue: kids, id: 'x' }, { queue: q, id: 'p' }),
+        flowNode({ queue: kids, id: 'r' }, null, 1),
+        flowNode({ queue: q, id: 'd' }, { queue: kids, id: 'r' }),
+      ]);
+      await store.saveBulk(q, ['a1', 'a2', 'a3'].map((id) => job(q, id, {}, { jobId: id })));
+    }
+
+    /** How many jobs queue \`q\` has, in any state. */
+    async function total(store: PgStore, q: string): Promise<number> {
+      const states = ['waiting', 'waiting-children', 'delayed', 'active', 'completed', 'failed'];
+      const counts = await Promise.all(states.map((st) => store.countJobs(q, st as JobState)));
+      return counts.reduce((a, b) => a + b, 0);
+    }
+
+    /**
+     * Starts \`start()\` while a transaction of its own connection holds what \`hold\` locks;
+     * once that call waits for the transaction, runs \`body\` in it and commits. Returns how
+     * the call ended.
+     */
+    async function whileBlocked<T>(
+      hold: (tx: postgres.TransactionSql) => Promise<unknown>,
+      start: () => Promise<T>,
+      body: (tx: postgres.TransactionSql) => Promise<unknown>,
+    ): Promise<PromiseSettledResult<T>> {
+      const sql = postgres(server.url, { max: 1, onnotice: () => {} });
+      let call: Promise<PromiseSettledResult<T>> | undefined;
+      try {
+        await sql.begin(async (tx) => {
+          const [{ pid }] = await tx.unsafe(`SELECT pg_backend_pid() AS pid`);
+          await hold(tx);
+          call = start().then(
+            (value) => ({ status: 'fulfilled', value }),
+            (reason) => ({ status: 'rejected', reason }),
+          );
+          await eventually(async () => {
+            const [{ n }] = await admin.unsafe(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+               WHERE $1::integer = ANY(pg_blocking_pids(pid))`,
+              [pid],
+            );
+            return n > 0;
+          }, { message: 'the call to wait for the transaction' });
+          await body(tx);
+        });
+      } finally {
+        await sql.end();
+      }
+      return await call!;
+    }
+
+    it('obliterate takes the jobs of its queue in key order, as a batch of them is taken', {
+      timeout: 30_000,
+    }, async () => {
+      // A schema of its own, holding only this queue: the planner would read it all in the
+      // table's order if it could.
+      const schema = freshSchema();
+      const store = await open({ schema });
+      const q = uniqueQueue();
+      const keys = Array.from({ length: 1000 }, (_, i) => `k${String(i).padStart(3, '0')}`);
+      // Saved out of key order, so that the table's order is not the keys' order.
+      const shuffled = keys.map((_, i) => keys[(i * 7) % keys.length]);
+      assert.equal(new Set(shuffled).size, keys.length);
+      await store.saveBulk(q, shuffled.map((k) => job(q, 't', {}, { jobId: k })));
+      await admin.unsafe(`ANALYZE "${schema}".jobs`);
+      let free: string[] = [];
+      const gone = await whileBlocked(
+        (tx) =>
+          tx.unsafe(`SELECT 1 FROM "${schema}".jobs WHERE queue = $1 AND id = 'k500' FOR UPDATE`, [
+            q,
+          ]),
+        () => store.obliterate(q, { force: true }),
+        async () => {
+          // obliterate waits for k500: it holds every job before it, and none after.
+          const rows = await admin.unsafe(
+            `SELECT id FROM "${schema}".jobs WHERE queue = $1 ORDER BY id FOR UPDATE SKIP LOCKED`,
+            [q],
+          );
+          free = rows.map((r) => r.id as string);
+        },
+      );
+      assert.equal(gone.status, 'fulfilled', String((gone as PromiseRejectedResult).reason));
+      assert.deepEqual(free, keys.slice(501));
+      assert.equal(await total(store, q), 0);
+      await ran();
+    });
+
+    it('a completion holding a child takes its parent while obliterate waits: no deadlock', {
+      timeout: 30_000,
+    }, async () => {
+      const store = await open();
+      // c: child of p, both in q; x: child in another queue of p; d: job of q whose parent r
+      // stays in the other queue.
+      for (const [where, child] of [['q', 'c'], ['kids', 'x'], ['q', 'd']]) {
+        const q = uniqueQueue();
+        const kids = uniqueQueue('kids');
+        const queueOf = (w: string) => (w === 'q' ? q : kids);
+        await flows(store, q, kids);
+        const claimed = await store.fetchNextJob(queueOf(where), 'w', 30_000, { jobName: child });
+        assert.equal(claimed?.id, child);
+        const gone = await whileBlocked(
+          // A completion's first step: the child's row.
+          (tx) =>
+            tx.unsafe(`SELECT 1 FROM "${SHARED}".jobs WHERE queue = $1 AND id = $2 FOR UPDATE`, [
+              queueOf(where),
+              child,
+            ]),
+          () => store.obliterate(q, { force: true }),
+          // Then the rest of it, which locks the parent.
+          async (tx) =>
+            assert.deepEqual(
+              await store.withTransaction(tx).completeJobs(queueOf(where), [
+                { jobId: child, token: claimed!.lockToken!, returnvalue: 1 },
+              ]),
+              [true],
+            ),
+        );
+        assert.equal(gone.status, 'fulfilled', String((gone as PromiseRejectedResult).reason));
+        assert.equal(await total(store, q), 0);
+        assert.equal(await store.getJob(kids, 'x'), null);
+        // r counts d once: completed (when d is the child held) or removed unfinished.
+        const r = await store.getJob(kids, 'r');
+        assert.deepEqual([r?.state, r?.pendingChildrenCount], ['waiting', 0], child);
+      }
+      await ran();
+    });
+
+    it(
+      'a child saved under a job of the queue or a descendant while obliterate waits for it goes too',
+      {
+        timeout: 30_000,
+      },
+      async () => {
+        const store = await open();
+        // Under p (a parent already), a1 (no parent, no child) and x (a child of p, in kids).
+        for (const [where, parent] of [['q', 'p'], ['q', 'a1'], ['kids', 'x']]) {
+          const q = uniqueQueue();
+          const kids = uniqueQueue('kids');
+          await flows(store, q, kids);
+          const late = newJob(kids, 'late', {}, { jobId: 'late' }, {
+            parentId: parent,
+            parentQueueName: where === 'q' ? q : kids,
+          });
+          const gone = await whileBlocked(
+            (tx) => store.withTransaction(tx).saveJob(kids, late),
+            () => store.obliterate(q),
+            async () => {},
+          );
+          assert.equal(gone.status, 'fulfilled', String((gone as PromiseRejectedResult).reason));
+          assert.equal(await store.getJob(kids, 'late'), null, `the child of ${parent}`);
+          assert.equal(await total(store, q), 0);
+        }
+        await ran();
+      },
+    );
+
+    it('a job claimed while obliterate waits for it refuses it, and nothing is removed', {
+      timeout: 30_000,
+    }, async () => {
+      const store = await open();
+      // a2: a job of q with no link; x: a child of p in another queue.
+      for (const [where, target] of [['q', 'a2'], ['kids', 'x']]) {
+        const q = uniqueQueue();
+        const kids = uniqueQueue('kids');
+        const queue = where === 'q' ? q : kids;
+        await flows(store, q, kids);
+        const before = await total(store, q);
+        let claimedId = '';
+        const refused = await whileBlocked(
+          (tx) =>
+            tx.unsafe(`SELECT 1 FROM "${SHARED}".jobs WHERE queue = $1 AND name = $2 FOR UPDATE`, [
+              queue,
+              target,
+            ]),
+          () => store.obliterate(q),
+          async (tx) => {
+            const got = await store.withTransaction(tx).fetchNextJob(queue, 'w', 30_000, {
+              jobName: target,
+            });
+            claimedId = got!.id;
+          },
+        );
+        assert.equal(refused.status, 'rejected');
+        const e = (refused as PromiseRejectedResult).reason;
+        assert.equal(e.code, 'QUEUE_ACTIVE', String(e));
+        assert.match(e.message, new RegExp(`job ${queue}/${claimedId} is active`));
+        assert.equal(await total(store, q), before);
+        assert.equal((await store.getJob(queue, claimedId))?.state, 'active');
+        assert.notEqual(await store.getJob(kids, 'x'), null);
+      }
       await ran();
     });
   });

@@ -13,6 +13,24 @@ import { inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
 import { activeById } from './active.ts';
 
 /**
+ * A subquery that locks the jobs of a set, held in the arrays dq, di and dd (queue, id, depth),
+ * in the order of every removal: deepest first, then key order. `where` narrows it (on j and d).
+ * It returns each job's queue, id and state as locked.
+ */
+const lockInOrder = (s: string, where = 'true'): string =>
+  `SELECT j.queue, j.id, j.state FROM ${s}.jobs j
+        JOIN unnest(dq, di, dd) AS d(queue, id, depth) ON j.queue = d.queue AND j.id = d.id
+        WHERE ${where} ORDER BY d.depth DESC, j.queue, j.id FOR UPDATE OF j`;
+
+/**
+ * The condition of delete_top (on j, with its arguments q, d0 and force): queue q's jobs with no
+ * parent or named in d0; without force, an active one raises conveyor:job_active.
+ */
+const topJobs = (s: string): string =>
+  `j.queue = q AND (j.parent_id IS NULL OR j.id = ANY(d0))
+        AND (force OR j.state <> 'active' OR ${s}.refuse_active(q, j.id))`;
+
+/**
  * The SQL that (re)creates every function of a schema.
  *
  * @example
@@ -127,18 +145,87 @@ BEGIN
 END $$;
 
 -- Jobs (roots) and, when deep, all their descendants in any queue: each once, with whether it
--- is one of the roots and its greatest depth below them.
+-- is one of the roots and its greatest depth below them. The walk has no duplicate check (UNION
+-- ALL): a job has one parent, so the walk reaches a job once from each root above it, each time
+-- at another depth, and a check at every step would remove nothing.
 CREATE OR REPLACE FUNCTION ${s}.family(qs text[], ids text[], deep boolean)
 RETURNS TABLE (queue text, id text, root boolean, depth integer) LANGUAGE sql STABLE AS $$
   WITH RECURSIVE t(queue, id, root, depth) AS (
     SELECT x.q COLLATE "C", x.i COLLATE "C", true, 0 FROM unnest(qs, ids) AS x(q, i)
-    UNION
+    UNION ALL
     SELECT j.queue, j.id, false, t.depth + 1 FROM ${s}.jobs j JOIN t ON j.parent_queue = t.queue
       AND j.parent_id = t.id
     WHERE deep
   )
   SELECT queue, id, bool_or(root), max(depth) FROM t GROUP BY 1, 2
 $$;
+
+-- Raises conveyor:job_active, naming the job (queue aq, id ai), when ai is not null; else
+-- returns false (so that a statement can call it for a row it finds active).
+CREATE OR REPLACE FUNCTION ${s}.refuse_active(aq text, ai text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF ai IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'conveyor:job_active',
+      DETAIL = json_build_object('queue', aq, 'id', ai)::text;
+  END IF;
+  RETURN false;
+END $$;
+
+-- Parents count removed unfinished children as finished (pqs, pids: a parent's queue and id,
+-- once per child; child_done locks each parent), in key order.
+CREATE OR REPLACE FUNCTION ${s}.count_removed(pqs text[], pids text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN
+    SELECT x.pq, x.pid, count(*)::integer AS n
+    FROM unnest(pqs, pids) AS x(pq, pid)
+    GROUP BY 1, 2 ORDER BY x.pq COLLATE "C", x.pid COLLATE "C"
+  LOOP
+    PERFORM ${s}.child_done(r.pq, r.pid, r.n);
+  END LOOP;
+END $$;
+
+-- Deletes a set of jobs its caller has locked (dq, di; dr: which of them are roots): an
+-- unfinished root counts as finished for its parent when the parent stays (count_removed, after
+-- the set's locks). Releases their dedup keys, drops the child values kept for them, publishes
+-- removed (except in the queue silent). Returns how many roots it deleted.
+CREATE OR REPLACE FUNCTION ${s}.drop_set(dq text[], di text[], dr boolean[], silent text)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+  total integer := 0;
+BEGIN
+  PERFORM ${s}.count_removed(array_agg(j.parent_queue), array_agg(j.parent_id))
+  FROM unnest(dq, di, dr) AS d(queue, id, root)
+  JOIN ${s}.jobs j ON j.queue = d.queue AND j.id = d.id
+  WHERE d.root AND j.parent_id IS NOT NULL AND j.state NOT IN ('completed', 'failed')
+    AND NOT j.counted AND NOT EXISTS (SELECT 1 FROM unnest(dq, di) AS p(queue, id)
+      WHERE p.queue = j.parent_queue AND p.id = j.parent_id);
+  FOR r IN
+    WITH del AS (
+      DELETE FROM ${s}.jobs j USING unnest(dq, di, dr) AS d(queue, id, root)
+      WHERE j.queue = d.queue AND j.id = d.id
+      RETURNING j.queue, j.id, j.dedup_key, j.seq, d.root
+    ), dk AS (
+      DELETE FROM ${s}.dedup x USING del WHERE x.queue = del.queue AND x.key = del.dedup_key
+        AND x.job_id = del.id
+    ), cv AS (
+      DELETE FROM ${s}.child_values v USING del WHERE v.parent_queue = del.queue
+        AND v.parent_id = del.id
+    )
+    SELECT queue, array_agg(id ORDER BY seq) AS ids, count(*) FILTER (WHERE root) AS roots
+    FROM del GROUP BY queue
+  LOOP
+    IF r.queue IS DISTINCT FROM silent THEN
+      PERFORM ${s}.emit(r.queue, 'removed', r.ids);
+    END IF;
+    total := total + r.roots;
+  END LOOP;
+  RETURN total;
+END $$;
 
 -- Removes jobs and all their descendants (any queue). Unfinished roots count as finished for
 -- their parent (unless the parent goes too). Releases dedup keys, publishes removed. Returns how
@@ -161,8 +248,8 @@ $$;
 -- just the given jobs go, as BullMQ drops just the finished job; their children stay (a running
 -- one finishes normally, without a parent step). The jobs of pruneFinished (given states) are
 -- locked descendants first, as by any removal (so as not to deadlock with one); at finish time
--- the caller holds their locks already. With silent (a queue name: obliterate's, and finish
--- time's), the jobs of that queue go without a removed event.
+-- the caller holds their locks already. With silent (a queue name: finish time's), the jobs of
+-- that queue go without a removed event.
 CREATE OR REPLACE FUNCTION ${s}.remove_set(qs text[], ids text[],
   unless_active boolean DEFAULT false, states text[] DEFAULT NULL,
   finished boolean DEFAULT false, silent text DEFAULT NULL) RETURNS integer
@@ -176,7 +263,6 @@ DECLARE
   kq text[];
   ki text[];
   outside bigint;
-  total integer := 0;
 BEGIN
   LOOP
     -- With finished, just the given jobs, each at its greatest depth below the others (read
@@ -186,15 +272,11 @@ BEGIN
     WHERE f.root OR NOT finished;
     IF finished THEN
       -- No descendant goes: none to read again.
-      PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di, dd) AS d(queue, id, depth)
-        ON j.queue = d.queue AND j.id = d.id
-      ORDER BY d.depth DESC, j.queue, j.id FOR UPDATE OF j;
+      PERFORM 1 FROM (${lockInOrder(s)}) x;
       EXIT;
     END IF;
     BEGIN
-      PERFORM 1 FROM ${s}.jobs j JOIN unnest(dq, di, dd) AS d(queue, id, depth)
-        ON j.queue = d.queue AND j.id = d.id
-      ORDER BY d.depth DESC, j.queue, j.id FOR UPDATE OF j;
+      PERFORM 1 FROM (${lockInOrder(s)}) x;
       -- A child of the set outside it: one level down is enough (a job added under a new child
       -- has that child as its parent, and the child is found here). A count, not EXISTS: EXISTS
       -- let the planner pick a nested loop over the whole set, quadratic on a large one.
@@ -224,57 +306,138 @@ BEGIN
     SELECT j.queue, j.id INTO r FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
       ON j.queue = d.queue AND j.id = d.id
     WHERE j.state = 'active' LIMIT 1;
-    IF FOUND THEN
-      RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'conveyor:job_active',
-        DETAIL = json_build_object('queue', r.queue, 'id', r.id)::text;
-    END IF;
+    IF FOUND THEN PERFORM ${s}.refuse_active(r.queue, r.id); END IF;
   END IF;
-  FOR r IN
-    SELECT j.parent_queue AS pq, j.parent_id AS pid, count(*)::integer AS n
-    FROM unnest(dq, di, dr) AS d(queue, id, root)
-    JOIN ${s}.jobs j ON j.queue = d.queue AND j.id = d.id
-    WHERE d.root AND j.parent_id IS NOT NULL AND j.state NOT IN ('completed', 'failed')
-      AND NOT j.counted AND NOT EXISTS (SELECT 1 FROM unnest(dq, di) AS p(queue, id) WHERE p.queue = j.parent_queue
-        AND p.id = j.parent_id)
-    GROUP BY 1, 2 ORDER BY 1, 2
-  LOOP
-    PERFORM ${s}.child_done(r.pq, r.pid, r.n);
-  END LOOP;
-  FOR r IN
-    WITH del AS (
-      DELETE FROM ${s}.jobs j USING unnest(dq, di, dr) AS d(queue, id, root)
-      WHERE j.queue = d.queue AND j.id = d.id
-      RETURNING j.queue, j.id, j.dedup_key, j.seq, d.root
-    ), dk AS (
-      DELETE FROM ${s}.dedup x USING del WHERE x.queue = del.queue AND x.key = del.dedup_key
-        AND x.job_id = del.id
-    ), cv AS (
-      DELETE FROM ${s}.child_values v USING del WHERE v.parent_queue = del.queue
-        AND v.parent_id = del.id
+  RETURN ${s}.drop_set(dq, di, dr, silent);
+END $$;
+
+-- For obliterate: deletes, in key order, the top of its set in queue q: the jobs with no parent,
+-- and those of d0 (jobs of q whose parent is outside the set). An index scan deletes, and so
+-- locks, rows in its index's order; with sequential and bitmap scans off for this function, the
+-- primary key's index (the only index that holds every job of q) is the planner's only way to
+-- them. Without force, a job found active (after any wait for its lock: the condition is tested
+-- again on the row as locked) raises conveyor:job_active through refuse_active. Returns the
+-- parent of each unfinished job of d0 that had not counted yet (pqs, pids, for count_removed).
+-- Rows are read back only with d0: RETURNING fetches each deleted row again, which on a large
+-- queue doubles the time.
+CREATE OR REPLACE FUNCTION ${s}.delete_top(q text, d0 text[], force boolean,
+  OUT pqs text[], OUT pids text[])
+LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_custom_plan
+SET jit = off AS $$
+BEGIN
+  IF cardinality(d0) = 0 THEN
+    DELETE FROM ${s}.jobs j WHERE ${topJobs(s)};
+  ELSE
+    WITH d AS (
+      DELETE FROM ${s}.jobs j WHERE ${topJobs(s)}
+      RETURNING j.parent_queue, j.parent_id, j.state, j.counted
     )
-    SELECT queue, array_agg(id ORDER BY seq) AS ids, count(*) FILTER (WHERE root) AS roots
-    FROM del GROUP BY queue
-  LOOP
-    IF r.queue IS DISTINCT FROM silent THEN
-      PERFORM ${s}.emit(r.queue, 'removed', r.ids);
-    END IF;
-    total := total + r.roots;
-  END LOOP;
-  RETURN total;
+    SELECT array_agg(d.parent_queue), array_agg(d.parent_id) INTO pqs, pids FROM d
+    WHERE d.parent_id IS NOT NULL AND d.state NOT IN ('completed', 'failed') AND NOT d.counted;
+  END IF;
 END $$;
 
 -- Removes everything of queue q: its jobs with their descendants in other queues, as removeJob
--- removes a job (remove_set: locked in its order, so racing claims skip them or make this wait;
--- an unfinished job counts as finished for a parent that stays; removed is published in the
--- other queues, not in q), then q's pauses, groups, rate-limit rows and schedulers, and dedup
--- keys and child values no job holds. Without force, raises conveyor:job_active (naming the
--- job) when one of those jobs is active, and removes nothing. A job saved into q while this runs
--- (not yet committed when it started) stays, as if saved after it.
+-- removes a job (an unfinished job counts as finished for a parent that stays; removed is
+-- published in the other queues, not in q), then q's pauses, groups, rate-limit rows and
+-- schedulers, and dedup keys and child values no job holds. Without force, raises
+-- conveyor:job_active (naming the job) when one of those jobs is active, and removes nothing. A
+-- job saved into q while this runs (not yet committed when q's jobs are deleted) stays, as if
+-- saved after it.
+-- Only q's jobs with a link (a parent, or a child in any queue) are read, with all their
+-- descendants (their family), as remove_set reads a set. q's other jobs, most of a large queue,
+-- have neither parent nor child: they sit at the top of the set (depth 0), with the family's
+-- roots whose parent is outside it, and delete_top deletes that whole top in one pass.
+-- Lock order: the family below the top, deepest first and then in key order; then the top, in
+-- key order (delete_top); then the parents outside the set that count a removed child
+-- (count_removed, in key order); drop_set then deletes the family below the top, which this
+-- holds already. It is the order remove_set takes over the same set, and no transaction that
+-- locks a child before its parent can deadlock with it:
+-- - a completion or failure locks its jobs (of one queue) in key order, through the primary
+--   key, then their parents in key order, then further up. Here every child is locked before
+--   its parent (a child sits deeper in the set, or its parent is outside it and locked last),
+--   and the top in key order;
+-- - another removal locks its set in the same order;
+-- - a save locks the parent of a new child before it inserts the child, so no child can be
+--   added to a job this holds. A child saved before that (after the set was read) is never
+--   locked here ahead of its parent: it is found after the deletes (a child of the family left,
+--   or a child of q whose parent is gone and was not gone at the read), and the block is undone
+--   (its subtransaction rolls back, giving the locks back) and run again, with it;
+-- - claims skip what is locked here.
+-- One case is left, as in remove_set: a worker's batch that mixes depths (say a child of a job
+-- of q with a job of no parent, both active) locks them in key order, not deepest first.
+-- Without force, an active job of q seen before any lock refuses at once; with force, the
+-- server may end one of the two with a deadlock error.
 CREATE OR REPLACE FUNCTION ${s}.obliterate(q text, force boolean) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Each statement planned for its actual arrays (a generic plan guesses their size, and hashes no
+-- = ANY list); sets of many thousand jobs sorted and hashed in memory; no JIT compilation (on
+-- these one-off statements over many rows it costs more than it saves).
+SET plan_cache_mode = force_custom_plan SET work_mem = '64MB' SET jit = off AS $$
+DECLARE
+  wp text[];
+  dq text[];
+  di text[];
+  dr boolean[];
+  dd integer[];
+  d0 text[];
+  kq text[];
+  ki text[];
+  lq text[];
+  li text[];
+  pqs text[];
+  pids text[];
+  aq text;
+  ai text;
+  left_behind bigint;
 BEGIN
-  PERFORM ${s}.remove_set(array_agg(queue), array_agg(id), NOT force, silent => q)
-  FROM ${s}.jobs WHERE queue = q;
+  IF NOT force THEN
+    PERFORM ${s}.refuse_active(q,
+      (SELECT j.id FROM ${s}.jobs j WHERE j.queue = q AND j.state = 'active' LIMIT 1));
+  END IF;
+  LOOP
+    -- q's jobs with a parent, and those with a child (in any queue), with their descendants;
+    -- the top jobs of that family with a parent (a parent never changes but to null).
+    wp := ARRAY(SELECT j.id FROM ${s}.jobs j WHERE j.queue = q AND j.parent_id IS NOT NULL);
+    di := wp || ARRAY(
+      SELECT DISTINCT p.id FROM ${s}.jobs c
+      JOIN ${s}.jobs p ON p.queue = c.parent_queue AND p.id = c.parent_id
+      WHERE c.parent_queue = q AND p.parent_id IS NULL
+    );
+    SELECT array_agg(f.queue), array_agg(f.id), array_agg(f.root), array_agg(f.depth)
+    INTO dq, di, dr, dd FROM ${s}.family(array_fill(q, ARRAY[cardinality(di)]), di, true) f;
+    d0 := ARRAY(SELECT d.id FROM unnest(di, dd) AS d(id, depth) WHERE d.depth = 0 AND d.id = ANY(wp));
+    -- Children of q's jobs whose parent is gone already: they stay.
+    SELECT array_agg(c.queue), array_agg(c.id) INTO lq, li FROM ${s}.jobs c
+    WHERE c.parent_queue = q AND c.parent_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM ${s}.jobs p WHERE p.queue = q AND p.id = c.parent_id);
+    BEGIN
+      SELECT array_agg(x.queue), array_agg(x.id),
+        (array_agg(x.queue) FILTER (WHERE x.state = 'active'))[1],
+        (array_agg(x.id) FILTER (WHERE x.state = 'active'))[1]
+      INTO kq, ki, aq, ai FROM (${lockInOrder(s, 'd.depth > 0')}) x;
+      IF NOT force THEN PERFORM ${s}.refuse_active(aq, ai); END IF;
+      SELECT t.pqs, t.pids INTO pqs, pids FROM ${s}.delete_top(q, d0, force) t;
+      PERFORM ${s}.count_removed(pqs, pids);
+      -- The family below the top: each has its parent in the set, so none counts for it.
+      PERFORM ${s}.drop_set(kq, ki, array_fill(false, ARRAY[coalesce(cardinality(ki), 0)]), q);
+      -- A child added meanwhile: of the family, or of q's other jobs (its parent now gone).
+      SELECT count(*) INTO left_behind FROM unnest(dq, di) AS d(queue, id)
+      JOIN ${s}.jobs c ON c.parent_queue = d.queue AND c.parent_id = d.id;
+      SELECT left_behind + count(*) INTO left_behind FROM ${s}.jobs c
+      WHERE c.parent_queue = q AND c.parent_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM ${s}.jobs p WHERE p.queue = q AND p.id = c.parent_id)
+        AND NOT EXISTS (SELECT 1 FROM unnest(lq, li) AS e(queue, id)
+          WHERE e.queue = c.queue AND e.id = c.id);
+      IF left_behind > 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'CVR01', MESSAGE = 'conveyor:descendants_changed';
+      END IF;
+      EXIT;
+    EXCEPTION WHEN SQLSTATE 'CVR01' THEN
+      NULL; -- read the set again and start over
+    END;
+  END LOOP;
   DELETE FROM ${s}.dedup d WHERE d.queue = q
     AND NOT EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.queue = q AND j.id = d.job_id);
   DELETE FROM ${s}.child_values v WHERE v.parent_queue = q

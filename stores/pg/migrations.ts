@@ -228,6 +228,12 @@ const v10 = (): string => `SELECT 1;`;
 // which stale statistics made the planner read whole (every active job of the queue).
 const v11 = (): string => `SELECT 1;`;
 
+// Version 12: functions only (and new ones: delete_top, drop_set, count_removed, refuse_active).
+// obliterate reads only its queue's jobs with a parent or a child with their descendants, as
+// remove_set reads a set; the queue's other jobs are deleted in one pass in key order. family
+// walks without a duplicate check (UNION ALL).
+const v12 = (): string => `SELECT 1;`;
+
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
  * them runs, so a change to a function needs a new version here.
@@ -244,6 +250,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 9, sql: v9 },
   { version: 10, sql: v10 },
   { version: 11, sql: v11 },
+  { version: 12, sql: v12 },
 ];
 
 /** The schema version this code expects. */

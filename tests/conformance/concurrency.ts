@@ -591,6 +591,74 @@ function raceCases(
       }));
     }));
 
+  s.test(`${label}: obliterate racing completions of flow children in its queue and another keeps flows whole`, (store) =>
+    using(store, async (all) => {
+      await Promise.all(Array.from({ length: 6 }, async (_, round) => {
+        const a = uniqueQueue('a');
+        const b = uniqueQueue('b');
+        // In a: parents p0..p7, each with two children in a and one in b. In b: parent q with
+        // a child in a under each of them, and one in b.
+        const parents = Array.from({ length: 8 }, (_, i) => `p${i}`);
+        const at = (queue: string, id: string) => ({ queue, id });
+        await store.saveFlow([
+          ...parents.flatMap((p) => [
+            flowNode(at(a, p), null, 3),
+            flowNode(at(a, `${p}.a0`), at(a, p)),
+            flowNode(at(a, `${p}.a1`), at(a, p)),
+            flowNode(at(b, `${p}.b`), at(a, p)),
+          ]),
+          flowNode(at(b, 'q'), null, parents.length + 1),
+          ...parents.map((p) => flowNode(at(a, `q.${p}`), at(b, 'q'))),
+          flowNode(at(b, 'q.b'), at(b, 'q')),
+        ]);
+        const claimed = new Map<string, JobData>();
+        for (const queue of [a, b]) {
+          for (const j of await all[0].fetchNextJobs(queue, 'w', 30_000, 100)) {
+            claimed.set(`${queue}/${j.id}`, j);
+          }
+        }
+        assert.equal(claimed.size, parents.length * 4 + 1);
+        // Batches of children as flows finish them: under a's parents, in a and in b, and
+        // under q, in a and in b.
+        const batch = (queue: string, ids: string[]) => ({
+          queue,
+          done: ids.map((id) => {
+            const j = claimed.get(`${queue}/${id}`)!;
+            return { jobId: id, token: j.lockToken!, returnvalue: id };
+          }),
+        });
+        const batches = [
+          batch(a, parents.slice(0, 4).flatMap((p) => [`${p}.a0`, `${p}.a1`])),
+          batch(a, parents.slice(4).flatMap((p) => [`${p}.a1`, `${p}.a0`])),
+          batch(b, parents.map((p) => `${p}.b`)),
+          batch(a, parents.map((p) => `q.${p}`)),
+          batch(b, ['q.b']),
+        ];
+        const settled = await Promise.allSettled([
+          ...batches.map((x, i) => all[(round + i) % all.length].completeJobs(x.queue, x.done)),
+          all[(round + 1) % all.length].obliterate(a, { force: true }),
+        ]);
+        for (const r of settled) {
+          assert.equal(r.status, 'fulfilled', `${a}: ${(r as PromiseRejectedResult).reason}`);
+        }
+        // Every job of a went, with its children in b; q counted each child once.
+        for (const p of parents) {
+          for (
+            const [queue, id] of [[a, p], [a, `${p}.a0`], [a, `${p}.a1`], [b, `${p}.b`], [
+              a,
+              `q.${p}`,
+            ]]
+          ) {
+            assert.equal(await store.getJob(queue, id), null, `${queue}/${id}`);
+          }
+        }
+        assert.equal((await store.getJob(b, 'q.b'))?.state, 'completed');
+        const q = await store.getJob(b, 'q');
+        assert.equal(q?.pendingChildrenCount, 0, `${b}/q`);
+        assert.equal(q?.state, 'waiting', `${b}/q`);
+      }));
+    }));
+
   s.test(`${label}: 20 parallel saves into a group with maxSize never exceed it`, (store) =>
     using(store, async (all) => {
       const q = uniqueQueue();
