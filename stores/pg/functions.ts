@@ -15,10 +15,10 @@ import { activeById } from './active.ts';
 /**
  * A subquery that locks the jobs of a set, held in the arrays dq, di and dd (queue, id, depth),
  * in the order of every removal: deepest first, then key order. `where` narrows it (on j and d).
- * It returns each job's queue, id and state as locked.
+ * It returns each job's queue, id, state and parent_id as locked, and its depth.
  */
 const lockInOrder = (s: string, where = 'true'): string =>
-  `SELECT j.queue, j.id, j.state FROM ${s}.jobs j
+  `SELECT j.queue, j.id, j.state, j.parent_id, d.depth FROM ${s}.jobs j
         JOIN unnest(dq, di, dd) AS d(queue, id, depth) ON j.queue = d.queue AND j.id = d.id
         WHERE ${where} ORDER BY d.depth DESC, j.queue, j.id FOR UPDATE OF j`;
 
@@ -188,22 +188,23 @@ BEGIN
   END LOOP;
 END $$;
 
--- Deletes a set of jobs its caller has locked (dq, di; dr: which of them are roots): an
--- unfinished root counts as finished for its parent when the parent stays (count_removed, after
--- the set's locks). Releases their dedup keys, drops the child values kept for them, publishes
--- removed (except in the queue silent). Returns how many roots it deleted.
+-- Deletes a set of jobs its caller has locked (dq, di; dr: which of them are roots), releases
+-- their dedup keys, drops the child values kept for them and publishes removed (except in the
+-- queue silent); then an unfinished root counts as finished for its parent when the parent
+-- stays (count_removed, after the set's locks). Returns how many roots it deleted.
 CREATE OR REPLACE FUNCTION ${s}.drop_set(dq text[], di text[], dr boolean[], silent text)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
   r record;
+  pqs text[];
+  pids text[];
   total integer := 0;
 BEGIN
-  PERFORM ${s}.count_removed(array_agg(j.parent_queue), array_agg(j.parent_id))
+  SELECT array_agg(j.parent_queue), array_agg(j.parent_id) INTO pqs, pids
   FROM unnest(dq, di, dr) AS d(queue, id, root)
   JOIN ${s}.jobs j ON j.queue = d.queue AND j.id = d.id
   WHERE d.root AND j.parent_id IS NOT NULL AND j.state NOT IN ('completed', 'failed')
-    AND NOT j.counted AND NOT EXISTS (SELECT 1 FROM unnest(dq, di) AS p(queue, id)
-      WHERE p.queue = j.parent_queue AND p.id = j.parent_id);
+    AND NOT j.counted;
   FOR r IN
     WITH del AS (
       DELETE FROM ${s}.jobs j USING unnest(dq, di, dr) AS d(queue, id, root)
@@ -224,6 +225,8 @@ BEGIN
     END IF;
     total := total + r.roots;
   END LOOP;
+  -- A parent in the set is gone by now: child_done finds nothing to count.
+  PERFORM ${s}.count_removed(pqs, pids);
   RETURN total;
 END $$;
 
@@ -262,6 +265,7 @@ DECLARE
   dd integer[];
   kq text[];
   ki text[];
+  inside bigint;
   outside bigint;
 BEGIN
   LOOP
@@ -276,14 +280,16 @@ BEGIN
       EXIT;
     END IF;
     BEGIN
-      PERFORM 1 FROM (${lockInOrder(s)}) x;
+      -- The jobs locked that the walk found under a parent of the set (a parent is never
+      -- changed but to null): children of the set, in it.
+      SELECT count(*) FILTER (WHERE x.depth > 0 AND x.parent_id IS NOT NULL) INTO inside
+      FROM (${lockInOrder(s)}) x;
       -- A child of the set outside it: one level down is enough (a job added under a new child
-      -- has that child as its parent, and the child is found here). A count, not EXISTS: EXISTS
-      -- let the planner pick a nested loop over the whole set, quadratic on a large one.
-      SELECT count(*) FILTER (WHERE e.id IS NULL) INTO outside
-      FROM unnest(dq, di) AS d(queue, id)
-      JOIN ${s}.jobs j ON j.parent_queue = d.queue AND j.parent_id = d.id
-      LEFT JOIN unnest(dq, di) AS e(queue, id) ON e.queue = j.queue AND e.id = j.id;
+      -- has that child as its parent, and the child is found here). Counted, the set's children
+      -- less those in it, not matched against the set: a match let a generic plan (a session's
+      -- sixth call) scan the whole set again for each child, quadratic on a large set.
+      SELECT count(*) - inside INTO outside FROM unnest(dq, di) AS d(queue, id)
+      JOIN ${s}.jobs j ON j.parent_queue = d.queue AND j.parent_id = d.id;
       IF outside > 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'CVR01', MESSAGE = 'conveyor:descendants_changed';
       END IF;
