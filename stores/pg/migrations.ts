@@ -230,8 +230,10 @@ const v11 = (): string => `SELECT 1;`;
 
 // Version 12: functions only (and new ones: delete_top, drop_set, count_removed, refuse_active).
 // obliterate reads only its queue's jobs with a parent or a child with their descendants, as
-// remove_set reads a set; the queue's other jobs are deleted in one pass in key order. family
-// walks without a duplicate check (UNION ALL).
+// remove_set reads a set; the queue's other jobs are deleted in one pass in key order.
+// remove_set's check for a child added meanwhile counts instead of matching against the set, and
+// parents count removed children after the delete, so no generic plan makes either quadratic.
+// family walks without a duplicate check (UNION ALL).
 const v12 = (): string => `SELECT 1;`;
 
 /**

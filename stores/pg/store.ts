@@ -1050,7 +1050,7 @@ export class PgStore implements StoreInterface {
   }
 }
 
-/** The job named by remove_set's `conveyor:job_active` error, or null for any other error. */
+/** The job named by a `conveyor:job_active` error (refuse_active), or null for any other error. */
 function activeJob(e: unknown): { queue: string; id: string } | null {
   const err = e as { message?: string; detail?: string };
   if (err.message !== 'conveyor:job_active' || !err.detail) return null;
