@@ -311,7 +311,7 @@ BEGIN
   IF unless_active THEN
     SELECT j.queue, j.id INTO r FROM ${s}.jobs j JOIN unnest(dq, di) AS d(queue, id)
       ON j.queue = d.queue AND j.id = d.id
-    WHERE j.state = 'active' LIMIT 1;
+    WHERE ${activeById('j.')} LIMIT 1;
     IF FOUND THEN PERFORM ${s}.refuse_active(r.queue, r.id); END IF;
   END IF;
   RETURN ${s}.drop_set(dq, di, dr, silent);
