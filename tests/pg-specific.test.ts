@@ -1,8 +1,9 @@
 /**
  * PostgreSQL-store cases beyond the conformance suite: concurrent migration, schema checks,
  * races between many connections (group limits, round-robin, dedup), transactional enqueue,
- * LISTEN reconnect, long queue names, coalesced notifications, a shared pool, schema isolation,
- * poll-only mode, and lookups by id that go through the primary key.
+ * LISTEN reconnect, connections reset during postgres.js's array-type read, long queue names,
+ * coalesced notifications, a shared pool, schema isolation, poll-only mode, and lookups by id that
+ * go through the primary key.
  *
  * ```sh
  * npx -y deno@2 test -A tests/pg-specific.test.ts
@@ -14,6 +15,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect as connectSocket, createServer, type Socket } from 'node:net';
 import postgres from 'postgres';
 import { PgStore, type PgStoreOptions } from '@conveyor/store-pg';
 import {
@@ -942,6 +944,64 @@ describe('pg-specific', () => {
           }
         }, { message: 'a claim after the pool was terminated' });
         assert.equal(got.state, 'active');
+        await ran();
+      },
+    );
+
+    it(
+      'connections reset while postgres.js would read the array types: no unhandled rejection',
+      { timeout: 30_000 },
+      async () => {
+        // Once armed, a proxy resets any connection that sends postgres.js's array-type query:
+        // postgres.js leaves that read's promise unhandled (porsager/postgres#1192), so a new
+        // connection of the pool that read them again when the server went away would crash
+        // the process; and this one would never get through.
+        const target = url();
+        const sockets = new Set<Socket>();
+        let armed = false;
+        let dropped = 0;
+        const proxy = createServer((client) => {
+          const upstream = connectSocket(target.port, target.host);
+          const pair = [client, upstream];
+          for (const sock of pair) {
+            sockets.add(sock);
+            sock.on('error', () => {});
+            sock.on('close', () => {
+              sockets.delete(sock);
+              for (const other of pair) other.destroy();
+            });
+          }
+          client.on('data', (d: Uint8Array) => {
+            if (armed && new TextDecoder().decode(d).includes('typcategory')) {
+              dropped++;
+              client.resetAndDestroy();
+            } else upstream.write(d);
+          });
+          upstream.on('data', (d: Uint8Array) => client.write(d));
+        });
+        const port = await new Promise<number>((resolve) =>
+          proxy.listen(0, '127.0.0.1', () => resolve((proxy.address() as { port: number }).port))
+        );
+        let opened: PgStore | undefined;
+        try {
+          const store = opened = await open({
+            connection: { ...target, host: '127.0.0.1', port, max: 2 },
+          });
+          const q = uniqueQueue();
+          await store.saveJob(q, job(q));
+          armed = true;
+          // Every connection goes; the pool and the listener open new ones.
+          for (const sock of [...sockets]) sock.destroy();
+          const id = await eventually(() => store.saveJob(q, job(q)).catch(() => null), {
+            message: 'a save after the connections were dropped',
+          });
+          assert.equal((await store.getJob(q, id))?.state, 'waiting');
+          assert.equal(dropped, 0, 'no new connection read the array types');
+        } finally {
+          await opened?.disconnect();
+          for (const sock of [...sockets]) sock.destroy();
+          await new Promise((r) => proxy.close(r));
+        }
         await ran();
       },
     );

@@ -12,6 +12,7 @@ import postgres from 'postgres';
 import type { StoreEvent, StoreEventType } from '@conveyor/shared';
 import type { SchemaNames } from './names.ts';
 import { watched, WATCHED_EVENTS } from './notify.ts';
+import { reconnectDelay } from './options.ts';
 
 type Callback = (event: StoreEvent) => void;
 
@@ -285,6 +286,12 @@ export class EventHub {
       connection: { ...(base.connection ?? {}), application_name: LISTENER_APP_NAME },
       idle_timeout: 0,
       max_lifetime: null,
+      // The store's own connection: it reconnects soon after an outage, whatever the pool's
+      // backoff (a shared pool may keep postgres.js's default of up to 20 s).
+      backoff: reconnectDelay,
+      // No array types to read: LISTEN takes none, and the read is where postgres.js can leave
+      // a rejection unhandled when the connection dies (see `PgStore.connect`).
+      fetch_types: false,
       onnotice: () => {},
       onnotify: (channel: string, payload: string) => this.#deliver(channel, payload),
       onclose: () => this.#onClose(),

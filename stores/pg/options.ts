@@ -110,3 +110,23 @@ export function resolveOptions(options: PgStoreOptions | string | undefined): Re
     onError: o.onError ?? ((e) => console.error('[conveyor/pg]', e)),
   };
 }
+
+/**
+ * How long (seconds) postgres.js waits before it reconnects a connection after `retries` failed
+ * connection attempts of its pool (postgres.js's option `backoff`): 20–40 ms after the first,
+ * doubling, at most 0.25–0.5 s. The pools the store creates and its LISTEN connection use it.
+ * postgres.js's default grows to 10–20 s after seven failures, counted over the whole pool (a
+ * second of outage under load gets there), and a query handed to a connection that waits does
+ * not run before it: after the server came back, workers stopped claiming and renewing locks,
+ * and adds waited, for up to 20 s. An attempt against a server that is down fails at once (its
+ * query rejects), so the delay only bounds how long a query waits for the next attempt.
+ *
+ * @example
+ * ```ts
+ * import { reconnectDelay } from './options.ts';
+ * console.log(reconnectDelay(20) <= 0.5); // true
+ * ```
+ */
+export function reconnectDelay(retries: number): number {
+  return Math.min(0.02 * 2 ** retries, 0.5) * (0.5 + Math.random() / 2);
+}

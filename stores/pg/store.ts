@@ -47,7 +47,12 @@ import { INPUT_COLUMNS } from './columns.ts';
 import { EventHub } from './events.ts';
 import { migrate } from './migrate.ts';
 import { type SchemaNames, schemaNames } from './names.ts';
-import { type PgStoreOptions, type ResolvedOptions, resolveOptions } from './options.ts';
+import {
+  type PgStoreOptions,
+  reconnectDelay,
+  type ResolvedOptions,
+  resolveOptions,
+} from './options.ts';
 import { buildQueries, type Queries } from './queries.ts';
 import {
   claimedRow,
@@ -156,6 +161,12 @@ export class PgStore implements StoreInterface {
         cause: e,
       });
     }
+    // postgres.js reads the array types on every new connection (its option fetch_types) and
+    // leaves that read's promise unhandled: a connection that dies during it, as when the
+    // server restarts while the pool reconnects, ends in an unhandled rejection, which stops
+    // a Node process (porsager/postgres#1192). The first connection has read them for the
+    // whole pool (the store's array parameters need them), so the store's own pool stops there.
+    if (c.ownsSql) (sql.options as { fetch_types: boolean }).fetch_types = false;
     try {
       await migrate(sql, c.names, c.o.autoMigrate);
     } catch (e) {
@@ -1075,11 +1086,17 @@ function dedupFollowUp(s: string, state: JobState): string {
       WHERE d.job_id = EXCLUDED.job_id OR (d.expires_at IS NOT NULL AND d.expires_at <= ${s}.now_ms()))`;
 }
 
+/**
+ * The store's own pool: 10 connections, notices dropped, and a short reconnect delay
+ * (`reconnectDelay`) unless the options or the URL (`?backoff=`) set one.
+ */
 function createPool(connection: NonNullable<PgStoreOptions['connection']>): postgres.Sql {
   const extra = { onnotice: () => {}, max: 10 };
-  return (typeof connection === 'string'
-    ? postgres(connection, extra)
-    : postgres({ ...extra, ...connection })) as unknown as postgres.Sql;
+  if (typeof connection === 'string') {
+    const backoff = /[?&]backoff=/.test(connection) ? {} : { backoff: reconnectDelay };
+    return postgres(connection, { ...extra, ...backoff }) as unknown as postgres.Sql;
+  }
+  return postgres({ ...extra, backoff: reconnectDelay, ...connection }) as unknown as postgres.Sql;
 }
 
 /** Whether a row can take the single-job path: its queue's, and its notification fits. */
