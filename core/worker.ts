@@ -880,15 +880,19 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   }
 
   /**
-   * Stores one job's completion and emits `completed`. A return value that cannot be stored,
-   * or a completion the store refuses, fails the job instead (as in BullMQ), so that the other
-   * jobs of the same store batch complete. Never rejects.
+   * Stores one job's completion and emits `completed`. A return value that cannot be stored
+   * fails the job instead (checked here, so the other jobs of the same store batch complete).
+   * A completion the store does not take (an error: a dropped connection, the database down)
+   * is sent once more; if that fails too, the error is reported and the job stays active: its
+   * lock lapses and the stalled-job check takes it back, to run again (at-least-once). It is
+   * never failed for the store's error, which says nothing about the job. Never rejects.
    */
   #completeJob(run: Run<D, R>, job: Job<D, R>, value: unknown): Promise<void> {
     const result = value === undefined ? null : value;
     const unstorable = checkReturnValue(job.id, result);
     if (unstorable) return this.#failJob(run, job, unstorable);
-    return this.#completions.add({ jobId: job.id, token: job.token!, returnvalue: result }).then(
+    const completion = { jobId: job.id, token: job.token!, returnvalue: result };
+    return this.#completions.add(completion).catch(() => this.#completions.add(completion)).then(
       (ok) => {
         try {
           this.#completed(run, job, result, ok);
@@ -896,7 +900,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
           this.#error(e);
         }
       },
-      (e) => this.#failJob(run, job, e),
+      (e) => this.#error(e),
     );
   }
 

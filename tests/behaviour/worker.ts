@@ -267,6 +267,71 @@ export function workerCases(s: Suite): void {
       assert.ok(failed.every(([, e]) => e instanceof InvalidArgumentError));
     });
 
+    s.test('a completion the store does not take is sent again; the job completes, not fails', async ({ store, q, queue, defer }) => {
+      // The first completeJobs call fails, as a dropped connection would.
+      let calls = 0;
+      const view = new Proxy(store, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver);
+          if (prop !== 'completeJobs') {
+            return typeof value === 'function' ? value.bind(target) : value;
+          }
+          return (...args: Parameters<StoreInterface['completeJobs']>) =>
+            ++calls === 1
+              ? Promise.reject(new Error('connection dropped'))
+              : target.completeJobs(...args);
+        },
+      });
+      const w = new Worker(q, () => 'done', { store: view, maintenance: false });
+      defer(() => w.close(0));
+      const failed = collect(w, 'failed');
+      const completed = next(w, 'completed');
+      const qu = queue();
+      const added = await qu.add('x', 1);
+      const [job, result] = await completed;
+      assert.equal(job.id, added.id);
+      assert.equal(result, 'done');
+      assert.equal(calls, 2);
+      assert.equal((await qu.getJob(job.id))?.state, 'completed');
+      assert.equal(failed.length, 0);
+    });
+
+    s.test('a completion the store never takes leaves the job to the stalled check: it runs again, never fails', async ({ store, q, queue, defer }) => {
+      // completeJobs fails (the database is away) until the job has run twice.
+      let runs = 0;
+      const view = new Proxy(store, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver);
+          if (prop !== 'completeJobs') {
+            return typeof value === 'function' ? value.bind(target) : value;
+          }
+          return (...args: Parameters<StoreInterface['completeJobs']>) =>
+            runs < 2 ? Promise.reject(new Error('database away')) : target.completeJobs(...args);
+        },
+      });
+      const w = new Worker(q, () => ++runs, {
+        store: view,
+        lockDuration: 150,
+        stalledInterval: 30,
+      });
+      defer(() => w.close(0));
+      const failed = collect(w, 'failed');
+      const errors = collect<[Error]>(w, 'error');
+      const stalled = collect(w, 'stalled');
+      const completed = next(w, 'completed');
+      const qu = queue();
+      const job = await qu.add('x', 1);
+      await eventually(() => errors.length > 0, { message: 'the error of the completion' });
+      assert.equal(errors[0][0].message, 'database away');
+      assert.equal((await qu.getJob(job.id))?.state, 'active', 'left active, not failed');
+      const [done, result] = await completed;
+      assert.equal(done.id, job.id);
+      assert.equal(result, 2, 'completed by its second run');
+      assert.deepEqual(stalled.map(([id]) => id), [job.id]);
+      assert.equal(failed.length, 0);
+      assert.equal((await qu.getJob(job.id))?.state, 'completed');
+    });
+
     s.test('final failure: state failed, failedReason and stack kept', async ({ queue, worker }) => {
       const qu = queue();
       const w = worker(() => {
