@@ -952,55 +952,81 @@ describe('pg-specific', () => {
       'connections reset while postgres.js would read the array types: no unhandled rejection',
       { timeout: 30_000 },
       async () => {
-        // Once armed, a proxy resets any connection that sends postgres.js's array-type query:
+        // Once armed, the proxy resets any connection that sends postgres.js's array-type query:
         // postgres.js leaves that read's promise unhandled (porsager/postgres#1192), so a new
         // connection of the pool that read them again when the server went away would crash
         // the process; and this one would never get through.
-        const target = url();
-        const sockets = new Set<Socket>();
         let armed = false;
         let dropped = 0;
-        const proxy = createServer((client) => {
-          const upstream = connectSocket(target.port, target.host);
-          const pair = [client, upstream];
-          for (const sock of pair) {
-            sockets.add(sock);
-            sock.on('error', () => {});
-            sock.on('close', () => {
-              sockets.delete(sock);
-              for (const other of pair) other.destroy();
-            });
-          }
-          client.on('data', (d: Uint8Array) => {
-            if (armed && new TextDecoder().decode(d).includes('typcategory')) {
-              dropped++;
-              client.resetAndDestroy();
-            } else upstream.write(d);
-          });
-          upstream.on('data', (d: Uint8Array) => client.write(d));
+        const proxy = await tcpProxy({
+          reset: (chunk) => {
+            const reset = armed && chunk.includes('typcategory');
+            if (reset) dropped++;
+            return reset;
+          },
         });
-        const port = await new Promise<number>((resolve) =>
-          proxy.listen(0, '127.0.0.1', () => resolve((proxy.address() as { port: number }).port))
-        );
-        let opened: PgStore | undefined;
         try {
-          const store = opened = await open({
-            connection: { ...target, host: '127.0.0.1', port, max: 2 },
-          });
+          const store = await open({ connection: { ...url(), ...proxy.address, max: 2 } });
           const q = uniqueQueue();
           await store.saveJob(q, job(q));
           armed = true;
           // Every connection goes; the pool and the listener open new ones.
-          for (const sock of [...sockets]) sock.destroy();
+          proxy.dropAll();
           const id = await eventually(() => store.saveJob(q, job(q)).catch(() => null), {
             message: 'a save after the connections were dropped',
           });
           assert.equal((await store.getJob(q, id))?.state, 'waiting');
           assert.equal(dropped, 0, 'no new connection read the array types');
         } finally {
-          await opened?.disconnect();
-          for (const sock of [...sockets]) sock.destroy();
-          await new Promise((r) => proxy.close(r));
+          await proxy.close(stores.splice(0));
+        }
+        await ran();
+      },
+    );
+
+    it(
+      'a connection attempt that times out makes the store replace its pool and its listener',
+      { timeout: 30_000 },
+      async () => {
+        // postgres.js can leave a slot of its pool unable to connect again (every attempt ends
+        // in CONNECT_TIMEOUT); here the proxy leaves new connections unanswered for a while.
+        let hang = false;
+        const proxy = await tcpProxy({ hang: () => hang });
+        const errors: Error[] = [];
+        try {
+          const store = await open({
+            connection: { ...url(), ...proxy.address, max: 1, connect_timeout: 1 },
+            onError: (e) => void errors.push(e),
+          });
+          const q = uniqueQueue();
+          const events = recorder(store, q);
+          await store.subscriptionsReady();
+          hang = true;
+          proxy.dropAll();
+          // The first save may still meet the dropped connection; the next one connects anew.
+          await eventually(
+            () => store.saveJob(q, job(q)).then(() => false, (e) => /CONNECT_TIMEOUT/.test(e)),
+            { message: 'a save timing out connecting' },
+          );
+          const renewed = errors.find((e) => (e as StoreError).code === 'POOL_RENEWED');
+          assert.ok(renewed, `POOL_RENEWED reported (got ${errors.map((e) => e.message)})`);
+          // The listener's attempts time out too; it is replaced as well.
+          await eventually(
+            () => errors.filter((e) => /CONNECT_TIMEOUT/.test(e.message)).length >= 2,
+            {
+              message: 'the listener timing out as well',
+            },
+          );
+          hang = false;
+          const id = await store.saveJob(q, job(q));
+          assert.equal((await store.getJob(q, id))?.state, 'waiting');
+          await eventually(async () => {
+            const next = await store.saveJob(q, job(q));
+            await new Promise((r) => setTimeout(r, 50));
+            return events.some((e) => e.jobId === next);
+          }, { timeout: 10_000, interval: 100, message: 'events through the new listener' });
+        } finally {
+          await proxy.close(stores.splice(0));
         }
         await ran();
       },
@@ -1177,6 +1203,57 @@ describe('pg-specific', () => {
     });
   });
 });
+
+/**
+ * A TCP proxy to the test server, to break connections on purpose. `reset(chunk)` true resets
+ * the connection that sent that chunk; `hang()` true leaves a new connection unanswered.
+ */
+async function tcpProxy(
+  rules: { reset?: (chunk: string) => boolean; hang?: () => boolean },
+): Promise<{
+  address: { host: string; port: number };
+  dropAll: () => void;
+  close: (users: PgStore[]) => Promise<void>;
+}> {
+  const target = url();
+  const sockets = new Set<Socket>();
+  const track = (pair: Socket[]) => {
+    for (const sock of pair) {
+      sockets.add(sock);
+      sock.on('error', () => {});
+      sock.on('close', () => {
+        sockets.delete(sock);
+        for (const other of pair) other.destroy();
+      });
+    }
+  };
+  const proxy = createServer((client) => {
+    if (rules.hang?.()) return track([client]);
+    const upstream = connectSocket(target.port, target.host);
+    track([client, upstream]);
+    client.on('data', (d: Uint8Array) => {
+      if (rules.reset?.(new TextDecoder().decode(d))) client.resetAndDestroy();
+      else upstream.write(d);
+    });
+    upstream.on('data', (d: Uint8Array) => client.write(d));
+  });
+  const port = await new Promise<number>((resolve) =>
+    proxy.listen(0, '127.0.0.1', () => resolve((proxy.address() as { port: number }).port))
+  );
+  const dropAll = () => {
+    for (const sock of [...sockets]) sock.destroy();
+  };
+  return {
+    address: { host: '127.0.0.1', port },
+    dropAll,
+    // The stores using it disconnect first, so that they do not reconnect to a closing proxy.
+    close: async (users) => {
+      await Promise.all(users.map((s) => s.disconnect()));
+      dropAll();
+      await new Promise((r) => proxy.close(r));
+    },
+  };
+}
 
 function url(): { host: string; port: number; user: string; database: string } {
   const u = new URL(server.url);

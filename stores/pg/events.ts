@@ -229,6 +229,11 @@ export class EventHub {
     await listener?.end({ timeout: 1 });
   }
 
+  /** Uses `sql` from now on (the store replaced its pool). */
+  usePool(sql: postgres.Sql): void {
+    this.#o = { ...this.#o, sql };
+  }
+
   /** Opens the LISTEN connection now, so that later subscriptions take one round trip. */
   async open(): Promise<void> {
     if (this.#o.listen) await this.#connection().unsafe('SELECT 1');
@@ -280,7 +285,7 @@ export class EventHub {
   #connection(): postgres.Sql {
     if (this.#listener) return this.#listener;
     const base = this.#o.sql.options as unknown as postgres.Options<Record<string, never>>;
-    this.#listener = postgres({
+    const listener: postgres.Sql = postgres({
       ...base,
       max: 1,
       connection: { ...(base.connection ?? {}), application_name: LISTENER_APP_NAME },
@@ -294,9 +299,13 @@ export class EventHub {
       fetch_types: false,
       onnotice: () => {},
       onnotify: (channel: string, payload: string) => this.#deliver(channel, payload),
-      onclose: () => this.#onClose(),
+      // A listener replaced after a CONNECT_TIMEOUT (see `#relisten`) is no longer ours.
+      onclose: () => {
+        if (listener === this.#listener) this.#onClose();
+      },
     } as postgres.Options<Record<string, never>>) as unknown as postgres.Sql;
-    return this.#listener;
+    this.#listener = listener;
+    return listener;
   }
 
   #deliver(channel: string, payload: string): void {
@@ -331,10 +340,9 @@ export class EventHub {
 
   async #relisten(attempt: number): Promise<void> {
     if (this.#closed) return;
-    const listener = this.#listener;
     const channels = [...this.#channels.keys()];
     try {
-      if (!listener) return;
+      const listener = this.#connection();
       if (channels.length > 0) {
         await listener.unsafe(channels.map((c) => `LISTEN "${c}"`).join('; '));
       } else {
@@ -352,6 +360,13 @@ export class EventHub {
       }
     } catch (e) {
       this.#o.onError(e as Error);
+      if ((e as { code?: unknown }).code === 'CONNECT_TIMEOUT') {
+        // postgres.js can leave a connection unable to connect again (see PgStore's pool
+        // renewal): the next attempt goes through a new listener.
+        const stale = this.#listener;
+        this.#listener = null;
+        void stale?.end({ timeout: 0 }).catch(() => {});
+      }
       const delay = Math.min(50 * 2 ** attempt, 2000);
       setTimeout(() => void this.#relisten(attempt + 1), delay);
     }

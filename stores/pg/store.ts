@@ -75,6 +75,10 @@ interface Core {
   sql: postgres.Sql | null;
   ownsSql: boolean;
   events: EventHub | null;
+  /** Whether the pool's array types are read, so that its new connections skip reading them. */
+  typesRead: boolean;
+  /** Pools replaced after a CONNECT_TIMEOUT (`#onQueryError`), until they have ended. */
+  retired: Set<Promise<void>>;
 }
 
 const LIMITED_FETCH: ReadonlyArray<keyof FetchOptions> = [
@@ -110,7 +114,16 @@ export class PgStore implements StoreInterface {
   constructor(options: PgStoreOptions | string) {
     const o = resolveOptions(options);
     const names = schemaNames(o.schema);
-    this.#core = { o, names, q: buildQueries(names), sql: null, ownsSql: !o.sql, events: null };
+    this.#core = {
+      o,
+      names,
+      q: buildQueries(names),
+      sql: null,
+      ownsSql: !o.sql,
+      events: null,
+      typesRead: false,
+      retired: new Set(),
+    };
   }
 
   /** The schema the store uses. */
@@ -161,12 +174,8 @@ export class PgStore implements StoreInterface {
         cause: e,
       });
     }
-    // postgres.js reads the array types on every new connection (its option fetch_types) and
-    // leaves that read's promise unhandled: a connection that dies during it, as when the
-    // server restarts while the pool reconnects, ends in an unhandled rejection, which stops
-    // a Node process (porsager/postgres#1192). The first connection has read them for the
-    // whole pool (the store's array parameters need them), so the store's own pool stops there.
-    if (c.ownsSql) (sql.options as { fetch_types: boolean }).fetch_types = false;
+    if (c.ownsSql) stopTypeReads(sql);
+    c.typesRead = true;
     try {
       await migrate(sql, c.names, c.o.autoMigrate);
     } catch (e) {
@@ -203,6 +212,7 @@ export class PgStore implements StoreInterface {
     await c.events?.close();
     c.events = null;
     if (sql && c.ownsSql) await sql.end({ timeout: 2 });
+    await Promise.all(c.retired);
   }
 
   // ───────────────────────────────── Job CRUD ─────────────────────────────────
@@ -1048,16 +1058,56 @@ export class PgStore implements StoreInterface {
     // A change made right after subscribe() must not outrun the LISTEN it would notify.
     const events = this.#core.events;
     if (events && events.unsettled > 0) await events.ready();
-    const rows = await x.unsafe(text, params as never[], { prepare: this.#core.o.prepare });
-    return rows as unknown as Row[];
+    let rows: unknown;
+    try {
+      rows = await x.unsafe(text, params as never[], { prepare: this.#core.o.prepare });
+    } catch (e) {
+      this.#onQueryError(x, e);
+      throw e;
+    }
+    if (!this.#core.typesRead && x === this.#core.sql) {
+      // A query went through the renewed pool: its first connection has read the types.
+      stopTypeReads(x as postgres.Sql);
+      this.#core.typesRead = true;
+    }
+    return rows as Row[];
   }
 
   /** Runs `fn` in a transaction (or a savepoint when already inside one). */
   #atomic<T>(fn: (x: Exec) => Promise<T>, x: Exec = this.#x()): Promise<T> {
     if ('begin' in x && typeof x.begin === 'function') {
-      return (x as postgres.Sql).begin((t) => fn(t)) as Promise<T>;
+      return ((x as postgres.Sql).begin((t) => fn(t)) as Promise<T>).catch((e) => {
+        this.#onQueryError(x, e);
+        throw e;
+      });
     }
     return (x as postgres.TransactionSql).savepoint((t) => fn(t)) as Promise<T>;
+  }
+
+  /**
+   * After a query of the store's own pool failed with CONNECT_TIMEOUT, replaces the pool.
+   * postgres.js 3.4.9 can leave a connection unable to send anything again: when its socket
+   * closes while a write waits for the next turn of the event loop, it cancels that write's
+   * timer without forgetting it, and from then on every connection attempt of that slot of the
+   * pool sends nothing and ends in CONNECT_TIMEOUT (after `connect_timeout`), however healthy the
+   * server, for as long as the pool lives (seen on Bun after a server crash). A new pool has
+   * new connections; the old one ends (queries in flight get 2 s). Errors of a pool already
+   * replaced change nothing, so each pool is replaced at most once.
+   */
+  #onQueryError(x: Exec, e: unknown): void {
+    const c = this.#core;
+    if (!c.ownsSql || x !== c.sql || (e as { code?: unknown }).code !== 'CONNECT_TIMEOUT') return;
+    const fresh = createPool(c.o.connection!);
+    c.sql = fresh;
+    c.typesRead = false;
+    c.events?.usePool(fresh);
+    const ending = x.end({ timeout: 2 }).catch(() => {}).then(() => void c.retired.delete(ending));
+    c.retired.add(ending);
+    c.o.onError(
+      new StoreError('POOL_RENEWED', `a connection timed out connecting; new pool: ${msg(e)}`, {
+        cause: e,
+      }),
+    );
   }
 }
 
@@ -1087,16 +1137,34 @@ function dedupFollowUp(s: string, state: JobState): string {
 }
 
 /**
- * The store's own pool: 10 connections, notices dropped, and a short reconnect delay
- * (`reconnectDelay`) unless the options or the URL (`?backoff=`) set one.
+ * Stops a pool's new connections from reading the array types (postgres.js's option
+ * fetch_types), once its first connection has read them for the whole pool: postgres.js leaves
+ * that read's promise unhandled, so a connection that dies during it, as when the server goes
+ * away while the pool reconnects, ends in an unhandled rejection, which stops a Node process
+ * (porsager/postgres#1192). The store's array parameters need the types read once.
+ */
+function stopTypeReads(sql: postgres.Sql): void {
+  (sql.options as { fetch_types: boolean }).fetch_types = false;
+}
+
+/**
+ * The store's own pool: 10 connections, notices dropped, a short reconnect delay
+ * (`reconnectDelay`) and a 10 s connection timeout (postgres.js: 30 s; a slot of the pool that
+ * postgres.js left unable to connect holds its query that long, see `PgStore#onQueryError`), each
+ * unless the options or the URL (`?backoff=`, `?connect_timeout=`) set it.
  */
 function createPool(connection: NonNullable<PgStoreOptions['connection']>): postgres.Sql {
-  const extra = { onnotice: () => {}, max: 10 };
+  const defaults: Record<string, unknown> = { backoff: reconnectDelay, connect_timeout: 10 };
   if (typeof connection === 'string') {
-    const backoff = /[?&]backoff=/.test(connection) ? {} : { backoff: reconnectDelay };
-    return postgres(connection, { ...extra, ...backoff }) as unknown as postgres.Sql;
+    for (const key of Object.keys(defaults)) {
+      if (new RegExp(`[?&]${key}=`).test(connection)) delete defaults[key];
+    }
   }
-  return postgres({ ...extra, backoff: reconnectDelay, ...connection }) as unknown as postgres.Sql;
+  const options = typeof connection === 'string' ? {} : connection;
+  const pool = { onnotice: () => {}, max: 10, ...defaults, ...options };
+  return (typeof connection === 'string'
+    ? postgres(connection, pool)
+    : postgres(pool)) as unknown as postgres.Sql;
 }
 
 /** Whether a row can take the single-job path: its queue's, and its notification fits. */
