@@ -377,12 +377,11 @@ END $$;
 -- server may end one of the two with a deadlock error.
 CREATE OR REPLACE FUNCTION ${s}.obliterate(q text, force boolean) RETURNS void
 LANGUAGE plpgsql
--- Each statement planned for its actual arrays (a generic plan guesses their size, and hashes no
--- = ANY list); sets of many thousand jobs sorted and hashed in memory; no JIT compilation (on
--- these one-off statements over many rows it costs more than it saves).
-SET plan_cache_mode = force_custom_plan SET work_mem = '64MB' SET jit = off AS $$
+-- Sets of many thousand jobs sorted and hashed in memory; no JIT compilation (on these one-off
+-- statements over many rows it costs more than it saves). No statement here matches rows against
+-- a whole set, which a generic plan (a session's sixth call) could do once per row.
+SET work_mem = '64MB' SET jit = off AS $$
 DECLARE
-  wp text[];
   dq text[];
   di text[];
   dr boolean[];
@@ -403,17 +402,22 @@ BEGIN
       (SELECT j.id FROM ${s}.jobs j WHERE j.queue = q AND j.state = 'active' LIMIT 1));
   END IF;
   LOOP
-    -- q's jobs with a parent, and those with a child (in any queue), with their descendants;
-    -- the top jobs of that family with a parent (a parent never changes but to null).
-    wp := ARRAY(SELECT j.id FROM ${s}.jobs j WHERE j.queue = q AND j.parent_id IS NOT NULL);
-    di := wp || ARRAY(
-      SELECT DISTINCT p.id FROM ${s}.jobs c
-      JOIN ${s}.jobs p ON p.queue = c.parent_queue AND p.id = c.parent_id
-      WHERE c.parent_queue = q AND p.parent_id IS NULL
-    );
+    -- q's jobs with a parent, and those with a child (in any queue), with their descendants.
+    di := ARRAY(SELECT j.id FROM ${s}.jobs j WHERE j.queue = q AND j.parent_id IS NOT NULL)
+      || ARRAY(
+        SELECT DISTINCT p.id FROM ${s}.jobs c
+        JOIN ${s}.jobs p ON p.queue = c.parent_queue AND p.id = c.parent_id
+        WHERE c.parent_queue = q AND p.parent_id IS NULL
+      );
     SELECT array_agg(f.queue), array_agg(f.id), array_agg(f.root), array_agg(f.depth)
     INTO dq, di, dr, dd FROM ${s}.family(array_fill(q, ARRAY[cardinality(di)]), di, true) f;
-    d0 := ARRAY(SELECT d.id FROM unnest(di, dd) AS d(id, depth) WHERE d.depth = 0 AND d.id = ANY(wp));
+    -- Its top jobs with a parent (outside the set, or gone); read apart from the family, as a
+    -- parent is never changed but to null.
+    d0 := ARRAY(
+      SELECT d.id FROM unnest(di, dd) AS d(id, depth)
+      JOIN ${s}.jobs j ON j.queue = q AND j.id = d.id
+      WHERE d.depth = 0 AND j.parent_id IS NOT NULL
+    );
     -- Children of q's jobs whose parent is gone already: they stay.
     SELECT array_agg(c.queue), array_agg(c.id) INTO lq, li FROM ${s}.jobs c
     WHERE c.parent_queue = q AND c.parent_id IS NOT NULL
@@ -428,14 +432,18 @@ BEGIN
       PERFORM ${s}.count_removed(pqs, pids);
       -- The family below the top: each has its parent in the set, so none counts for it.
       PERFORM ${s}.drop_set(kq, ki, array_fill(false, ARRAY[coalesce(cardinality(ki), 0)]), q);
-      -- A child added meanwhile: of the family, or of q's other jobs (its parent now gone).
+      -- A child added meanwhile: of the family (a child of it left), or of q's other jobs (a
+      -- child of q without its parent, beyond those that were so before). Counted, not matched
+      -- against a set.
       SELECT count(*) INTO left_behind FROM unnest(dq, di) AS d(queue, id)
       JOIN ${s}.jobs c ON c.parent_queue = d.queue AND c.parent_id = d.id;
       SELECT left_behind + count(*) INTO left_behind FROM ${s}.jobs c
       WHERE c.parent_queue = q AND c.parent_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM ${s}.jobs p WHERE p.queue = q AND p.id = c.parent_id)
-        AND NOT EXISTS (SELECT 1 FROM unnest(lq, li) AS e(queue, id)
-          WHERE e.queue = c.queue AND e.id = c.id);
+        AND NOT EXISTS (SELECT 1 FROM ${s}.jobs p WHERE p.queue = q AND p.id = c.parent_id);
+      SELECT left_behind - count(*) INTO left_behind FROM unnest(lq, li) AS e(queue, id)
+      JOIN ${s}.jobs c ON c.queue = e.queue AND c.id = e.id
+      WHERE c.parent_queue = q
+        AND NOT EXISTS (SELECT 1 FROM ${s}.jobs p WHERE p.queue = q AND p.id = c.parent_id);
       IF left_behind > 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'CVR01', MESSAGE = 'conveyor:descendants_changed';
       END IF;

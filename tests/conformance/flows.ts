@@ -859,6 +859,27 @@ export function flowCases(s: Suite): void {
       assert.deepEqual(await store.getChildrenValues(parent.queue, 'p'), {});
     });
 
+    s.test('obliterate leaves the children in other queues of a job of its queue pruned before', async (store) => {
+      const parent = { queue: uniqueQueue('parent'), id: 'p' };
+      const kids = uniqueQueue('kids');
+      const bad = { queue: kids, id: 'bad' };
+      await store.saveFlow([
+        node(parent, null, 2, undefined, { removeOnFail: { count: 0 } }),
+        node(bad, parent),
+        node({ queue: kids, id: 'good' }, parent),
+      ]);
+      // bad fails for good, and the parent with it; pruned, the parent goes alone.
+      const token = await claimNode(store, bad);
+      assert.deepEqual(await store.failJobs(kids, [{ jobId: 'bad', token, reason: 'broke' }]), [
+        true,
+      ]);
+      assert.equal(await store.pruneFinished(parent.queue), 1);
+      await store.saveJob(parent.queue, job(parent.queue, 'other'));
+      await store.obliterate(parent.queue);
+      assert.equal(await store.countJobs(parent.queue, 'waiting'), 0);
+      assert.equal((await store.getJob(kids, 'good'))?.state, 'waiting');
+    });
+
     s.test('obliterate removes the descendants of its jobs in other queues', async (store) => {
       // root (A) <- mid (B) <- leaf, sibling (C); root <- other (B); mid <- back (A).
       const t = tree();
