@@ -46,6 +46,21 @@ function deaf(
   return { view, wake: (event) => listener!(event) };
 }
 
+/** A view of `store` whose `completeJobs` is the one `replace` makes from the store's own. */
+function completing(
+  store: StoreInterface,
+  replace: (real: StoreInterface['completeJobs']) => StoreInterface['completeJobs'],
+): StoreInterface {
+  const completeJobs = replace(store.completeJobs.bind(store));
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'completeJobs') return completeJobs;
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 /** A worker with 5 slots that polls only once a minute: store events are what wake it. */
 function eventDriven(q: string, store: StoreInterface): Worker {
   return new Worker(q, (job) => job.name, {
@@ -270,18 +285,11 @@ export function workerCases(s: Suite): void {
     s.test('a completion the store does not take is sent again; the job completes, not fails', async ({ store, q, queue, defer }) => {
       // The first completeJobs call fails, as a dropped connection would.
       let calls = 0;
-      const view = new Proxy(store, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver);
-          if (prop !== 'completeJobs') {
-            return typeof value === 'function' ? value.bind(target) : value;
-          }
-          return (...args: Parameters<StoreInterface['completeJobs']>) =>
-            ++calls === 1
-              ? Promise.reject(new Error('connection dropped'))
-              : target.completeJobs(...args);
-        },
-      });
+      const view = completing(
+        store,
+        (real) => (...args) =>
+          ++calls === 1 ? Promise.reject(new Error('connection dropped')) : real(...args),
+      );
       const w = new Worker(q, () => 'done', { store: view, maintenance: false });
       defer(() => w.close(0));
       const failed = collect(w, 'failed');
@@ -299,16 +307,11 @@ export function workerCases(s: Suite): void {
     s.test('a completion the store never takes leaves the job to the stalled check: it runs again, never fails', async ({ store, q, queue, defer }) => {
       // completeJobs fails (the database is away) until the job has run twice.
       let runs = 0;
-      const view = new Proxy(store, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver);
-          if (prop !== 'completeJobs') {
-            return typeof value === 'function' ? value.bind(target) : value;
-          }
-          return (...args: Parameters<StoreInterface['completeJobs']>) =>
-            runs < 2 ? Promise.reject(new Error('database away')) : target.completeJobs(...args);
-        },
-      });
+      const view = completing(
+        store,
+        (real) => (...args) =>
+          runs < 2 ? Promise.reject(new Error('database away')) : real(...args),
+      );
       const w = new Worker(q, () => ++runs, {
         store: view,
         lockDuration: 150,
