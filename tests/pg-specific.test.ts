@@ -1,9 +1,9 @@
 /**
  * PostgreSQL-store cases beyond the conformance suite: concurrent migration, schema checks,
  * races between many connections (group limits, round-robin, dedup), transactional enqueue,
- * LISTEN reconnect, connections reset during postgres.js's array-type read, long queue names,
- * coalesced notifications, a shared pool, schema isolation, poll-only mode, and lookups by id that
- * go through the primary key.
+ * LISTEN reconnect, connections reset during postgres.js's array-type read, a new pool after a
+ * connection timeout, long queue names, coalesced notifications, a shared pool, schema isolation,
+ * poll-only mode, lookups by id that go through the primary key, and obliterate's lock order.
  *
  * ```sh
  * npx -y deno@2 test -A tests/pg-specific.test.ts
