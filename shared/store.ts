@@ -351,8 +351,8 @@ export interface StoreInterface {
   /**
    * Applies each finished job's own `removeOnComplete` / `removeOnFail` count and age limits
    * (`true` is applied at finish time). A job with keep-count `k` is removed when at least `k`
-   * newer jobs finished in the same state; a job with keep-age `a` when it finished more than
-   * `a` seconds ago. Returns the count removed.
+   * newer jobs finished in the same state; a job with keep-age `a` when it finished `a` seconds
+   * ago or earlier (as BullMQ: age 0 removes it at the next prune). Returns the count removed.
    *
    * Each such job is removed as `true` removes it at finish time: just the job, with the
    * children values kept for it and its deduplication key; its children stay, in any state (a

@@ -596,7 +596,7 @@ export class MemoryStore implements StoreInterface {
           const age = typeof keep === 'object' ? keep.age : undefined;
           if (
             (count !== undefined && newer >= count) ||
-            (age !== undefined && now - (rec.job.finishedAt ?? 0) > age * 1000)
+            (age !== undefined && now - (rec.job.finishedAt ?? 0) >= age * 1000)
           ) doomed.push(rec);
           newer++;
         }

@@ -210,7 +210,7 @@ export function buildQueries(n: SchemaNames) {
   };
   const keepRule = (st: string, p: string) =>
     `(state = '${st}' AND ((${p}_count IS NOT NULL AND newer >= ${p}_count)
-      OR (${p}_age IS NOT NULL AND finished_at < t.now - ${p}_age * 1000)))`;
+      OR (${p}_age IS NOT NULL AND finished_at <= t.now - ${p}_age * 1000)))`;
   return {
     insertOrExisting,
     insertNew,

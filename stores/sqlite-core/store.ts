@@ -1296,7 +1296,7 @@ export class SqliteStoreBase implements StoreInterface {
            SELECT seq, id, name, keep_count, keep_age, finished_at,
              row_number() OVER (PARTITION BY state ORDER BY finished_at DESC, seq DESC) - 1 AS newer
            FROM conveyor_jobs WHERE queue = ? AND state IN ${FINISHED})
-         WHERE newer >= keep_count OR finished_at < ? - keep_age * 1000 ORDER BY seq`,
+         WHERE newer >= keep_count OR finished_at <= ? - keep_age * 1000 ORDER BY seq`,
         queueName,
         Date.now(),
       );
