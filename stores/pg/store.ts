@@ -1154,17 +1154,16 @@ function stopTypeReads(sql: postgres.Sql): void {
  * unless the options or the URL (`?backoff=`, `?connect_timeout=`) set it.
  */
 function createPool(connection: NonNullable<PgStoreOptions['connection']>): postgres.Sql {
-  const defaults: Record<string, unknown> = { backoff: reconnectDelay, connect_timeout: 10 };
-  if (typeof connection === 'string') {
-    for (const key of Object.keys(defaults)) {
-      if (new RegExp(`[?&]${key}=`).test(connection)) delete defaults[key];
-    }
+  const base = { onnotice: () => {}, max: 10 };
+  const tuned: Record<string, unknown> = { backoff: reconnectDelay, connect_timeout: 10 };
+  if (typeof connection !== 'string') {
+    return postgres({ ...base, ...tuned, ...connection }) as unknown as postgres.Sql;
   }
-  const options = typeof connection === 'string' ? {} : connection;
-  const pool = { onnotice: () => {}, max: 10, ...defaults, ...options };
-  return (typeof connection === 'string'
-    ? postgres(connection, pool)
-    : postgres(pool)) as unknown as postgres.Sql;
+  // A URL's own `?backoff=` / `?connect_timeout=` win over these.
+  for (const key of Object.keys(tuned)) {
+    if (new RegExp(`[?&]${key}=`).test(connection)) delete tuned[key];
+  }
+  return postgres(connection, { ...base, ...tuned }) as unknown as postgres.Sql;
 }
 
 /** Whether a row can take the single-job path: its queue's, and its notification fits. */

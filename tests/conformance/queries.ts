@@ -19,6 +19,23 @@ import {
   uniqueQueue,
 } from './context.ts';
 
+/**
+ * The children 'running' (active, with `token`) and 'queued' (waiting) of a pruned parent: the
+ * running one completes with its token, and the queued one is claimed and completes.
+ */
+async function finishChildren(store: StoreInterface, q: string, token: string): Promise<void> {
+  assert.deepEqual(
+    await store.completeJobs(q, [{ jobId: 'running', token, returnvalue: 1 }]),
+    [true],
+  );
+  const queued = await claim(store, q);
+  assert.equal(queued.id, 'queued');
+  assert.deepEqual(
+    await store.completeJobs(q, [{ jobId: 'queued', token: queued.lockToken, returnvalue: 2 }]),
+    [true],
+  );
+}
+
 /** Claims and completes the next job of `q`, returning its id. */
 async function completeNext(
   store: StoreInterface,
@@ -271,16 +288,7 @@ export function queryCases(s: Suite): void {
       assert.equal((await store.getJob(q, 'queued'))?.state, 'waiting', 'a waiting child stays');
       // The running child finishes with its token, and the waiting one is claimed and runs,
       // each without a parent step.
-      assert.deepEqual(
-        await store.completeJobs(q, [{ jobId: 'running', token: c.running, returnvalue: 1 }]),
-        [true],
-      );
-      const queued = await claim(store, q);
-      assert.equal(queued.id, 'queued');
-      assert.deepEqual(
-        await store.completeJobs(q, [{ jobId: 'queued', token: queued.lockToken, returnvalue: 2 }]),
-        [true],
-      );
+      await finishChildren(store, q, c.running);
       assert.equal((await store.getJob(q, 'running'))?.state, 'completed');
       assert.equal((await store.getJob(q, 'queued'))?.state, 'completed');
       assert.equal(await store.getJob(q, 'p'), null);
@@ -330,20 +338,7 @@ export function queryCases(s: Suite): void {
       assert.equal((await store.getJob(q, 'done'))?.state, 'completed', 'a finished child stays');
       assert.equal((await store.getJob(q, 'running'))?.state, 'active', 'a running child stays');
       assert.equal((await store.getJob(q, 'queued'))?.state, 'waiting', 'a waiting child stays');
-      assert.deepEqual(
-        await store.completeJobs(q, [{
-          jobId: 'running',
-          token: running.lockToken,
-          returnvalue: 1,
-        }]),
-        [true],
-      );
-      const queued = await claim(store, q);
-      assert.equal(queued.id, 'queued');
-      assert.deepEqual(
-        await store.completeJobs(q, [{ jobId: 'queued', token: queued.lockToken, returnvalue: 2 }]),
-        [true],
-      );
+      await finishChildren(store, q, running.lockToken);
       // No value is kept for the parent that is gone.
       assert.deepEqual(await store.getChildrenValues(q, 'p'), {});
       assert.notEqual(await store.saveJob(q, job(q, 'x', {}, { deduplication: dedup })), 'p');
