@@ -19,7 +19,7 @@ import {
 } from '@conveyor/shared';
 import { backoffDelay } from './backoff.ts';
 import { parseDuration } from './duration.ts';
-import { checkInteger, checkNumber } from './validate.ts';
+import { checkInteger, checkNumber, checkReturnValue } from './validate.ts';
 
 /**
  * The dependencies of a flow parent, keyed `<queue>:<id>`.
@@ -477,6 +477,44 @@ export class Job<D = unknown, R = unknown> {
     this.attemptsMade++;
     this.failedReason = error.message;
     this.token = null;
+  }
+
+  /**
+   * Completes the running job with `returnValue`, as BullMQ's `moveToCompleted`: for a job
+   * processed by hand (`worker.getNextJob()`), in one atomic store step with its parent's
+   * bookkeeping, removal per `removeOnComplete`, and the `completed` event. `token` is the lock
+   * token of the job's claim (`job.token`). Throws {@linkcode LockLostError} when that lock is
+   * lost (the job was taken back, and may run elsewhere), {@linkcode JobStateError} when the job
+   * is not active, and {@linkcode InvalidArgumentError} for a return value that cannot be stored
+   * as JSON (nothing is stored then). `fetchNext` must be false: take the next job with
+   * `worker.getNextJob()`.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * await job.moveToCompleted({ sent: true }, job.token!);
+   * ```
+   */
+  async moveToCompleted(returnValue: R, token: string, fetchNext = false): Promise<void> {
+    if (fetchNext !== false) {
+      throw new InvalidArgumentError(
+        'fetchNext',
+        fetchNext,
+        'false (take the next job with worker.getNextJob())',
+      );
+    }
+    checkToken(token);
+    const value = returnValue === undefined ? null : returnValue;
+    const unstorable = checkReturnValue(this.id, value);
+    if (unstorable) throw unstorable;
+    const [ok] = await this.store.completeJobs(this.queueName, [
+      { jobId: this.id, token, returnvalue: value },
+    ]);
+    if (!ok) await this.#explainRefusal('complete', ['active'], token);
+    this.state = 'completed';
+    this.returnvalue = value as R;
+    this.token = this.lockedBy = this.lockUntil = null;
   }
 
   /**

@@ -202,3 +202,39 @@ export function validateJobOptions(opts: JobOptions, prefix = 'opts'): void {
     if (group.maxSize !== undefined) checkInteger(p('group.maxSize'), group.maxSize, 1);
   }
 }
+
+/**
+ * Why a job's return value cannot be stored, or undefined when it can: every store keeps JSON
+ * (BigInts and cycles throw, a function or symbol has no JSON), so a value is checked before it
+ * is stored, where it fails its own job, not in the store batch it would sink.
+ *
+ * @example
+ * ```ts
+ * import { checkReturnValue } from '@conveyor/core';
+ * console.log(checkReturnValue('1', { ok: true })); // undefined
+ * console.log(checkReturnValue('1', 10n)?.code); // INVALID_ARGUMENT
+ * ```
+ */
+export function checkReturnValue(jobId: string, value: unknown): InvalidArgumentError | undefined {
+  const type = typeof value;
+  if (value === null || type === 'string' || type === 'number' || type === 'boolean') {
+    return undefined;
+  }
+  try {
+    JSON.stringify(value, noFunctions);
+    return undefined;
+  } catch (e) {
+    return new InvalidArgumentError(
+      `the return value of job ${jobId}`,
+      value,
+      `JSON-serialisable (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
+}
+
+/** A JSON replacer that refuses what JSON would drop silently (and a memory store refuses). */
+function noFunctions(_key: string, value: unknown): unknown {
+  const type = typeof value;
+  if (type === 'function' || type === 'symbol') throw new TypeError(`a ${type} is not JSON`);
+  return value;
+}

@@ -30,7 +30,14 @@ import { PruneFinishedService } from './services/prune-finished.ts';
 import { RescueStalledService } from './services/rescue-stalled.ts';
 import { advanceOnStart, RunSchedulersService } from './services/run-schedulers.ts';
 import type { Service } from './services/service.ts';
-import { checkInteger, checkName, checkNumber, checkRateLimit, checkStore } from './validate.ts';
+import {
+  checkInteger,
+  checkName,
+  checkNumber,
+  checkRateLimit,
+  checkReturnValue,
+  checkStore,
+} from './validate.ts';
 
 /**
  * Runs one job. The `signal` aborts on timeout, on lock loss and on a forced close.
@@ -192,7 +199,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   readonly id: string;
   /** The store. */
   readonly store: StoreInterface;
-  readonly #processor: Processor<D, R> | BatchProcessor<D, R>;
+  /** null: jobs are processed by hand (`getNextJob`). */
+  readonly #processor: Processor<D, R> | BatchProcessor<D, R> | null;
   readonly #concurrency: number;
   readonly #lockDuration: number;
   readonly #lockRenewTime: number;
@@ -231,6 +239,10 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   #wake: (() => void) | undefined;
   #idleWaiters: Array<() => void> = [];
   #running: Promise<void> | undefined;
+  /** Subscribed to the store's events and maintenance started (`run` or `getNextJob`). */
+  #started = false;
+  /** `getNextJob` calls waiting for a job to arrive (woken by the same events as the loop). */
+  readonly #handWaiters = new Set<() => void>();
   #closing: Promise<void> | undefined;
   #stopping = false;
   #paused = false;
@@ -279,15 +291,35 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     processor: Processor<D, R>,
     opts: WorkerOptions & { batch?: undefined },
   );
+  /**
+   * Creates a worker without a processor, whose jobs are processed by hand, as BullMQ's manual
+   * processing: {@linkcode Worker.getNextJob} claims a job, and the code that took it finishes it
+   * with `job.moveToCompleted` or `job.moveToFailed` (or moves it on with `moveToDelayed`),
+   * renewing the lock with `job.extendLock` while it works. Such a worker never runs a loop
+   * (`autorun` does not apply, `run()` rejects); from its first `getNextJob` until `close()`, it
+   * runs the queue's maintenance (stalled jobs, delayed jobs, schedulers, pruning).
+   *
+   * @example
+   * ```ts
+   * import { Worker } from '@conveyor/core';
+   * import { MemoryStore } from '@conveyor/store-memory';
+   * const worker = new Worker('q', null, { store: new MemoryStore() });
+   * ```
+   */
+  constructor(queueName: string, processor: null, opts: WorkerOptions & { batch?: undefined });
   constructor(
     queueName: string,
-    processor: Processor<D, R> | BatchProcessor<D, R>,
+    processor: Processor<D, R> | BatchProcessor<D, R> | null,
     opts: WorkerOptions,
   ) {
     super();
     checkName('queueName', queueName);
-    if (typeof processor !== 'function') {
-      throw new InvalidArgumentError('processor', processor, 'a function');
+    if (processor !== null && typeof processor !== 'function') {
+      throw new InvalidArgumentError(
+        'processor',
+        processor,
+        'a function, or null to process jobs by hand (getNextJob)',
+      );
     }
     checkStore(opts);
     const concurrency = opts.concurrency ?? 1;
@@ -331,6 +363,13 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     }
     if (opts.jobName !== undefined) checkName('opts.jobName', opts.jobName);
     if (opts.batch !== undefined) checkInteger('opts.batch.size', opts.batch?.size, 1);
+    if (opts.batch !== undefined && processor === null) {
+      throw new InvalidArgumentError(
+        'opts.batch',
+        opts.batch,
+        'absent on a worker without a processor (getNextJob claims one job)',
+      );
+    }
     if (opts.backoffStrategy !== undefined && typeof opts.backoffStrategy !== 'function') {
       throw new InvalidArgumentError('opts.backoffStrategy', opts.backoffStrategy, 'a function');
     }
@@ -398,13 +437,14 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         ),
         new RunSchedulersService(this.store, queueName, pollInterval, this.#clock, onError),
         new PruneFinishedService(this.store, queueName, pruneInterval, onError, () => {
-          const due = this.#pruneDue;
+          // Jobs processed by hand finish out of the worker's sight: prune at every interval.
+          const due = this.#pruneDue || processor === null;
           this.#pruneDue = false;
           return due;
         }),
       );
     }
-    if (opts.autorun !== false) this.run().catch((e) => this.#error(e));
+    if (opts.autorun !== false && processor !== null) this.run().catch((e) => this.#error(e));
   }
 
   /**
@@ -419,12 +459,110 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
    */
   run(): Promise<void> {
     if (this.#closing) return Promise.reject(new Error('worker is closed'));
+    if (this.#processor === null) {
+      return Promise.reject(
+        new InvalidArgumentError(
+          'processor',
+          null,
+          'a function to run (this worker has none: use getNextJob)',
+        ),
+      );
+    }
     if (this.#running) return Promise.reject(new Error('worker is already running'));
-    this.store.subscribe(this.name, this.#listener, this.#eventTypes);
-    for (const s of this.#services) s.start();
+    this.#startServices();
     this.#renewTimer = setInterval(() => this.#renewLocks(), this.#lockRenewTime);
     this.#running = this.#loop();
     return this.#running;
+  }
+
+  /** Listens to the queue's events and starts the maintenance services (once). */
+  #startServices(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.store.subscribe(this.name, this.#listener, this.#eventTypes);
+    for (const s of this.#services) s.start();
+  }
+
+  /**
+   * Claims the next job for a worker created without a processor (`null`), as BullMQ's manual
+   * processing. The job is active and locked for `lockDuration` under `job.token`: finish it with
+   * `job.moveToCompleted(value, job.token)` or `job.moveToFailed(error, job.token)`, and renew the
+   * lock with `job.extendLock(job.token, ms)` when the work takes longer (nothing renews it for
+   * you; a job whose lock lapses is taken back by the stalled-job check). The claim follows the
+   * worker's options (`limiter`, `group`, `maxGlobalConcurrency`, `lifo`, `jobName`). With nothing
+   * to claim, it waits (`block`, the default) for a job to arrive, up to `pollInterval`, and
+   * resolves `undefined` when none did; `{ block: false }` resolves `undefined` at once.
+   *
+   * Unlike BullMQ's, it takes no token: the store issues each claim its own token (read it from
+   * `job.token`), so a job taken back and claimed again cannot be finished with the old one.
+   *
+   * @example
+   * ```ts
+   * import { Queue, Worker } from '@conveyor/core';
+   * import { MemoryStore } from '@conveyor/store-memory';
+   * const store = new MemoryStore();
+   * await store.connect();
+   * await new Queue('q', { store }).add('resize', { w: 100 });
+   * const worker = new Worker('q', null, { store });
+   * const job = await worker.getNextJob();
+   * if (job) await job.moveToCompleted('done', job.token!);
+   * await worker.close();
+   * ```
+   */
+  async getNextJob(opts: { block?: boolean } = {}): Promise<Job<D, R> | undefined> {
+    if (typeof opts !== 'object' || opts === null) {
+      throw new InvalidArgumentError(
+        'opts',
+        opts,
+        'options { block }: getNextJob takes no token (the store issues one per claim: job.token)',
+      );
+    }
+    const block = opts.block ?? true;
+    if (typeof block !== 'boolean') {
+      throw new InvalidArgumentError('opts.block', block, 'a boolean');
+    }
+    if (this.#processor !== null) {
+      throw new InvalidArgumentError(
+        'processor',
+        this.#processor,
+        'null for getNextJob (this worker runs its processor)',
+      );
+    }
+    if (this.#closing) throw new Error('worker is closed');
+    this.#startServices();
+    for (let waited = false;; waited = true) {
+      this.#dirty = false;
+      const [row] = await this.store.fetchNextJobs(
+        this.name,
+        this.id,
+        this.#lockDuration,
+        1,
+        this.#fetchOpts,
+      );
+      if (row && this.#stopping) {
+        // Claimed while closing: give it back, as the loop does.
+        await this.store.releaseLock(this.name, row.id, row.lockToken ?? undefined);
+        return undefined;
+      }
+      if (row) {
+        const job = new Job<D, R>(this.store, row);
+        if (job.opts.repeat?.schedulerId !== undefined) {
+          advanceOnStart(this.store, row, this.#clock).catch((e) => this.#error(e));
+        }
+        return job;
+      }
+      // A job announced during the claim: claim again at once. Otherwise wait once for one.
+      if (this.#dirty && !this.#stopping) continue;
+      if (!block || waited || this.#stopping) return undefined;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.#pollInterval);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#handWaiters.add(done);
+      });
+    }
   }
 
   /** Whether the worker is running (started and not closed). */
@@ -745,6 +883,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   #poke(): void {
     this.#dirty = true;
     this.#wake?.();
+    for (const done of this.#handWaiters) done();
+    this.#handWaiters.clear();
   }
 
   #onStoreEvent(e: StoreEvent): void {
@@ -1058,35 +1198,6 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else console.error(err);
   }
-}
-
-/**
- * Why a return value cannot be stored, or undefined when it can: every store keeps JSON
- * (BigInts and cycles throw, a function or symbol has no JSON), so a value is checked here,
- * where it fails its own job, not in the store batch it would sink.
- */
-function checkReturnValue(jobId: string, value: unknown): InvalidArgumentError | undefined {
-  const type = typeof value;
-  if (value === null || type === 'string' || type === 'number' || type === 'boolean') {
-    return undefined;
-  }
-  try {
-    JSON.stringify(value, noFunctions);
-    return undefined;
-  } catch (e) {
-    return new InvalidArgumentError(
-      `the return value of job ${jobId}`,
-      value,
-      `JSON-serialisable (${e instanceof Error ? e.message : String(e)})`,
-    );
-  }
-}
-
-/** A JSON replacer that refuses what JSON would drop silently (and a memory store refuses). */
-function noFunctions(_key: string, value: unknown): unknown {
-  const type = typeof value;
-  if (type === 'function' || type === 'symbol') throw new TypeError(`a ${type} is not JSON`);
-  return value;
 }
 
 /** Whether a removeOn* option keeps a count or an age (pruned later, not at finish time). */

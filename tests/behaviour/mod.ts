@@ -16,6 +16,7 @@ import { makeSuite } from './context.ts';
 import { eventCases } from './events.ts';
 import { flowCases } from './flows.ts';
 import { jobCases } from './job.ts';
+import { manualCases } from './manual.ts';
 import { queueCases } from './queue.ts';
 import { rateLimitCases } from './ratelimit.ts';
 import { schedulerCases } from './schedulers.ts';
@@ -35,5 +36,6 @@ export function behaviourSuite(harness: StoreHarness): void {
     schedulerCases(s);
     eventCases(s);
     jobCases(s);
+    manualCases(s);
   });
 }
