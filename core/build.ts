@@ -7,7 +7,7 @@
 import { InvalidArgumentError, type JobOptions, type NewJob, newJob } from '@conveyor/shared';
 import { parseDuration } from './duration.ts';
 import { hashJob } from './hash.ts';
-import { checkName, validateJobOptions } from './validate.ts';
+import { checkName, validateJobOptions, withChildFailurePolicy } from './validate.ts';
 
 /**
  * Validates a job's name and options and builds the job to save: `delayed` when `opts.delay`
@@ -45,7 +45,8 @@ export function buildJob(
   // The defaults are set after newJob, not merged into a fields object per job.
   // A delay given as a duration ('10m') is kept in ms, as BullMQ keeps it: the stores read it
   // (a flow parent is delayed by it when its children are done).
-  const kept = typeof opts.delay === 'string' ? { ...opts, delay } : opts;
+  const normal = withChildFailurePolicy(opts);
+  const kept = typeof normal.delay === 'string' ? { ...normal, delay } : normal;
   const job = newJob(queueName, name as string, data, kept, fields);
   job.createdAt = fields?.createdAt ?? now;
   job.delayUntil = fields?.delayUntil ?? (delay > 0 ? now + delay : 0);

@@ -24,7 +24,9 @@ import {
   checkName,
   checkOptions,
   checkStore,
+  usesBullMqChildFailure,
   validateJobOptions,
+  withChildFailurePolicy,
 } from './validate.ts';
 
 /**
@@ -160,8 +162,8 @@ export class Queue<D = unknown, R = unknown> {
     checkStore(opts);
     this.name = name;
     this.store = opts.store;
-    this.defaultJobOptions = opts.defaultJobOptions ?? {};
-    validateJobOptions(this.defaultJobOptions, 'defaultJobOptions');
+    validateJobOptions(opts.defaultJobOptions ?? {}, 'defaultJobOptions');
+    this.defaultJobOptions = withChildFailurePolicy(opts.defaultJobOptions ?? {});
     // One id or deduplication key for every job would make every add return the first job.
     if (this.defaultJobOptions.jobId !== undefined) {
       throw new InvalidArgumentError(
@@ -997,7 +999,7 @@ export class Queue<D = unknown, R = unknown> {
     if (endDate !== undefined) repeat.endDate = toMs(endDate, 'opts.endDate');
     if (limit !== undefined) repeat.limit = limit;
     validateRepeat(repeat, 'opts');
-    const merged: JobOptions = { ...this.defaultJobOptions, ...jobOpts };
+    const merged: JobOptions = { ...this.defaultJobOptions, ...withChildFailurePolicy(jobOpts) };
     delete merged.delay;
     delete merged.jobId;
     validateJobOptions(merged, 'opts');
@@ -1040,6 +1042,12 @@ export class Queue<D = unknown, R = unknown> {
    */
   #build(name: unknown, data: unknown, opts: JobOptions, index?: number): NewJob {
     const merged: JobOptions = { ...this.defaultJobOptions, ...opts };
+    // A job's own choice of child-failure policy, in either naming, replaces the default's.
+    if (
+      this.defaultJobOptions.failParentOnChildFailure !== undefined && usesBullMqChildFailure(opts)
+    ) {
+      merged.failParentOnChildFailure = opts.failParentOnChildFailure;
+    }
     const now = this.#clock.now();
     if (index === undefined) return buildJob(this.name, name, data, merged, 'opts', now);
     try {

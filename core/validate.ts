@@ -6,6 +6,7 @@
  */
 import {
   checkInteger as sharedCheckInteger,
+  type ChildFailurePolicy,
   InvalidArgumentError,
   type JobOptions,
   type RateLimit,
@@ -149,6 +150,7 @@ export function validateJobOptions(opts: JobOptions, prefix = 'opts'): void {
       'one of "fail", "ignore", "remove"',
     );
   }
+  childFailurePolicy(opts, prefix);
   const backoff = opts.backoff;
   if (backoff !== undefined) {
     if (typeof backoff === 'number') checkNumber(p('backoff'), backoff, 0);
@@ -237,4 +239,95 @@ function noFunctions(_key: string, value: unknown): unknown {
   const type = typeof value;
   if (type === 'function' || type === 'symbol') throw new TypeError(`a ${type} is not JSON`);
   return value;
+}
+
+/** BullMQ's boolean names for what a child's final failure does to its parent, with ours. */
+const CHILD_FAILURE_ALIASES = [
+  ['failParentOnFailure', 'fail'],
+  ['ignoreDependencyOnFailure', 'ignore'],
+  ['removeDependencyOnFailure', 'remove'],
+] as const;
+
+/** BullMQ options with no counterpart here, refused rather than ignored: what to use instead. */
+const REFUSED_OPTIONS: Record<string, string> = {
+  continueParentOnFailure: 'absent (a parent runs once every child finished; ' +
+    'failParentOnChildFailure says what a failed child does to it)',
+  debounce: 'absent (use deduplication: { key, ttl })',
+};
+
+/**
+ * The child-failure policy `opts` asks for, from `failParentOnChildFailure` or one of BullMQ's
+ * names for it (`failParentOnFailure`, `ignoreDependencyOnFailure`, `removeDependencyOnFailure`;
+ * `false` means not set), or undefined. Names that disagree, a BullMQ name that is not a
+ * boolean, and BullMQ options with no counterpart here (`continueParentOnFailure`, `debounce`)
+ * throw {@linkcode InvalidArgumentError} naming the option under `prefix`.
+ *
+ * @example
+ * ```ts
+ * import { childFailurePolicy } from '@conveyor/core';
+ * console.log(childFailurePolicy({ ignoreDependencyOnFailure: true })); // "ignore"
+ * ```
+ */
+export function childFailurePolicy(
+  opts: JobOptions,
+  prefix = 'opts',
+): ChildFailurePolicy | undefined {
+  let policy = opts.failParentOnChildFailure;
+  let from = 'failParentOnChildFailure';
+  for (const [alias, meaning] of CHILD_FAILURE_ALIASES) {
+    const value = opts[alias];
+    if (value === undefined || value === false) continue;
+    if (value !== true) throw new InvalidArgumentError(`${prefix}.${alias}`, value, 'a boolean');
+    if (policy !== undefined && policy !== meaning) {
+      throw new InvalidArgumentError(
+        `${prefix}.${alias}`,
+        value,
+        `absent or false, as ${prefix}.${from} asks for "${policy}"`,
+      );
+    }
+    policy = meaning;
+    from = alias;
+  }
+  for (const key in REFUSED_OPTIONS) {
+    const value = (opts as Record<string, unknown>)[key];
+    if (value !== undefined && value !== false) {
+      throw new InvalidArgumentError(`${prefix}.${key}`, value, REFUSED_OPTIONS[key]);
+    }
+  }
+  return policy;
+}
+
+/**
+ * `opts` with BullMQ's child-failure names turned into `failParentOnChildFailure` (the one the
+ * stores read), or `opts` itself when it uses none. Validate first (`validateJobOptions`).
+ *
+ * @example
+ * ```ts
+ * import { withChildFailurePolicy } from '@conveyor/core';
+ * console.log(withChildFailurePolicy({ removeDependencyOnFailure: true }));
+ * // { failParentOnChildFailure: "remove" }
+ * ```
+ */
+export function withChildFailurePolicy(opts: JobOptions): JobOptions {
+  if (!usesBullMqChildFailure(opts)) return opts;
+  const policy = childFailurePolicy(opts);
+  const normal: JobOptions = { ...opts };
+  for (const [alias] of CHILD_FAILURE_ALIASES) delete normal[alias];
+  if (policy !== undefined) normal.failParentOnChildFailure = policy;
+  return normal;
+}
+
+/**
+ * Whether `opts` says what a child's failure does to its parent in one of BullMQ's names (set to
+ * `true`).
+ *
+ * @example
+ * ```ts
+ * import { usesBullMqChildFailure } from '@conveyor/core';
+ * console.log(usesBullMqChildFailure({ failParentOnFailure: true })); // true
+ * ```
+ */
+export function usesBullMqChildFailure(opts: JobOptions): boolean {
+  return opts.failParentOnFailure === true || opts.ignoreDependencyOnFailure === true ||
+    opts.removeDependencyOnFailure === true;
 }

@@ -180,6 +180,12 @@ export interface JobOptions {
   removeOnFail?: RemoveOnFinish;
   /** What a final failure of this job does to its flow parent. Default `fail`. */
   failParentOnChildFailure?: ChildFailurePolicy;
+  /** BullMQ's name for `failParentOnChildFailure: 'fail'` (`false`: not set). */
+  failParentOnFailure?: boolean;
+  /** BullMQ's name for `failParentOnChildFailure: 'ignore'` (`false`: not set). */
+  ignoreDependencyOnFailure?: boolean;
+  /** BullMQ's name for `failParentOnChildFailure: 'remove'` (`false`: not set). */
+  removeDependencyOnFailure?: boolean;
   /**
    * Add the job as a child of an existing, unfinished job (BullMQ's `opts.parent`; here `queue`
    * is the plain queue name): the parent's pending children count goes up with the save, and

@@ -192,6 +192,61 @@ export function flowCases(s: Suite): void {
       });
     }
 
+    const bullMqNames = [
+      ['failParentOnFailure', 'fail'],
+      ['ignoreDependencyOnFailure', 'ignore'],
+      ['removeDependencyOnFailure', 'remove'],
+    ] as const;
+    for (const [option, policy] of bullMqNames) {
+      s.test(`BullMQ's ${option}: true acts as failParentOnChildFailure "${policy}", also over a queue default`, async ({ q, worker, flows, queue }) => {
+        const tree = await flows().add({
+          name: 'parent',
+          queueName: q,
+          children: [
+            { name: 'bad', queueName: q, opts: { [option]: true } },
+            { name: 'good', queueName: q },
+          ],
+        });
+        // The same option on Queue.add replaces the queue's default policy.
+        const defaults = queue({
+          defaultJobOptions: {
+            failParentOnChildFailure: policy === 'ignore' ? 'remove' : 'ignore',
+          },
+        });
+        const viaAdd = await defaults.add('bad', null, {
+          [option]: true,
+          parent: { id: tree.job.id, queue: q },
+        });
+        const badId = tree.children![0].job.id;
+        for (const id of [badId, viaAdd.id]) {
+          const stored = await queue().getJob(id);
+          assert.equal(stored?.opts.failParentOnChildFailure, policy, id);
+          assert.equal(option in stored!.opts, false, `${id}: stored under our name only`);
+        }
+        worker((job) => {
+          if (job.name === 'bad') throw new Error('child broke');
+          return job.name;
+        });
+        await eventually(async () => {
+          const st = (await queue().getJob(tree.job.id))?.state;
+          return st === 'completed' || st === 'failed';
+        }, { message: 'parent settled' });
+        const parent = await queue().getJob(tree.job.id);
+        const bad = await queue().getJob(badId);
+        assert.equal(bad?.state, 'failed');
+        if (policy === 'fail') {
+          assert.equal(parent?.state, 'failed');
+          return;
+        }
+        assert.equal(parent?.state, 'completed');
+        await eventually(async () => (await queue().getJob(viaAdd.id))?.state === 'failed');
+        const deps = await parent!.getDependencies();
+        assert.equal(Object.keys(deps.processed).length, 1);
+        assert.equal(Object.keys(deps.failed).length, policy === 'ignore' ? 2 : 0);
+        assert.equal(bad?.parentId, policy === 'ignore' ? tree.job.id : null);
+      });
+    }
+
     s.test('a parent failed by one child and pruned by its removeOnFail count: its other children still run', async ({ q, worker, queue, flows }) => {
       const tree = await flows().add({
         name: 'parent',

@@ -118,6 +118,17 @@ export function queueCases(s: Suite): void {
         [{ removeOnComplete: -1 }, 'opts.removeOnComplete'],
         [{ removeOnFail: { age: -1 } }, 'opts.removeOnFail.age'],
         [{ failParentOnChildFailure: 'explode' }, 'opts.failParentOnChildFailure'],
+        [{ ignoreDependencyOnFailure: 'yes' }, 'opts.ignoreDependencyOnFailure'],
+        [
+          { failParentOnChildFailure: 'ignore', removeDependencyOnFailure: true },
+          'opts.removeDependencyOnFailure',
+        ],
+        [
+          { failParentOnFailure: true, ignoreDependencyOnFailure: true },
+          'opts.ignoreDependencyOnFailure',
+        ],
+        [{ continueParentOnFailure: true }, 'opts.continueParentOnFailure'],
+        [{ debounce: { id: 'd' } }, 'opts.debounce'],
         [{ deduplication: {} }, 'opts.deduplication'],
         [{ deduplication: { key: 'k', ttl: 0 } }, 'opts.deduplication.ttl'],
         [{ group: { id: '' } }, 'opts.group.id'],
