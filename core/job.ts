@@ -763,6 +763,25 @@ export class Job<D = unknown, R = unknown> {
   }
 
   /**
+   * The children that failed for good while this job waited for them, as BullMQ's
+   * `getIgnoredChildrenFailures`: their failure reasons keyed `<queue>:<id>`. With
+   * `failParentOnChildFailure: 'ignore'` (BullMQ's `ignoreDependencyOnFailure`), a parent
+   * finds here which children it runs without.
+   *
+   * @example
+   * ```ts
+   * import type { Job } from '@conveyor/core';
+   * declare const job: Job;
+   * for (const [key, reason] of Object.entries(await job.getIgnoredChildrenFailures())) {
+   *   console.log(key, reason);
+   * }
+   * ```
+   */
+  async getIgnoredChildrenFailures(): Promise<Record<string, string>> {
+    return (await this.getDependencies()).failed;
+  }
+
+  /**
    * The return values of the completed children, keyed `<queue>:<id>`, also of children removed
    * since they completed (`removeOnComplete`): each value is kept with the parent.
    *

@@ -243,6 +243,13 @@ export function flowCases(s: Suite): void {
         const deps = await parent!.getDependencies();
         assert.equal(Object.keys(deps.processed).length, 1);
         assert.equal(Object.keys(deps.failed).length, policy === 'ignore' ? 2 : 0);
+        const ignored = await parent!.getIgnoredChildrenFailures();
+        assert.deepEqual(
+          ignored,
+          policy === 'ignore'
+            ? { [`${q}:${badId}`]: 'child broke', [`${q}:${viaAdd.id}`]: 'child broke' }
+            : {},
+        );
         assert.equal(bad?.parentId, policy === 'ignore' ? tree.job.id : null);
       });
     }
