@@ -40,7 +40,8 @@ import {
 } from './validate.ts';
 
 /**
- * Runs one job. The `signal` aborts on timeout, on lock loss and on a forced close.
+ * Runs one job. The `signal` aborts on timeout, on lock loss, on a forced close and on
+ * `worker.cancelJob`.
  *
  * @example
  * ```ts
@@ -675,6 +676,65 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   }
 
   /**
+   * Cancels a job running on this worker, as BullMQ's `cancelJob`: aborts the `signal` its
+   * processor got, with `reason` as `signal.reason` (none: the standard `AbortError`). Nothing
+   * else: the processor decides the job's fate, as for any run. A throw fails the attempt with
+   * that error (a string `reason` rethrown becomes the `failedReason`), retried per `attempts`;
+   * an `UnrecoverableError` fails it for good; a processor that ignores the signal and returns
+   * completes its job. Returns true when the job is running here (from its `active` event until
+   * its processor ends: cancelled inside `active`, the processor starts with the signal
+   * aborted), false otherwise (an unknown id, a job waiting, delayed, finished or on another
+   * worker, whose state is left alone). A job of a batch shares the batch's one signal: this
+   * aborts the whole batch. A `jobId` that is not a non-empty string, or a `reason` that is not
+   * a string, throws `InvalidArgumentError` naming it.
+   *
+   * @example
+   * ```ts
+   * import { Worker } from '@conveyor/core';
+   * import { UnrecoverableError } from '@conveyor/shared';
+   * import { MemoryStore } from '@conveyor/store-memory';
+   * declare function render(data: unknown, signal: AbortSignal): Promise<string>;
+   * const worker = new Worker('exports', async (job, signal) => {
+   *   try {
+   *     return await render(job.data, signal);
+   *   } catch (err) {
+   *     if (signal.aborted) throw new UnrecoverableError(`cancelled: ${signal.reason}`);
+   *     throw err;
+   *   }
+   * }, { store: new MemoryStore() });
+   * worker.cancelJob('42', 'user asked'); // true while job 42 runs here
+   * ```
+   */
+  cancelJob(jobId: string, reason?: string): boolean {
+    checkName('jobId', jobId);
+    checkReason(reason);
+    for (const run of this.#runs) {
+      if (!run.settled && run.jobs.some((job) => job.id === jobId)) {
+        run.controller.abort(reason);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Cancels every job running on this worker (BullMQ's `cancelAllJobs`): as
+   * {@linkcode Worker.cancelJob} for each. The worker goes on claiming; to stop it, `close()`.
+   *
+   * @example
+   * ```ts
+   * import type { Worker } from '@conveyor/core';
+   * declare const worker: Worker;
+   * worker.cancelAllJobs('deploy');
+   * await worker.close();
+   * ```
+   */
+  cancelAllJobs(reason?: string): void {
+    checkReason(reason);
+    for (const run of this.#runs) if (!run.settled) run.controller.abort(reason);
+  }
+
+  /**
    * Stops claiming, waits for running jobs, and closes. With `forceTimeout` (ms; `true` = 0),
    * jobs still running after it have their signal aborted and are released back to `waiting`
    * at once (they run again elsewhere).
@@ -1197,6 +1257,13 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     const err = e instanceof Error ? e : new Error(String(e));
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else console.error(err);
+  }
+}
+
+/** Checks the optional `reason` of a cancel is a string. */
+function checkReason(reason: unknown): void {
+  if (reason !== undefined && typeof reason !== 'string') {
+    throw new InvalidArgumentError('reason', reason, 'a string or undefined');
   }
 }
 

@@ -61,6 +61,14 @@ function completing(
   });
 }
 
+/** Resolves when `signal` aborts (at once if it already has). */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) =>
+    signal.addEventListener('abort', () => resolve(), { once: true })
+  );
+}
+
 /** A worker with 5 slots that polls only once a minute: store events are what wake it. */
 function eventDriven(q: string, store: StoreInterface): Worker {
   return new Worker(q, (job) => job.name, {
@@ -925,6 +933,161 @@ export function workerCases(s: Suite): void {
       assert.equal(stored?.state, 'waiting');
       assert.equal(stored?.token, null);
       assert.equal(stored?.attemptsMade, 0);
+    });
+
+    s.test('cancelJob aborts the signal with the reason; the thrown reason fails the attempt, retried per attempts', async ({ queue, worker }) => {
+      const qu = queue();
+      const seen: unknown[] = [];
+      const w = worker(async (job, signal) => {
+        if (job.attemptsMade > 0) return 'second attempt';
+        await aborted(signal);
+        seen.push(signal.reason);
+        throw signal.reason;
+      });
+      // Once its processor has ended, a job is no longer cancellable (its failure is stored).
+      const late: boolean[] = [];
+      w.on('failed', (job) => late.push(w.cancelJob(job.id, 'too late')));
+      const active = next(w, 'active');
+      const failed = next<[Job, Error]>(w, 'failed');
+      const completed = next(w, 'completed');
+      const job = await qu.add('x', 1, { attempts: 2 });
+      await active;
+      assert.equal(w.cancelJob(job.id, 'user asked'), true);
+      const [emitted, err] = await failed;
+      assert.deepEqual(seen, ['user asked']);
+      assert.equal(err.message, 'user asked');
+      assert.equal(emitted.id, job.id);
+      assert.equal(emitted.attemptsMade, 1);
+      assert.equal(emitted.failedReason, 'user asked');
+      assert.deepEqual(late, [false]);
+      const [done, result] = await completed;
+      assert.equal(done.id, job.id);
+      assert.equal(result, 'second attempt');
+      assert.equal(w.cancelJob(job.id), false, 'not running any more');
+      const stored = await qu.getJob(job.id);
+      assert.equal(stored?.state, 'completed');
+      assert.equal(stored?.attemptsMade, 1);
+    });
+
+    s.test('cancelJob then an UnrecoverableError fails the job for good, whatever attempts remain', async ({ queue, worker }) => {
+      const qu = queue();
+      let runs = 0;
+      const w = worker(async (_job, signal) => {
+        runs++;
+        await aborted(signal);
+        throw new UnrecoverableError(`cancelled: ${signal.reason}`);
+      });
+      const active = next(w, 'active');
+      const failed = next<[Job, Error]>(w, 'failed');
+      const job = await qu.add('x', 1, { attempts: 3, backoff: 10 });
+      await active;
+      assert.equal(w.cancelJob(job.id, 'stop'), true);
+      const [emitted, err] = await failed;
+      assert.ok(err instanceof UnrecoverableError);
+      assert.equal(emitted.state, 'failed');
+      const stored = await qu.getJob(job.id);
+      assert.equal(stored?.state, 'failed');
+      assert.equal(stored?.attemptsMade, 1);
+      assert.equal(stored?.failedReason, 'cancelled: stop');
+      assert.equal(runs, 1);
+    });
+
+    s.test('a processor that ignores the cancel completes its job; cancelled inside active, it starts aborted', async ({ queue, worker }) => {
+      const qu = queue();
+      const g = gate();
+      const states: Array<[boolean, string | undefined]> = [];
+      const w = worker(async (_job, signal) => {
+        states.push([signal.aborted, (signal.reason as Error | undefined)?.name]);
+        await g.promise;
+        return 'done anyway';
+      });
+      const results: boolean[] = [];
+      w.on('active', (job) => results.push(w.cancelJob(job.id)));
+      const completed = next(w, 'completed');
+      const job = await qu.add('x', 1, { attempts: 3 });
+      await eventually(() => states.length === 1, { message: 'processor started' });
+      g.open();
+      const [done, result] = await completed;
+      assert.deepEqual(results, [true]);
+      assert.deepEqual(states, [[true, 'AbortError']], 'no reason: the standard AbortError');
+      assert.equal(done.id, job.id);
+      assert.equal(result, 'done anyway');
+      const stored = await qu.getJob(job.id);
+      assert.equal(stored?.state, 'completed');
+      assert.equal(stored?.attemptsMade, 0);
+    });
+
+    s.test('cancelJob of a job not running here returns false and changes nothing; bad input throws', async ({ queue, worker }) => {
+      const qu = queue();
+      const w = worker(() => 'ok');
+      const delayed = await qu.add('w', 1, { delay: 60_000 });
+      const completed = next(w, 'completed');
+      const done = await qu.add('d', 1);
+      await completed;
+      assert.equal(w.cancelJob('no-such-job', 'x'), false);
+      assert.equal(w.cancelJob(delayed.id, 'x'), false);
+      assert.equal(w.cancelJob(done.id, 'x'), false);
+      assert.equal((await qu.getJob(delayed.id))?.state, 'delayed');
+      assert.equal((await qu.getJob(done.id))?.state, 'completed');
+      for (const bad of [42, undefined, null, '']) {
+        assert.throws(
+          () => w.cancelJob(bad as never),
+          (e: unknown) => e instanceof InvalidArgumentError && e.option === 'jobId',
+          String(bad),
+        );
+      }
+      for (
+        const call of [() => w.cancelJob(done.id, 7 as never), () => w.cancelAllJobs({} as never)]
+      ) {
+        assert.throws(
+          call,
+          (e: unknown) => e instanceof InvalidArgumentError && e.option === 'reason',
+        );
+      }
+    });
+
+    s.test('cancelAllJobs aborts every running job; the worker goes on with the next ones', async ({ queue, worker }) => {
+      const qu = queue();
+      const w = worker(async (job, signal) => {
+        if (job.name === 'after') return 'after done';
+        await aborted(signal);
+        throw signal.reason;
+      }, { concurrency: 3 });
+      const active = collect<[Job]>(w, 'active');
+      const failed = collect<[Job, Error]>(w, 'failed');
+      const ids = new Set<string>();
+      for (let i = 0; i < 3; i++) ids.add((await qu.add('hang', i)).id);
+      await eventually(() => active.length === 3, { message: 'three jobs running' });
+      w.cancelAllJobs('shutdown');
+      await eventually(() => failed.length === 3, { message: 'three failed events' });
+      assert.deepEqual(new Set(failed.map(([j]) => j.id)), ids);
+      assert.deepEqual(failed.map(([, e]) => e.message), ['shutdown', 'shutdown', 'shutdown']);
+      assert.equal((await qu.getJobCounts('failed')).failed, 3);
+      const completed = next(w, 'completed');
+      const after = await qu.add('after', 1);
+      const [job, result] = await completed;
+      assert.equal(job.id, after.id);
+      assert.equal(result, 'after done');
+    });
+
+    s.test('batch: cancelJob of one job aborts the batch signal; every job of the batch fails', async ({ store, q, queue, defer }) => {
+      const qu = queue();
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push((await qu.add('x', i)).id);
+      const w = new Worker(q, async (_jobs, signal) => {
+        await aborted(signal);
+        throw signal.reason;
+      }, { store, batch: { size: 3 }, maintenance: false });
+      w.on('error', () => {});
+      defer(() => w.close(0));
+      const failed = collect<[Job, Error]>(w, 'failed');
+      await next(w, 'active');
+      assert.equal(w.activeCount, 1, 'one batch');
+      assert.equal(w.cancelJob(ids[1], 'batch cancelled'), true);
+      await eventually(() => failed.length === 3, { message: 'three failed events' });
+      assert.deepEqual(failed.map(([j]) => j.id).sort(), [...ids].sort());
+      assert.deepEqual(failed.map(([, e]) => e.message), Array(3).fill('batch cancelled'));
+      assert.equal((await qu.getJobCounts('failed')).failed, 3);
     });
 
     s.test('pause and resume are local to the worker', async ({ queue, worker }) => {
