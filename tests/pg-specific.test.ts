@@ -776,6 +776,64 @@ describe('pg-specific', () => {
       }
       await ran();
     });
+
+    it(
+      'a limited claim in flight when the manual rate limit is set takes no job put back after it',
+      {
+        timeout: 30_000,
+      },
+      async () => {
+        const store = await open();
+        const q = uniqueQueue();
+        const limiter = { max: 100, duration: 3_600_000 };
+        await store.saveJob(q, job(q, 'a'));
+        // `a` runs; its worker will set the limit and put it back (Worker.RateLimitError).
+        const a = await store.fetchNextJob(q, 'w1', 30_000, { limiter });
+        assert.equal(a?.name, 'a');
+        await store.saveJob(q, job(q, 'x'));
+        let limited: Promise<unknown> | undefined;
+        let settled = false;
+        const claim = await whileBlocked(
+          // A claim of 2 takes x, then waits here to count it in the limiter's window.
+          (tx) =>
+            tx.unsafe(
+              `SELECT 1 FROM "${SHARED}".rates WHERE queue = $1 AND key = '' FOR UPDATE`,
+              [q],
+            ),
+          () => store.fetchNextJobs(q, 'w2', 30_000, 2, { limiter }),
+          async (tx) => {
+            const [{ pid }] = await tx.unsafe(`SELECT pg_backend_pid() AS pid`);
+            limited = store.setRateLimit(q, 60_000)
+              .then(() => store.releaseLock(q, a!.id, a!.lockToken!))
+              .finally(() => (settled = true));
+            // The limit and the put-back are stored, or the limit waits for the claim in flight.
+            await eventually(async () => {
+              if (settled) return true;
+              const [{ n }] = await admin.unsafe(
+                `SELECT count(*)::int AS n FROM pg_stat_activity w, pg_stat_activity c
+               WHERE $1::integer = ANY(pg_blocking_pids(c.pid))
+                 AND c.pid = ANY(pg_blocking_pids(w.pid))`,
+                [pid],
+              );
+              return n > 0;
+            }, { message: 'the limit stored, or waiting for the claim' });
+          },
+        );
+        await limited;
+        assert.equal(claim.status, 'fulfilled', String((claim as PromiseRejectedResult).reason));
+        const names = (claim as PromiseFulfilledResult<{ name: string }[]>).value.map((j) =>
+          j.name
+        );
+        assert.deepEqual(
+          names,
+          ['x'],
+          'the claim began before the limit: x, but not a put back after',
+        );
+        assert.equal((await store.getJob(q, a!.id))?.state, 'waiting');
+        assert.deepEqual(await store.fetchNextJobs(q, 'w3', 30_000, 2, { limiter }), []);
+        await ran();
+      },
+    );
   });
 
   describe('events', () => {

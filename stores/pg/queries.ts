@@ -314,8 +314,13 @@ export function buildQueries(n: SchemaNames) {
       SELECT ${s}.emit($1::text, 'resumed', ARRAY[NULL::text],
         ARRAY[jsonb_build_object('jobName', $2::text)]) AS n`,
     // The manual rate limit is the rates row keyed 'manual', its end (database clock) in win.
-    setRateLimit: `WITH i AS (INSERT INTO ${s}.rates (queue, key, win, n)
-        VALUES ($1::text, 'manual', ${s}.now_ms() + $2::float8, 0)
+    // Set under the lock of limited claims (claim_limited's): a claim reads the limit once,
+    // then jobs statement by statement, so a limit set while it ran could let it take a job put
+    // back after the limit. Now the limit waits for the claim in flight and holds every later one.
+    setRateLimit: `WITH l AS (SELECT pg_advisory_xact_lock(
+        hashtextextended(${n.lit} || '/claim/' || $1::text, 0))),
+      i AS (INSERT INTO ${s}.rates (queue, key, win, n)
+        SELECT $1::text, 'manual', ${s}.now_ms() + $2::float8, 0 FROM l
         ON CONFLICT (queue, key) DO UPDATE SET win = EXCLUDED.win, n = 0)
       SELECT ${s}.emit($1::text, 'rate-limit', ARRAY[NULL::text],
         ARRAY[jsonb_build_object('ttl', $2::float8)]) AS n`,
