@@ -382,13 +382,32 @@ export function isRateLimitError(error: unknown): boolean {
 
 /**
  * The store cannot be used: not connected, closed, a schema newer than this code, a file that
- * is not a database, an unreachable server.
+ * is not a database, an unreachable server. Its codes:
+ *
+ * - `NOT_CONNECTED`: a call before `connect()` or after `disconnect()`.
+ * - `CONNECT_FAILED`, `CANNOT_OPEN`: `connect()` could not reach the server or open the file.
+ * - `SCHEMA_MISSING`, `SCHEMA_OUTDATED`, `SCHEMA_TOO_NEW`, `MIGRATION_FAILED`: the schema
+ *   does not fit this code (see the store's `autoMigrate`).
+ * - `UNAVAILABLE` (PostgreSQL): a call after `connect()` could not reach the server, or its
+ *   connection was lost (refused, reset, timed out, the backend terminated, the server shutting
+ *   down or starting up). The message names the store method and queue; `cause` is the
+ *   driver's error. The call may or may not have taken effect if the connection was lost after
+ *   its statement was sent; the store reconnects by itself, so the same call can be retried
+ *   once the server is back. Errors of the statement itself (a constraint, a refusal of the
+ *   caller's transaction) are never turned into it.
+ * - `POOL_RENEWED` (PostgreSQL, to `onError` only): the store replaced its connection pool.
+ * - `ID_EXHAUSTED`: no free job id could be generated.
  *
  * @example
  * ```ts
  * import { StoreError } from '@conveyor/shared';
  * const e = new StoreError('NOT_CONNECTED', 'call connect() first');
  * console.log(e.code); // NOT_CONNECTED
+ *
+ * // Retrying an add while the database is unreachable:
+ * function retryable(err: unknown): boolean {
+ *   return err instanceof StoreError && err.code === 'UNAVAILABLE';
+ * }
  * ```
  */
 export class StoreError extends ConveyorError {}

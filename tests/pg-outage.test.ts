@@ -2,13 +2,18 @@
  * A whole PostgreSQL outage under load: the server crashes (`pg_ctl stop -m immediate`) while a
  * producer adds jobs (`add` and `addBulk`), two Workers run them and a QueueEvents listens, and
  * starts again 2.5 s later. Every acknowledged add must end completed exactly once, every add
- * must settle (resolve or reject with an error, never hang), no job may stay active, errors must
- * come out as `error` events (never as an unhandled rejection or an uncaught exception), and
- * after the restart each Worker must claim new jobs at once (its LISTEN is back, not just its
+ * must settle (resolve, or reject with the store's typed `StoreError` `UNAVAILABLE`, never hang),
+ * no job may stay active, errors must come out as `error` events (never as an unhandled rejection
+ * or an uncaught exception), and after the restart each Worker must claim new jobs at once (its LISTEN is back, not just its
  * poll) and the QueueEvents must hear their completions.
  *
  * A job running or completing at the crash may run again once its lock lapses (at-least-once);
  * its completion is still stored once. The summary line gives the counts and the times to resume.
+ *
+ * A second case checks the typed error call by call: an add in flight whose backend is terminated
+ * (`pg_terminate_backend`), then `add`, `addBulk` and `getJob` while the server is down, each
+ * reject with a `StoreError` `UNAVAILABLE` naming the call and the queue; after the restart the
+ * same queue adds and reads again.
  *
  * It starts its own embedded PostgreSQL (never the one of `CONVEYOR_PG_URL`, which it would
  * have to crash), with `synchronous_commit=on` so that every acknowledged commit survives the
@@ -28,6 +33,7 @@ import process from 'node:process';
 import postgres from 'postgres';
 import { Queue, QueueEvents, Worker } from '@conveyor/core';
 import { PgStore } from '@conveyor/store-pg';
+import { StoreError } from '@conveyor/shared';
 import { eventually, requireTests, uniqueQueue, waitFor } from './helpers.ts';
 import { startEmbeddedPostgres } from './pg-server.ts';
 
@@ -109,6 +115,18 @@ async function bounded<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Asserts that `error` is the store's typed connection failure: a `StoreError` with code
+ * `UNAVAILABLE` naming `operation` and the queue, the driver's error as its cause.
+ */
+function assertUnavailable(error: unknown, operation: string, queueName: string): void {
+  assert.ok(error instanceof StoreError, `a StoreError, got ${String(error)}`);
+  assert.equal(error.code, 'UNAVAILABLE', String(error));
+  assert.match(error.message, /^PostgreSQL could not be reached during /);
+  assert.ok(error.message.includes(`${operation} (queue "${queueName}")`), error.message);
+  assert.ok(error.cause instanceof Error, `the driver's error as cause: ${String(error.cause)}`);
 }
 
 describe('pg-outage', () => {
@@ -289,7 +307,10 @@ describe('pg-outage', () => {
     assert.equal(hung.length, 0, 'every add settled within the bound');
     const rejected = attempts.filter((a) => a.outcome === 'rejected');
     assert.ok(rejected.length > 0, 'some adds were refused during the outage');
-    for (const a of rejected) assert.ok(a.error instanceof Error, String(a.error));
+    // A refused add says why in one typed error: the server could not be reached.
+    for (const a of rejected) {
+      assertUnavailable(a.error, a.seqs.length === 1 ? 'saveJob' : 'saveBulk', q);
+    }
     assert.ok(workerErrors.length > 0, 'the workers reported the outage as error events');
     assert.ok(storeErrors.length > 0, 'the stores reported the dropped LISTEN connections');
     assert.deepEqual(eventErrors, []);
@@ -345,4 +366,83 @@ describe('pg-outage', () => {
     );
     ran();
   });
+  it(
+    'a terminated backend and a server down: typed UNAVAILABLE errors, then the queue works again',
+    {
+      timeout: 60_000,
+    },
+    async () => {
+      const storeErrors: Error[] = [];
+      const store = await open(storeErrors);
+      const q = uniqueQueue('down');
+      const queue = new Queue(q, { store });
+      const first = await queue.add('before', {});
+
+      // A backend terminated under a call in flight: the add waits on a table lock held
+      // elsewhere, and its backend is terminated (pg_terminate_backend, SQLSTATE 57P01).
+      const blocker = postgres(server.url, { max: 1, onnotice: () => {} });
+      let unlock!: () => void;
+      const held = new Promise<void>((r) => (unlock = r));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      const holding = blocker.begin(async (tx) => {
+        await tx.unsafe(`LOCK TABLE "${schema}".jobs IN ACCESS EXCLUSIVE MODE`);
+        locked();
+        await held;
+      });
+      await isLocked;
+      const blocked = bounded(queue.add('blocked', {}), ADD_TIMEOUT_MS);
+      const [waiter] = await eventually(
+        () =>
+          admin.unsafe(
+            `SELECT pid FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          ).then((rows) => rows.length === 1 ? rows : null),
+        { message: 'the add waiting on the lock' },
+      );
+      await admin.unsafe('SELECT pg_terminate_backend($1)', [waiter.pid]);
+      const out = await blocked;
+      assert.ok(out !== 'hung' && 'error' in out, 'the add in flight was refused');
+      assertUnavailable(out.error, 'saveJob', q);
+      unlock();
+      await holding;
+      await blocker.end();
+
+      // The server down: every call is refused at once with the typed error.
+      await server.crash();
+      for (
+        const [operation, call] of [
+          ['saveJob', () => queue.add('down', {})],
+          [
+            'saveBulk',
+            () => queue.addBulk([{ name: 'down', data: {} }, { name: 'down', data: {} }]),
+          ],
+          ['getJob', () => queue.getJob(first.id)],
+        ] as const
+      ) {
+        const res = await bounded<unknown>(call(), ADD_TIMEOUT_MS);
+        assert.ok(
+          res !== 'hung' && 'error' in res,
+          `${operation} refused while the server is down`,
+        );
+        assertUnavailable(res.error, operation, q);
+      }
+
+      // Back up: the same queue adds and reads again (a call may still meet a connection the
+      // crash closed; it is refused with the same typed error).
+      await server.start();
+      const later = await eventually(async () => {
+        const res = await bounded(queue.add('after', {}), ADD_TIMEOUT_MS);
+        if (res === 'hung') throw new Error('an add hung after the restart');
+        if ('error' in res) {
+          assertUnavailable(res.error, 'saveJob', q);
+          return null;
+        }
+        return res.value;
+      }, { timeout: 20_000, interval: 50, message: 'an add acknowledged after the restart' });
+      assert.equal((await queue.getJob(later.id))?.name, 'after');
+      assert.equal((await queue.getJob(first.id))?.name, 'before');
+      ran();
+    },
+  );
 });

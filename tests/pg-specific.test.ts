@@ -1,8 +1,9 @@
 /**
  * PostgreSQL-store cases beyond the conformance suite: concurrent migration, schema checks,
- * races between many connections (group limits, round-robin, dedup), transactional enqueue,
- * LISTEN reconnect, connections reset during postgres.js's array-type read, a new pool after a
- * connection timeout, long queue names, coalesced notifications, a shared pool, schema isolation,
+ * races between many connections (group limits, round-robin, dedup), transactional enqueue
+ * (an error of the caller's transaction unchanged), LISTEN reconnect, connections reset during
+ * postgres.js's array-type read, a new pool after a connection timeout (the refused save a
+ * `StoreError` `UNAVAILABLE`), long queue names, coalesced notifications, a shared pool, schema isolation,
  * poll-only mode, lookups by id that go through the primary key, and obliterate's lock order.
  *
  * ```sh
@@ -561,6 +562,31 @@ describe('pg-specific', () => {
       },
     );
 
+    it("an error of the caller's transaction reaches the caller unchanged", {
+      timeout: 30_000,
+    }, async () => {
+      const sql = postgres(server.url, { max: 2, onnotice: () => {} });
+      const store = await open({ connection: undefined, sql });
+      const q = uniqueQueue();
+      const seen: unknown[] = [];
+      await assert.rejects(
+        sql.begin(async (tx) => {
+          // The caller's own statement fails: the transaction is aborted (25P02 from then on).
+          await tx.unsafe('SELECT 1/0').catch((e) => void seen.push(e));
+          await store.saveJob(q, job(q), { tx }).catch((e) => void seen.push(e));
+          await store.withTransaction(tx).saveBulk(q, [job(q), job(q)])
+            .catch((e) => void seen.push(e));
+        }),
+      );
+      assert.deepEqual(
+        seen.map((e) => [e instanceof StoreError, (e as { code?: string }).code]),
+        [[false, '22012'], [false, '25P02'], [false, '25P02']],
+      );
+      assert.equal(await store.countJobs(q, 'waiting'), 0);
+      await sql.end();
+      await ran();
+    });
+
     it('tx must be a postgres.js transaction: InvalidArgumentError naming tx, nothing saved', {
       timeout: 30_000,
     }, async () => {
@@ -1062,10 +1088,20 @@ describe('pg-specific', () => {
           hang = true;
           proxy.dropAll();
           // The first save may still meet the dropped connection; the next one connects anew.
+          // Either is refused with the store's typed error, the driver's as its cause.
+          const refusals: unknown[] = [];
           await eventually(
-            () => store.saveJob(q, job(q)).then(() => false, (e) => /CONNECT_TIMEOUT/.test(e)),
+            () =>
+              store.saveJob(q, job(q)).then(() => false, (e) => {
+                refusals.push(e);
+                return (e as { cause?: { code?: string } }).cause?.code === 'CONNECT_TIMEOUT';
+              }),
             { message: 'a save timing out connecting' },
           );
+          for (const e of refusals) {
+            assert.ok(e instanceof StoreError && e.code === 'UNAVAILABLE', String(e));
+            assert.match(e.message, /^PostgreSQL could not be reached during saveJob \(queue "/);
+          }
           const renewed = errors.find((e) => (e as StoreError).code === 'POOL_RENEWED');
           assert.ok(renewed, `POOL_RENEWED reported (got ${errors.map((e) => e.message)})`);
           // The listener's attempts time out too; it is replaced as well.

@@ -54,6 +54,7 @@ import {
   resolveOptions,
 } from './options.ts';
 import { buildQueries, type Queries } from './queries.ts';
+import { unavailable } from './unavailable.ts';
 import {
   claimedRow,
   COLUMN_TYPES,
@@ -1110,6 +1111,35 @@ export class PgStore implements StoreInterface {
     );
   }
 }
+
+/**
+ * The store's boundary with its callers: the promise of every public method of `proto` goes
+ * through `unavailable` once, so a connection-level failure anywhere below (a statement, a
+ * transaction's BEGIN, COMMIT or savepoint, a NOTIFY) reaches the caller as one `StoreError`
+ * with code `UNAVAILABLE` naming the method and its queue, the driver's error as its `cause`.
+ * Every other error (a constraint, a typed refusal, an error of the caller's transaction) goes
+ * through unchanged, and the store's own code below keeps seeing the driver's errors (the
+ * `23505` retries, `#onQueryError`). Synchronous throws (bad arguments) are left alone.
+ */
+function guardConnections(proto: object): void {
+  for (const name of Object.getOwnPropertyNames(proto)) {
+    const d = Object.getOwnPropertyDescriptor(proto, name)!;
+    if (name === 'constructor' || typeof d.value !== 'function') continue;
+    const method = d.value as (...args: unknown[]) => unknown;
+    d.value = {
+      [name](this: unknown, ...args: unknown[]): unknown {
+        const out = method.apply(this, args);
+        if (!(out instanceof Promise)) return out;
+        return out.catch((e) => {
+          throw unavailable(e, name, typeof args[0] === 'string' ? args[0] : undefined);
+        });
+      },
+    }[name];
+    Object.defineProperty(proto, name, d);
+  }
+}
+
+guardConnections(PgStore.prototype);
 
 /** The job named by a `conveyor:job_active` error (refuse_active), or null for any other error. */
 function activeJob(e: unknown): { queue: string; id: string } | null {
