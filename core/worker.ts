@@ -228,6 +228,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   readonly #limited: boolean;
   readonly #eventTypes: readonly StoreEventType[];
   #promoter: PromoteDelayedService | undefined;
+  /**
+   * Store calls not waited for where they are made (a lock renewal, the `drained` event, a
+   * scheduler's next run), each with its error handled: `close` waits for them before `closed`.
+   */
+  readonly #background: Set<Promise<void>> = new Set();
   #busy = 0;
   /** Runs whose slot was freed before their completion was stored (see `#complete`). */
   #acking = 0;
@@ -548,7 +553,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       if (row) {
         const job = new Job<D, R>(this.store, row);
         if (job.opts.repeat?.schedulerId !== undefined) {
-          advanceOnStart(this.store, row, this.#clock).catch((e) => this.#error(e));
+          this.#track(
+            advanceOnStart(this.store, row, this.#clock).then(() => {}, (e) => this.#error(e)),
+          );
         }
         return job;
       }
@@ -735,9 +742,10 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   }
 
   /**
-   * Stops claiming, waits for running jobs, and closes. With `forceTimeout` (ms; `true` = 0),
-   * jobs still running after it have their signal aborted and are released back to `waiting`
-   * at once (they run again elsewhere).
+   * Stops claiming, waits for running jobs and for the store calls still in flight (a lock
+   * renewal, the `drained` event), and closes: as in BullMQ, no `error` comes after `closed`.
+   * With `forceTimeout` (ms; `true` = 0), jobs still running after it have their signal aborted
+   * and are released back to `waiting` at once (they run again elsewhere).
    *
    * @example
    * ```ts
@@ -790,6 +798,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
     await Promise.all(this.#services.map((s) => s.stop()));
     this.store.unsubscribe(this.name, this.#listener);
+    // No `error` after `closed` (as in BullMQ): a call still in flight reports first.
+    while (this.#background.size > 0) await Promise.all(this.#background);
     this.emit('closed');
   }
 
@@ -915,8 +925,10 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     if (this.#drained) return;
     this.#drained = true;
     this.emit('drained');
-    this.store.publish({ type: 'drained', queueName: this.name, timestamp: Date.now() })
-      .catch((e) => this.#error(e));
+    this.#track(
+      this.store.publish({ type: 'drained', queueName: this.name, timestamp: Date.now() })
+        .catch((e) => this.#error(e)),
+    );
   }
 
   #untilNextWindow(): number {
@@ -989,7 +1001,12 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       job.hooks = this.#hooks;
       this.emit('active', job);
       if (job.opts.repeat?.schedulerId !== undefined) {
-        advanceOnStart(this.store, job.toData(), this.#clock).catch((e) => this.#error(e));
+        this.#track(
+          advanceOnStart(this.store, job.toData(), this.#clock).then(
+            () => {},
+            (e) => this.#error(e),
+          ),
+        );
       }
     }
     let timeout = Infinity;
@@ -1243,14 +1260,22 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       for (const job of run.jobs) {
         // Moved on by its processor (moveToDelayed, moveToWaitingChildren): not ours to renew.
         if (job.token === null) continue;
-        this.store.extendLock(this.name, job.id, this.#lockDuration, job.token).then(
-          (ok) => {
-            if (!ok && !run.settled) this.#lockLost(run, job);
-          },
-          (e) => this.#error(e),
+        this.#track(
+          this.store.extendLock(this.name, job.id, this.#lockDuration, job.token).then(
+            (ok) => {
+              if (!ok && !run.settled) this.#lockLost(run, job);
+            },
+            (e) => this.#error(e),
+          ),
         );
       }
     }
+  }
+
+  /** Keeps `p` (which never rejects) in `#background` until it settles. */
+  #track(p: Promise<void>): void {
+    this.#background.add(p);
+    p.then(() => this.#background.delete(p));
   }
 
   #error(e: unknown): void {

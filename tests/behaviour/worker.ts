@@ -911,6 +911,63 @@ export function workerCases(s: Suite): void {
       );
     });
 
+    s.test('no error after closed: store calls in flight at close settle before closed', async ({ store, q, queue, defer }) => {
+      // The drained event and the lock renewals are store calls the worker does not wait for
+      // where it makes them. Here they hang until the worker stops listening while it closes,
+      // then fail (a connection lost): as in BullMQ, no `error` may come after `closed`.
+      let lose!: (e: Error) => void;
+      const lost = new Promise<never>((_, reject) => (lose = reject));
+      lost.catch(() => {});
+      const hanging = new Set<string>();
+      const view = new Proxy(store, {
+        get(target, prop, receiver) {
+          if (prop === 'unsubscribe') {
+            return (...args: Parameters<StoreInterface['unsubscribe']>) => {
+              target.unsubscribe(...args);
+              lose(new Error('connection lost'));
+            };
+          }
+          if (prop === 'publish') {
+            return (e: StoreEvent) => {
+              if (e.type !== 'drained') return target.publish(e);
+              hanging.add('publish');
+              return lost;
+            };
+          }
+          if (prop === 'extendLock') {
+            return () => {
+              hanging.add('extendLock');
+              return lost;
+            };
+          }
+          const value = Reflect.get(target, prop, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const g = gate();
+      const w = new Worker(q, async () => {
+        await g.promise;
+        return 'done';
+      }, { store: view, lockDuration: 30_000, lockRenewTime: 10, maintenance: false });
+      defer(() => w.close(0));
+      const order: string[] = [];
+      w.on('error', (e) => void order.push(`error: ${e.message}`));
+      w.on('closed', () => void order.push('closed'));
+      const completed = next(w, 'completed');
+      await queue().add('x', 1);
+      await eventually(() => hanging.has('publish') && hanging.has('extendLock'), {
+        message: 'a drained event and a lock renewal in flight',
+      });
+      g.open();
+      await completed;
+      await w.close();
+      await lost.catch(() => {});
+      // A macrotask: every reaction to the failed calls has run.
+      await new Promise((r) => setTimeout(r, 0));
+      assert.equal(order.at(-1), 'closed', order.join(', '));
+      assert.ok(order.includes('error: connection lost'), 'the failed calls were reported');
+    });
+
     s.test('close(forceTimeout) aborts running jobs and releases them at once', async ({ queue, worker }) => {
       const qu = queue();
       let aborted: unknown;
