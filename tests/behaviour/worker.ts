@@ -953,11 +953,11 @@ export function workerCases(s: Suite): void {
       const order: string[] = [];
       w.on('error', (e) => void order.push(`error: ${e.message}`));
       w.on('closed', () => void order.push('closed'));
+      // Drained first (a job added before the first claim would be claimed instead).
+      await eventually(() => hanging.has('publish'), { message: 'a drained event in flight' });
       const completed = next(w, 'completed');
       await queue().add('x', 1);
-      await eventually(() => hanging.has('publish') && hanging.has('extendLock'), {
-        message: 'a drained event and a lock renewal in flight',
-      });
+      await eventually(() => hanging.has('extendLock'), { message: 'a lock renewal in flight' });
       g.open();
       await completed;
       await w.close();
