@@ -89,6 +89,9 @@ export class QueueEvents extends Emitter<QueueEventsMap> {
   readonly store: StoreInterface;
   readonly #listener: (event: StoreEvent) => void;
   #closed = false;
+  #closing: Promise<void> = Promise.resolve();
+  /** Reads of completed values that did not fit the transport (see `#dispatch`). */
+  readonly #reads = new Set<Promise<void>>();
 
   /**
    * Subscribes to the queue's events at once.
@@ -126,7 +129,8 @@ export class QueueEvents extends Emitter<QueueEventsMap> {
   }
 
   /**
-   * Unsubscribes and emits `closed`.
+   * Unsubscribes and emits `closed`, once the reads of completed values in flight emitted (no
+   * event comes after `closed`).
    *
    * @example
    * ```ts
@@ -139,9 +143,10 @@ export class QueueEvents extends Emitter<QueueEventsMap> {
     if (!this.#closed) {
       this.#closed = true;
       this.store.unsubscribe(this.name, this.#listener);
-      this.emit('closed');
+      // The reads of completed values in flight emit first: nothing comes after `closed`.
+      this.#closing = Promise.all(this.#reads).then(() => void this.emit('closed'));
     }
-    return Promise.resolve();
+    return this.#closing;
   }
 
   /** Same as `close`, for `await using`. */
@@ -171,10 +176,12 @@ export class QueueEvents extends Emitter<QueueEventsMap> {
         if ('returnvalue' in d) this.emit('completed', { jobId, name, returnvalue: d.returnvalue });
         else {
           // The value did not fit the transport: read it from the store (null if removed).
-          this.store.getJob(this.name, jobId).then(
-            (job) => this.emit('completed', { jobId, name, returnvalue: job?.returnvalue ?? null }),
-            (err) => this.emit('error', err),
-          );
+          const read = this.store.getJob(this.name, jobId).then(
+            (job) =>
+              void this.emit('completed', { jobId, name, returnvalue: job?.returnvalue ?? null }),
+            (err) => void this.emit('error', err),
+          ).finally(() => this.#reads.delete(read));
+          this.#reads.add(read);
         }
         break;
       case 'failed':

@@ -351,6 +351,12 @@ describe('pg-outage', () => {
       ...acked().map((a) => a.settledAt!).filter((t) => t > restartAt),
     ) - restartAt;
 
+    // The store's background errors are typed too: connection failures of LISTEN (and pool
+    // renewals) as StoreError, besides the notice that the LISTEN connection closed.
+    const untyped = storeErrors.filter((e) =>
+      !(e instanceof StoreError) && !/LISTEN connection closed/.test(e.message)
+    );
+    assert.deepEqual(untyped.map(String), [], 'untyped store errors');
     const ranTwice = [...runs.values()].filter((n) => n > 1).length;
     const sorted = [...latencies].sort((a, b) => a - b);
     console.log(

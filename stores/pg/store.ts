@@ -190,7 +190,8 @@ export class PgStore implements StoreInterface {
       names: c.names,
       listen: c.o.listen,
       pollInterval: c.o.pollInterval,
-      onError: c.o.onError,
+      // Connection failures of LISTEN and of polling come typed, as the methods' do.
+      onError: (e) => c.o.onError(unavailable(e, c.o.listen ? 'LISTEN' : 'event polling') as Error),
     });
     try {
       await events.open();

@@ -6,8 +6,10 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
+import type { StoreEvent } from '@conveyor/shared';
+import { QueueEvents } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
-import { collect, next, type Suite } from './context.ts';
+import { collect, gate, next, type Suite } from './context.ts';
 
 /** Registers the QueueEvents cases. */
 export function eventCases(s: Suite): void {
@@ -113,6 +115,41 @@ export function eventCases(s: Suite): void {
       const done = await qu.add('good', 1);
       await eventually(async () => (await done.getState()) === 'completed');
       assert.equal(await done.waitUntilFinished(ev), 2, 'already finished');
+    });
+
+    s.test('close waits for a completed value still being read: no event after closed', async ({ store, q, queue }) => {
+      const job = await queue().add('x', 1);
+      const claimed = await store.fetchNextJob(q, 'w', 30_000);
+      await store.completeJobs(q, [{ jobId: job.id, token: claimed!.lockToken!, returnvalue: 42 }]);
+      // A view whose events come from the case, and whose reads wait for the gate.
+      const reading = gate();
+      let deliver: ((e: StoreEvent) => void) | undefined;
+      const view = new Proxy(store, {
+        get(target, prop, receiver) {
+          if (prop === 'subscribe') {
+            return (_q: string, cb: (e: StoreEvent) => void) => (deliver = cb);
+          }
+          if (prop === 'unsubscribe') return () => {};
+          const value = Reflect.get(target, prop, receiver);
+          if (prop === 'getJob') {
+            return async (...args: unknown[]) => {
+              await reading.promise;
+              return await value.apply(target, args);
+            };
+          }
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const ev = new QueueEvents(q, { store: view });
+      const order: string[] = [];
+      ev.on('completed', (e) => order.push(`completed ${e.jobId} ${e.returnvalue}`));
+      ev.on('closed', () => order.push('closed'));
+      // A completed event whose value did not fit the transport: QueueEvents reads it.
+      deliver!({ type: 'completed', queueName: q, jobId: job.id, timestamp: Date.now() });
+      const closing = ev.close();
+      reading.open();
+      await closing;
+      assert.deepEqual(order, [`completed ${job.id} 42`, 'closed']);
     });
   });
 }
