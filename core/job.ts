@@ -14,6 +14,7 @@ import {
   JobStateError,
   LockLostError,
   type NewJob,
+  type RemoveOnFinish,
   type StoreInterface,
   type UpdateGuard,
 } from '@conveyor/shared';
@@ -64,6 +65,10 @@ export interface FinishedEvents {
 interface RunHooks {
   // deno-lint-ignore no-explicit-any
   onProgress?: (job: Job<any, any>, progress: number | Record<string, unknown>) => void;
+  /** The worker's `removeOnComplete`, for `moveToCompleted` (a job taken by `getNextJob`). */
+  removeOnComplete?: RemoveOnFinish;
+  /** The worker's `removeOnFail`, for `moveToFailed` (a job taken by `getNextJob`). */
+  removeOnFail?: RemoveOnFinish;
 }
 
 /** The hooks of a job no worker runs: shared, never changed (a worker replaces the object). */
@@ -466,13 +471,18 @@ export class Job<D = unknown, R = unknown> {
         : null;
       at = delay === null ? null : Date.now() + delay;
     }
-    const [ok] = await this.store.failJobs(this.queueName, [{
+    const failure = {
       jobId: this.id,
       token,
       reason: error.message,
       stack: error.stack,
       retryAt: at,
-    }]);
+    };
+    const removeOnFail = this.hooks.removeOnFail;
+    const [ok] =
+      await (removeOnFail === undefined
+        ? this.store.failJobs(this.queueName, [failure])
+        : this.store.failJobs(this.queueName, [failure], { removeOnFail }));
     if (!ok) await this.#explainRefusal('fail', ['active'], token);
     this.attemptsMade++;
     this.failedReason = error.message;
@@ -482,7 +492,8 @@ export class Job<D = unknown, R = unknown> {
   /**
    * Completes the running job with `returnValue`, as BullMQ's `moveToCompleted`: for a job
    * processed by hand (`worker.getNextJob()`), in one atomic store step with its parent's
-   * bookkeeping, removal per `removeOnComplete`, and the `completed` event. `token` is the lock
+   * bookkeeping, removal per `removeOnComplete` (the job's own, else the worker's that took
+   * it), and the `completed` event. `token` is the lock
    * token of the job's claim (`job.token`). Throws {@linkcode LockLostError} when that lock is
    * lost (the job was taken back, and may run elsewhere), {@linkcode JobStateError} when the job
    * is not active, and {@linkcode InvalidArgumentError} for a return value that cannot be stored
@@ -508,9 +519,12 @@ export class Job<D = unknown, R = unknown> {
     const value = returnValue === undefined ? null : returnValue;
     const unstorable = checkReturnValue(this.id, value);
     if (unstorable) throw unstorable;
-    const [ok] = await this.store.completeJobs(this.queueName, [
-      { jobId: this.id, token, returnvalue: value },
-    ]);
+    const completion = { jobId: this.id, token, returnvalue: value };
+    const removeOnComplete = this.hooks.removeOnComplete;
+    const [ok] =
+      await (removeOnComplete === undefined
+        ? this.store.completeJobs(this.queueName, [completion])
+        : this.store.completeJobs(this.queueName, [completion], { removeOnComplete }));
     if (!ok) await this.#explainRefusal('complete', ['active'], token);
     this.state = 'completed';
     this.returnvalue = value as R;

@@ -6,6 +6,7 @@
  */
 import {
   checkInteger as sharedCheckInteger,
+  checkRemoveOnFinish,
   type ChildFailurePolicy,
   InvalidArgumentError,
   type JobOptions,
@@ -104,18 +105,6 @@ export function checkRateLimit(option: string, value: RateLimit | undefined): vo
   checkNumber(`${option}.duration`, value.duration, 1);
 }
 
-function checkRemoveOn(option: string, value: unknown): void {
-  if (value === undefined || typeof value === 'boolean') return;
-  if (typeof value === 'number') return checkInteger(option, value, 0);
-  if (typeof value === 'object' && value !== null) {
-    const keep = value as { age?: unknown; count?: unknown };
-    if (keep.age !== undefined) checkNumber(`${option}.age`, keep.age, 0);
-    if (keep.count !== undefined) checkInteger(`${option}.count`, keep.count, 0);
-    return;
-  }
-  throw new InvalidArgumentError(option, value, 'a boolean, a count, or { age, count }');
-}
-
 /**
  * Validates job options, throwing {@linkcode InvalidArgumentError} on the first bad one.
  * `prefix` names the options in the message (`opts.attempts`).
@@ -140,8 +129,8 @@ export function validateJobOptions(opts: JobOptions, prefix = 'opts'): void {
   }
   if (opts.timeout !== undefined) checkNumber(p('timeout'), opts.timeout, 1);
   if (opts.keepLogs !== undefined) checkInteger(p('keepLogs'), opts.keepLogs, 0);
-  checkRemoveOn(p('removeOnComplete'), opts.removeOnComplete);
-  checkRemoveOn(p('removeOnFail'), opts.removeOnFail);
+  checkRemoveOnFinish(p('removeOnComplete'), opts.removeOnComplete);
+  checkRemoveOnFinish(p('removeOnFail'), opts.removeOnFail);
   const policy = opts.failParentOnChildFailure;
   if (policy !== undefined && policy !== 'fail' && policy !== 'ignore' && policy !== 'remove') {
     throw new InvalidArgumentError(

@@ -4,6 +4,8 @@
  * @module
  */
 import {
+  checkRemoveOnFinish,
+  effectiveRemoveOn,
   type FetchOptions,
   InvalidArgumentError,
   isRateLimitError,
@@ -15,6 +17,7 @@ import {
   LockLostError,
   type RateLimit,
   RateLimitError,
+  type RemoveOnFinish,
   type StalledResult,
   type StoreEvent,
   type StoreEventType,
@@ -118,6 +121,34 @@ export interface WorkerOptions {
   batch?: { size: number };
   /** The delay function for jobs whose backoff type is `custom`. */
   backoffStrategy?: BackoffStrategy;
+  /**
+   * What to do with the jobs this worker completes that have no `removeOnComplete` of their
+   * own (as BullMQ's worker option; a job's own option wins, an explicit `false` included):
+   * `true` removes each at once, a count keeps that many of the newest completed jobs, and
+   * `{ age, count }` limits by age (seconds) and count, applied every `pruneInterval`. Applied
+   * in the store step that completes the job. Default: each job's own option only.
+   *
+   * @example
+   * ```ts
+   * import { Worker } from '@conveyor/core';
+   * import { MemoryStore } from '@conveyor/store-memory';
+   * const store = new MemoryStore();
+   * await store.connect();
+   * const worker = new Worker('emails', async () => {}, {
+   *   store,
+   *   removeOnComplete: { count: 1000 },
+   *   removeOnFail: { age: 24 * 3600 },
+   * });
+   * await worker.close();
+   * ```
+   */
+  removeOnComplete?: RemoveOnFinish;
+  /**
+   * As `removeOnComplete`, for the jobs this worker fails for good (a retried job is not
+   * finished) that have no `removeOnFail` of their own. Jobs failed by the stalled-job check,
+   * and parents failed by a child, keep to their own option (as in BullMQ).
+   */
+  removeOnFail?: RemoveOnFinish;
   /** How often `removeOnComplete`/`removeOnFail` counts and ages are applied, in ms. Default 1000. */
   pruneInterval?: number;
   /** Run the maintenance services (promote, stalled, schedulers, prune) in this worker. Default true. */
@@ -220,6 +251,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   readonly #hooks: Job['hooks'] = {
     onProgress: (job, progress) => this.emit('progress', job as Job<D, R>, progress),
   };
+  /** The worker's `removeOnComplete` / `removeOnFail` (copies), defaults for its jobs. */
+  readonly #removeOnComplete: RemoveOnFinish | undefined;
+  readonly #removeOnFail: RemoveOnFinish | undefined;
+  /** The hooks of the jobs `getNextJob` takes, when the worker has such defaults. */
+  readonly #manualHooks: Job['hooks'] | undefined;
   readonly #wakeOnFinish: boolean;
   /**
    * Finishing a job can let another be claimed (global or group concurrency, rate limits): a
@@ -380,6 +416,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       throw new InvalidArgumentError('opts.backoffStrategy', opts.backoffStrategy, 'a function');
     }
     if (opts.name !== undefined) checkName('opts.name', opts.name);
+    checkRemoveOnFinish('opts.removeOnComplete', opts.removeOnComplete);
+    checkRemoveOnFinish('opts.removeOnFail', opts.removeOnFail);
 
     this.name = queueName;
     this.store = opts.store;
@@ -419,8 +457,24 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     // The manual rate limit holds only claims under a limiter: only those workers follow it.
     if (opts.limiter) eventTypes.push('rate-limit');
     this.#eventTypes = eventTypes;
-    this.#completions = new Batcher((items) => this.store.completeJobs(this.name, items));
-    this.#failures = new Batcher((items) => this.store.failJobs(this.name, items));
+    const removeOnComplete = copyRemoveOn(opts.removeOnComplete);
+    const removeOnFail = copyRemoveOn(opts.removeOnFail);
+    this.#removeOnComplete = removeOnComplete;
+    this.#removeOnFail = removeOnFail;
+    if (removeOnComplete !== undefined || removeOnFail !== undefined) {
+      this.#manualHooks = Object.freeze({ removeOnComplete, removeOnFail });
+    }
+    // The worker's defaults go with every batch (none: the stores' calls without options).
+    this.#completions = new Batcher(
+      removeOnComplete === undefined
+        ? (items) => this.store.completeJobs(this.name, items)
+        : (items) => this.store.completeJobs(this.name, items, { removeOnComplete }),
+    );
+    this.#failures = new Batcher(
+      removeOnFail === undefined
+        ? (items) => this.store.failJobs(this.name, items)
+        : (items) => this.store.failJobs(this.name, items, { removeOnFail }),
+    );
 
     if (opts.maintenance !== false) {
       const onError = (e: unknown): void => this.#error(e);
@@ -552,6 +606,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       }
       if (row) {
         const job = new Job<D, R>(this.store, row);
+        // Finished by hand: moveToCompleted / moveToFailed apply this worker's defaults.
+        if (this.#manualHooks) job.hooks = this.#manualHooks;
         if (job.opts.repeat?.schedulerId !== undefined) {
           this.#track(
             advanceOnStart(this.store, row, this.#clock).then(() => {}, (e) => this.#error(e)),
@@ -1124,7 +1180,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   /** Records a stored completion on the job and emits `completed` (or reports a lost lock). */
   #completed(run: Run<D, R>, job: Job<D, R>, result: unknown, ok: boolean): void {
     if (!ok) return this.#lockLost(run, job);
-    if (keeps(job.opts.removeOnComplete)) this.#pruneDue = true;
+    if (keeps(effectiveRemoveOn(job.opts.removeOnComplete, this.#removeOnComplete))) {
+      this.#pruneDue = true;
+    }
     job.state = 'completed';
     job.returnvalue = (result ?? null) as R;
     job.token = null;
@@ -1218,7 +1276,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         retryAt,
       });
       if (!ok) return this.#lockLost(run, job);
-      if (retryAt === null && keeps(job.opts.removeOnFail)) this.#pruneDue = true;
+      if (retryAt === null && keeps(effectiveRemoveOn(job.opts.removeOnFail, this.#removeOnFail))) {
+        this.#pruneDue = true;
+      }
       job.attemptsMade = attemptsMade;
       job.failedReason = failedReason;
       job.state = retryAt === null ? 'failed' : 'delayed';
@@ -1290,6 +1350,11 @@ function checkReason(reason: unknown): void {
   if (reason !== undefined && typeof reason !== 'string') {
     throw new InvalidArgumentError('reason', reason, 'a string or undefined');
   }
+}
+
+/** A copy of a worker's removeOn* option (a later change by the caller does not apply). */
+function copyRemoveOn(option: RemoveOnFinish | undefined): RemoveOnFinish | undefined {
+  return typeof option === 'object' && option !== null ? { ...option } : option;
 }
 
 /** Whether a removeOn* option keeps a count or an age (pruned later, not at finish time). */

@@ -6,6 +6,8 @@
  */
 
 import type {
+  CompleteJobsOptions,
+  FailJobsOptions,
   FetchOptions,
   JobCompletion,
   JobData,
@@ -266,8 +268,19 @@ export interface StoreInterface {
    * down (once per child, also when the child is retried and finishes again) and, at 0, the
    * parent becomes `waiting`, or `delayed` until now + `opts.delay` when it has a numeric one.
    * Publishes `completed` (and `waiting` or `delayed` for a released parent).
+   *
+   * Addition: `options.removeOnComplete` (the Worker's option, see
+   * {@linkcode CompleteJobsOptions}) is the rule for each job of the batch that has no
+   * `opts.removeOnComplete` of its own (absent; an explicit `false` wins), applied in the job's
+   * same atomic step: `true` removes it at once, a count or `{ age, count }` is recorded with it
+   * for `pruneFinished`. Without it, nothing extra is done. A bad value is refused with
+   * `InvalidArgumentError` naming `options.removeOnComplete` and nothing changes.
    */
-  completeJobs(queueName: string, completions: JobCompletion[]): Promise<boolean[]>;
+  completeJobs(
+    queueName: string,
+    completions: JobCompletion[],
+    options?: CompleteJobsOptions,
+  ): Promise<boolean[]>;
 
   /**
    * Fails active jobs, each in its own atomic step, one boolean per input (false: stale token,
@@ -280,8 +293,18 @@ export interface StoreInterface {
    *   `child <queue>/<id> failed: <reason>`) and applies the parent's own policy to its parent,
    *   up the tree; `ignore` counts the child as finished; `remove` detaches the child and counts
    *   it as finished.
+   *
+   * Addition: `options.removeOnFail` (the Worker's option, see {@linkcode FailJobsOptions}) is
+   * the rule for each job of the batch that fails for good without an `opts.removeOnFail` of
+   * its own, applied in its failing step as `options.removeOnComplete` in `completeJobs` (a
+   * parent failed by the child keeps to its own option). A bad value is refused with
+   * `InvalidArgumentError` naming `options.removeOnFail` and nothing changes.
    */
-  failJobs(queueName: string, failures: JobFailure[]): Promise<boolean[]>;
+  failJobs(
+    queueName: string,
+    failures: JobFailure[],
+    options?: FailJobsOptions,
+  ): Promise<boolean[]>;
 
   // ──────────────────────────────────── Queries ────────────────────────────────────
 
@@ -350,7 +373,8 @@ export interface StoreInterface {
 
   /**
    * Applies each finished job's own `removeOnComplete` / `removeOnFail` count and age limits
-   * (`true` is applied at finish time). A job with keep-count `k` is removed when at least `k`
+   * (`true` is applied at finish time), or, for a job that had none, the default count and age
+   * limits `completeJobs` / `failJobs` recorded with it when it finished. A job with keep-count `k` is removed when at least `k`
    * newer jobs finished in the same state; a job with keep-age `a` when it finished `a` seconds
    * ago or earlier (as BullMQ: age 0 removes it at the next prune). Returns the count removed.
    *

@@ -470,6 +470,90 @@ export interface JobFailure {
 }
 
 /**
+ * The optional last argument of `completeJobs`: the Worker's `removeOnComplete`, a default for
+ * every job of the batch. It applies, in the same atomic step that completes a job, only to a job
+ * without an `opts.removeOnComplete` of its own (absent: an explicit `false` is the job's own and
+ * wins): `true` removes the job at once, a count or {@linkcode KeepJobs} is recorded with the job
+ * and applied by `pruneFinished` as if it were the job's own. Absent: each job's own option only.
+ *
+ * @example
+ * ```ts
+ * import type { CompleteJobsOptions } from '@conveyor/shared';
+ * const opts: CompleteJobsOptions = { removeOnComplete: { count: 1000 } };
+ * ```
+ */
+export interface CompleteJobsOptions {
+  /** The default for jobs without `opts.removeOnComplete`. */
+  removeOnComplete?: RemoveOnFinish;
+}
+
+/**
+ * The optional last argument of `failJobs`: the Worker's `removeOnFail`, a default for every job
+ * of the batch that fails for good (a retried job is not finished). As in
+ * {@linkcode CompleteJobsOptions}, it applies in the failing step only to a job without an
+ * `opts.removeOnFail` of its own. Jobs failed otherwise (a parent failed by its child, a stalled
+ * job failed by `requeueStalledJobs`) follow their own option only.
+ *
+ * @example
+ * ```ts
+ * import type { FailJobsOptions } from '@conveyor/shared';
+ * const opts: FailJobsOptions = { removeOnFail: true };
+ * ```
+ */
+export interface FailJobsOptions {
+  /** The default for jobs without `opts.removeOnFail`. */
+  removeOnFail?: RemoveOnFinish;
+}
+
+/**
+ * The rule that applies to a finished job: its own `removeOnComplete` / `removeOnFail` when it
+ * has one (including `false`), else the default (the Worker's), else undefined (kept).
+ *
+ * @example
+ * ```ts
+ * import { effectiveRemoveOn } from '@conveyor/shared';
+ * effectiveRemoveOn(undefined, true); // true
+ * effectiveRemoveOn(false, true); // false: the job's own wins
+ * ```
+ */
+export function effectiveRemoveOn(
+  own: RemoveOnFinish | undefined,
+  fallback: RemoveOnFinish | undefined,
+): RemoveOnFinish | undefined {
+  return own !== undefined ? own : fallback;
+}
+
+/**
+ * Checks a `removeOnComplete` / `removeOnFail` value: undefined, a boolean, a whole number >= 0,
+ * or `{ age, count }` with `age` a finite number of seconds >= 0 and `count` a whole number >= 0.
+ * Throws `InvalidArgumentError` naming `option` (or `option.age`, `option.count`). The engine
+ * checks job and worker options with it, the stores the defaults of `completeJobs` / `failJobs`.
+ *
+ * @example
+ * ```ts
+ * import { checkRemoveOnFinish } from '@conveyor/shared';
+ * checkRemoveOnFinish('opts.removeOnComplete', { age: 3600, count: 100 }); // fine
+ * ```
+ */
+export function checkRemoveOnFinish(
+  option: string,
+  value: unknown,
+): asserts value is RemoveOnFinish | undefined {
+  if (value === undefined || typeof value === 'boolean') return;
+  if (typeof value === 'number') return checkInteger(option, value, 0);
+  if (typeof value === 'object' && value !== null) {
+    const keep = value as { age?: unknown; count?: unknown };
+    const age = keep.age;
+    if (age !== undefined && (typeof age !== 'number' || !Number.isFinite(age) || age < 0)) {
+      throw new InvalidArgumentError(`${option}.age`, age, 'a finite number >= 0');
+    }
+    if (keep.count !== undefined) checkInteger(`${option}.count`, keep.count, 0);
+    return;
+  }
+  throw new InvalidArgumentError(option, value, 'a boolean, a count, or { age, count }');
+}
+
+/**
  * Options of `saveJob`, `saveBulk` and `saveFlow` (an optional last argument, added for
  * transactional enqueue). A store that supports transactional enqueue (the PostgreSQL store:
  * `tx` is a postgres.js transaction, the `sql` argument of `sql.begin`) saves within this

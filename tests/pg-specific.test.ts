@@ -120,6 +120,7 @@ describe('pg-specific', () => {
         2: `DROP TABLE "${schema}".watchers`,
         3: `DROP TABLE "${schema}".child_values`,
         4: `ALTER TABLE "${schema}".jobs DROP COLUMN counted`,
+        13: `ALTER TABLE "${schema}".jobs DROP COLUMN dk_count, DROP COLUMN dk_age`,
       };
       for (const m of MIGRATIONS.filter((m) => m.version > version).reverse()) {
         if (undo[m.version]) await admin.unsafe(undo[m.version]);

@@ -9,10 +9,14 @@ import {
   checkMoveToDelayed,
   checkNewJob,
   checkRateLimitTtl,
+  checkRemoveOnFinish,
   checkRemoveOptions,
   checkToken,
   checkUpdates,
+  type CompleteJobsOptions,
   DuplicateJobError,
+  effectiveRemoveOn,
+  type FailJobsOptions,
   type FetchOptions,
   flowParentDelay,
   GroupFullError,
@@ -26,6 +30,7 @@ import {
   parentRefusal,
   queueActiveError,
   refuseTx,
+  type RemoveOnFinish,
   type RemoveOptions,
   type SaveOptions,
   type SchedulerData,
@@ -317,8 +322,14 @@ export class MemoryStore implements StoreInterface {
   // ─────────────────────────────── Finishing (fenced) ───────────────────────────────
 
   /** Completes active jobs; see {@linkcode StoreInterface.completeJobs}. */
-  completeJobs(queueName: string, completions: JobCompletion[]): Promise<boolean[]> {
+  completeJobs(
+    queueName: string,
+    completions: JobCompletion[],
+    options?: CompleteJobsOptions,
+  ): Promise<boolean[]> {
     return this.#run(() => {
+      const fallback = options?.removeOnComplete;
+      checkRemoveOnFinish('options.removeOnComplete', fallback);
       const now = Date.now();
       const done = new Array<boolean>(completions.length);
       // Every value is copied before any job changes: a value that cannot be stored fails the
@@ -340,15 +351,21 @@ export class MemoryStore implements StoreInterface {
           if (parent) (parent.childValues ??= new Map()).set(`${queueName}:${jobId}`, value);
           this.#releaseParent(rec, now);
         }
-        if (job.opts.removeOnComplete === true) this.#drop(rec, false);
+        if (this.#keep(rec, job.opts.removeOnComplete, fallback)) this.#drop(rec, false);
       }
       return done;
     });
   }
 
   /** Fails active jobs (retry or final); see {@linkcode StoreInterface.failJobs}. */
-  failJobs(queueName: string, failures: JobFailure[]): Promise<boolean[]> {
+  failJobs(
+    queueName: string,
+    failures: JobFailure[],
+    options?: FailJobsOptions,
+  ): Promise<boolean[]> {
     return this.#run(() => {
+      const fallback = options?.removeOnFail;
+      checkRemoveOnFinish('options.removeOnFail', fallback);
       const now = Date.now();
       return failures.map(({ jobId, token, reason, stack, retryAt }) => {
         const rec = this.#holding(queueName, jobId, token, true);
@@ -364,7 +381,7 @@ export class MemoryStore implements StoreInterface {
           }
         };
         if (retryAt === undefined || retryAt === null) {
-          this.#failFinal(rec, now, update);
+          this.#failFinal(rec, now, update, false, fallback);
           return true;
         }
         const delayed = retryAt > now;
@@ -585,9 +602,10 @@ export class MemoryStore implements StoreInterface {
       for (const state of ['completed', 'failed'] as const) {
         let newer = 0;
         for (const rec of qs.inState(state)) {
-          const keep = state === 'completed'
-            ? rec.job.opts.removeOnComplete
-            : rec.job.opts.removeOnFail;
+          const keep = effectiveRemoveOn(
+            state === 'completed' ? rec.job.opts.removeOnComplete : rec.job.opts.removeOnFail,
+            rec.keep,
+          );
           const count = typeof keep === 'number'
             ? keep
             : typeof keep === 'object'
@@ -1039,14 +1057,16 @@ export class MemoryStore implements StoreInterface {
   }
 
   /**
-   * Fails a job for good: `failed`, parent policy, `removeOnFail`. With `snapshot`, returns a
-   * copy of the job as its failure left it (before the parent policy and the removal).
+   * Fails a job for good: `failed`, parent policy, `removeOnFail` (or `fallback`, the
+   * worker's, when the job has none). With `snapshot`, returns a copy of the job as its failure
+   * left it (before the parent policy and the removal).
    */
   #failFinal(
     rec: StoredJob,
     now: number,
     change: () => void,
     snapshot = false,
+    fallback?: RemoveOnFinish,
   ): JobData | null {
     const job = rec.job;
     this.#move(rec, 'failed', now, () => {
@@ -1064,8 +1084,18 @@ export class MemoryStore implements StoreInterface {
         if (policy === 'remove') this.#detach(rec);
       }
     }
-    if (job.opts.removeOnFail === true) this.#drop(rec, false);
+    if (this.#keep(rec, job.opts.removeOnFail, fallback)) this.#drop(rec, false);
     return failed;
+  }
+
+  /**
+   * Records, on a job that just finished, the default rule (`fallback`, the worker's) when the
+   * job has no option of its own (`own` undefined), for `pruneFinished`; a rule recorded at an
+   * earlier finish goes. Returns whether the rule in force removes the job at once.
+   */
+  #keep(rec: StoredJob, own: RemoveOnFinish | undefined, fallback?: RemoveOnFinish): boolean {
+    rec.keep = own === undefined ? fallback : undefined;
+    return effectiveRemoveOn(own, fallback) === true;
   }
 
   /** Fails an unfinished parent and applies its own policy upward. */

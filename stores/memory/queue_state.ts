@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { JobData, JobState, RateLimit, SchedulerData } from '@conveyor/shared';
+import type { JobData, JobState, RateLimit, RemoveOnFinish, SchedulerData } from '@conveyor/shared';
 import { SortedList } from './sorted_list.ts';
 
 /** One entry of an index: ordered by `a`, then `b` (unique within a queue). */
@@ -34,6 +34,11 @@ export interface StoredJob {
    * `ignore` / `remove`): a child counts once, also when retried and finishing again.
    */
   counted?: boolean;
+  /**
+   * The worker's `removeOnComplete` / `removeOnFail` recorded when the job last finished
+   * without an option of its own (`completeJobs` / `failJobs` options), for `pruneFinished`.
+   */
+  keep?: RemoveOnFinish;
 }
 
 /** A fixed rate-limit window and the claims counted in it. */

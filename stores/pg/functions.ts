@@ -11,6 +11,7 @@ import type { SchemaNames } from './names.ts';
 import { payloadSql, pollActive, watched, WATCHED_SQL } from './notify.ts';
 import { inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
 import { activeById } from './active.ts';
+import { defaultKeep, ownsKeep } from './keep.ts';
 
 /**
  * A subquery that locks the jobs of a set, held in the arrays dq, di and dd (queue, id, depth),
@@ -463,10 +464,17 @@ BEGIN
 END $$;
 
 -- What happens after a job failed for good: its parent's policy, removeOnFail, the dedup key.
-CREATE OR REPLACE FUNCTION ${s}.after_final_fail(q text, jid text) RETURNS void
+-- keep_*: the worker's removeOnFail (fail_jobs), for a job without its own: keep_now removes
+-- it, keep_count / keep_age are recorded (dk_*) for pruneFinished, in place of any an earlier
+-- finish recorded. All null (other failures): only the job's own option.
+CREATE OR REPLACE FUNCTION ${s}.after_final_fail(q text, jid text,
+  keep_now boolean DEFAULT NULL, keep_count integer DEFAULT NULL, keep_age float8 DEFAULT NULL)
+RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   j ${s}.jobs;
+  dc integer;
+  da float8;
 BEGIN
   SELECT * INTO j FROM ${s}.jobs WHERE queue = q AND id = jid;
   IF NOT FOUND THEN RETURN; END IF;
@@ -484,7 +492,13 @@ BEGIN
         'child ' || q || '/' || jid || ' failed: ' || coalesce(j.failed_reason, ''));
     END IF;
   END IF;
-  IF j.rf_now THEN
+  dc := ${defaultKeep('keep_count', 'j.', 'rf')};
+  da := ${defaultKeep('keep_age', 'j.', 'rf')};
+  IF j.dk_count IS DISTINCT FROM dc OR j.dk_age IS DISTINCT FROM da THEN
+    UPDATE ${s}.jobs SET dk_count = dc, dk_age = da WHERE queue = q AND id = jid;
+  END IF;
+  -- (Parenthesized: an IF condition ends at its first THEN outside parentheses.)
+  IF j.rf_now OR (CASE WHEN keep_now THEN NOT ${ownsKeep('j.', 'rf')} ELSE false END) THEN
     PERFORM ${s}.remove_set(ARRAY[q], ARRAY[jid], finished => true, silent => q);
   END IF;
 END $$;
@@ -509,15 +523,15 @@ END $$;
 
 -- The follow-ups of jobs just completed (the completing statement calls it only when one of them
 -- needs it): a dedup key held without TTL is released, each parent records the child's return
--- value and counts its finished children (each child once: counted), and removeOnComplete:
--- true removes the job. The parents are locked (in key order) before the values are recorded:
+-- value and counts its finished children (each child once: counted), and the jobs in gone
+-- (removeOnComplete: true, the job's own or the worker's) are removed. The parents are locked (in key order) before the values are recorded:
 -- a parent removed meanwhile alone (removeOnFail at its finish, pruneFinished), whose removal
 -- did not lock this child, is then seen gone, so no value is left behind for it.
-CREATE OR REPLACE FUNCTION ${s}.complete_after(q text, ids text[]) RETURNS integer
+CREATE OR REPLACE FUNCTION ${s}.complete_after(q text, ids text[], gone text[])
+RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
   r record;
-  gone text[];
 BEGIN
   DELETE FROM ${s}.dedup x USING ${s}.jobs j
   WHERE j.queue = q AND j.id = ANY(ids) AND j.dedup_key IS NOT NULL AND j.dedup_expires_at IS NULL
@@ -542,8 +556,6 @@ BEGIN
   LOOP
     PERFORM ${s}.child_done(r.pq, r.pid, r.n);
   END LOOP;
-  SELECT array_agg(id ORDER BY seq) INTO gone FROM ${s}.jobs
-  WHERE queue = q AND id = ANY(ids) AND rc_now;
   IF gone IS NOT NULL THEN
     PERFORM ${s}.remove_set(array_fill(q, ARRAY[cardinality(gone)]), gone, finished => true,
       silent => q);
@@ -552,8 +564,10 @@ BEGIN
 END $$;
 
 -- Fails a batch of active jobs (fenced by token): retry (delayed or waiting) or fail for good
--- with the parent policy. Returns the input indexes that succeeded.
-CREATE OR REPLACE FUNCTION ${s}.fail_jobs(q text, input json) RETURNS SETOF integer
+-- with the parent policy, and keep_* (the worker's removeOnFail, see after_final_fail) for the
+-- jobs failed for good. Returns the input indexes that succeeded.
+CREATE OR REPLACE FUNCTION ${s}.fail_jobs(q text, input json, keep_now boolean,
+  keep_count integer, keep_age float8) RETURNS SETOF integer
 LANGUAGE plpgsql AS $$
 DECLARE
   t float8 := ${s}.now_ms();
@@ -588,7 +602,7 @@ BEGIN
     IF r.state = 'failed' THEN
       PERFORM ${s}.emit(q, 'failed', ARRAY[r.id],
         ARRAY[jsonb_build_object('failedReason', r.failed_reason, 'attemptsMade', r.attempts_made)]);
-      PERFORM ${s}.after_final_fail(q, r.id);
+      PERFORM ${s}.after_final_fail(q, r.id, keep_now, keep_count, keep_age);
     ELSE
       PERFORM ${s}.emit(q, 'retrying', ARRAY[r.id],
         ARRAY[jsonb_build_object('failedReason', r.failed_reason, 'attemptsMade', r.attempts_made)]);

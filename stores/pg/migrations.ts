@@ -235,6 +235,16 @@ const v11 = (): string => `SELECT 1;`;
 // parents count removed children after the delete, so no generic plan makes either quadratic.
 // family walks without a duplicate check (UNION ALL).
 const v12 = (): string => `SELECT 1;`;
+// Version 13: the Worker's removeOnComplete / removeOnFail (a default for jobs without their
+// own). dk_count / dk_age record, at a job's finish, the default count and age limits that
+// apply to it (null when it has its own option or there is no default), for pruneFinished.
+// Functions: complete_after takes the jobs to remove at once (a new argument), fail_jobs and
+// after_final_fail take the default (new arguments), so their old versions are dropped.
+const v13 = ({ s }: SchemaNames): string => `
+ALTER TABLE ${s}.jobs ADD COLUMN dk_count integer, ADD COLUMN dk_age float8;
+DROP FUNCTION IF EXISTS ${s}.complete_after(text, text[]);
+DROP FUNCTION IF EXISTS ${s}.fail_jobs(text, json);
+DROP FUNCTION IF EXISTS ${s}.after_final_fail(text, text);`;
 
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
@@ -253,6 +263,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 10, sql: v10 },
   { version: 11, sql: v11 },
   { version: 12, sql: v12 },
+  { version: 13, sql: v13 },
 ];
 
 /** The schema version this code expects. */

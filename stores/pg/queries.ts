@@ -11,6 +11,7 @@ import type { SchemaNames } from './names.ts';
 import { payloadSql, pollActive, watched } from './notify.ts';
 import { claimColumns, jobColumns } from './rows.ts';
 import { activeById } from './active.ts';
+import { defaultKeep, ownsKeep } from './keep.ts';
 
 /** The SQL texts of one schema. */
 export type Queries = ReturnType<typeof buildQueries>;
@@ -177,7 +178,9 @@ export function buildQueries(n: SchemaNames) {
       watched(s, '$1::text')
     } AS _w`;
   /**
-   * Completes active jobs, fenced by token: $2 ids, $3 tokens, $4 return values (JSON texts).
+   * Completes active jobs, fenced by token: $2 ids, $3 tokens, $4 return values (JSON texts),
+   * $5-$7 the worker's removeOnComplete for jobs without their own (`keepParams`: remove at
+   * once, keep count, keep age; all null without one, when a job's opts are never read).
    * Returns one row: `done`, the 0-based input indexes of the completed jobs. In the same
    * statement, `completed` is published only while the queue is watched, and the follow-ups
    * (dedup key, parent, removal) run only when some completed job needs them. Each job is found
@@ -188,19 +191,24 @@ export function buildQueries(n: SchemaNames) {
   const completeJobs = `WITH t AS (SELECT ${s}.now_ms() AS now),
      u AS (
        UPDATE ${s}.jobs j SET state = 'completed', returnvalue = ${at('$4::text[]')},
-         finished_at = t.now, locked_by = NULL, lock_until = NULL, lock_token = NULL
+         finished_at = t.now, locked_by = NULL, lock_until = NULL, lock_token = NULL,
+         dk_count = ${defaultKeep('$6::integer', 'j.', 'rc')},
+         dk_age = ${defaultKeep('$7::float8', 'j.', 'rc')}
        FROM t
        WHERE j.queue = $1::text AND j.id = ANY($2::text[]) AND ${activeById('j.')}
          AND j.lock_token = ${at('$3::text[]')}
        RETURNING array_position($2::text[], j.id) - 1 AS i, j.id, j.seq, j.returnvalue AS rv,
-         j.rc_now OR j.parent_id IS NOT NULL OR (j.dedup_key IS NOT NULL AND j.dedup_expires_at IS NULL)
+         j.rc_now OR CASE WHEN $5::boolean THEN NOT ${ownsKeep('j.', 'rc')} ELSE false END
+           AS gone,
+         j.parent_id IS NOT NULL OR (j.dedup_key IS NOT NULL AND j.dedup_expires_at IS NULL)
            AS follow
      )
      SELECT (SELECT array_agg(i) FROM u) AS done,
        (SELECT CASE WHEN ${watched(s, '$1::text')} THEN (SELECT ${s}.emit($1::text, 'completed',
          array_agg(id ORDER BY seq), array_agg(CASE WHEN octet_length(rv) <= 1000
            THEN jsonb_build_object('returnvalue', rv::jsonb) END ORDER BY seq)) FROM u) END) AS _e,
-       (SELECT ${s}.complete_after($1::text, array_agg(id ORDER BY seq)) FROM u WHERE follow
+       (SELECT ${s}.complete_after($1::text, array_agg(id ORDER BY seq),
+         array_agg(id ORDER BY seq) FILTER (WHERE gone)) FROM u WHERE follow OR gone
          HAVING count(*) > 0) AS _f`;
   const listOrder: Record<string, string> = {
     waiting: 'priority, order_key',
@@ -209,8 +217,10 @@ export function buildQueries(n: SchemaNames) {
     failed: 'finished_at DESC, seq DESC',
   };
   const keepRule = (st: string, p: string) =>
-    `(state = '${st}' AND ((${p}_count IS NOT NULL AND newer >= ${p}_count)
-      OR (${p}_age IS NOT NULL AND finished_at <= t.now - ${p}_age * 1000)))`;
+    `(state = '${st}' AND ((coalesce(${p}_count, dk_count) IS NOT NULL
+        AND newer >= coalesce(${p}_count, dk_count))
+      OR (coalesce(${p}_age, dk_age) IS NOT NULL
+        AND finished_at <= t.now - coalesce(${p}_age, dk_age) * 1000)))`;
   return {
     insertOrExisting,
     insertNew,
@@ -292,7 +302,8 @@ export function buildQueries(n: SchemaNames) {
       FROM j`,
     emitActive: `SELECT ${s}.emit($1::text, 'active', $2::text[], NULL, $3::text[]) AS n`,
     completeJobs,
-    failJobs: `SELECT ${s}.fail_jobs($1::text, $2::text::json) AS i`,
+    failJobs: `SELECT ${s}.fail_jobs($1::text, $2::text::json, $3::boolean, $4::integer,
+      $5::float8) AS i`,
     countState: `SELECT count(*)::integer AS n FROM ${s}.jobs WHERE queue = $1::text
       AND state = $2::text`,
     list: (state: string) =>
@@ -349,7 +360,8 @@ export function buildQueries(n: SchemaNames) {
       SELECT ${s}.remove_set(array_agg(queue), array_agg(id), false, ARRAY[$2::text]) AS n
       FROM x`,
     prune: `WITH t AS (SELECT ${s}.now_ms() AS now),
-      r AS (SELECT queue, id, state, finished_at, rc_count, rc_age, rf_count, rf_age,
+      r AS (SELECT queue, id, state, finished_at, rc_count, rc_age, rf_count, rf_age, dk_count,
+          dk_age,
           row_number() OVER (PARTITION BY state ORDER BY finished_at DESC, seq DESC) - 1 AS newer
         FROM ${s}.jobs WHERE queue = $1::text AND state IN ${TERMINAL}),
       x AS (SELECT queue, id FROM r, t WHERE ${keepRule('completed', 'rc')}

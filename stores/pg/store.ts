@@ -6,6 +6,8 @@
 
 import postgres from 'postgres';
 import type {
+  CompleteJobsOptions,
+  FailJobsOptions,
   FetchOptions,
   JobCompletion,
   JobData,
@@ -44,6 +46,7 @@ import {
 } from '@conveyor/shared';
 import { activeById } from './active.ts';
 import { INPUT_COLUMNS } from './columns.ts';
+import { keepParams } from './keep.ts';
 import { EventHub } from './events.ts';
 import { migrate } from './migrate.ts';
 import { type SchemaNames, schemaNames } from './names.ts';
@@ -585,23 +588,34 @@ export class PgStore implements StoreInterface {
   // ─────────────────────────────── Finishing (fenced) ───────────────────────────────
 
   /** Completes active jobs in one round trip (see `StoreInterface.completeJobs`). */
-  async completeJobs(queueName: string, completions: JobCompletion[]): Promise<boolean[]> {
+  async completeJobs(
+    queueName: string,
+    completions: JobCompletion[],
+    options?: CompleteJobsOptions,
+  ): Promise<boolean[]> {
     if (!Array.isArray(completions)) {
       throw new InvalidArgumentError('completions', completions, 'an array');
     }
+    const keep = keepParams(options?.removeOnComplete, 'options.removeOnComplete');
     if (completions.length === 0) return [];
     const rows = await this.#run(this.#x(), this.#core.q.completeJobs, [
       queueName,
       completions.map((c) => c.jobId ?? null),
       completions.map((c) => c.token ?? null),
       completions.map((c) => JSON.stringify(c.returnvalue) ?? 'null'),
+      ...keep,
     ]);
     return flags(completions.length, (rows[0].done as number[] | null) ?? []);
   }
 
   /** Fails active jobs in one round trip (see `StoreInterface.failJobs`). */
-  async failJobs(queueName: string, failures: JobFailure[]): Promise<boolean[]> {
+  async failJobs(
+    queueName: string,
+    failures: JobFailure[],
+    options?: FailJobsOptions,
+  ): Promise<boolean[]> {
     if (!Array.isArray(failures)) throw new InvalidArgumentError('failures', failures, 'an array');
+    const keep = keepParams(options?.removeOnFail, 'options.removeOnFail');
     if (failures.length === 0) return [];
     const input = failures.map((f, i) => {
       if (f.retryAt !== undefined && f.retryAt !== null && !Number.isFinite(f.retryAt)) {
@@ -619,6 +633,7 @@ export class PgStore implements StoreInterface {
     const rows = await this.#run(this.#x(), this.#core.q.failJobs, [
       queueName,
       JSON.stringify(input),
+      ...keep,
     ]);
     return flags(failures.length, rows.map((r) => r.i as number));
   }

@@ -15,10 +15,14 @@ import {
   checkInteger,
   checkMoveToDelayed,
   checkRateLimitTtl,
+  checkRemoveOnFinish,
   checkRemoveOptions,
   checkToken,
   checkUpdates,
+  type CompleteJobsOptions,
   DuplicateJobError,
+  effectiveRemoveOn,
+  type FailJobsOptions,
   type FetchOptions,
   flowParentDelay,
   GroupFullError,
@@ -90,6 +94,8 @@ const BUSY_RETRY_LIMIT_MS = 60_000;
 
 /** A value `checkUpdates` accepted (a number, a string or null) goes in as is. */
 const asIs = (v: unknown): SqlValue => v as SqlValue;
+/** A nullable numeric column as a number or null. */
+const toNumber = (v: SqlValue | undefined): number | null => v == null ? null : Number(v);
 
 /**
  * The job columns a `Partial<JobData>` update may set, with their encoders to SQL values. The
@@ -953,10 +959,16 @@ export class SqliteStoreBase implements StoreInterface {
   // ───────────────────────────── finishing ─────────────────────────────
 
   /** Completes active jobs, fenced by their tokens. */
-  async completeJobs(queueName: string, completions: JobCompletion[]): Promise<boolean[]> {
+  async completeJobs(
+    queueName: string,
+    completions: JobCompletion[],
+    options?: CompleteJobsOptions,
+  ): Promise<boolean[]> {
     if (!Array.isArray(completions)) {
       throw new InvalidArgumentError('completions', completions, 'an array');
     }
+    const fallback = options?.removeOnComplete;
+    checkRemoveOnFinish('options.removeOnComplete', fallback);
     const values = completions.map((c, i) =>
       toJson(c.returnvalue, `completions[${i}].returnvalue`)
     );
@@ -966,7 +978,7 @@ export class SqliteStoreBase implements StoreInterface {
         const row = this.#get(
           `UPDATE conveyor_jobs SET state = 'completed', returnvalue = ?, finished_at = ?, ${CLEAR_LOCK},
            ${RELEASE_DEDUP} WHERE queue = ? AND id = ? AND state = 'active' AND lock_token = ?
-           RETURNING seq, name, opts, parent_id, parent_queue`,
+           RETURNING seq, name, opts, parent_id, parent_queue, keep_count, keep_age`,
           values[i],
           now,
           queueName,
@@ -992,15 +1004,21 @@ export class SqliteStoreBase implements StoreInterface {
           this.#releaseParent(row.seq);
         }
         const opts = fromJson(row.opts) as JobData['opts'];
-        this.#keep(queueName, c.jobId, Number(row.seq), opts.removeOnComplete);
+        this.#keep(queueName, c.jobId, row, opts.removeOnComplete, fallback);
         return true;
       });
     });
   }
 
   /** Fails active jobs, fenced by their tokens: retry or final failure with the parent policy. */
-  async failJobs(queueName: string, failures: JobFailure[]): Promise<boolean[]> {
+  async failJobs(
+    queueName: string,
+    failures: JobFailure[],
+    options?: FailJobsOptions,
+  ): Promise<boolean[]> {
     if (!Array.isArray(failures)) throw new InvalidArgumentError('failures', failures, 'an array');
+    const fallback = options?.removeOnFail;
+    checkRemoveOnFinish('options.removeOnFail', fallback);
     failures.forEach((f, i) => {
       if (f.retryAt != null && !Number.isFinite(f.retryAt)) {
         throw new InvalidArgumentError(`failures[${i}].retryAt`, f.retryAt, 'a time in ms or null');
@@ -1012,7 +1030,15 @@ export class SqliteStoreBase implements StoreInterface {
         const reason = String(f.reason);
         const stack = f.stack == null ? null : String(f.stack);
         if (f.retryAt == null) {
-          return !!this.#failFinal(queueName, f.jobId, reason, stack, String(f.token), 0);
+          return !!this.#failFinal(
+            queueName,
+            f.jobId,
+            reason,
+            stack,
+            String(f.token),
+            0,
+            fallback,
+          );
         }
         const state = f.retryAt > now ? 'delayed' : 'waiting';
         const row = this.#get(
@@ -1044,7 +1070,8 @@ export class SqliteStoreBase implements StoreInterface {
   /**
    * Fails a job for good: when `token` is given only if it is active with it (a worker's
    * failure, `attempts_made + 1`), otherwise if it is not finished (a parent failed by its
-   * child). Then `removeOnFail`, the `failed` event, and the parent policy, up the tree.
+   * child). Then `removeOnFail` (or `fallback`, the worker's, when the job has none), the
+   * `failed` event, and the parent policy, up the tree.
    * Returns the job's row as the failure left it (before the parent policy and the removal),
    * or undefined when nothing failed.
    */
@@ -1055,6 +1082,7 @@ export class SqliteStoreBase implements StoreInterface {
     stack: string | null,
     token: string | null,
     stalled: number,
+    fallback?: RemoveOnFinish,
   ): SqlRow | undefined {
     const row = this.#get(
       `UPDATE conveyor_jobs SET state = 'failed', finished_at = ?, failed_reason = ?,
@@ -1097,16 +1125,32 @@ export class SqliteStoreBase implements StoreInterface {
         }
       }
     }
-    this.#keep(queue, id, Number(row.seq), opts.removeOnFail);
+    this.#keep(queue, id, row, opts.removeOnFail, fallback);
     return row;
   }
 
-  /** Applies `removeOnComplete` / `removeOnFail` to a job that just finished. */
-  #keep(queue: string, id: string, seq: number, keep: RemoveOnFinish | undefined): void {
-    if (keep === undefined || keep === false) return;
+  /**
+   * Applies `removeOnComplete` / `removeOnFail` (`own`, or `fallback`, the worker's, when the
+   * job has none) to a job that just finished (`row`: its `seq`, `keep_count`, `keep_age`):
+   * `true` removes it, a count or age is recorded for `pruneFinished`. The limits an earlier
+   * finish recorded are replaced (a job retried after it failed may complete under no rule);
+   * nothing is written when they stay the same.
+   */
+  #keep(
+    queue: string,
+    id: string,
+    row: SqlRow,
+    own: RemoveOnFinish | undefined,
+    fallback: RemoveOnFinish | undefined,
+  ): void {
+    const keep = effectiveRemoveOn(own, fallback);
+    const seq = Number(row.seq);
     if (keep === true) return this.#dropFinished(queue, id, seq);
-    const count = typeof keep === 'number' ? keep : keep.count;
-    const age = typeof keep === 'number' ? undefined : keep.age;
+    const count = typeof keep === 'number' ? keep : typeof keep === 'object' ? keep.count : null;
+    const age = typeof keep === 'object' ? keep.age : null;
+    if ((count ?? null) === toNumber(row.keep_count) && (age ?? null) === toNumber(row.keep_age)) {
+      return;
+    }
     this.#run(
       'UPDATE conveyor_jobs SET keep_count = ?, keep_age = ? WHERE seq = ?',
       count ?? null,

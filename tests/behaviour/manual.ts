@@ -179,6 +179,26 @@ export function manualCases(s: Suite): void {
       assert.notEqual(nextRun.id, first!.id);
     });
 
+    s.test("jobs finished by hand follow the worker's removeOnComplete / removeOnFail when they have none", async ({ store, q, queue, defer }) => {
+      const qu = queue();
+      const w = new Worker(q, null, { store, removeOnComplete: true, removeOnFail: true });
+      defer(() => w.close());
+      const plain = await qu.add('x', 1);
+      const own = await qu.add('x', 2, { removeOnComplete: false });
+      const failing = await qu.add('x', 3);
+      for (const id of [plain.id, own.id]) {
+        const job = await w.getNextJob({ block: false });
+        assert.equal(job?.id, id);
+        await job!.moveToCompleted('done', job!.token!);
+      }
+      const job = await w.getNextJob({ block: false });
+      assert.equal(job?.id, failing.id);
+      await job!.moveToFailed(new Error('no'), job!.token!, null);
+      assert.equal(await qu.getJob(plain.id), null, "the worker's removeOnComplete");
+      assert.equal((await qu.getJob(own.id))?.returnvalue, 'done', 'its own false wins');
+      assert.equal(await qu.getJob(failing.id), null, "the worker's removeOnFail");
+    });
+
     s.test('manual processing refuses what it cannot honour with InvalidArgumentError', async ({ store, q, queue, defer }) => {
       const w = new Worker(q, null, { store });
       defer(() => w.close());

@@ -97,6 +97,35 @@ export function workerCases(s: Suite): void {
       assert.equal(stored?.returnvalue, 5);
     });
 
+    s.test("worker removeOnComplete { count: 1 } and removeOnFail: true apply to jobs without their own; a job's own option wins", async ({ queue, worker }) => {
+      const qu = queue<null>();
+      const ownKeep = await qu.add('ok', null, { removeOnComplete: false });
+      const plain = [];
+      for (let i = 0; i < 3; i++) plain.push(await qu.add('ok', null));
+      const bad = await qu.add('bad', null);
+      const badOwn = await qu.add('bad', null, { removeOnFail: false });
+      const w = worker((job) => {
+        if (job.name === 'bad') throw new Error('broke');
+        return 1;
+      }, { removeOnComplete: { count: 1 }, removeOnFail: true, pruneInterval: 20 });
+      const goneAtFail: Array<[string, boolean]> = [];
+      w.on('failed', (job) => {
+        // Read at once: removed in the step that failed it, not later.
+        qu.getJob(job.id).then((j) => goneAtFail.push([job.id, j === null]));
+      });
+      const completed = collect(w, 'completed');
+      await eventually(() => completed.length === 4 && goneAtFail.length === 2, {
+        message: 'four completed, two failed',
+      });
+      assert.deepEqual(goneAtFail.sort(), [[bad.id, true], [badOwn.id, false]].sort());
+      assert.equal((await qu.getJob(badOwn.id))?.failedReason, 'broke');
+      await eventually(async () => (await qu.getJobCounts('completed')).completed === 2, {
+        message: 'completed jobs pruned to the newest plain one and the one keeping itself',
+      });
+      const kept = (await qu.getCompleted()).map((j) => j.id).sort();
+      assert.deepEqual(kept, [ownKeep.id, plain[2].id].sort());
+    });
+
     s.test('priority runs lower first; per-job lifo jumps its priority level', async ({ queue, worker }) => {
       const qu = queue();
       await qu.add('p2', 1, { priority: 2 });
@@ -1364,6 +1393,10 @@ export function workerCases(s: Suite): void {
         [{ maxGlobalConcurrency: 1.5 }, 'opts.maxGlobalConcurrency'],
         [{ batch: { size: 0 } }, 'opts.batch.size'],
         [{ pollInterval: 0 }, 'opts.pollInterval'],
+        [{ removeOnComplete: -1 }, 'opts.removeOnComplete'],
+        [{ removeOnComplete: { count: 1.5 } }, 'opts.removeOnComplete.count'],
+        [{ removeOnFail: { age: -1 } }, 'opts.removeOnFail.age'],
+        [{ removeOnFail: 'yes' }, 'opts.removeOnFail'],
       ];
       for (const [opts, option] of bad) {
         assert.throws(

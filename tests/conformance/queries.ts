@@ -5,7 +5,12 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConveyorError, type StoreInterface } from '@conveyor/shared';
+import {
+  ConveyorError,
+  InvalidArgumentError,
+  type RemoveOnFinish,
+  type StoreInterface,
+} from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
 import {
   claim,
@@ -57,6 +62,30 @@ async function failNext(store: StoreInterface, q: string): Promise<string> {
   const c = await claim(store, q);
   const [ok] = await store.failJobs(q, [{ jobId: c.id, token: c.lockToken, reason: 'no' }]);
   assert.equal(ok, true);
+  return c.id;
+}
+
+/** Claims and completes the next job of `q` with the worker's default `removeOnComplete`. */
+async function completeNextWith(
+  store: StoreInterface,
+  q: string,
+  removeOnComplete: RemoveOnFinish,
+): Promise<string> {
+  const c = await claim(store, q);
+  const done = [{ jobId: c.id, token: c.lockToken, returnvalue: null }];
+  assert.deepEqual(await store.completeJobs(q, done, { removeOnComplete }), [true]);
+  return c.id;
+}
+
+/** Claims and fails (for good) the next job of `q` with the worker's default `removeOnFail`. */
+async function failNextWith(
+  store: StoreInterface,
+  q: string,
+  removeOnFail: RemoveOnFinish,
+): Promise<string> {
+  const c = await claim(store, q);
+  const failure = [{ jobId: c.id, token: c.lockToken, reason: 'no' }];
+  assert.deepEqual(await store.failJobs(q, failure, { removeOnFail }), [true]);
   return c.id;
 }
 
@@ -489,6 +518,129 @@ export function queryCases(s: Suite): void {
         await store.fetchNextJob(q, 'w', 30_000, { limiter }),
         'a fresh window after obliterate',
       );
+    });
+
+    s.test('completeJobs default removeOnComplete true: removes jobs without their own, in the same step; own false or count wins', async (store) => {
+      const q = uniqueQueue();
+      const plain = await store.saveJob(q, job(q, 'plain'));
+      const keep = await store.saveJob(q, job(q, 'keep', {}, { removeOnComplete: false }));
+      const counted = await store.saveJob(q, job(q, 'counted', {}, { removeOnComplete: 5 }));
+      const claimed = [await claim(store, q), await claim(store, q), await claim(store, q)];
+      const done = claimed.map((c) => ({ jobId: c.id, token: c.lockToken, returnvalue: 1 }));
+      assert.deepEqual(await store.completeJobs(q, done, { removeOnComplete: true }), [
+        true,
+        true,
+        true,
+      ]);
+      assert.equal(await store.getJob(q, plain), null, 'no option of its own: the default');
+      assert.equal((await store.getJob(q, keep))?.state, 'completed', 'its own false wins');
+      assert.equal((await store.getJob(q, counted))?.state, 'completed', 'its own count wins');
+      assert.equal(await store.pruneFinished(q), 0);
+      assert.equal(await store.countJobs(q, 'completed'), 2);
+    });
+
+    s.test('completeJobs default removeOnComplete count: recorded at finish, applied by pruneFinished; own false wins', async (store) => {
+      const q = uniqueQueue();
+      const [a, b] = await saveN(store, q, 2);
+      const own = await store.saveJob(q, job(q, 'own', {}, { removeOnComplete: false }));
+      const [c] = await saveN(store, q, 1);
+      const order: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        order.push(await completeNextWith(store, q, { count: 1 }));
+        await tick();
+      }
+      assert.deepEqual(order, [a, b, own, c]);
+      assert.equal(await store.countJobs(q, 'completed'), 4, 'a count removes nothing at once');
+      assert.equal(await store.pruneFinished(q), 2);
+      assert.deepEqual(ids(await store.listJobs(q, 'completed')), [c, own]);
+      assert.equal(await store.pruneFinished(q), 0);
+    });
+
+    s.test('completeJobs default removeOnComplete age: applied by pruneFinished; own age wins', async (store) => {
+      const q = uniqueQueue();
+      const [plain] = await saveN(store, q, 1);
+      const own = await store.saveJob(q, job(q, 'own', {}, { removeOnComplete: { age: 3600 } }));
+      await completeNextWith(store, q, { age: 0 });
+      await completeNextWith(store, q, { age: 0 });
+      await eventually(async () => (await store.pruneFinished(q)) === 1, {
+        message: 'the default age to remove the plain job',
+      });
+      assert.equal(await store.getJob(q, plain), null);
+      assert.equal((await store.getJob(q, own))?.state, 'completed');
+    });
+
+    s.test('failJobs default removeOnFail true: removes a job failing for good without its own, not a retried one; own false wins', async (store) => {
+      const q = uniqueQueue();
+      const [plain] = await saveN(store, q, 1);
+      const keep = await store.saveJob(q, job(q, 'keep', {}, { removeOnFail: false }));
+      let c = await claim(store, q);
+      assert.equal(c.id, plain);
+      const retry = { jobId: plain, token: c.lockToken, reason: 'r', retryAt: Date.now() - 1 };
+      assert.deepEqual(await store.failJobs(q, [retry], { removeOnFail: true }), [true]);
+      assert.equal((await store.getJob(q, plain))?.state, 'waiting', 'a retry is not the end');
+      c = await claim(store, q);
+      const k = await claim(store, q);
+      const failures = [
+        { jobId: plain, token: c.lockToken, reason: 'r' },
+        { jobId: keep, token: k.lockToken, reason: 'r' },
+      ];
+      assert.deepEqual(await store.failJobs(q, failures, { removeOnFail: true }), [true, true]);
+      assert.equal(await store.getJob(q, plain), null, 'no option of its own: the default');
+      assert.equal((await store.getJob(q, keep))?.state, 'failed', 'its own false wins');
+    });
+
+    s.test('failJobs default removeOnFail { count }: applied by pruneFinished; own count wins', async (store) => {
+      const q = uniqueQueue();
+      const [a, b] = await saveN(store, q, 2);
+      const own = await store.saveJob(q, job(q, 'own', {}, { removeOnFail: 5 }));
+      const failed: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        failed.push(await failNextWith(store, q, { count: 0 }));
+        await tick();
+      }
+      assert.deepEqual(failed, [a, b, own]);
+      assert.equal(await store.countJobs(q, 'failed'), 3, 'a count removes nothing at once');
+      assert.equal(await store.pruneFinished(q), 2);
+      assert.deepEqual(ids(await store.listJobs(q, 'failed')), [own]);
+    });
+
+    s.test('a default recorded at one finish does not outlive it: retried and completed without one, the job stays', async (store) => {
+      const q = uniqueQueue();
+      const [id] = await saveN(store, q, 1);
+      await failNextWith(store, q, { count: 0 });
+      assert.equal(await store.updateJob(q, id, { state: 'waiting' }), true);
+      await completeNext(store, q);
+      assert.equal(await store.pruneFinished(q), 0);
+      assert.equal((await store.getJob(q, id))?.state, 'completed');
+    });
+
+    s.test('completeJobs / failJobs refuse a bad default with InvalidArgumentError naming it; nothing changes', async (store) => {
+      const q = uniqueQueue();
+      const [id] = await saveN(store, q, 1);
+      const c = await claim(store, q);
+      const done = [{ jobId: id, token: c.lockToken, returnvalue: 1 }];
+      await assert.rejects(
+        () => store.completeJobs(q, done, { removeOnComplete: -1 }),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError && e.option === 'options.removeOnComplete',
+      );
+      await assert.rejects(
+        () => store.completeJobs(q, done, { removeOnComplete: { count: 1.5 } }),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError && e.option === 'options.removeOnComplete.count',
+      );
+      const failure = [{ jobId: id, token: c.lockToken, reason: 'r' }];
+      await assert.rejects(
+        () => store.failJobs(q, failure, { removeOnFail: { age: -1 } }),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError && e.option === 'options.removeOnFail.age',
+      );
+      await assert.rejects(
+        () => store.failJobs(q, failure, { removeOnFail: 'yes' as never }),
+        (e: unknown) => e instanceof InvalidArgumentError && e.option === 'options.removeOnFail',
+      );
+      assert.equal((await store.getJob(q, id))?.state, 'active');
+      assert.deepEqual(await store.completeJobs(q, done), [true]);
     });
   });
 }
