@@ -12,7 +12,7 @@ import {
 import { type Clock, systemClock } from './clock.ts';
 import { buildJob } from './build.ts';
 import { Job } from './job.ts';
-import { checkInteger, checkName, checkStore } from './validate.ts';
+import { checkInteger, checkKeys, checkName, checkStore } from './validate.ts';
 
 /**
  * A node of a flow to add: a job and its children. The parent runs after every child finished.
@@ -122,6 +122,7 @@ export class FlowProducer {
    */
   constructor(opts: FlowProducerOptions) {
     checkStore(opts);
+    checkKeys('opts', opts, new Set(['store', 'clock']));
     this.store = opts.store;
     this.#clock = opts.clock ?? systemClock;
   }

@@ -5,7 +5,7 @@
  */
 import type { StoreEvent, StoreInterface } from '@conveyor/shared';
 import { Emitter } from './emitter.ts';
-import { checkName, checkStore } from './validate.ts';
+import { checkKeys, checkName, checkStore } from './validate.ts';
 
 /**
  * The events of {@linkcode QueueEvents} and their payloads.
@@ -107,6 +107,7 @@ export class QueueEvents extends Emitter<QueueEventsMap> {
     super();
     checkName('queueName', name);
     checkStore(opts);
+    checkKeys('opts', opts, new Set(['store']));
     this.name = name;
     this.store = opts.store;
     this.#listener = (event) => this.#dispatch(event);

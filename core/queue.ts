@@ -21,6 +21,7 @@ import { Job, retryUpdates } from './job.ts';
 import { firstRunAt, repeatJobId, schedulerJob, validateRepeat } from './schedule.ts';
 import {
   checkInteger,
+  checkKeys,
   checkName,
   checkOptions,
   checkStore,
@@ -160,6 +161,7 @@ export class Queue<D = unknown, R = unknown> {
   constructor(name: string, opts: QueueOptions) {
     checkName('queueName', name);
     checkStore(opts);
+    checkKeys('opts', opts, new Set(['store', 'defaultJobOptions', 'clock']));
     this.name = name;
     this.store = opts.store;
     validateJobOptions(opts.defaultJobOptions ?? {}, 'defaultJobOptions');

@@ -73,6 +73,66 @@ export function checkStore(opts: { store?: unknown } | null | undefined): void {
 }
 
 /**
+ * BullMQ options that have another form here, and what to use instead (the message of
+ * {@linkcode checkKeys} for them).
+ */
+const BULLMQ_HINTS: Record<string, string> = {
+  connection: 'absent: Conveyor takes a store (opts.store), not a Redis connection',
+  prefix: "absent: a store keeps its own queues (PostgreSQL: the store's schema option; " +
+    'SQLite: another file)',
+  settings: 'absent: a custom backoff is opts.backoffStrategy',
+  drainDelay: 'absent: an idle worker waits for new jobs, polling every opts.pollInterval',
+  groupKey: "absent: rate limit per group with the worker's group.limiter and the jobs' group.id",
+};
+
+/**
+ * Refuses a key of `value` that is not in `known` with {@linkcode InvalidArgumentError} naming
+ * `<option>.<key>`, so a misspelt or unsupported option (such as one of BullMQ's that has
+ * another form here) is not ignored. `value` must be an object.
+ *
+ * @example
+ * ```ts
+ * import { checkKeys } from '@conveyor/core';
+ * checkKeys('opts', { concurrency: 2 }, new Set(['concurrency'])); // ok
+ * ```
+ */
+export function checkKeys(option: string, value: object, known: ReadonlySet<string>): void {
+  for (const key in value) {
+    if (known.has(key)) continue;
+    throw new InvalidArgumentError(
+      `${option}.${key}`,
+      (value as Record<string, unknown>)[key],
+      BULLMQ_HINTS[key] ?? `absent (not an option; the options are ${[...known].join(', ')})`,
+    );
+  }
+}
+
+/** The keys of {@linkcode JobOptions}. */
+const JOB_OPTION_KEYS: ReadonlySet<string> = new Set([
+  'jobId',
+  'attempts',
+  'backoff',
+  'delay',
+  'priority',
+  'lifo',
+  'timeout',
+  'removeOnComplete',
+  'removeOnFail',
+  'failParentOnChildFailure',
+  'failParentOnFailure',
+  'ignoreDependencyOnFailure',
+  'removeDependencyOnFailure',
+  'parent',
+  'deduplication',
+  'group',
+  'repeat',
+  'keepLogs',
+]);
+
+/** The keys of a rate limit (`{ max, duration }`). */
+const RATE_LIMIT_KEYS: ReadonlySet<string> = new Set(['max', 'duration']);
+
+/**
  * Checks an optional options argument is an object (`null` is refused, not taken as `{}`).
  *
  * @example
@@ -101,6 +161,7 @@ export function checkRateLimit(option: string, value: RateLimit | undefined): vo
   if (typeof value !== 'object' || value === null) {
     throw new InvalidArgumentError(option, value, 'an object { max, duration }');
   }
+  checkKeys(option, value, RATE_LIMIT_KEYS);
   checkInteger(`${option}.max`, value.max, 1);
   checkNumber(`${option}.duration`, value.duration, 1);
 }
@@ -119,6 +180,7 @@ export function validateJobOptions(opts: JobOptions, prefix = 'opts'): void {
   if (typeof opts !== 'object' || opts === null) {
     throw new InvalidArgumentError(prefix, opts, 'an object');
   }
+  checkKeys(prefix, opts, JOB_OPTION_KEYS);
   const p = (name: string): string => `${prefix}.${name}`;
   if (opts.jobId !== undefined) checkName(p('jobId'), opts.jobId);
   if (opts.attempts !== undefined) checkInteger(p('attempts'), opts.attempts, 1);

@@ -35,6 +35,7 @@ import { advanceOnStart, RunSchedulersService } from './services/run-schedulers.
 import type { Service } from './services/service.ts';
 import {
   checkInteger,
+  checkKeys,
   checkName,
   checkNumber,
   checkRateLimit,
@@ -201,6 +202,34 @@ interface Run<D, R> {
 
 const RELEASE_ALL = Symbol('release');
 
+/** The keys of {@linkcode WorkerOptions}. */
+const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
+  'store',
+  'concurrency',
+  'maxGlobalConcurrency',
+  'limiter',
+  'group',
+  'lockDuration',
+  'lockRenewTime',
+  'stalledInterval',
+  'maxStalledCount',
+  'jobName',
+  'lifo',
+  'autorun',
+  'pollInterval',
+  'batch',
+  'backoffStrategy',
+  'pruneInterval',
+  'maintenance',
+  'name',
+  'clock',
+  'removeOnComplete',
+  'removeOnFail',
+]);
+
+/** The keys of `WorkerOptions.group`. */
+const GROUP_OPTION_KEYS: ReadonlySet<string> = new Set(['concurrency', 'limiter']);
+
 /** The error of a job failed for stalling too often, when the store gives no reason (BullMQ's). */
 const STALLED_REASON = 'job stalled more than allowable limit';
 
@@ -364,6 +393,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       );
     }
     checkStore(opts);
+    checkKeys('opts', opts, WORKER_OPTION_KEYS);
     const concurrency = opts.concurrency ?? 1;
     checkInteger('opts.concurrency', concurrency, 1);
     const lockDuration = opts.lockDuration ?? 30_000;
@@ -401,6 +431,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       if (opts.group.concurrency !== undefined) {
         checkInteger('opts.group.concurrency', opts.group.concurrency, 1);
       }
+      checkKeys('opts.group', opts.group, GROUP_OPTION_KEYS);
       checkRateLimit('opts.group.limiter', opts.group.limiter);
     }
     if (opts.jobName !== undefined) checkName('opts.jobName', opts.jobName);

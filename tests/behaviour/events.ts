@@ -6,8 +6,8 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { StoreEvent } from '@conveyor/shared';
-import { QueueEvents } from '@conveyor/core';
+import { InvalidArgumentError, type StoreEvent } from '@conveyor/shared';
+import { FlowProducer, QueueEvents } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
 import { collect, gate, next, type Suite } from './context.ts';
 
@@ -150,6 +150,20 @@ export function eventCases(s: Suite): void {
       reading.open();
       await closing;
       assert.deepEqual(order, [`completed ${job.id} 42`, 'closed']);
+    });
+
+    s.test('QueueEvents and FlowProducer refuse options they do not have, naming them', async ({ store, q }) => {
+      await Promise.resolve();
+      assert.throws(
+        () => new QueueEvents(q, { store, autorun: false } as never),
+        (e: unknown) => e instanceof InvalidArgumentError && e.option === 'opts.autorun',
+      );
+      assert.throws(
+        () => new FlowProducer({ store, connection: {} } as never),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError && e.option === 'opts.connection' &&
+          /opts\.store/.test(e.message),
+      );
     });
   });
 }

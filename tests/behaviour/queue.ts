@@ -129,6 +129,8 @@ export function queueCases(s: Suite): void {
         ],
         [{ continueParentOnFailure: true }, 'opts.continueParentOnFailure'],
         [{ debounce: { id: 'd' } }, 'opts.debounce'],
+        [{ stackTraceLimit: 5 }, 'opts.stackTraceLimit'],
+        [{ attempt: 3 }, 'opts.attempt'],
         [{ deduplication: {} }, 'opts.deduplication'],
         [{ deduplication: { key: 'k', ttl: 0 } }, 'opts.deduplication.ttl'],
         [{ group: { id: '' } }, 'opts.group.id'],
@@ -150,6 +152,18 @@ export function queueCases(s: Suite): void {
         (e: unknown) => e instanceof InvalidArgumentError && e.option === 'jobs[1].opts.attempts',
       );
       assert.throws(() => new Queue('', { store: qu.store }), InvalidArgumentError);
+      // An option of BullMQ's with another form here is named, with what to use instead.
+      assert.throws(
+        () => new Queue('q', { store: qu.store, prefix: 'app1' } as never),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError && e.option === 'opts.prefix' &&
+          /schema/.test(e.message),
+      );
+      assert.throws(
+        () => new Queue('q', { store: qu.store, defaultJobOptions: { sizeLimit: 1 } } as never),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError && e.option === 'defaultJobOptions.sizeLimit',
+      );
       assert.equal(await qu.count(), 0);
     });
 

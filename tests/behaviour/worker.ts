@@ -1397,6 +1397,13 @@ export function workerCases(s: Suite): void {
         [{ removeOnComplete: { count: 1.5 } }, 'opts.removeOnComplete.count'],
         [{ removeOnFail: { age: -1 } }, 'opts.removeOnFail.age'],
         [{ removeOnFail: 'yes' }, 'opts.removeOnFail'],
+        // Unknown options, and BullMQ's that have another form here, are named, not ignored.
+        [{ concurency: 2 }, 'opts.concurency'],
+        [{ drainDelay: 5 }, 'opts.drainDelay'],
+        [{ connection: { host: 'localhost' } }, 'opts.connection'],
+        [{ settings: { backoffStrategy: () => 1 } }, 'opts.settings'],
+        [{ limiter: { max: 1, duration: 10, groupKey: 'id' } }, 'opts.limiter.groupKey'],
+        [{ group: { concurency: 2 } }, 'opts.group.concurency'],
       ];
       for (const [opts, option] of bad) {
         assert.throws(
