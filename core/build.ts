@@ -11,7 +11,8 @@ import { checkName, validateJobOptions, withChildFailurePolicy } from './validat
 
 /**
  * Validates a job's name and options and builds the job to save: `delayed` when `opts.delay`
- * is set, with its deduplication key (from `key`, or a hash of name and data) and expiry.
+ * is set, with its deduplication key (from `key` or BullMQ's `id`, or a hash of name and data)
+ * and expiry.
  * `label` names the options in errors (`opts`, `jobs[2].opts`). `fields` overrides stored
  * fields (flow links).
  *
@@ -57,7 +58,7 @@ export function buildJob(
   }
   const dedup = opts.deduplication;
   if (dedup) {
-    job.deduplicationKey = dedup.key ?? hashJob(name as string, data);
+    job.deduplicationKey = dedup.key ?? dedup.id ?? hashJob(name as string, data);
     job.deduplicationExpiresAt = dedup.ttl !== undefined ? now + dedup.ttl : null;
   }
   return job;

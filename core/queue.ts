@@ -174,10 +174,11 @@ export class Queue<D = unknown, R = unknown> {
         'absent (an id is per job: pass it to add)',
       );
     }
-    const dedupKey = this.defaultJobOptions.deduplication?.key;
+    const dedup = this.defaultJobOptions.deduplication;
+    const dedupKey = dedup?.key ?? dedup?.id;
     if (dedupKey !== undefined) {
       throw new InvalidArgumentError(
-        'defaultJobOptions.deduplication.key',
+        `defaultJobOptions.deduplication.${dedup?.key !== undefined ? 'key' : 'id'}`,
         dedupKey,
         'absent (a key is per job: pass it to add, or use { hash: true })',
       );

@@ -83,6 +83,10 @@ const BULLMQ_HINTS: Record<string, string> = {
   settings: 'absent: a custom backoff is opts.backoffStrategy',
   drainDelay: 'absent: an idle worker waits for new jobs, polling every opts.pollInterval',
   groupKey: "absent: rate limit per group with the worker's group.limiter and the jobs' group.id",
+  extend: "absent: a deduplication key's ttl runs from the add that saved the job",
+  replace: 'absent: a deduplicated add leaves the existing job as it is (remove it and add ' +
+    'again to replace it)',
+  keepLastIfActive: 'absent: a deduplicated add leaves the existing job as it is',
 };
 
 /**
@@ -128,6 +132,9 @@ const JOB_OPTION_KEYS: ReadonlySet<string> = new Set([
   'repeat',
   'keepLogs',
 ]);
+
+/** The keys of `deduplication` (`id` is BullMQ's name for `key`). */
+const DEDUP_KEYS: ReadonlySet<string> = new Set(['key', 'id', 'hash', 'ttl']);
 
 /** The keys of a rate limit (`{ max, duration }`). */
 const RATE_LIMIT_KEYS: ReadonlySet<string> = new Set(['max', 'duration']);
@@ -228,8 +235,19 @@ export function validateJobOptions(opts: JobOptions, prefix = 'opts'): void {
     if (typeof dedup !== 'object' || dedup === null) {
       throw new InvalidArgumentError(p('deduplication'), dedup, 'an object { key | hash, ttl }');
     }
+    checkKeys(p('deduplication'), dedup, DEDUP_KEYS);
     if (dedup.key !== undefined) checkName(p('deduplication.key'), dedup.key);
-    if (dedup.key === undefined && dedup.hash !== true) {
+    if (dedup.id !== undefined) {
+      checkName(p('deduplication.id'), dedup.id);
+      if (dedup.key !== undefined && dedup.key !== dedup.id) {
+        throw new InvalidArgumentError(
+          p('deduplication.id'),
+          dedup.id,
+          `absent or the same as deduplication.key (${JSON.stringify(dedup.key)})`,
+        );
+      }
+    }
+    if (dedup.key === undefined && dedup.id === undefined && dedup.hash !== true) {
       throw new InvalidArgumentError(
         p('deduplication'),
         dedup,

@@ -201,6 +201,8 @@ export interface JobOptions {
   deduplication?: {
     /** The deduplication key. */
     key?: string;
+    /** BullMQ's name for `key` (taken as the key; a `key` given too must be the same). */
+    id?: string;
     /** Derive the key from a hash of the job's name and data. */
     hash?: boolean;
     /** Time to live in ms. Without it the key holds while the job is not finished. */

@@ -90,6 +90,12 @@ export function queueCases(s: Suite): void {
       const a = await qu.add('x', 1, { deduplication: { key: 'k' } });
       const b = await qu.add('x', 2, { deduplication: { key: 'k' } });
       assert.equal(a.id, b.id);
+      // BullMQ's name for the key: id.
+      const i1 = await qu.add('x', 3, { deduplication: { id: 'i' } });
+      const i2 = await qu.add('x', 4, { deduplication: { id: 'i' } });
+      const i3 = await qu.add('x', 5, { deduplication: { key: 'i' } });
+      assert.deepEqual([i2.id, i3.id], [i1.id, i1.id]);
+      assert.equal(await qu.getDeduplicationJobId('i'), i1.id);
       const h1 = await qu.add('h', { n: 1, m: 2 }, { deduplication: { hash: true } });
       const h2 = await qu.add('h', { m: 2, n: 1 }, { deduplication: { hash: true } });
       const h3 = await qu.add('h', { n: 2 }, { deduplication: { hash: true } });
@@ -130,6 +136,10 @@ export function queueCases(s: Suite): void {
         [{ continueParentOnFailure: true }, 'opts.continueParentOnFailure'],
         [{ debounce: { id: 'd' } }, 'opts.debounce'],
         [{ stackTraceLimit: 5 }, 'opts.stackTraceLimit'],
+        [{ deduplication: { id: 'a', key: 'b' } }, 'opts.deduplication.id'],
+        [{ deduplication: { id: '' } }, 'opts.deduplication.id'],
+        [{ deduplication: { id: 'a', ttl: 10, extend: true } }, 'opts.deduplication.extend'],
+        [{ deduplication: { id: 'a', replace: true } }, 'opts.deduplication.replace'],
         [{ attempt: 3 }, 'opts.attempt'],
         [{ deduplication: {} }, 'opts.deduplication'],
         [{ deduplication: { key: 'k', ttl: 0 } }, 'opts.deduplication.ttl'],
@@ -175,6 +185,7 @@ export function queueCases(s: Suite): void {
         );
       refused({ jobId: 'same' }, 'defaultJobOptions.jobId');
       refused({ deduplication: { key: 'same' } }, 'defaultJobOptions.deduplication.key');
+      refused({ deduplication: { id: 'same' } }, 'defaultJobOptions.deduplication.id');
       // A hash is per job (name + data): a fine default.
       const qu = queue({ defaultJobOptions: { deduplication: { hash: true } } });
       const a = await qu.add('x', 1);
