@@ -1069,63 +1069,71 @@ describe('pg-specific', () => {
       },
     );
 
-    it(
-      'a connection attempt that times out makes the store replace its pool and its listener',
-      { timeout: 30_000 },
-      async () => {
-        // postgres.js can leave a slot of its pool unable to connect again (every attempt ends
-        // in CONNECT_TIMEOUT); here the proxy leaves new connections unanswered for a while.
-        let hang = false;
-        const proxy = await tcpProxy({ hang: () => hang });
-        const errors: Error[] = [];
-        try {
-          const store = await open({
-            connection: { ...url(), ...proxy.address, max: 1, connect_timeout: 1 },
-            onError: (e) => void errors.push(e),
-          });
-          const q = uniqueQueue();
-          const events = recorder(store, q);
-          await store.subscriptionsReady();
-          hang = true;
-          proxy.dropAll();
-          // The first save may still meet the dropped connection; the next one connects anew.
-          // Either is refused with the store's typed error, the driver's as its cause.
-          const refusals: unknown[] = [];
-          await eventually(
-            () =>
-              store.saveJob(q, job(q)).then(() => false, (e) => {
-                refusals.push(e);
-                return (e as { cause?: { code?: string } }).cause?.code === 'CONNECT_TIMEOUT';
-              }),
-            { message: 'a save timing out connecting' },
-          );
-          for (const e of refusals) {
-            assert.ok(e instanceof StoreError && e.code === 'UNAVAILABLE', String(e));
-            assert.match(e.message, /^PostgreSQL could not be reached during saveJob \(queue "/);
+    for (const operation of ['saveJob', 'publish'] as const) {
+      it(
+        `a connection attempt that times out (${operation}) makes the store replace its pool and its listener`,
+        { timeout: 30_000 },
+        async () => {
+          // postgres.js can leave a slot of its pool unable to connect again (every attempt ends
+          // in CONNECT_TIMEOUT); here the proxy leaves new connections unanswered for a while.
+          let hang = false;
+          const proxy = await tcpProxy({ hang: () => hang });
+          const errors: Error[] = [];
+          try {
+            const store = await open({
+              connection: { ...url(), ...proxy.address, max: 1, connect_timeout: 1 },
+              onError: (e) => void errors.push(e),
+            });
+            const q = uniqueQueue();
+            const events = recorder(store, q);
+            await store.subscriptionsReady();
+            hang = true;
+            proxy.dropAll();
+            // The first save may still meet the dropped connection; the next one connects anew.
+            // Either is refused with the store's typed error, the driver's as its cause.
+            const refusals: unknown[] = [];
+            const act = operation === 'saveJob'
+              ? () => store.saveJob(q, job(q))
+              : () => store.publish({ type: 'drained', queueName: q, timestamp: Date.now() });
+            await eventually(
+              () =>
+                act().then(() => false, (e) => {
+                  refusals.push(e);
+                  return (e as { cause?: { code?: string } }).cause?.code === 'CONNECT_TIMEOUT';
+                }),
+              { message: 'a save timing out connecting' },
+            );
+            for (const e of refusals) {
+              assert.ok(e instanceof StoreError && e.code === 'UNAVAILABLE', String(e));
+              assert.match(
+                e.message,
+                new RegExp(`^PostgreSQL could not be reached during ${operation}`),
+              );
+            }
+            const renewed = errors.find((e) => (e as StoreError).code === 'POOL_RENEWED');
+            assert.ok(renewed, `POOL_RENEWED reported (got ${errors.map((e) => e.message)})`);
+            // The listener's attempts time out too; it is replaced as well.
+            await eventually(
+              () => errors.filter((e) => /CONNECT_TIMEOUT/.test(e.message)).length >= 2,
+              {
+                message: 'the listener timing out as well',
+              },
+            );
+            hang = false;
+            const id = await store.saveJob(q, job(q));
+            assert.equal((await store.getJob(q, id))?.state, 'waiting');
+            await eventually(async () => {
+              const next = await store.saveJob(q, job(q));
+              await new Promise((r) => setTimeout(r, 50));
+              return events.some((e) => e.jobId === next);
+            }, { timeout: 10_000, interval: 100, message: 'events through the new listener' });
+          } finally {
+            await proxy.close(stores.splice(0));
           }
-          const renewed = errors.find((e) => (e as StoreError).code === 'POOL_RENEWED');
-          assert.ok(renewed, `POOL_RENEWED reported (got ${errors.map((e) => e.message)})`);
-          // The listener's attempts time out too; it is replaced as well.
-          await eventually(
-            () => errors.filter((e) => /CONNECT_TIMEOUT/.test(e.message)).length >= 2,
-            {
-              message: 'the listener timing out as well',
-            },
-          );
-          hang = false;
-          const id = await store.saveJob(q, job(q));
-          assert.equal((await store.getJob(q, id))?.state, 'waiting');
-          await eventually(async () => {
-            const next = await store.saveJob(q, job(q));
-            await new Promise((r) => setTimeout(r, 50));
-            return events.some((e) => e.jobId === next);
-          }, { timeout: 10_000, interval: 100, message: 'events through the new listener' });
-        } finally {
-          await proxy.close(stores.splice(0));
-        }
-        await ran();
-      },
-    );
+          await ran();
+        },
+      );
+    }
 
     it(
       'poll-only mode (no LISTEN) receives the events of another store',

@@ -840,7 +840,14 @@ export class PgStore implements StoreInterface {
   async publish(event: StoreEvent): Promise<void> {
     const events = this.#events();
     if (events.unsettled > 0) await events.ready();
-    await events.publish(event, this.#x());
+    const x = this.#x();
+    try {
+      await events.publish(event, x);
+    } catch (e) {
+      // As for any query: a connection that timed out connecting renews the pool.
+      this.#onQueryError(x, e);
+      throw e;
+    }
   }
 
   /** Resolves when every subscription made so far is active (LISTEN acknowledged). */
