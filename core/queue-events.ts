@@ -38,6 +38,14 @@ export interface QueueEventsMap {
   stalled: [e: { jobId: string; name?: string }];
   /** A job was removed. */
   removed: [e: { jobId: string; name?: string }];
+  /**
+   * An add was answered by the live job `jobId` holding its deduplication key
+   * (`deduplicationId`) and saved nothing. `deduplicatedJobId` is the `jobId` option of the
+   * refused job, or null when it had none (only saved jobs get ids; BullMQ always has one).
+   */
+  deduplicated: [e: { jobId: string; deduplicationId: string; deduplicatedJobId: string | null }];
+  /** An add with a `jobId` option that exists (`jobId`) saved nothing. */
+  duplicated: [e: { jobId: string }];
   /** A worker found the queue empty. */
   drained: [e: { timestamp: number }];
   /** The queue (`__all__`) or a job name was paused. */
@@ -196,6 +204,16 @@ export class QueueEvents extends Emitter<QueueEventsMap> {
         break;
       case 'drained':
         this.emit('drained', { timestamp: e.timestamp });
+        break;
+      case 'deduplicated':
+        this.emit('deduplicated', {
+          jobId,
+          deduplicationId: String(d.deduplicationId ?? ''),
+          deduplicatedJobId: typeof d.deduplicatedJobId === 'string' ? d.deduplicatedJobId : null,
+        });
+        break;
+      case 'duplicated':
+        this.emit('duplicated', { jobId });
         break;
       case 'paused':
       case 'resumed':

@@ -381,7 +381,9 @@ export type StoreEventType =
   | 'paused'
   | 'resumed'
   | 'waiting-children'
-  | 'rate-limit';
+  | 'rate-limit'
+  | 'deduplicated'
+  | 'duplicated';
 
 /**
  * An event published through the store's pub/sub, so that other workers and processes learn
@@ -392,6 +394,15 @@ export type StoreEventType =
  * `retrying` → `{ failedReason, attemptsMade }`, `delayed` → `{ delayUntil }`, `progress` →
  * `{ progress }`, `paused`/`resumed` → `{ jobName }`, `stalled` → `{ stalledCount }`, `rate-limit` →
  * `{ ttl }` (the manual rate limit was set for `ttl` ms, or ended with `ttl: 0`).
+ *
+ * `deduplicated` and `duplicated` come from the save (`saveJob`, `saveBulk`, a scheduler's
+ * job) that answered a job with an existing one and saved nothing for it, in the same atomic
+ * step; `jobId` is the existing job's id and `jobName` is left out. `deduplicated` (the job's
+ * deduplication key is held by a live job, which may be an earlier job of the same batch) →
+ * `{ deduplicationId, deduplicatedJobId }`: the key, and the `opts.jobId` the refused job asked
+ * for, or null when it had none (ids are given only to saved jobs, so such a job never had
+ * one). `duplicated` (a job with its `opts.jobId` exists) has no data. A flow that meets either
+ * is refused whole (`DuplicateJobError`) and publishes neither.
  *
  * @example
  * ```ts

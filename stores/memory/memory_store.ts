@@ -53,8 +53,16 @@ const STALLED_REASON = 'job stalled more than allowable limit';
 
 /** A job to save: its queue, and the argument path that names it in errors. */
 type PlanItem = { qs: QueueState; job: NewJob; path: string };
-/** What saving a job does: insert `job` under `id`, or (`job` null) answer with job `id`. */
-type Planned = { qs: QueueState; id: string; job: NewJob | null };
+/**
+ * What saving a job does: insert `job` under `id`, or (`job` null) answer with job `id`, which
+ * `event` then announces (`duplicated` or `deduplicated`, with its data).
+ */
+type Planned = {
+  qs: QueueState;
+  id: string;
+  job: NewJob | null;
+  event?: { type: 'duplicated' | 'deduplicated'; data?: Record<string, unknown> };
+};
 
 /**
  * A store that keeps everything in this process's memory: fast, no setup, gone on exit. Ideal
@@ -916,16 +924,21 @@ export class MemoryStore implements StoreInterface {
         throw new InvalidArgumentError(`${path}.opts.jobId`, custom, 'set (flows carry ids)');
       }
       let existing: string | undefined;
+      let event: Planned['event'] = { type: 'duplicated' };
       if (custom !== undefined && (qs.jobs.has(custom) || ids.has(jobKey(qs.name, custom)))) {
         existing = custom;
       }
       const key = job.deduplicationKey;
       if (existing === undefined && key !== null && key !== undefined) {
         existing = this.#liveHolder(qs, key, now)?.job.id ?? keys.get(jobKey(qs.name, key));
+        event = {
+          type: 'deduplicated',
+          data: { deduplicationId: key, deduplicatedJobId: custom ?? null },
+        };
       }
       if (existing !== undefined) {
         if (flow) throw new DuplicateJobError(qs.name, existing);
-        return { qs, id: existing, job: null };
+        return { qs, id: existing, job: null, event };
       }
       const group = groupOf(job);
       const groupKey = group === null ? '' : jobKey(qs.name, group);
@@ -944,12 +957,20 @@ export class MemoryStore implements StoreInterface {
     });
   }
 
-  /** Inserts what a plan decided (copying every job first); returns the ids in plan order. */
+  /**
+   * Inserts what a plan decided (copying every job first), and announces each job answered by
+   * an existing one; returns the ids in plan order.
+   */
   #apply(plan: Planned[], now: number): string[] {
     const records = plan.map(({ qs, job }) => job && toStored(job, qs.name));
-    return plan.map(({ qs, id }, i) => {
+    return plan.map(({ qs, id, event }, i) => {
       const record = records[i];
       if (record) this.#insert(qs, id, record, now);
+      else if (event) {
+        const e: StoreEvent = { type: event.type, queueName: qs.name, jobId: id, timestamp: now };
+        if (event.data) e.data = { ...event.data };
+        this.#emitter.queue(e);
+      }
       return id;
     });
   }

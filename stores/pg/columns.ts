@@ -102,9 +102,20 @@ const TYPES: ReadonlyMap<string, string> = new Map(
  * ```
  */
 export function inputColumn(row: string, key: string, shape?: string): string {
-  return shape === undefined || shapeKinds(shape).has(key)
-    ? `${row}.${key}`
-    : `NULL::${TYPES.get(key)}`;
+  return hasInput(key, shape) ? `${row}.${key}` : `NULL::${TYPES.get(key)}`;
+}
+
+/**
+ * Whether input rows of `shape` may carry key `key` (every key may without a shape).
+ *
+ * @example
+ * ```ts
+ * import { hasInput } from './columns.ts';
+ * console.log(hasInput('id', 'name data[]')); // false
+ * ```
+ */
+export function hasInput(key: string, shape?: string): boolean {
+  return shape === undefined || shapeKinds(shape).has(key);
 }
 
 /** The INSERT column list: queue, id, seq, order_key, then the input columns. */

@@ -769,7 +769,8 @@ END $$;
 
 -- Saves jobs one by one with deduplication keys and group size limits (the general path; the
 -- store uses a single INSERT when a batch has neither). Input rows carry i, the input index.
--- Returns (i, id, inserted).
+-- Returns (i, id, inserted). A job answered by an existing one is announced: \`duplicated\` (its
+-- custom id exists) or \`deduplicated\` (its key is held; data: the key and its custom id).
 CREATE OR REPLACE FUNCTION ${s}.save_checked(q text, input json)
 RETURNS TABLE (idx integer, job_id text, inserted boolean) LANGUAGE plpgsql AS $$
 DECLARE
@@ -783,6 +784,9 @@ DECLARE
   saved_states text[] := '{}';
   saved_names text[] := '{}';
   saved_data jsonb[] := '{}';
+  dup_ids text[] := '{}';
+  ded_ids text[] := '{}';
+  ded_data jsonb[] := '{}';
 BEGIN
   FOR r IN SELECT * FROM ${inputRows('input')} x ORDER BY x.i
   LOOP
@@ -806,6 +810,7 @@ BEGIN
       EXIT WHEN got IS NOT NULL OR r.id IS NOT NULL;
     END LOOP;
     IF got IS NULL THEN
+      dup_ids := dup_ids || r.id;
       idx := r.i; job_id := r.id; inserted := false; RETURN NEXT; CONTINUE;
     END IF;
     IF r.dedup_key IS NOT NULL THEN
@@ -819,6 +824,9 @@ BEGIN
       IF got IS NULL THEN
         DELETE FROM ${s}.jobs WHERE queue = q AND id = v_id;
         SELECT d.job_id INTO got FROM ${s}.dedup d WHERE d.queue = q AND d.key = r.dedup_key;
+        ded_ids := ded_ids || got;
+        ded_data := ded_data || jsonb_build_object('deduplicationId', r.dedup_key,
+          'deduplicatedJobId', r.id);
         idx := r.i; job_id := got; inserted := false; RETURN NEXT; CONTINUE;
       END IF;
     END IF;
@@ -836,5 +844,7 @@ BEGIN
   LOOP
     PERFORM ${s}.emit(q, r.st, r.ids, r.ds, r.nms);
   END LOOP;
+  PERFORM ${s}.emit(q, 'duplicated', dup_ids);
+  PERFORM ${s}.emit(q, 'deduplicated', ded_ids, ded_data);
 END $$;
 `;

@@ -245,6 +245,10 @@ ALTER TABLE ${s}.jobs ADD COLUMN dk_count integer, ADD COLUMN dk_age float8;
 DROP FUNCTION IF EXISTS ${s}.complete_after(text, text[]);
 DROP FUNCTION IF EXISTS ${s}.fail_jobs(text, json);
 DROP FUNCTION IF EXISTS ${s}.after_final_fail(text, text);`;
+// Version 14: functions only. save_checked publishes \`duplicated\` (a job whose custom id
+// exists) and \`deduplicated\` (a job whose deduplication key is held) for the jobs it answers
+// with an existing one.
+const v14 = (): string => `SELECT 1;`;
 
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
@@ -264,6 +268,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 11, sql: v11 },
   { version: 12, sql: v12 },
   { version: 13, sql: v13 },
+  { version: 14, sql: v14 },
 ];
 
 /** The schema version this code expects. */

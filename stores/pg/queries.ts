@@ -6,7 +6,14 @@
  * @module
  */
 
-import { INPUT_COLUMNS, inputColumn, inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
+import {
+  hasInput,
+  INPUT_COLUMNS,
+  inputColumn,
+  inputRows,
+  INSERT_COLUMNS,
+  insertValues,
+} from './columns.ts';
 import type { SchemaNames } from './names.ts';
 import { payloadSql, pollActive, watched } from './notify.ts';
 import { claimColumns, jobColumns } from './rows.ts';
@@ -108,10 +115,19 @@ export function buildQueries(n: SchemaNames) {
   );
   /**
    * Saves rows (packed with the input index), skipping those whose id exists: one result row
-   * per input row.
+   * per input row. Rows with a custom id that exists are announced (`duplicated`, with that
+   * id); a shape without custom ids leaves that part out of the statement.
    */
   const insertOrExisting = shaped((shape) => {
     const id = `coalesce(${inputColumn('s', 'id', shape)}, s.seq::text)`;
+    const queue = hasInput('q', shape) ? 'coalesce(s.q, $2::text)' : '$2::text';
+    const custom = hasInput('id', shape);
+    const duplicated = custom
+      ? `,
+     d AS (SELECT ${s}.emit(${queue}, 'duplicated', array_agg(s.id ORDER BY s.i)) AS n
+       FROM s LEFT JOIN ins ON ins.seq = s.seq WHERE ins.seq IS NULL AND s.id IS NOT NULL
+       GROUP BY ${queue})`
+      : '';
     return `WITH s AS MATERIALIZED (SELECT * FROM ${numbered(shape)} y),
      ins AS (
        INSERT INTO ${s}.jobs (${INSERT_COLUMNS})
@@ -120,9 +136,9 @@ export function buildQueries(n: SchemaNames) {
        ON CONFLICT DO NOTHING
        RETURNING queue, id, seq, state, name, delay_until
      ),
-     e AS (SELECT ${emitSaved} AS n FROM ins GROUP BY queue, state)
+     e AS (SELECT ${emitSaved} AS n FROM ins GROUP BY queue, state)${duplicated}
      SELECT s.i, ${id} AS id, (ins.seq IS NOT NULL) AS inserted,
-       (SELECT count(*) FROM e) AS _e
+       (SELECT count(*) FROM e) AS _e${custom ? ', (SELECT count(*) FROM d) AS _d' : ''}
      FROM s LEFT JOIN ins ON ins.seq = s.seq ORDER BY s.i`;
   });
   const lifoParam = INPUT_COLUMNS.length + 2;

@@ -342,7 +342,8 @@ export class SqliteStoreBase implements StoreInterface {
 
   /**
    * Saves one checked job inside the running transaction. Returns its id and whether it was
-   * inserted (false: an existing job with that id or a live holder of its deduplication key).
+   * inserted (false: an existing job with that id or a live holder of its deduplication key,
+   * announced with `duplicated` or `deduplicated`).
    */
   #insert(queue: string, e: EncodedJob): { id: string; inserted: boolean } {
     const job = e.job;
@@ -353,7 +354,10 @@ export class SqliteStoreBase implements StoreInterface {
         queue,
         customId,
       );
-      if (found) return { id: customId, inserted: false };
+      if (found) {
+        this.#emit('duplicated', queue, customId);
+        return { id: customId, inserted: false };
+      }
     }
     const key = job.deduplicationKey;
     if (key != null) {
@@ -370,7 +374,13 @@ export class SqliteStoreBase implements StoreInterface {
         queue,
         key,
       );
-      if (holder) return { id: String(holder.id), inserted: false };
+      if (holder) {
+        this.#emit('deduplicated', queue, String(holder.id), undefined, {
+          deduplicationId: key,
+          deduplicatedJobId: customId ?? null,
+        });
+        return { id: String(holder.id), inserted: false };
+      }
     }
     const group = job.opts.group;
     if (group?.maxSize !== undefined) {

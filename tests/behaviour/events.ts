@@ -87,6 +87,42 @@ export function eventCases(s: Suite): void {
       await closed;
     });
 
+    s.test('deduplicated and duplicated reach QueueEvents, from add and addBulk', async ({ store, q, queue, events, harness, defer }) => {
+      const peer = harness.openPeer ? await harness.openPeer(store) : store;
+      if (peer !== store) defer(() => peer.disconnect());
+      const ev = events(q, peer);
+      await ev.waitUntilReady();
+      type Deduplicated = { jobId: string; deduplicationId: string; deduplicatedJobId: unknown };
+      const deduplicated = collect<[Deduplicated]>(ev, 'deduplicated');
+      const duplicated = collect<[{ jobId: string }]>(ev, 'duplicated');
+      const waiting = collect<[{ jobId: string }]>(ev, 'waiting');
+      const qu = queue();
+      const key = { deduplication: { key: 'user-7' } };
+      const first = await qu.add('sync', 1, key);
+      assert.equal((await qu.add('sync', 2, key)).id, first.id);
+      const hashed = await qu.add('h', { a: 1 }, { deduplication: { hash: true } });
+      assert.equal((await qu.add('h', { a: 1 }, { deduplication: { hash: true } })).id, hashed.id);
+      const bulk = await qu.addBulk([
+        { name: 'sync', data: 3, opts: { ...key, jobId: 'mine' } },
+        { name: 'plain', data: 4 },
+        { name: 'once', data: 5, opts: { jobId: 'once' } },
+        { name: 'once', data: 6, opts: { jobId: 'once' } },
+      ]);
+      assert.equal(bulk[0].id, first.id);
+      assert.equal((await qu.add('once', 7, { jobId: 'once' })).id, 'once');
+      // Events of one queue arrive in order: the last add's comes after all of the above.
+      const last = await qu.add('last', 8);
+      await eventually(() => waiting.some(([e]) => e.jobId === last.id), {
+        message: 'the last waiting',
+      });
+      assert.deepEqual(deduplicated.map(([e]) => e), [
+        { jobId: first.id, deduplicationId: 'user-7', deduplicatedJobId: null },
+        { jobId: hashed.id, deduplicationId: hashed.deduplicationKey, deduplicatedJobId: null },
+        { jobId: first.id, deduplicationId: 'user-7', deduplicatedJobId: 'mine' },
+      ]);
+      assert.deepEqual(duplicated.map(([e]) => e), [{ jobId: 'once' }, { jobId: 'once' }]);
+    });
+
     s.test('stalled reaches QueueEvents', async ({ store, q, queue, worker, events }) => {
       const ev = events();
       const stalled = next(ev, 'stalled');

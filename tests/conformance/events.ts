@@ -6,13 +6,28 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { PAUSE_ALL, type StoreEvent } from '@conveyor/shared';
+import { DuplicateJobError, type JobOptions, PAUSE_ALL, type StoreEvent } from '@conveyor/shared';
 import { eventually } from '../helpers.ts';
-import { claim, delayedJob, job, record, saveFamily, type Suite, uniqueQueue } from './context.ts';
+import {
+  claim,
+  delayedJob,
+  flowNode,
+  job,
+  record,
+  saveFamily,
+  type Suite,
+  uniqueQueue,
+} from './context.ts';
 
 /** The types of `events` about `jobId`, in arrival order. */
 function typesOf(events: StoreEvent[], jobId: string): string[] {
   return events.filter((e) => e.jobId === jobId).map((e) => e.type);
+}
+
+/** The `duplicated` and `deduplicated` events of `events` (type, job and data), in order. */
+function answered(events: StoreEvent[]): Array<Pick<StoreEvent, 'type' | 'jobId' | 'data'>> {
+  return events.filter((e) => e.type === 'duplicated' || e.type === 'deduplicated')
+    .map(({ type, jobId, data }) => data === undefined ? { type, jobId } : { type, jobId, data });
 }
 
 /** Registers the event cases. */
@@ -202,6 +217,77 @@ export function eventCases(s: Suite): void {
       assert.equal(delayed.data?.delayUntil, until);
       await store.updateJob(q, id, { state: 'waiting', delayUntil: 0 });
       await rec.until(() => rec.of(id, 'waiting').length === 2, 'second waiting');
+      rec.stop();
+    });
+
+    s.test('a save answered by the holder of its deduplication key publishes deduplicated; others do not', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      const dedup = (key: string, opts: JobOptions = {}) => ({ ...opts, deduplication: { key } });
+      const holder = await store.saveJob(q, job(q, 'a', {}, dedup('k')));
+      await store.saveJob(q, job(q, 'plain'));
+      await store.saveBulk(q, [job(q, 'plain'), job(q, 'plain')]);
+      assert.equal(await store.saveJob(q, job(q, 'b', {}, dedup('k'))), holder);
+      assert.equal(await store.saveJob(q, job(q, 'c', {}, dedup('k', { jobId: 'mine' }))), holder);
+      const bulk = await store.saveBulk(q, [
+        job(q, 'd', {}, dedup('k')),
+        job(q, 'e', {}, dedup('k2')),
+        job(q, 'f', {}, dedup('k2')),
+      ]);
+      assert.deepEqual(bulk, [holder, bulk[1], bulk[1]]);
+      // A flow is refused whole, and announces nothing.
+      const parent = { queue: q, id: 'p' };
+      await assert.rejects(
+        store.saveFlow([
+          flowNode(parent, null, 1),
+          flowNode({ queue: q, id: 'c' }, parent, 0, undefined, dedup('k')),
+        ]),
+        DuplicateJobError,
+      );
+      // Events of one queue arrive in order: the last save's comes after all of the above.
+      const last = await store.saveJob(q, job(q, 'last'));
+      await rec.until((e) => e.jobId === last && e.type === 'waiting', 'the last waiting');
+      const data = (id: string | null) => ({ deduplicationId: 'k', deduplicatedJobId: id });
+      assert.deepEqual(answered(rec.events), [
+        { type: 'deduplicated', jobId: holder, data: data(null) },
+        { type: 'deduplicated', jobId: holder, data: data('mine') },
+        { type: 'deduplicated', jobId: holder, data: data(null) },
+        {
+          type: 'deduplicated',
+          jobId: bulk[1],
+          data: { deduplicationId: 'k2', deduplicatedJobId: null },
+        },
+      ]);
+      rec.stop();
+    });
+
+    s.test('a save answered by an existing custom id publishes duplicated; others do not', async (store) => {
+      const q = uniqueQueue();
+      const rec = record(store, q);
+      assert.equal(await store.saveJob(q, job(q, 'a', {}, { jobId: 'x' })), 'x');
+      assert.equal(await store.saveJob(q, job(q, 'b', {}, { jobId: 'x' })), 'x');
+      // With a free deduplication key too (the checked save path): the id answers.
+      const free = { jobId: 'x', deduplication: { key: 'free' } };
+      assert.equal(await store.saveJob(q, job(q, 'c', {}, free)), 'x');
+      const bulk = await store.saveBulk(q, [
+        job(q, 'd', {}, { jobId: 'x' }),
+        job(q, 'e', {}, { jobId: 'y' }),
+        job(q, 'f', {}, { jobId: 'y' }),
+        job(q, 'g'),
+      ]);
+      assert.deepEqual(bulk.slice(0, 3), ['x', 'y', 'y']);
+      await assert.rejects(
+        store.saveFlow([flowNode({ queue: q, id: 'x' }, null)]),
+        DuplicateJobError,
+      );
+      const last = await store.saveJob(q, job(q, 'last'));
+      await rec.until((e) => e.jobId === last && e.type === 'waiting', 'the last waiting');
+      assert.deepEqual(answered(rec.events), [
+        { type: 'duplicated', jobId: 'x' },
+        { type: 'duplicated', jobId: 'x' },
+        { type: 'duplicated', jobId: 'x' },
+        { type: 'duplicated', jobId: 'y' },
+      ]);
       rec.stop();
     });
 
