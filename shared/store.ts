@@ -78,6 +78,8 @@ export interface StoreInterface {
    * - If `opts.jobId` exists in the queue, nothing is saved and the existing id is returned.
    * - If `job.deduplicationKey` matches a live job (see `findByDeduplicationKey`), nothing is
    *   saved and that job's id is returned. Two racing producers get the same id.
+   * - Either way, in the same atomic step, the answer is published: `duplicated` (existing id)
+   *   or `deduplicated` (held key), as described on {@linkcode StoreEvent}.
    * - If `opts.group.maxSize` is set and the group already has that many `waiting` jobs, throws
    *   `GroupFullError` and saves nothing.
    * - The state is taken from `job.state` (`waiting`, `delayed` or `waiting-children`; any other
