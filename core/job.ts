@@ -493,10 +493,10 @@ export class Job<D = unknown, R = unknown> {
    * Completes the running job with `returnValue`, as BullMQ's `moveToCompleted`: for a job
    * processed by hand (`worker.getNextJob()`), in one atomic store step with its parent's
    * bookkeeping, removal per `removeOnComplete` (the job's own, else the worker's that took
-   * it), and the `completed` event. `token` is the lock
-   * token of the job's claim (`job.token`). Throws {@linkcode LockLostError} when that lock is
-   * lost (the job was taken back, and may run elsewhere), {@linkcode JobStateError} when the job
-   * is not active, and {@linkcode InvalidArgumentError} for a return value that cannot be stored
+   * it), and the `completed` event. `token` is the lock token of the job's claim (`job.token`).
+   * Throws {@linkcode LockLostError} when that lock is lost (the job was taken back, and may run
+   * elsewhere), {@linkcode JobStateError} when the job is not active, and
+   * {@linkcode InvalidArgumentError} for a return value that cannot be stored
    * as JSON (nothing is stored then). `fetchNext` must be false: take the next job with
    * `worker.getNextJob()`.
    *

@@ -646,9 +646,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         }
         return job;
       }
-      // A job announced during the claim: claim again at once. Otherwise wait once for one.
-      if (this.#dirty && !this.#stopping) continue;
       if (!block || waited || this.#stopping) return undefined;
+      // One more claim: at once when a job was announced during this one, else after a wait.
+      if (this.#dirty) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, this.#pollInterval);
         function done(): void {

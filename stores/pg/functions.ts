@@ -524,9 +524,10 @@ END $$;
 -- The follow-ups of jobs just completed (the completing statement calls it only when one of them
 -- needs it): a dedup key held without TTL is released, each parent records the child's return
 -- value and counts its finished children (each child once: counted), and the jobs in gone
--- (removeOnComplete: true, the job's own or the worker's) are removed. The parents are locked (in key order) before the values are recorded:
--- a parent removed meanwhile alone (removeOnFail at its finish, pruneFinished), whose removal
--- did not lock this child, is then seen gone, so no value is left behind for it.
+-- (removeOnComplete: true, the job's own or the worker's) are removed. The parents are locked
+-- (in key order) before the values are recorded: a parent removed meanwhile alone (removeOnFail
+-- at its finish, pruneFinished), whose removal did not lock this child, is then seen gone, so no
+-- value is left behind for it.
 CREATE OR REPLACE FUNCTION ${s}.complete_after(q text, ids text[], gone text[])
 RETURNS integer
 LANGUAGE plpgsql AS $$
