@@ -505,6 +505,49 @@ describe('pg-specific', () => {
     });
 
     it(
+      "deduplicated and duplicated events of saves in a caller's transaction come only on commit",
+      {
+        timeout: 30_000,
+      },
+      async () => {
+        const sql = postgres(server.url, { max: 2, onnotice: () => {} });
+        const store = await open({ connection: undefined, sql });
+        const q = uniqueQueue();
+        const events = recorder(store, q);
+        await store.subscriptionsReady();
+        const held = await store.saveJob(q, job(q, 'held', {}, { deduplication: { key: 'k' } }));
+        const custom = await store.saveJob(q, job(q, 'custom', {}, { jobId: 'c1' }));
+        const answered = (commit: boolean) =>
+          sql.begin(async (tx) => {
+            const t = store.withTransaction(tx);
+            assert.equal(
+              await t.saveJob(q, job(q, 'dup', {}, { deduplication: { key: 'k' } })),
+              held,
+            );
+            assert.equal(await t.saveJob(q, job(q, 'again', {}, { jobId: 'c1' })), custom);
+            if (!commit) throw new Error('rollback');
+          });
+        await assert.rejects(answered(false), /rollback/);
+        await answered(true);
+        // Events of one queue arrive in order: past the marker's, any other would have arrived.
+        const marker = await store.saveJob(q, job(q, 'marker'));
+        await eventually(() => events.some((e) => e.jobId === marker));
+        assert.deepEqual(
+          events.map((e) => `${e.type} ${e.jobId}`),
+          [
+            `waiting ${held}`,
+            `waiting ${custom}`,
+            `deduplicated ${held}`,
+            `duplicated ${custom}`,
+            `waiting ${marker}`,
+          ],
+        );
+        await sql.end();
+        await ran();
+      },
+    );
+
+    it(
       "a flow under an existing job in a caller's transaction: the parent stays locked and counts only on commit",
       {
         timeout: 30_000,
