@@ -566,6 +566,25 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     return this.#running;
   }
 
+  /**
+   * Starts the queue's maintenance now (stalled jobs, delayed jobs, schedulers, pruning), as
+   * BullMQ's `startStalledCheckTimer` for a worker that processes jobs by hand. `run()` and the
+   * first `getNextJob()` start it too; calling it again does nothing. Rejects on a closed worker.
+   *
+   * @example
+   * ```ts
+   * import { Worker } from '@conveyor/core';
+   * import { MemoryStore } from '@conveyor/store-memory';
+   * const worker = new Worker('q', null, { store: new MemoryStore() });
+   * await worker.startStalledCheckTimer();
+   * ```
+   */
+  startStalledCheckTimer(): Promise<void> {
+    if (this.#closing) return Promise.reject(new Error('worker is closed'));
+    this.#startServices();
+    return Promise.resolve();
+  }
+
   /** Listens to the queue's events and starts the maintenance services (once). */
   #startServices(): void {
     if (this.#started) return;

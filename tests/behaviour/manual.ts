@@ -144,6 +144,20 @@ export function manualCases(s: Suite): void {
       await assert.rejects(() => slow.getNextJob(), /closed/);
     });
 
+    s.test('startStalledCheckTimer (BullMQ) starts the stalled check before any getNextJob', async ({ store, q, queue, defer }) => {
+      const job = await queue().add('x', 1);
+      // Claimed elsewhere with a short lock that lapses.
+      assert.equal((await store.fetchNextJob(q, 'gone', 30))?.id, job.id);
+      const w = new Worker(q, null, { store, stalledInterval: 20 });
+      defer(() => w.close());
+      const stalled = next(w, 'stalled');
+      await w.startStalledCheckTimer();
+      await w.startStalledCheckTimer(); // again: nothing more
+      assert.deepEqual(await stalled, [job.id]);
+      await w.close();
+      await assert.rejects(() => w.startStalledCheckTimer(), /closed/);
+    });
+
     s.test("a job taken by hand whose lock lapses is taken back by the worker's stalled check", async ({ store, q, queue, defer }) => {
       const job = await queue().add('x', 1);
       const w = new Worker(q, null, { store, lockDuration: 30, stalledInterval: 20 });
