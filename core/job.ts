@@ -479,10 +479,11 @@ export class Job<D = unknown, R = unknown> {
       retryAt: at,
     };
     const removeOnFail = this.hooks.removeOnFail;
-    const [ok] =
-      await (removeOnFail === undefined
-        ? this.store.failJobs(this.queueName, [failure])
-        : this.store.failJobs(this.queueName, [failure], { removeOnFail }));
+    const [ok] = await this.store.failJobs(
+      this.queueName,
+      [failure],
+      removeOnFail === undefined ? undefined : { removeOnFail },
+    );
     if (!ok) await this.#explainRefusal('fail', ['active'], token);
     this.attemptsMade++;
     this.failedReason = error.message;
@@ -521,10 +522,11 @@ export class Job<D = unknown, R = unknown> {
     if (unstorable) throw unstorable;
     const completion = { jobId: this.id, token, returnvalue: value };
     const removeOnComplete = this.hooks.removeOnComplete;
-    const [ok] =
-      await (removeOnComplete === undefined
-        ? this.store.completeJobs(this.queueName, [completion])
-        : this.store.completeJobs(this.queueName, [completion], { removeOnComplete }));
+    const [ok] = await this.store.completeJobs(
+      this.queueName,
+      [completion],
+      removeOnComplete === undefined ? undefined : { removeOnComplete },
+    );
     if (!ok) await this.#explainRefusal('complete', ['active'], token);
     this.state = 'completed';
     this.returnvalue = value as R;

@@ -87,6 +87,9 @@ const BULLMQ_HINTS: Record<string, string> = {
   replace: 'absent: a deduplicated add leaves the existing job as it is (remove it and add ' +
     'again to replace it)',
   keepLastIfActive: 'absent: a deduplicated add leaves the existing job as it is',
+  continueParentOnFailure: 'absent (a parent runs once every child finished; ' +
+    'failParentOnChildFailure says what a failed child does to it)',
+  debounce: 'absent (use deduplication: { key, ttl })',
 };
 
 /**
@@ -317,19 +320,13 @@ const CHILD_FAILURE_ALIASES = [
   ['removeDependencyOnFailure', 'remove'],
 ] as const;
 
-/** BullMQ options with no counterpart here, refused rather than ignored: what to use instead. */
-const REFUSED_OPTIONS: Record<string, string> = {
-  continueParentOnFailure: 'absent (a parent runs once every child finished; ' +
-    'failParentOnChildFailure says what a failed child does to it)',
-  debounce: 'absent (use deduplication: { key, ttl })',
-};
-
 /**
  * The child-failure policy `opts` asks for, from `failParentOnChildFailure` or one of BullMQ's
  * names for it (`failParentOnFailure`, `ignoreDependencyOnFailure`, `removeDependencyOnFailure`;
- * `false` means not set), or undefined. Names that disagree, a BullMQ name that is not a
- * boolean, and BullMQ options with no counterpart here (`continueParentOnFailure`, `debounce`)
- * throw {@linkcode InvalidArgumentError} naming the option under `prefix`.
+ * `false` means not set), or undefined. Names that disagree, and a BullMQ name that is not a
+ * boolean, throw {@linkcode InvalidArgumentError} naming the option under `prefix`. (BullMQ
+ * options with no counterpart here, such as `continueParentOnFailure`, are refused by
+ * {@linkcode validateJobOptions} as unknown keys, with what to use instead.)
  *
  * @example
  * ```ts
@@ -356,12 +353,6 @@ export function childFailurePolicy(
     }
     policy = meaning;
     from = alias;
-  }
-  for (const key in REFUSED_OPTIONS) {
-    const value = (opts as Record<string, unknown>)[key];
-    if (value !== undefined && value !== false) {
-      throw new InvalidArgumentError(`${prefix}.${key}`, value, REFUSED_OPTIONS[key]);
-    }
   }
   return policy;
 }

@@ -658,11 +658,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         const job = new Job<D, R>(this.store, row);
         // Finished by hand: moveToCompleted / moveToFailed apply this worker's defaults.
         if (this.#manualHooks) job.hooks = this.#manualHooks;
-        if (job.opts.repeat?.schedulerId !== undefined) {
-          this.#track(
-            advanceOnStart(this.store, row, this.#clock).then(() => {}, (e) => this.#error(e)),
-          );
-        }
+        this.#advanceScheduler(job);
         return job;
       }
       if (!block || waited || this.#stopping) return undefined;
@@ -1106,14 +1102,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     for (const job of jobs) {
       job.hooks = this.#hooks;
       this.emit('active', job);
-      if (job.opts.repeat?.schedulerId !== undefined) {
-        this.#track(
-          advanceOnStart(this.store, job.toData(), this.#clock).then(
-            () => {},
-            (e) => this.#error(e),
-          ),
-        );
-      }
+      this.#advanceScheduler(job);
     }
     let timeout = Infinity;
     for (const job of jobs) if (job.opts.timeout) timeout = Math.min(timeout, job.opts.timeout);
@@ -1380,6 +1369,14 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         );
       }
     }
+  }
+
+  /** A scheduler's job just started: its next run is scheduled (in the background). */
+  #advanceScheduler(job: Job<D, R>): void {
+    if (job.opts.repeat?.schedulerId === undefined) return;
+    this.#track(
+      advanceOnStart(this.store, job.toData(), this.#clock).then(() => {}, (e) => this.#error(e)),
+    );
   }
 
   /** Keeps `p` (which never rejects) in `#background` until it settles. */
