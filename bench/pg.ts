@@ -7,7 +7,8 @@
  *    the notification);
  * 2. our store: `saveBulk` (1,000 per call), a store-level drain loop (`fetchNextJobs(50)` +
  *    `completeJobs`), and through the engine when `@conveyor/core` loads: `Queue.addBulk`,
- *    `Worker` with `concurrency: 50`, add→start p50/p99 at light load;
+ *    `Worker` with `concurrency: 50`, then with `prefetch: 50` as well (graphile-worker's row
+ *    has a local queue of 50), add→start p50/p99 at light load;
  * 3. two worker processes draining one queue.
  *
  * Prints jobs/s and the ratios to raw SQL (targets: drain ≥ 0.8×, addBulk ≥ 0.5×,
@@ -85,18 +86,21 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t;
 }
 
-async function storeBulk(q: string): Promise<number> {
-  return await timed(async () => {
-    for (let i = 0; i < N; i += CHUNK) {
-      await store.saveBulk(
-        q,
-        Array.from({ length: CHUNK }, (_, k) => newJob(q, 'noop', { i: i + k })),
-      );
-    }
-  });
+async function storeFill(q: string): Promise<void> {
+  for (let i = 0; i < N; i += CHUNK) {
+    await store.saveBulk(
+      q,
+      Array.from({ length: CHUNK }, (_, k) => newJob(q, 'noop', { i: i + k })),
+    );
+  }
 }
 
-async function engineDrain(q: string): Promise<number> {
+async function storeBulk(q: string): Promise<number> {
+  return await timed(() => storeFill(q));
+}
+
+/** The engine's drain; `prefetch` as graphile-worker's local queue in its row (50). */
+async function engineDrain(q: string, prefetch = 0): Promise<number> {
   let completed = 0;
   let allDone: () => void = () => {};
   const finished = new Promise<void>((r) => (allDone = r));
@@ -104,6 +108,7 @@ async function engineDrain(q: string): Promise<number> {
   const worker = new engine!.Worker(q, () => Promise.resolve(null), {
     store,
     concurrency: IN_FLIGHT,
+    prefetch,
   });
   worker.on('completed', () => {
     if (++completed === N) allDone();
@@ -145,6 +150,10 @@ for (let round = 0; round < ROUNDS; round++) {
       }),
     );
     record('engine drain', await engineDrain(q));
+    await sql.unsafe(`TRUNCATE ${SCHEMA}.jobs`);
+    q = queue('engine');
+    await storeFill(q);
+    record('engine drain prefetch', await engineDrain(q, IN_FLIGHT));
   }
   // The next round's store run starts on an empty table as well.
   await sql.unsafe(`TRUNCATE ${SCHEMA}.jobs`);
@@ -167,6 +176,12 @@ show('store loop: fetchNextJobs(50) + completeJobs', 'store drain', rawDrainRate
 if (engine) {
   show('engine: Queue.addBulk (1,000 per call)', 'engine bulk', rawBulk, 0.5);
   show('engine: Worker concurrency 50, no-op processor', 'engine drain', rawDrainRate, 0.8);
+  show(
+    'engine: Worker concurrency 50, prefetch 50, no-op processor',
+    'engine drain prefetch',
+    rawDrainRate,
+    0.8,
+  );
 } else {
   console.log('engine (@conveyor/core) not available: engine figures skipped');
 }

@@ -88,6 +88,28 @@ export interface WorkerOptions {
   store: StoreInterface;
   /** Jobs (or batches) run at once by this worker. Default 1. */
   concurrency?: number;
+  /**
+   * Jobs claimed ahead, beyond `concurrency`: they wait in this worker, locked (their locks are
+   * renewed), and start as slots free, in claim order (graphile-worker's local queue). When
+   * none is left, the worker claims enough to fill its slots and the prefetch again, so short
+   * jobs are claimed in fewer, larger claims. A prefetched job is `active` in the store from
+   * its claim, but the worker emits `active` and starts its `timeout` when it starts. `pause`
+   * and `close` give prefetched jobs back to `waiting` at once, in their place; a crashed
+   * process's come back after their lock expires, as its running jobs do. Default 0: claim only
+   * for free slots. A one-job processor only (not with `batch`, nor without a processor).
+   *
+   * @example
+   * ```ts
+   * import { Worker } from '@conveyor/core';
+   * import { MemoryStore } from '@conveyor/store-memory';
+   * const store = new MemoryStore();
+   * await store.connect();
+   * // 50 running, up to 50 more claimed ahead.
+   * const worker = new Worker('thumbnails', async () => {}, { store, concurrency: 50, prefetch: 50 });
+   * await worker.close();
+   * ```
+   */
+  prefetch?: number;
   /** At most this many active jobs in the queue across all workers (enforced in the claim). */
   maxGlobalConcurrency?: number;
   /** Queue-wide rate limit shared by every worker and process. */
@@ -202,10 +224,20 @@ interface Run<D, R> {
 
 const RELEASE_ALL = Symbol('release');
 
+/**
+ * How many claims' worth of finished jobs may wait for their completion to be stored after
+ * their slots were freed. One claim's worth kept a claim from going out while a completion was
+ * stored and the next waited; four let claims run ahead (PostgreSQL Worker drain 0.56× to 0.63×
+ * raw SQL at concurrency 50, medians of 5 alternated rounds in one run; eight gained nothing
+ * more). Each is a job run again if the process dies before its completion is stored.
+ */
+const EARLY_RELEASES = 4;
+
 /** The keys of {@linkcode WorkerOptions}. */
 const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
   'store',
   'concurrency',
+  'prefetch',
   'maxGlobalConcurrency',
   'limiter',
   'group',
@@ -263,6 +295,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   /** null: jobs are processed by hand (`getNextJob`). */
   readonly #processor: Processor<D, R> | BatchProcessor<D, R> | null;
   readonly #concurrency: number;
+  readonly #prefetch: number;
+  /** Jobs claimed ahead (`prefetch`), oldest claim first, waiting for a slot. */
+  #ahead: JobData[] = [];
   readonly #lockDuration: number;
   readonly #lockRenewTime: number;
   readonly #pollInterval: number;
@@ -301,6 +336,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   #busy = 0;
   /** Runs whose slot was freed before their completion was stored (see `#complete`). */
   #acking = 0;
+  #startingAhead = false;
   #pruneDue = true;
   #dirty = true;
   /** The last claim took all there was (fewer jobs than asked, no wake-up during it). */
@@ -396,6 +432,17 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     checkKeys('opts', opts, WORKER_OPTION_KEYS);
     const concurrency = opts.concurrency ?? 1;
     checkInteger('opts.concurrency', concurrency, 1);
+    const prefetch = opts.prefetch ?? 0;
+    checkInteger('opts.prefetch', prefetch, 0);
+    if (prefetch > 0 && (processor === null || opts.batch !== undefined)) {
+      throw new InvalidArgumentError(
+        'opts.prefetch',
+        prefetch,
+        processor === null
+          ? '0 on a worker without a processor (getNextJob claims one job when called)'
+          : '0 with opts.batch (a batch worker claims its batches as it runs them)',
+      );
+    }
     const lockDuration = opts.lockDuration ?? 30_000;
     checkNumber('opts.lockDuration', lockDuration, 1);
     const lockRenewTime = opts.lockRenewTime ?? lockDuration / 2;
@@ -455,6 +502,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     this.id = opts.name ?? crypto.randomUUID();
     this.#processor = processor;
     this.#concurrency = concurrency;
+    this.#prefetch = prefetch;
     this.#lockDuration = lockDuration;
     this.#lockRenewTime = lockRenewTime;
     this.#pollInterval = pollInterval;
@@ -704,6 +752,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
    */
   async pause(doNotWaitActive = false): Promise<void> {
     this.#paused = true;
+    await this.#giveBack();
     if (!doNotWaitActive) await this.#idle();
   }
 
@@ -873,6 +922,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   async #close(timeout: number | undefined): Promise<void> {
     this.#poke();
     await this.#running?.catch(() => {});
+    await this.#giveBack();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const idle = this.#idle();
     const forced = timeout === undefined
@@ -909,8 +959,12 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
 
   async #loop(): Promise<void> {
     while (!this.#stopping) {
-      if (this.#paused || this.#busy >= this.#concurrency) {
-        // Wait for a freed slot or resume (both wake us), not for queue events.
+      if (
+        this.#paused || this.#ahead.length > 0 ||
+        this.#busy >= this.#concurrency + this.#prefetch
+      ) {
+        // Wait for a freed slot or resume (both wake us), not for queue events. With `prefetch`,
+        // the jobs claimed ahead go first: the next claim waits until none is left.
         await this.#sleep(Infinity, true);
         continue;
       }
@@ -938,8 +992,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       }
       this.#exhausted = false;
       this.#dirty = false;
-      const slots = this.#concurrency - this.#busy;
-      const count = this.#batchSize > 0 ? this.#batchSize : slots;
+      const count = this.#batchSize > 0
+        ? this.#batchSize
+        : this.#concurrency + this.#prefetch - this.#busy;
       let jobs: JobData[];
       try {
         jobs = await this.store.fetchNextJobs(
@@ -964,7 +1019,14 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       if (jobs.length > 0) {
         this.#drained = false;
         if (this.#batchSize > 0) this.#start(jobs);
-        else for (const job of jobs) this.#start([job]);
+        else {
+          for (const job of jobs) {
+            if (this.#busy < this.#concurrency) this.#start([job]);
+            else this.#ahead.push(job);
+          }
+          // Paused during the claim: what would wait for a slot goes back at once.
+          if (this.#paused) await this.#giveBack();
+        }
         if (jobs.length === count) continue;
       }
       // Fewer jobs than asked: the claim took all it could.
@@ -1141,6 +1203,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   #release(run: Run<D, R>): void {
     if (!this.#runs.delete(run)) return;
     this.#busy--;
+    this.#startAhead();
     this.#wakeIdle();
     // A freed slot adds no job to the queue: wake the loop (it may be waiting for this slot) but
     // do not mark a wake-up, so a claim in flight that comes back short is not repeated, and an
@@ -1148,6 +1211,34 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     // others under global or group concurrency, and limits are claimed again: those poke.
     if (this.#limited) this.#poke();
     else this.#wake?.();
+  }
+
+  /**
+   * Starts prefetched jobs while slots are free. Not re-entered: a job that finishes at once
+   * (a synchronous processor) frees its slot inside `#start`, and the loop here takes the next.
+   */
+  #startAhead(): void {
+    if (this.#startingAhead) return;
+    this.#startingAhead = true;
+    while (
+      this.#ahead.length > 0 && this.#busy < this.#concurrency && !this.#paused && !this.#stopping
+    ) {
+      this.#start([this.#ahead.shift()!]);
+    }
+    this.#startingAhead = false;
+  }
+
+  /** Gives the prefetched jobs back to `waiting`, in their place (`pause`, `close`). */
+  async #giveBack(): Promise<void> {
+    const rows = this.#ahead.splice(0);
+    await Promise.all(
+      rows.map((row) =>
+        this.store.releaseLock(this.name, row.id, row.lockToken ?? undefined).then(
+          () => {},
+          (e) => this.#error(e),
+        )
+      ),
+    );
   }
 
   #wakeIdle(): void {
@@ -1171,9 +1262,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       // moveToFailed): nothing is left to store.
       if (job.token === null) return this.#release(run);
       // The processor is done, so its slot is free: the next claim can go out while this
-      // completion is being stored (at most `concurrency` of them wait so). Without limits only:
+      // completion is being stored. At most EARLY_RELEASES × (concurrency + prefetch) of them
+      // wait so, which lets claims run a few batches ahead of completions. Without limits only:
       // under global or group concurrency and rate limits, a job counts until it is stored.
-      const early = !this.#limited && this.#acking < this.#concurrency;
+      const early = !this.#limited &&
+        this.#acking < EARLY_RELEASES * (this.#concurrency + this.#prefetch);
       if (early) {
         this.#acking++;
         this.#release(run);
@@ -1354,6 +1447,18 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   }
 
   #renewLocks(): void {
+    for (const row of this.#ahead) {
+      this.#track(
+        this.store.extendLock(this.name, row.id, this.#lockDuration, row.lockToken ?? undefined)
+          .then((ok) => {
+            const i = this.#ahead.indexOf(row);
+            // Lost while waiting here (taken back as stalled): not ours to start.
+            if (ok || i < 0) return;
+            this.#ahead.splice(i, 1);
+            this.#error(new LockLostError(this.name, row.id));
+          }, (e) => this.#error(e)),
+      );
+    }
     for (const run of this.#runs) {
       if (run.settled || run.lost) continue;
       for (const job of run.jobs) {

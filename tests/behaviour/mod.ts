@@ -17,6 +17,7 @@ import { eventCases } from './events.ts';
 import { flowCases } from './flows.ts';
 import { jobCases } from './job.ts';
 import { manualCases } from './manual.ts';
+import { prefetchCases } from './prefetch.ts';
 import { queueCases } from './queue.ts';
 import { rateLimitCases } from './ratelimit.ts';
 import { schedulerCases } from './schedulers.ts';
@@ -37,5 +38,6 @@ export function behaviourSuite(harness: StoreHarness): void {
     eventCases(s);
     jobCases(s);
     manualCases(s);
+    prefetchCases(s);
   });
 }

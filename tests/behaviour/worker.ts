@@ -1346,6 +1346,39 @@ export function workerCases(s: Suite): void {
       assert.equal((await store.getJob(q, b.id))?.state, 'completed');
     });
 
+    s.test('claims run ahead of completions: up to 4 × concurrency finished jobs wait to be stored with their slots freed', async ({ store, q, queue, defer }) => {
+      const held = gate();
+      const view = new Proxy(store, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver);
+          if (prop !== 'completeJobs') {
+            return typeof value === 'function' ? value.bind(target) : value;
+          }
+          return async (...args: Parameters<StoreInterface['completeJobs']>) => {
+            await held.promise;
+            return target.completeJobs(...args);
+          };
+        },
+      });
+      const qu = queue();
+      const jobs = await qu.addBulk([1, 2, 3, 4, 5, 6].map((i) => ({ name: `j${i}`, data: i })));
+      const started: string[] = [];
+      const w = new Worker(q, (job) => {
+        started.push(job.name);
+      }, { store: view, concurrency: 1, maintenance: false });
+      defer(() => w.close(0));
+      // j1-j4 freed their slot at once; j5 finished with four completions waiting, so it keeps
+      // its slot until they are stored, and j6 waits for it.
+      await eventually(() => started.length === 5, { message: 'five jobs started' });
+      await store.getJob(q, jobs[5].id);
+      assert.deepEqual(started, ['j1', 'j2', 'j3', 'j4', 'j5']);
+      assert.equal((await store.getJob(q, jobs[5].id))?.state, 'waiting');
+      const done = collect<[Job]>(w, 'completed');
+      held.open();
+      await eventually(() => done.length === 6, { message: 'six completions' });
+      assert.deepEqual(started, ['j1', 'j2', 'j3', 'j4', 'j5', 'j6']);
+    });
+
     s.test('an idle worker claims again only when a job is announced (no empty claims)', async ({ store, q, queue, defer }) => {
       const { store: spied, calls } = spy(store);
       const { view, wake } = deaf(spied);

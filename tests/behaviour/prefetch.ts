@@ -1,0 +1,200 @@
+/**
+ * Behaviour: a Worker's `prefetch` (jobs claimed ahead of free slots, graphile-worker's local
+ * queue): claim order, locks, `pause` and `close` giving them back, validation.
+ *
+ * @module
+ */
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { InvalidArgumentError, LockLostError, type StoreInterface } from '@conveyor/shared';
+import { type Job, Worker } from '@conveyor/core';
+import { eventually } from '../helpers.ts';
+import { collect, gate, next, type Suite } from './context.ts';
+
+/** Registers the prefetch cases. */
+export function prefetchCases(s: Suite): void {
+  describe('prefetch', () => {
+    s.test('prefetch claims ahead: the jobs wait locked in the worker and start in claim order as slots free', async ({ store, q, queue, worker }) => {
+      const qu = queue();
+      const jobs = await qu.addBulk(['a', 'b', 'c', 'd', 'e'].map((name) => ({ name, data: 1 })));
+      const hold = gate();
+      const started: string[] = [];
+      let running = 0;
+      let most = 0;
+      const w = worker(async (job) => {
+        started.push(job.name);
+        most = Math.max(most, ++running);
+        if (job.name === 'a') await hold.promise;
+        running--;
+      }, { concurrency: 1, prefetch: 2 });
+      const active = collect<[Job]>(w, 'active');
+      await next(w, 'active');
+      // One claim took a, b and c: a runs, b and c wait here, locked by this worker.
+      const rows = await eventually(async () => {
+        const all = await Promise.all(jobs.map((j) => store.getJob(q, j.id)));
+        return all.filter((r) => r?.state === 'active').length === 3 ? all : null;
+      }, { message: 'three jobs active in the store' });
+      assert.deepEqual(rows.map((r) => r?.state), [
+        'active',
+        'active',
+        'active',
+        'waiting',
+        'waiting',
+      ]);
+      for (const r of rows.slice(0, 3)) assert.equal(r?.lockedBy, w.id);
+      assert.deepEqual(active.map(([j]) => j.name), ['a'], 'active is emitted when a job starts');
+      assert.deepEqual(started, ['a']);
+      const done = collect<[Job]>(w, 'completed');
+      hold.open();
+      await eventually(() => done.length === 5, { message: 'five completions' });
+      assert.deepEqual(started, ['a', 'b', 'c', 'd', 'e']);
+      assert.equal(most, 1, 'never more than concurrency jobs running');
+      assert.deepEqual(active.map(([j]) => j.name), ['a', 'b', 'c', 'd', 'e']);
+    });
+
+    s.test('pause gives the prefetched jobs back to waiting, in their place, with no attempt or stall counted', async ({ store, q, queue, worker }) => {
+      const qu = queue();
+      const [a, b, c] = await qu.addBulk(['a', 'b', 'c', 'd'].map((name) => ({ name, data: 1 })));
+      const hold = gate();
+      const started: string[] = [];
+      const w = worker(async (job) => {
+        started.push(job.name);
+        if (job.name === 'a') await hold.promise;
+      }, { concurrency: 1, prefetch: 2 });
+      await next(w, 'active');
+      await eventually(async () => (await store.getJob(q, c.id))?.state === 'active', {
+        message: 'c claimed ahead',
+      });
+      const pausing = w.pause();
+      // b and c go back at once; a, still running, keeps its slot until it ends.
+      await eventually(
+        async () =>
+          (await store.getJob(q, b.id))?.state === 'waiting' &&
+          (await store.getJob(q, c.id))?.state === 'waiting',
+        { message: 'b and c given back' },
+      );
+      assert.equal((await store.getJob(q, a.id))?.state, 'active');
+      for (const id of [b.id, c.id]) {
+        const row = await store.getJob(q, id);
+        assert.equal(row?.attemptsMade, 0);
+        assert.equal(row?.stalledCount, 0);
+        assert.equal(row?.lockedBy, null);
+      }
+      hold.open();
+      await pausing;
+      assert.deepEqual(started, ['a']);
+      const done = collect<[Job]>(w, 'completed');
+      w.resume();
+      await eventually(() => done.length === 3, { message: 'b, c and d completed' });
+      assert.deepEqual(started, ['a', 'b', 'c', 'd'], 'given back in their place');
+    });
+
+    s.test('close gives the prefetched jobs back at once; another worker runs them, each once', async ({ store, q, queue, worker }) => {
+      const qu = queue();
+      const jobs = await qu.addBulk(['a', 'b', 'c', 'd'].map((name) => ({ name, data: 1 })));
+      const hold = gate();
+      const runs = new Map<string, number>();
+      const count = (job: Job) => runs.set(job.name, (runs.get(job.name) ?? 0) + 1);
+      const w1 = worker(async (job) => {
+        count(job);
+        if (job.name === 'a') await hold.promise;
+      }, { concurrency: 1, prefetch: 3 });
+      await next(w1, 'active');
+      await eventually(async () => (await store.getJob(q, jobs[3].id))?.state === 'active', {
+        message: 'd claimed ahead',
+      });
+      const closing = w1.close();
+      // While a still runs on the closing worker, b, c and d are free for another.
+      const w2 = worker(count, { concurrency: 3 });
+      const done = collect<[Job]>(w2, 'completed');
+      await eventually(() => done.length === 3, { message: 'b, c, d completed elsewhere' });
+      assert.deepEqual(done.map(([j]) => j.name).sort(), ['b', 'c', 'd']);
+      hold.open();
+      await closing;
+      assert.equal((await store.getJob(q, jobs[0].id))?.state, 'completed');
+      assert.deepEqual([...runs.entries()].sort(), [['a', 1], ['b', 1], ['c', 1], ['d', 1]]);
+    });
+
+    s.test('the locks of prefetched jobs are renewed while they wait: no stall', async ({ store, q, queue, worker }) => {
+      const qu = queue();
+      const [, b] = await qu.addBulk(['a', 'b'].map((name) => ({ name, data: 1 })));
+      const hold = gate();
+      const runs: string[] = [];
+      const w = worker(async (job) => {
+        runs.push(job.name);
+        if (job.name === 'a') await hold.promise;
+      }, { concurrency: 1, prefetch: 1, lockDuration: 120, stalledInterval: 40 });
+      const stalled = collect(w, 'stalled');
+      await next(w, 'active');
+      const first = await eventually(async () => {
+        const row = await store.getJob(q, b.id);
+        return row?.state === 'active' ? row : null;
+      }, { message: 'b claimed ahead' });
+      // Past the lock b was claimed with, several stalled sweeps later, b is still held here.
+      await eventually(async () => {
+        const row = await store.getJob(q, b.id);
+        return row?.state === 'active' && row.lockUntil! > first.lockUntil! + 150;
+      }, { message: 'b renewed twice' });
+      assert.deepEqual(runs, ['a']);
+      const done = next<[Job]>(w, 'completed', (j) => j.name === 'b');
+      hold.open();
+      await done;
+      assert.deepEqual(runs, ['a', 'b']);
+      assert.equal(stalled.length, 0);
+      assert.equal((await store.getJob(q, b.id))?.stalledCount, 0);
+    });
+
+    s.test('a prefetched job whose lock renewal is refused is dropped with a LockLostError, never started', async ({ store, q, queue, defer }) => {
+      const qu = queue();
+      const [, b] = await qu.addBulk(['a', 'b'].map((name) => ({ name, data: 1 })));
+      // The store refuses every renewal of b (as when another worker took it back).
+      const view = new Proxy(store, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver);
+          if (prop !== 'extendLock') {
+            return typeof value === 'function' ? value.bind(target) : value;
+          }
+          return (queueName: string, jobId: string, ...rest: [number, string?]) =>
+            jobId === b.id ? Promise.resolve(false) : target.extendLock(queueName, jobId, ...rest);
+        },
+      }) as StoreInterface;
+      const hold = gate();
+      const started: string[] = [];
+      const w = new Worker(q, async (job) => {
+        started.push(job.name);
+        if (job.name === 'a') await hold.promise;
+      }, { store: view, concurrency: 1, prefetch: 1, lockRenewTime: 20, maintenance: false });
+      defer(() => w.close(0));
+      const [err] = await next<[Error]>(w, 'error', (e) => e instanceof LockLostError);
+      assert.equal((err as LockLostError).jobId, b.id);
+      hold.open();
+      const c = await qu.add('c', 1);
+      await next<[Job]>(w, 'completed', (j) => j.id === c.id);
+      assert.deepEqual(started, ['a', 'c'], 'b was not started');
+    });
+
+    s.test('prefetch is validated: a whole number, with a one-job processor', async ({ store, q }) => {
+      await Promise.resolve();
+      const cases: Array<[() => unknown, unknown]> = [
+        [() => new Worker(q, () => {}, { store, autorun: false, prefetch: -1 }), -1],
+        [() => new Worker(q, () => {}, { store, autorun: false, prefetch: 1.5 }), 1.5],
+        [() => new Worker(q, () => {}, { store, autorun: false, prefetch: '2' as never }), '2'],
+        [
+          () => new Worker(q, () => {}, { store, autorun: false, prefetch: 2, batch: { size: 5 } }),
+          2,
+        ],
+        [() => new Worker(q, null, { store, prefetch: 2 }), 2],
+      ];
+      for (const [make, value] of cases) {
+        assert.throws(
+          make,
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && e.option === 'opts.prefetch' && e.value === value,
+          String(value),
+        );
+      }
+      const w = new Worker(q, () => {}, { store, autorun: false, prefetch: 0 });
+      await w.close();
+    });
+  });
+}
