@@ -1300,17 +1300,9 @@ export function workerCases(s: Suite): void {
     s.test('a finished job frees its slot while its completion is stored; close waits for it', async ({ store, q, queue, defer }) => {
       // completeJobs is held until the test opens the gate.
       const held = gate();
-      const view = new Proxy(store, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver);
-          if (prop !== 'completeJobs') {
-            return typeof value === 'function' ? value.bind(target) : value;
-          }
-          return async (...args: Parameters<StoreInterface['completeJobs']>) => {
-            await held.promise;
-            return target.completeJobs(...args);
-          };
-        },
+      const view = completing(store, (real) => async (...args) => {
+        await held.promise;
+        return real(...args);
       });
       const qu = queue();
       const a = await qu.add('a', 1);
@@ -1348,17 +1340,9 @@ export function workerCases(s: Suite): void {
 
     s.test('claims run ahead of completions: up to 4 × concurrency finished jobs wait to be stored with their slots freed', async ({ store, q, queue, defer }) => {
       const held = gate();
-      const view = new Proxy(store, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver);
-          if (prop !== 'completeJobs') {
-            return typeof value === 'function' ? value.bind(target) : value;
-          }
-          return async (...args: Parameters<StoreInterface['completeJobs']>) => {
-            await held.promise;
-            return target.completeJobs(...args);
-          };
-        },
+      const view = completing(store, (real) => async (...args) => {
+        await held.promise;
+        return real(...args);
       });
       const qu = queue();
       const jobs = await qu.addBulk([1, 2, 3, 4, 5, 6].map((i) => ({ name: `j${i}`, data: i })));
