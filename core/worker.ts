@@ -842,9 +842,10 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
    * completes its job. Returns true when the job is running here (from its `active` event until
    * its processor ends: cancelled inside `active`, the processor starts with the signal
    * aborted), false otherwise (an unknown id, a job waiting, delayed, finished or on another
-   * worker, or claimed ahead by `prefetch` and not started yet, whose state is left alone). A job of a batch shares the batch's one signal: this
-   * aborts the whole batch. A `jobId` that is not a non-empty string, or a `reason` that is not
-   * a string, throws `InvalidArgumentError` naming it.
+   * worker, or claimed ahead by `prefetch` and not started yet, whose state is left alone). A
+   * job of a batch shares the batch's one signal: this aborts the whole batch. A `jobId` that is
+   * not a non-empty string, or a `reason` that is not a string, throws `InvalidArgumentError`
+   * naming it.
    *
    * @example
    * ```ts
