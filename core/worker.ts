@@ -92,7 +92,8 @@ export interface WorkerOptions {
    * Jobs claimed ahead, beyond `concurrency`: they wait in this worker, locked (their locks are
    * renewed), and start as slots free, in claim order (graphile-worker's local queue). When
    * none is left, the worker claims enough to fill its slots and the prefetch again, so short
-   * jobs are claimed in fewer, larger claims. A prefetched job is `active` in the store from
+   * jobs are claimed in fewer, larger claims (jobs that finish within a few promise reactions
+   * free their slots before a claim is sized). A prefetched job is `active` in the store from
    * its claim, but the worker emits `active` and starts its `timeout` when it starts. `pause`
    * and `close` give prefetched jobs back to `waiting` at once, in their place; a crashed
    * process's come back after their lock expires, as its running jobs do. Default 0: claim only
@@ -232,6 +233,8 @@ const RELEASE_ALL = Symbol('release');
  * more). Each is a job run again if the process dies before its completion is stored.
  */
 const EARLY_RELEASES = 4;
+/** Promise reactions `#letQuickJobsFinish` waits for a job to finish in before it claims. */
+const SETTLE_TURNS = 8;
 
 /** The keys of {@linkcode WorkerOptions}. */
 const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
@@ -993,6 +996,12 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       }
       this.#exhausted = false;
       this.#dirty = false;
+      // With `prefetch`, jobs started from the ones claimed ahead may be done in all but name:
+      // let them free their slots first, so that the claim is not cut short by them.
+      if (this.#prefetch > 0) {
+        await this.#letQuickJobsFinish();
+        if (this.#stopping || this.#paused) continue;
+      }
       const count = this.#batchSize > 0
         ? this.#batchSize
         : this.#concurrency + this.#prefetch - this.#busy;
@@ -1049,6 +1058,17 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         // Something arrived during an empty claim: claim again at once.
         this.#drain();
       }
+    }
+  }
+
+  /**
+   * Waits while jobs keep finishing within a few promise reactions (processors that wait on no
+   * I/O), so that their slots are free before a claim is sized.
+   */
+  async #letQuickJobsFinish(): Promise<void> {
+    for (let before = -1; this.#busy > 0 && this.#busy !== before;) {
+      before = this.#busy;
+      for (let i = 0; i < SETTLE_TURNS; i++) await null;
     }
   }
 

@@ -173,6 +173,39 @@ export function prefetchCases(s: Suite): void {
       assert.deepEqual(started, ['a', 'c'], 'b was not started');
     });
 
+    s.test('a prefetching worker whose jobs finish at once claims full batches: slots and prefetch together', async ({ store, q, queue, defer }) => {
+      const qu = queue();
+      await qu.addBulk(Array.from({ length: 12 }, (_, i) => ({ name: `j${i}`, data: i })));
+      const asked: number[] = [];
+      const view = new Proxy(store, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver);
+          if (prop !== 'fetchNextJobs') {
+            return typeof value === 'function' ? value.bind(target) : value;
+          }
+          return (...args: Parameters<StoreInterface['fetchNextJobs']>) => {
+            asked.push(args[3] ?? 1);
+            return target.fetchNextJobs(...args);
+          };
+        },
+      }) as StoreInterface;
+      // Each job is done after two promise reactions: no I/O, but not synchronous either.
+      const w = new Worker(q, async () => {
+        await null;
+        await null;
+      }, { store: view, concurrency: 2, prefetch: 2, maintenance: false });
+      defer(() => w.close(0));
+      let done = 0;
+      const all = new Promise<void>((resolve) =>
+        w.on('completed', () => ++done === 12 && resolve())
+      );
+      await all;
+      // Three claims of four took the twelve jobs; none asked for fewer because the jobs started
+      // from the prefetched ones had not yet been counted as finished.
+      assert.ok(asked.length >= 3, `claims: ${asked}`);
+      assert.deepEqual(asked.filter((n) => n !== 4), [], `claims: ${asked}`);
+    });
+
     s.test('prefetch is validated: a whole number, with a one-job processor', async ({ store, q }) => {
       await Promise.resolve();
       const cases: Array<[() => unknown, unknown]> = [
