@@ -4,7 +4,8 @@
  * (an error of the caller's transaction unchanged), LISTEN reconnect, connections reset during
  * postgres.js's array-type read, a new pool after a connection timeout (the refused save a
  * `StoreError` `UNAVAILABLE`), long queue names, coalesced notifications, a shared pool, schema isolation,
- * poll-only mode, lookups by id that go through the primary key, and obliterate's lock order.
+ * poll-only mode, lookups by id that go through the primary key, and the lock order of obliterate
+ * and of the promotion of delayed jobs.
  *
  * ```sh
  * npx -y deno@2 test -A tests/pg-specific.test.ts
@@ -646,7 +647,7 @@ describe('pg-specific', () => {
     });
   });
 
-  describe('obliterate against transactions that hold its jobs', () => {
+  describe('lock order against transactions that hold jobs', () => {
     /**
      * Saves, in `q` and `kids`: p (q) with children c (q) and x (kids); r (kids) with child d
      * (q); and three jobs of q with no link. Each job is named by its id.
@@ -704,6 +705,34 @@ describe('pg-specific', () => {
       }
       return await call!;
     }
+
+    it('promoting delayed jobs takes them in key order, as a removal does, not in due order', {
+      timeout: 30_000,
+    }, async () => {
+      const store = await open();
+      const q = uniqueQueue();
+      const now = Date.now();
+      // b is due first, a second: the promotion reads them in that order.
+      await store.saveBulk(q, [
+        newJob(q, 't', {}, { jobId: 'a' }, { delayUntil: now + 60_000 }),
+        newJob(q, 't', {}, { jobId: 'b' }, { delayUntil: now + 30_000 }),
+      ]);
+      assert.equal(await store.countJobs(q, 'delayed'), 2);
+      const table = `${SHARED}.jobs`;
+      // A transaction locks a, then b, as a removal of both does (key order). Had the promotion
+      // locked b before it waited for a, the two would deadlock and one would be cancelled.
+      const lock = (id: string) => (tx: postgres.TransactionSql) =>
+        tx.unsafe(`SELECT 1 FROM ${table} WHERE queue = $1 AND id = $2 FOR UPDATE`, [q, id]);
+      const promoted = await whileBlocked(
+        lock('a'),
+        () => store.promoteDelayedJobs(q, now + 120_000),
+        lock('b'),
+      );
+      assert.deepEqual(promoted, { status: 'fulfilled', value: 2 });
+      assert.equal((await store.getJob(q, 'a'))?.state, 'waiting');
+      assert.equal((await store.getJob(q, 'b'))?.state, 'waiting');
+      await ran();
+    });
 
     it('obliterate takes the jobs of its queue in key order, as a batch of them is taken', {
       timeout: 30_000,

@@ -327,10 +327,18 @@ export function buildQueries(n: SchemaNames) {
        ORDER BY ${listOrder[state] ?? 'seq'} OFFSET $3::bigint LIMIT $4::bigint`,
     nextDelayed: `SELECT min(delay_until) AS t FROM ${s}.jobs WHERE queue = $1::text
       AND state = 'delayed'`,
+    // The due jobs are locked in key order, as a removal locks a batch of jobs (see
+    // `remove_set`), not in the order they fall due: locking them as the scan met them, a
+    // promotion could hold one that a removal wants while it waits for one the removal holds.
     promote: emitting(
-      `UPDATE ${s}.jobs SET state = 'waiting', delay_until = 0
-       WHERE queue = $1::text AND state = 'delayed' AND delay_until <= $2::float8
-       RETURNING id, seq`,
+      `WITH due AS (
+         SELECT id FROM ${s}.jobs
+         WHERE queue = $1::text AND state = 'delayed' AND delay_until <= $2::float8
+         ORDER BY queue, id FOR UPDATE
+       )
+       UPDATE ${s}.jobs j SET state = 'waiting', delay_until = 0 FROM due
+       WHERE j.queue = $1::text AND j.id = due.id AND j.state = 'delayed'
+       RETURNING j.id, j.seq`,
       'waiting',
     ),
     pause: `WITH i AS (INSERT INTO ${s}.paused (queue, name) VALUES ($1::text, $2::text)
