@@ -598,11 +598,17 @@ export class PgStore implements StoreInterface {
     }
     const keep = keepParams(options?.removeOnComplete, 'options.removeOnComplete');
     if (completions.length === 0) return [];
+    // Each id's input index, token and return value; a repeated id keeps its first.
+    const map: Record<string, [number, string | null, string]> = Object.create(null);
+    completions.forEach((c, i) => {
+      if (typeof c.jobId === 'string' && !Object.hasOwn(map, c.jobId)) {
+        map[c.jobId] = [i, c.token ?? null, JSON.stringify(c.returnvalue) ?? 'null'];
+      }
+    });
     const rows = await this.#run(this.#x(), this.#core.q.completeJobs, [
       queueName,
       completions.map((c) => c.jobId ?? null),
-      completions.map((c) => c.token ?? null),
-      completions.map((c) => JSON.stringify(c.returnvalue) ?? 'null'),
+      JSON.stringify(map),
       ...keep,
     ]);
     return flags(completions.length, (rows[0].done as number[] | null) ?? []);

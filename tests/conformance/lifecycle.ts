@@ -50,7 +50,18 @@ export function lifecycleCases(s: Suite): void {
     s.test('completeJobs keeps awkward ids and return values intact', async (store) => {
       const q = uniqueQueue();
       // Characters that array literals, JSON and SQL quote or escape, as ids and as values.
-      const awkward = ['a,b', '{x}', '"q"', 'back\\slash', 'NULL', "it's", 'line\nbreak', 'é ✓'];
+      const awkward = [
+        'a,b',
+        '{x}',
+        '"q"',
+        'back\\slash',
+        'NULL',
+        "it's",
+        'line\nbreak',
+        'é ✓',
+        '__proto__',
+        'constructor',
+      ];
       for (const id of awkward) await store.saveJob(q, job(q, 'n', {}, { jobId: id }));
       const claimed = await store.fetchNextJobs(q, 'w', 30_000, awkward.length);
       assert.equal(claimed.length, awkward.length);
@@ -90,6 +101,19 @@ export function lifecycleCases(s: Suite): void {
       assert.equal((await store.getJob(q, y.id))?.state, 'active');
       assert.equal(await store.countJobs(q, 'completed'), 2);
       assert.deepEqual(await store.completeJobs(q, []), []);
+    });
+
+    s.test('completeJobs with one job twice in a batch completes it once, for its first entry', async (store) => {
+      const q = uniqueQueue();
+      await saveN(store, q, 2);
+      const [x, y] = await store.fetchNextJobs(q, 'w', 30_000, 2);
+      const result = await store.completeJobs(q, [
+        { jobId: x.id, token: x.lockToken!, returnvalue: 'first' },
+        { jobId: y.id, token: y.lockToken!, returnvalue: 'y' },
+        { jobId: x.id, token: x.lockToken!, returnvalue: 'second' },
+      ]);
+      assert.deepEqual(result, [true, true, false]);
+      assert.equal((await store.getJob(q, x.id))?.returnvalue, 'first');
     });
 
     s.test('a job cannot be completed twice', async (store) => {
