@@ -203,10 +203,12 @@ export function buildQueries(n: SchemaNames) {
    * needs them. Each job is found by primary key (ids = ANY) and matched to its input through
    * the map, a binary search in a `jsonb` object: `array_position` in the arrays of ids took time
    * in the square of the batch size, and a join with the unnested input let the planner rescan
-   * the input once per job.
+   * the input once per job. The map is read once (`MATERIALIZED`): left inline, the drain fell
+   * to a tenth once the generic plan took over, as if the map were parsed for every lookup.
    */
   const at = (k: number) => `(m.m -> j.id ->> ${k})`;
-  const completeJobs = `WITH t AS (SELECT ${s}.now_ms() AS now), m AS MATERIALIZED (SELECT $3::text::jsonb AS m),
+  const completeJobs = `WITH t AS (SELECT ${s}.now_ms() AS now),
+     m AS MATERIALIZED (SELECT $3::text::jsonb AS m),
      u AS (
        UPDATE ${s}.jobs j SET state = 'completed', returnvalue = ${at(2)},
          finished_at = t.now, locked_by = NULL, lock_until = NULL, lock_token = NULL,
