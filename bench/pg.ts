@@ -7,8 +7,8 @@
  *    the notification);
  * 2. our store: `saveBulk` (1,000 per call), a store-level drain loop (`fetchNextJobs(50)` +
  *    `completeJobs`), and through the engine when `@conveyor/core` loads: `Queue.addBulk`,
- *    `Worker` with `concurrency: 50`, then with `prefetch: 50` as well (graphile-worker's row
- *    has a local queue of 50), add→start p50/p99 at light load;
+ *    `Worker` with `concurrency: 50`, then with `prefetch: 50` and `prefetch: 500` as well (as
+ *    graphile-worker's two rows: local queues of 50 and 500), add→start p50/p99 at light load;
  * 3. two worker processes draining one queue.
  *
  * Prints jobs/s and the ratios to raw SQL (targets: drain ≥ 0.8×, addBulk ≥ 0.5×,
@@ -35,7 +35,7 @@ import {
   rawLatency,
   setupRaw,
 } from './pg/raw.ts';
-import { graphileWorker, type PeerResult, pgBoss } from './pg/peers.ts';
+import { graphileWorker50, graphileWorker500, type PeerResult, pgBoss } from './pg/peers.ts';
 
 const N = Number(process.env.BENCH_N ?? 20_000);
 const CHUNK = 1_000;
@@ -99,7 +99,7 @@ async function storeBulk(q: string): Promise<number> {
   return await timed(() => storeFill(q));
 }
 
-/** The engine's drain; `prefetch` as graphile-worker's local queue in its row (50). */
+/** The engine's drain; `prefetch` as graphile-worker's local queue in its rows (50, 500). */
 async function engineDrain(q: string, prefetch = 0): Promise<number> {
   let completed = 0;
   let allDone: () => void = () => {};
@@ -154,6 +154,10 @@ for (let round = 0; round < ROUNDS; round++) {
     q = queue('engine');
     await storeFill(q);
     record('engine drain prefetch', await engineDrain(q, IN_FLIGHT));
+    await sql.unsafe(`TRUNCATE ${SCHEMA}.jobs`);
+    q = queue('engine');
+    await storeFill(q);
+    record('engine drain prefetch 500', await engineDrain(q, 500));
   }
   // The next round's store run starts on an empty table as well.
   await sql.unsafe(`TRUNCATE ${SCHEMA}.jobs`);
@@ -182,13 +186,20 @@ if (engine) {
     rawDrainRate,
     0.8,
   );
+  show(
+    'engine: Worker concurrency 50, prefetch 500, no-op processor',
+    'engine drain prefetch 500',
+    rawDrainRate,
+    0.8,
+  );
 } else {
   console.log('engine (@conveyor/core) not available: engine figures skipped');
 }
 
 // ── peers (root devDependencies; skipped when missing) ──
 // BENCH_PEERS=0 skips the peers (a quicker run when only our figures matter).
-for (const peer of process.env.BENCH_PEERS === '0' ? [] : [pgBoss, graphileWorker]) {
+const peers = [pgBoss, graphileWorker50, graphileWorker500];
+for (const peer of process.env.BENCH_PEERS === '0' ? [] : peers) {
   let r: PeerResult | null = null;
   try {
     // A peer that stalls (it happened once) must not hang the whole benchmark.

@@ -1,7 +1,8 @@
 /**
  * Peers of the PostgreSQL benchmark, on the same server and workload: pg-boss 12 (batchSize 50,
- * LISTEN/NOTIFY) and graphile-worker 0.18 (concurrency 50, local queue, batched completion). Each
- * is skipped when its package is not installed (both are root devDependencies).
+ * LISTEN/NOTIFY) and graphile-worker 0.18 (concurrency 50, batched completion, with a local queue
+ * of 50 and with its documented fastest settings: a local queue of 500 and a pool of 25). Each is
+ * skipped when its package is not installed (both are root devDependencies).
  *
  * @module
  */
@@ -92,12 +93,17 @@ export async function pgBoss(
   return { label: 'pg-boss 12 (batchSize 50, LISTEN/NOTIFY)', bulk, drain, latency };
 }
 
-/** graphile-worker: `addJobs` in chunks, `run` with concurrency 50, `addJob` for latency. */
-export async function graphileWorker(
+/**
+ * graphile-worker: `addJobs` in chunks, `run` with concurrency 50, a local queue of `localQueue`
+ * jobs and a pool of `pool` connections, `addJob` for latency.
+ */
+async function graphileWorker(
   url: string,
   n: number,
   chunk: number,
   samples: number,
+  localQueue: number,
+  pool: number,
 ): Promise<PeerResult | null> {
   const gw = await load('graphile-worker');
   if (!gw) return null;
@@ -124,8 +130,14 @@ export async function graphileWorker(
     noHandleSignals: true,
     pollInterval: 1000,
     logger: new gw.Logger(() => () => {}),
-    // Its fastest documented settings: a local queue of locked jobs and batched completions.
-    preset: { worker: { localQueue: { size: 50 }, completeJobBatchDelay: 0 } },
+    preset: {
+      worker: {
+        localQueue: { size: localQueue },
+        maxPoolSize: pool,
+        completeJobBatchDelay: 0,
+        failJobBatchDelay: 0,
+      },
+    },
     taskList: {
       // deno-lint-ignore require-await
       [id]: async () => {
@@ -147,9 +159,32 @@ export async function graphileWorker(
   await runner.stop();
   await utils.release();
   return {
-    label: 'graphile-worker 0.18 (concurrency 50, local queue 50, batched completion)',
+    label: `graphile-worker 0.18 (concurrency 50, local queue ${localQueue}, pool ${pool})`,
     bulk,
     drain,
     latency,
   };
+}
+
+/** graphile-worker with a local queue of 50, as many jobs as are in flight in the other rows. */
+export function graphileWorker50(
+  url: string,
+  n: number,
+  chunk: number,
+  samples: number,
+): Promise<PeerResult | null> {
+  return graphileWorker(url, n, chunk, samples, 50, 10);
+}
+
+/**
+ * graphile-worker with its documented fastest settings (its "Performance" page): a local queue
+ * of 500, a pool of 25 connections, completions and failures batched.
+ */
+export function graphileWorker500(
+  url: string,
+  n: number,
+  chunk: number,
+  samples: number,
+): Promise<PeerResult | null> {
+  return graphileWorker(url, n, chunk, samples, 500, 25);
 }
