@@ -35,7 +35,7 @@ import {
   rawLatency,
   setupRaw,
 } from './pg/raw.ts';
-import { graphileWorker50, graphileWorker500, type PeerResult, pgBoss } from './pg/peers.ts';
+import { graphileWorkerWith, type PeerResult, pgBoss } from './pg/peers.ts';
 
 const N = Number(process.env.BENCH_N ?? 20_000);
 const CHUNK = 1_000;
@@ -198,7 +198,7 @@ if (engine) {
 
 // ── peers (root devDependencies; skipped when missing) ──
 // BENCH_PEERS=0 skips the peers (a quicker run when only our figures matter).
-const peers = [pgBoss, graphileWorker50, graphileWorker500];
+const peers = [pgBoss, graphileWorkerWith(50, 10), graphileWorkerWith(500, 25)];
 for (const peer of process.env.BENCH_PEERS === '0' ? [] : peers) {
   let r: PeerResult | null = null;
   try {

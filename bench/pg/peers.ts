@@ -166,25 +166,18 @@ async function graphileWorker(
   };
 }
 
-/** graphile-worker with a local queue of 50, as many jobs as are in flight in the other rows. */
-export function graphileWorker50(
-  url: string,
-  n: number,
-  chunk: number,
-  samples: number,
-): Promise<PeerResult | null> {
-  return graphileWorker(url, n, chunk, samples, 50, 10);
-}
-
 /**
- * graphile-worker with its documented fastest settings (its "Performance" page): a local queue
- * of 500, a pool of 25 connections, completions and failures batched.
+ * graphile-worker with a local queue of `localQueue` jobs and a pool of `pool` connections: 50
+ * and 10, as many jobs as the other rows have in flight, or 500 and 25, its documented fastest
+ * settings (its "Performance" page). Completions and failures are batched in both.
  */
-export function graphileWorker500(
-  url: string,
-  n: number,
-  chunk: number,
-  samples: number,
-): Promise<PeerResult | null> {
-  return graphileWorker(url, n, chunk, samples, 500, 25);
+export function graphileWorkerWith(
+  localQueue: number,
+  pool: number,
+): (url: string, n: number, chunk: number, samples: number) => Promise<PeerResult | null> {
+  const peer = (url: string, n: number, chunk: number, samples: number) =>
+    graphileWorker(url, n, chunk, samples, localQueue, pool);
+  return Object.defineProperty(peer, 'name', {
+    value: `graphile-worker (local queue ${localQueue})`,
+  });
 }
