@@ -164,3 +164,19 @@ export function spy(store: StoreInterface): { store: StoreInterface; calls: Map<
   });
   return { store: proxy, calls };
 }
+
+/** A view of `store` whose `method` is the one `make` builds from the store's own (bound). */
+export function replacing<K extends keyof StoreInterface>(
+  store: StoreInterface,
+  method: K,
+  make: (real: StoreInterface[K]) => StoreInterface[K],
+): StoreInterface {
+  const replaced = make((store[method] as (...args: unknown[]) => unknown).bind(store) as never);
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === method) return replaced;
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}

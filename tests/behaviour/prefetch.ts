@@ -6,10 +6,10 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidArgumentError, LockLostError, type StoreInterface } from '@conveyor/shared';
+import { InvalidArgumentError, LockLostError } from '@conveyor/shared';
 import { type Job, Worker } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
-import { collect, gate, next, type Suite } from './context.ts';
+import { collect, gate, next, replacing, type Suite } from './context.ts';
 
 /** Registers the prefetch cases. */
 export function prefetchCases(s: Suite): void {
@@ -148,16 +148,12 @@ export function prefetchCases(s: Suite): void {
       const qu = queue();
       const [, b] = await qu.addBulk(['a', 'b'].map((name) => ({ name, data: 1 })));
       // The store refuses every renewal of b (as when another worker took it back).
-      const view = new Proxy(store, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver);
-          if (prop !== 'extendLock') {
-            return typeof value === 'function' ? value.bind(target) : value;
-          }
-          return (queueName: string, jobId: string, ...rest: [number, string?]) =>
-            jobId === b.id ? Promise.resolve(false) : target.extendLock(queueName, jobId, ...rest);
-        },
-      }) as StoreInterface;
+      const view = replacing(
+        store,
+        'extendLock',
+        (real) => (queueName, jobId, ...rest) =>
+          jobId === b.id ? Promise.resolve(false) : real(queueName, jobId, ...rest),
+      );
       const hold = gate();
       const started: string[] = [];
       const w = new Worker(q, async (job) => {
@@ -177,18 +173,10 @@ export function prefetchCases(s: Suite): void {
       const qu = queue();
       await qu.addBulk(Array.from({ length: 12 }, (_, i) => ({ name: `j${i}`, data: i })));
       const asked: number[] = [];
-      const view = new Proxy(store, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver);
-          if (prop !== 'fetchNextJobs') {
-            return typeof value === 'function' ? value.bind(target) : value;
-          }
-          return (...args: Parameters<StoreInterface['fetchNextJobs']>) => {
-            asked.push(args[3] ?? 1);
-            return target.fetchNextJobs(...args);
-          };
-        },
-      }) as StoreInterface;
+      const view = replacing(store, 'fetchNextJobs', (real) => (...args) => {
+        asked.push(args[3] ?? 1);
+        return real(...args);
+      });
       // Each job is done after two promise reactions: no I/O, but not synchronous either.
       const w = new Worker(q, async () => {
         await null;

@@ -19,7 +19,7 @@ import {
 } from '@conveyor/shared';
 import { type Job, Queue, Worker } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
-import { collect, gate, next, spy, type Suite } from './context.ts';
+import { collect, gate, next, replacing, spy, type Suite } from './context.ts';
 
 /** A long fixed window so no test crosses a boundary by accident. */
 const LONG = 1_000_000_000;
@@ -46,19 +46,17 @@ function deaf(
   return { view, wake: (event) => listener!(event) };
 }
 
-/** A view of `store` whose `completeJobs` is the one `replace` makes from the store's own. */
-function completing(
-  store: StoreInterface,
-  replace: (real: StoreInterface['completeJobs']) => StoreInterface['completeJobs'],
-): StoreInterface {
-  const completeJobs = replace(store.completeJobs.bind(store));
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'completeJobs') return completeJobs;
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
+/** A view of `store` whose completions are stored only once the test opens `held`. */
+function holdingCompletions(store: StoreInterface): {
+  view: StoreInterface;
+  held: ReturnType<typeof gate>;
+} {
+  const held = gate();
+  const view = replacing(store, 'completeJobs', (real) => async (...args) => {
+    await held.promise;
+    return real(...args);
   });
+  return { view, held };
 }
 
 /** Resolves when `signal` aborts (at once if it already has). */
@@ -322,8 +320,9 @@ export function workerCases(s: Suite): void {
     s.test('a completion the store does not take is sent again; the job completes, not fails', async ({ store, q, queue, defer }) => {
       // The first completeJobs call fails, as a dropped connection would.
       let calls = 0;
-      const view = completing(
+      const view = replacing(
         store,
+        'completeJobs',
         (real) => (...args) =>
           ++calls === 1 ? Promise.reject(new Error('connection dropped')) : real(...args),
       );
@@ -344,8 +343,9 @@ export function workerCases(s: Suite): void {
     s.test('a completion the store never takes leaves the job to the stalled check: it runs again, never fails', async ({ store, q, queue, defer }) => {
       // completeJobs fails (the database is away) until the job has run twice.
       let runs = 0;
-      const view = completing(
+      const view = replacing(
         store,
+        'completeJobs',
         (real) => (...args) =>
           runs < 2 ? Promise.reject(new Error('database away')) : real(...args),
       );
@@ -1299,11 +1299,7 @@ export function workerCases(s: Suite): void {
 
     s.test('a finished job frees its slot while its completion is stored; close waits for it', async ({ store, q, queue, defer }) => {
       // completeJobs is held until the test opens the gate.
-      const held = gate();
-      const view = completing(store, (real) => async (...args) => {
-        await held.promise;
-        return real(...args);
-      });
+      const { view, held } = holdingCompletions(store);
       const qu = queue();
       const a = await qu.add('a', 1);
       const b = await qu.add('b', 2);
@@ -1339,11 +1335,7 @@ export function workerCases(s: Suite): void {
     });
 
     s.test('claims run ahead of completions: up to 4 × concurrency finished jobs wait to be stored with their slots freed', async ({ store, q, queue, defer }) => {
-      const held = gate();
-      const view = completing(store, (real) => async (...args) => {
-        await held.promise;
-        return real(...args);
-      });
+      const { view, held } = holdingCompletions(store);
       const qu = queue();
       const jobs = await qu.addBulk([1, 2, 3, 4, 5, 6].map((i) => ({ name: `j${i}`, data: i })));
       const started: string[] = [];
