@@ -1317,6 +1317,55 @@ describe('pg-specific', () => {
         await ran();
       },
     );
+    it(
+      'claims keep one cached plan, which reads no more of the table than the jobs it takes',
+      { timeout: 60_000 },
+      async () => {
+        // With statistics of a long backlog, a claim whose estimates depended on its parameters
+        // was planned afresh every time, and its generic plan joined through a sequential scan.
+        const schema = freshSchema();
+        const sql = postgres(server.url, { max: 1, onnotice: () => {} });
+        const store = new PgStore({ sql, schema, onError: () => {} });
+        try {
+          await store.connect();
+          const q = uniqueQueue();
+          await store.saveBulk(q, Array.from({ length: 10_000 }, (_, i) => job(q, 'task', { i })));
+          await sql.unsafe(`ANALYZE "${schema}".jobs`);
+          const claims = async (n: number) => {
+            for (let i = 0; i < n; i++) {
+              assert.equal((await store.fetchNextJobs(q, 'w', 60_000, 50)).length, 50);
+            }
+          };
+          const plans = async () => {
+            const [row] = await sql`SELECT generic_plans::integer AS g, custom_plans::integer AS c
+              FROM pg_prepared_statements WHERE starts_with(statement, 'WITH c AS (')`;
+            return { generic: row.g as number, custom: row.c as number };
+          };
+          await claims(4);
+          // PostgreSQL plans a statement for its parameters 5 times before it weighs the
+          // generic plan; from then on, the generic one serves.
+          assert.deepEqual(await plans(), { generic: 0, custom: 4 });
+          await claims(6);
+          assert.deepEqual(await plans(), { generic: 5, custom: 5 });
+          // The generic plan, forced for each claim here, reads the claimed rows by TID only.
+          const seqReads = async () => {
+            await sql`SELECT pg_stat_force_next_flush()`;
+            const [row] = await sql`SELECT seq_tup_read::integer AS n FROM pg_stat_user_tables
+              WHERE schemaname = ${schema} AND relname = 'jobs'`;
+            return row.n as number;
+          };
+          await sql`SET plan_cache_mode = force_generic_plan`;
+          const before = await seqReads();
+          await claims(4);
+          assert.equal(await seqReads() - before, 0);
+          assert.equal(await store.countJobs(q, 'active'), 14 * 50);
+        } finally {
+          await store.disconnect();
+          await sql.end();
+        }
+        await ran();
+      },
+    );
   });
 
   describe('isolation and sharing', () => {

@@ -175,6 +175,12 @@ export function buildQueries(n: SchemaNames) {
    * back in no set order (the store sorts them), in the compact shape of `claimColumns`, and
    * `_w` says whether the queue is watched, in which case the store publishes `active` for
    * them with `emitActive`.
+   *
+   * One plan serves every claim. The count is read through a subquery and the claimed rows are
+   * taken by a TID scan of their `ctid`s, so no estimate depends on the parameters: with
+   * `LIMIT $4` and a join, the planner re-planned every claim once the table had statistics
+   * (its generic plan, costed for a tenth of the backlog, joined through a sequential scan of
+   * the whole table).
    */
   const claim = (lifo: boolean) =>
     `WITH c AS (
@@ -183,13 +189,13 @@ export function buildQueries(n: SchemaNames) {
          AND NOT (ARRAY[j.name, '__all__']
            && ARRAY(SELECT p.name FROM ${s}.paused p WHERE p.queue = $1::text))
        ORDER BY j.priority, ${lifo ? 'j.seq DESC' : 'j.order_key'}
-       LIMIT $4::integer
+       LIMIT (SELECT $4::integer)
        FOR UPDATE OF j SKIP LOCKED
      ), t AS (SELECT ${s}.now_ms() AS now)
      UPDATE ${s}.jobs j SET state = 'active', locked_by = $2::text,
        lock_until = t.now + $3::float8, lock_token = gen_random_uuid()::text,
        processed_at = t.now, attempts_started = j.attempts_started + 1
-     FROM c, t WHERE j.ctid = c.tid AND j.state = 'waiting'
+     FROM t WHERE j.ctid = ANY(ARRAY(SELECT c.tid FROM c)) AND j.state = 'waiting'
      RETURNING ${claimColumns('j')}${lifo ? ', j.seq::float8 AS sq' : ''}, ${
       watched(s, '$1::text')
     } AS _w`;
