@@ -1230,6 +1230,31 @@ describe('pg-specific', () => {
   });
 
   describe('plans', () => {
+    /**
+     * Runs `body` on a store of a fresh schema whose only connection is `sql` (so the statistics
+     * and prepared statements read there are the store's), with `n` jobs waiting in `q` and the
+     * jobs table analyzed; closes both and counts the test as run.
+     */
+    async function analyzedBacklog(
+      n: number,
+      body: (c: { sql: postgres.Sql; store: PgStore; q: string; schema: string }) => Promise<void>,
+    ): Promise<void> {
+      const schema = freshSchema();
+      const sql = postgres(server.url, { max: 1, onnotice: () => {} });
+      const store = new PgStore({ sql, schema, onError: () => {} });
+      try {
+        await store.connect();
+        const q = uniqueQueue();
+        await store.saveBulk(q, Array.from({ length: n }, (_, i) => job(q, 'task', { i })));
+        await sql.unsafe(`ANALYZE "${schema}".jobs`);
+        await body({ sql, store, q, schema });
+      } finally {
+        await store.disconnect();
+        await sql.end();
+      }
+      await ran();
+    }
+
     it(
       'statements that find jobs by id read the primary key, not every active job of the queue',
       { timeout: 60_000 },
@@ -1237,14 +1262,7 @@ describe('pg-specific', () => {
         // Statistics taken while no job was active, then 2,000 claims: the planner then thought
         // the partial index of active jobs cheaper than the primary key for lookups by id, and
         // each statement read every active job of the queue.
-        const schema = freshSchema();
-        const sql = postgres(server.url, { max: 1, onnotice: () => {} });
-        const store = new PgStore({ sql, schema, onError: () => {} });
-        try {
-          await store.connect();
-          const q = uniqueQueue();
-          await store.saveBulk(q, Array.from({ length: 2_000 }, (_, i) => job(q, 'task', { i })));
-          await sql.unsafe(`ANALYZE "${schema}".jobs`);
+        await analyzedBacklog(2_000, async ({ sql, store, q, schema }) => {
           const active = await store.fetchNextJobs(q, 'w', 60_000, 2_000);
           assert.equal(active.length, 2_000);
           // jobs_active entries read by one store call (the statistics of this one connection).
@@ -1310,11 +1328,7 @@ describe('pg-specific', () => {
               `${name} read ${n} active jobs' index entries: ${JSON.stringify(read)}`,
             );
           }
-        } finally {
-          await store.disconnect();
-          await sql.end();
-        }
-        await ran();
+        });
       },
     );
     it(
@@ -1323,14 +1337,7 @@ describe('pg-specific', () => {
       async () => {
         // With statistics of a long backlog, a claim whose estimates depended on its parameters
         // was planned afresh every time, and its generic plan joined through a sequential scan.
-        const schema = freshSchema();
-        const sql = postgres(server.url, { max: 1, onnotice: () => {} });
-        const store = new PgStore({ sql, schema, onError: () => {} });
-        try {
-          await store.connect();
-          const q = uniqueQueue();
-          await store.saveBulk(q, Array.from({ length: 10_000 }, (_, i) => job(q, 'task', { i })));
-          await sql.unsafe(`ANALYZE "${schema}".jobs`);
+        await analyzedBacklog(10_000, async ({ sql, store, q, schema }) => {
           const claims = async (n: number) => {
             for (let i = 0; i < n; i++) {
               assert.equal((await store.fetchNextJobs(q, 'w', 60_000, 50)).length, 50);
@@ -1359,11 +1366,7 @@ describe('pg-specific', () => {
           await claims(4);
           assert.equal(await seqReads() - before, 0);
           assert.equal(await store.countJobs(q, 'active'), 14 * 50);
-        } finally {
-          await store.disconnect();
-          await sql.end();
-        }
-        await ran();
+        });
       },
     );
   });
