@@ -176,11 +176,12 @@ export function buildQueries(n: SchemaNames) {
    * `_w` says whether the queue is watched, in which case the store publishes `active` for
    * them with `emitActive`.
    *
-   * One plan serves every claim. The count is read through a subquery and the claimed rows are
-   * taken by a TID scan of their `ctid`s, so no estimate depends on the parameters: with
-   * `LIMIT $4` and a join, the planner re-planned every claim once the table had statistics
-   * (its generic plan, costed for a tenth of the backlog, joined through a sequential scan of
-   * the whole table).
+   * One plan serves every FIFO claim. The count is read through a subquery and the claimed
+   * rows are taken by a TID scan of their `ctid`s, so a plan made for the parameters costs what
+   * the generic plan costs, and PostgreSQL keeps the generic one. With `LIMIT $4` and a join,
+   * every claim was planned afresh once the table had statistics (the generic plan, costed for a
+   * tenth of the backlog, joined through a sequential scan of the whole table). LIFO claims sort
+   * the backlog and are still planned for their parameters.
    */
   const claim = (lifo: boolean) =>
     `WITH c AS (
