@@ -54,7 +54,10 @@ export function waitFor<T>(
 /**
  * Counts the tests of an entry point that ran, and fails the run in an `after` hook if none
  * did: a store suite that silently runs nothing must not look green. Call `ran()` at the end of
- * each test body (the suites do it through `track`).
+ * each test body (the suites do it through `track`). Call this after registering the entry
+ * point's own `after` hooks: `after` hooks run in the order they were registered, and Node stops
+ * at the first that throws, so a cleanup registered later would not run and the process would
+ * wait on its open connections instead of failing.
  */
 export function requireTests(label: string): { ran: () => void } {
   let count = 0;

@@ -25,7 +25,6 @@ const TOTAL = 20_000;
 const server = await testServer();
 const admin = postgres(server.url, { max: 2, onnotice: () => {} });
 const schema = `cv_mp_${crypto.randomUUID().slice(0, 8)}`;
-const { ran } = requireTests('pg-multiprocess');
 const children: ChildProcess[] = [];
 
 after(async () => {
@@ -34,6 +33,7 @@ after(async () => {
   await admin.end();
   await server.stop();
 });
+const { ran } = requireTests('pg-multiprocess');
 
 /** Starts the worker script on the runtime running this test. */
 function child(env: Record<string, string>): ChildProcess {

@@ -61,7 +61,6 @@ process.on('uncaughtException', (e) => void unhandled.push(e));
 const server = await startEmbeddedPostgres({ settings: { synchronous_commit: 'on' } });
 const admin = postgres(server.url, { max: 2, onnotice: () => {} });
 const schema = `cv_outage_${crypto.randomUUID().slice(0, 8)}`;
-const { ran } = requireTests('pg-outage');
 const stores: PgStore[] = [];
 
 after(async () => {
@@ -69,6 +68,7 @@ after(async () => {
   await admin.end({ timeout: 1 }).catch(() => {});
   await server.stop();
 });
+const { ran } = requireTests('pg-outage');
 
 /**
  * A connected store on the private server; its background errors go to `errors`. A local server

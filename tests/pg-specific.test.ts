@@ -40,7 +40,6 @@ const server = await testServer();
 const admin = postgres(server.url, { max: 4, onnotice: () => {} });
 const schemas: string[] = [];
 const stores: PgStore[] = [];
-const counter = requireTests('pg-specific');
 
 /** Closes the stores a test opened, then counts the test as run. */
 async function ran(): Promise<void> {
@@ -94,6 +93,7 @@ after(async () => {
   await admin.end();
   await server.stop();
 });
+const counter = requireTests('pg-specific');
 
 describe('pg-specific', () => {
   describe('migrations', () => {

@@ -51,6 +51,7 @@ const harness: StoreHarness = {
   },
 };
 
+// Before the suites' checks that some case ran: node:test stops at the first failing `after`.
+after(async () => await harness.teardown?.());
 conformanceSuite(harness);
 behaviourSuite(harness);
-after(async () => await harness.teardown?.());

@@ -19,9 +19,9 @@ const TOTAL = 5000;
 const WORKERS = 4;
 const script = fileURLToPath(new URL('./sqlite-multiprocess-worker.ts', import.meta.url));
 const adapter = await runtimeAdapter();
-const { ran } = requireTests(`sqlite multiprocess (${adapter.name})`);
 const dir = tempDir();
 after(() => dir.remove());
+const { ran } = requireTests(`sqlite multiprocess (${adapter.name})`);
 
 /** Runs the worker script in a child process of this runtime; resolves with its output. */
 function child(args: string[]): Promise<string> {

@@ -13,11 +13,11 @@ import { sqliteSpecificSuite } from './sqlite-specific.ts';
 
 /** Registers every SQLite suite for one adapter. */
 export function sqliteSuites(adapter: SqliteAdapter): void {
-  const { ran } = requireTests(adapter.name);
   const harnesses = sqliteHarnesses(adapter);
   after(async () => {
     for (const h of harnesses) await h.teardown?.();
   });
+  const { ran } = requireTests(adapter.name);
   for (const harness of harnesses) {
     conformanceSuite(harness);
     behaviourSuite(harness);
