@@ -4,8 +4,8 @@
  * (an error of the caller's transaction unchanged), LISTEN reconnect, connections reset during
  * postgres.js's array-type read, a new pool after a connection timeout (the refused save a
  * `StoreError` `UNAVAILABLE`), long queue names, coalesced notifications, a shared pool, schema isolation,
- * poll-only mode, lookups by id that go through the primary key, and the lock order of obliterate
- * and of the promotion of delayed jobs.
+ * poll-only mode, lookups by id that go through the primary key, a claim's one cached plan, and the
+ * lock order of obliterate and of the promotion of delayed jobs.
  *
  * ```sh
  * npx -y deno@2 test -A tests/pg-specific.test.ts
