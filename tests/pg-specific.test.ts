@@ -988,6 +988,55 @@ describe('pg-specific', () => {
       },
     );
 
+    it(
+      'a failed batch sends one notification per kind, expanded into one event per job',
+      { timeout: 30_000 },
+      async () => {
+        const store = await open();
+        const q = uniqueQueue();
+        await store.saveBulk(q, Array.from({ length: 30 }, (_, i) => job(q, 'task', { i })));
+        const claimed = await store.fetchNextJobs(q, 'w', 60_000, 30);
+        assert.equal(claimed.length, 30);
+        const events = recorder(store, q);
+        await store.subscriptionsReady();
+        const raw: string[] = [];
+        const channel = (await admin.unsafe(`SELECT "${SHARED}".channel($1) AS c`, [q]))[0]
+          .c as string;
+        const listener = await admin.listen(channel, (p) => void raw.push(p));
+        // 10 fail for good, 10 retry now, 10 retry in a minute.
+        const later = Date.now() + 60_000;
+        const retryAt = (i: number) => i < 10 ? null : i < 20 ? Date.now() - 1_000 : later;
+        const ok = await store.failJobs(
+          q,
+          claimed.map((j, i) => ({
+            jobId: j.id,
+            token: j.lockToken!,
+            reason: `boom ${i}`,
+            retryAt: retryAt(i),
+          })),
+        );
+        assert.deepEqual(ok, claimed.map(() => true));
+        await eventually(() => events.length >= 50, { timeout: 10_000 });
+        const ids = (type: string) =>
+          events.filter((e) => e.type === type).map((e) => e.jobId).sort();
+        const sorted = (from: number, to: number) =>
+          claimed.slice(from, to).map((j) => j.id).sort();
+        assert.deepEqual(ids('failed'), sorted(0, 10));
+        assert.deepEqual(ids('retrying'), sorted(10, 30));
+        assert.deepEqual(ids('waiting'), sorted(10, 20));
+        assert.deepEqual(ids('delayed'), sorted(20, 30));
+        const failed = events.find((e) => e.type === 'failed' && e.jobId === claimed[3].id);
+        assert.deepEqual(failed?.data, { failedReason: 'boom 3', attemptsMade: 1 });
+        const delayed = events.find((e) => e.type === 'delayed');
+        assert.deepEqual(delayed?.data, { delayUntil: later });
+        // One a kind: failed, retrying, waiting, delayed (a failure sent one or two of its own).
+        await eventually(() => raw.length >= 4);
+        assert.equal(raw.length, 4, `${raw.length} notifications for 30 failures`);
+        await listener.unlisten();
+        await ran();
+      },
+    );
+
     it('active, completed and drained are published only while a subscriber wants them', {
       timeout: 30_000,
     }, async () => {

@@ -574,6 +574,14 @@ DECLARE
   t float8 := ${s}.now_ms();
   r record;
   idxs integer[] := '{}';
+  -- One notification per kind for the whole batch, not one per job.
+  failed text[] := '{}';
+  failed_d jsonb[] := '{}';
+  retried text[] := '{}';
+  retried_d jsonb[] := '{}';
+  delayed text[] := '{}';
+  delayed_d jsonb[] := '{}';
+  waiting text[] := '{}';
 BEGIN
   FOR r IN
     WITH inp AS (
@@ -601,20 +609,29 @@ BEGIN
   LOOP
     idxs := idxs || r.i;
     IF r.state = 'failed' THEN
-      PERFORM ${s}.emit(q, 'failed', ARRAY[r.id],
-        ARRAY[jsonb_build_object('failedReason', r.failed_reason, 'attemptsMade', r.attempts_made)]);
-      PERFORM ${s}.after_final_fail(q, r.id, keep_now, keep_count, keep_age);
+      failed := failed || r.id;
+      failed_d := failed_d
+        || jsonb_build_object('failedReason', r.failed_reason, 'attemptsMade', r.attempts_made);
     ELSE
-      PERFORM ${s}.emit(q, 'retrying', ARRAY[r.id],
-        ARRAY[jsonb_build_object('failedReason', r.failed_reason, 'attemptsMade', r.attempts_made)]);
+      retried := retried || r.id;
+      retried_d := retried_d
+        || jsonb_build_object('failedReason', r.failed_reason, 'attemptsMade', r.attempts_made);
       IF r.state = 'delayed' THEN
-        PERFORM ${s}.emit(q, 'delayed', ARRAY[r.id],
-          ARRAY[jsonb_build_object('delayUntil', r.delay_until)]);
+        delayed := delayed || r.id;
+        delayed_d := delayed_d || jsonb_build_object('delayUntil', r.delay_until);
       ELSE
-        PERFORM ${s}.emit(q, 'waiting', ARRAY[r.id]);
+        waiting := waiting || r.id;
       END IF;
     END IF;
   END LOOP;
+  -- A job's failed comes before what its failure does to its parent or to itself (removal).
+  PERFORM ${s}.emit(q, 'failed', failed, failed_d);
+  FOR k IN 1 .. cardinality(failed) LOOP
+    PERFORM ${s}.after_final_fail(q, failed[k], keep_now, keep_count, keep_age);
+  END LOOP;
+  PERFORM ${s}.emit(q, 'retrying', retried, retried_d);
+  PERFORM ${s}.emit(q, 'delayed', delayed, delayed_d);
+  PERFORM ${s}.emit(q, 'waiting', waiting);
   RETURN QUERY SELECT unnest(idxs);
 END $$;
 

@@ -249,6 +249,9 @@ DROP FUNCTION IF EXISTS ${s}.after_final_fail(text, text);`;
 // exists) and \`deduplicated\` (a job whose deduplication key is held) for the jobs it answers
 // with an existing one.
 const v14 = (): string => `SELECT 1;`;
+// Version 15: functions only. fail_jobs publishes one notification per kind for its batch
+// (failed, retrying, delayed, waiting), not one or two per job.
+const v15 = (): string => `SELECT 1;`;
 
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
@@ -269,6 +272,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 12, sql: v12 },
   { version: 13, sql: v13 },
   { version: 14, sql: v14 },
+  { version: 15, sql: v15 },
 ];
 
 /** The schema version this code expects. */
