@@ -78,6 +78,12 @@ function openPeers(): Promise<PgStore[]> {
   return Promise.all(Array.from({ length: 4 }, () => open({ connection: { ...url(), max: 3 } })));
 }
 
+/** The NOTIFY channel of queue `q` in the shared schema. */
+async function channelOf(q: string): Promise<string> {
+  const [row] = await admin.unsafe(`SELECT "${SHARED}".channel($1) AS c`, [q]);
+  return row.c as string;
+}
+
 /** Collects a queue's events. */
 function recorder(store: PgStore, q: string): StoreEvent[] {
   const events: StoreEvent[] = [];
@@ -966,8 +972,7 @@ describe('pg-specific', () => {
         const q = uniqueQueue();
         const events = recorder(store, q);
         const raw: string[] = [];
-        const channel = (await admin.unsafe(`SELECT "${SHARED}".channel($1) AS c`, [q]))[0]
-          .c as string;
+        const channel = await channelOf(q);
         const listener = await admin.listen(channel, (p) => void raw.push(p));
         const ids = await store.saveBulk(q, Array.from({ length: 1000 }, () => job(q)));
         await eventually(() => events.length >= 1000, { timeout: 10_000 });
@@ -1000,8 +1005,7 @@ describe('pg-specific', () => {
         const events = recorder(store, q);
         await store.subscriptionsReady();
         const raw: string[] = [];
-        const channel = (await admin.unsafe(`SELECT "${SHARED}".channel($1) AS c`, [q]))[0]
-          .c as string;
+        const channel = await channelOf(q);
         const listener = await admin.listen(channel, (p) => void raw.push(p));
         // 10 fail for good, 10 retry now, 10 retry in a minute.
         const later = Date.now() + 60_000;
@@ -1045,8 +1049,7 @@ describe('pg-specific', () => {
       const seen: StoreEvent[] = [];
       worker.subscribe(q, (e) => void seen.push(e), ['waiting']);
       await worker.subscriptionsReady();
-      const channel = (await admin.unsafe(`SELECT "${SHARED}".channel($1) AS c`, [q]))[0]
-        .c as string;
+      const channel = await channelOf(q);
       const raw: string[] = [];
       const listener = await admin.listen(channel, (p) => void raw.push(JSON.parse(p).t));
       /** Runs one job through save, claim and complete; returns the notification types sent. */
@@ -1110,7 +1113,7 @@ describe('pg-specific', () => {
       await store.subscriptionsReady();
       await store.saveJob(q, job(q));
       await eventually(() => events.length === 1);
-      const channel = (await admin.unsafe(`SELECT "${SHARED}".channel($1) AS c`, [q]))[0].c;
+      const channel = await channelOf(q);
       const killed = await admin.unsafe(
         `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
          WHERE application_name = 'conveyor-listener' AND query LIKE '%' || $1 || '%'`,

@@ -575,6 +575,7 @@ DECLARE
   r record;
   idxs integer[] := '{}';
   -- One notification per kind for the whole batch, not one per job.
+  why jsonb;
   failed text[] := '{}';
   failed_d jsonb[] := '{}';
   retried text[] := '{}';
@@ -608,14 +609,13 @@ BEGIN
     SELECT * FROM u ORDER BY parent_queue NULLS FIRST, parent_id NULLS FIRST, seq
   LOOP
     idxs := idxs || r.i;
+    why := jsonb_build_object('failedReason', r.failed_reason, 'attemptsMade', r.attempts_made);
     IF r.state = 'failed' THEN
       failed := failed || r.id;
-      failed_d := failed_d
-        || jsonb_build_object('failedReason', r.failed_reason, 'attemptsMade', r.attempts_made);
+      failed_d := failed_d || why;
     ELSE
       retried := retried || r.id;
-      retried_d := retried_d
-        || jsonb_build_object('failedReason', r.failed_reason, 'attemptsMade', r.attempts_made);
+      retried_d := retried_d || why;
       IF r.state = 'delayed' THEN
         delayed := delayed || r.id;
         delayed_d := delayed_d || jsonb_build_object('delayUntil', r.delay_until);
