@@ -171,7 +171,8 @@ export function buildQueries(n: SchemaNames) {
      )
      SELECT id, pg_notify(ch, payload) AS _n FROM p`;
   /**
-   * Claims up to $4 waiting jobs. A plain UPDATE … RETURNING, with no outer query: the rows come
+   * Claims up to $4 waiting jobs ($1 queue, $2 worker, $3 lock duration, $5 job name or null,
+   * $6 the claim's token prefix: see `tokenPrefix`). A plain UPDATE … RETURNING, with no outer query: the rows come
    * back in no set order (the store sorts them), in the compact shape of `claimColumns`, and
    * `_w` says whether the queue is watched, in which case the store publishes `active` for
    * them with `emitActive`.
@@ -194,7 +195,7 @@ export function buildQueries(n: SchemaNames) {
        FOR UPDATE OF j SKIP LOCKED
      ), t AS (SELECT ${s}.now_ms() AS now)
      UPDATE ${s}.jobs j SET state = 'active', locked_by = $2::text,
-       lock_until = t.now + $3::float8, lock_token = gen_random_uuid()::text,
+       lock_until = t.now + $3::float8, lock_token = $6::text || to_hex(j.seq),
        processed_at = t.now, attempts_started = j.attempts_started + 1
      FROM t WHERE j.ctid = ANY(ARRAY(SELECT c.tid FROM c)) AND j.state = 'waiting'
      RETURNING ${claimColumns('j')}${lifo ? ', j.seq::float8 AS sq' : ''}, ${

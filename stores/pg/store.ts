@@ -511,6 +511,7 @@ export class PgStore implements StoreInterface {
       lockDuration,
       count,
       opts.jobName ?? null,
+      tokenPrefix(),
     ]);
     // The plain claim returns its rows unordered: priority first, then FIFO (or LIFO) order.
     if (rows.length > 1) rows.sort(opts.lifo ? byPriorityThenNewest : byPriorityThenOrder);
@@ -1298,6 +1299,16 @@ function checkFetchOptions(opts: FetchOptions): void {
   ) {
     throw new InvalidArgumentError('opts.excludeGroups', opts.excludeGroups, 'an array of strings');
   }
+}
+
+/**
+ * A fresh prefix for the tokens of one claim: 96 random bits as 24 hex digits. The claim makes
+ * each job's token of it and the job's `seq` in hex, so a token is unique to its claim and job,
+ * and no random value is drawn per row on the server: `gen_random_uuid()` for each claimed job
+ * took 7% of the server's time in a loop of claims and completions of 50.
+ */
+function tokenPrefix(): string {
+  return crypto.randomUUID().replaceAll('-', '').slice(0, 24);
 }
 
 /** Claimed rows in claim order: priority, then FIFO order (`ok`). */
