@@ -65,7 +65,8 @@ function run(cmd: string, args: string[]): Promise<void> {
   });
 }
 
-function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 at the time of the call. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.on('error', reject);
@@ -76,14 +77,43 @@ function freePort(): Promise<number> {
   });
 }
 
-async function userIds(name: string): Promise<{ uid: number; gid: number }> {
+/** The uid and gid of system user `name` (a root process runs servers as such a user). */
+export async function userIds(name: string): Promise<{ uid: number; gid: number }> {
   const passwd = await readFile('/etc/passwd', 'utf8');
   const line = passwd.split('\n').find((l) => l.startsWith(`${name}:`));
   if (!line) {
-    throw new Error(`running as root needs a "${name}" user for PostgreSQL (useradd ${name})`);
+    throw new Error(`running as root needs a "${name}" user to run servers as (useradd ${name})`);
   }
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * Waits until the server at `url` answers a query. Throws "`what` did not start" with the
+ * process's `log()` once `running()` says its process has exited, or after `timeout` ms.
+ */
+export async function untilAccepting(
+  url: string,
+  running: () => boolean,
+  what: string,
+  log: () => string,
+  timeout = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 2 });
+    try {
+      await sql`SELECT 1`;
+      await sql.end();
+      return;
+    } catch (e) {
+      await sql.end({ timeout: 0 }).catch(() => {});
+      if (!running() || Date.now() > deadline) {
+        throw new Error(`${what} did not start: ${(e as Error).message}\n${log()}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 /** Server settings {@linkcode startEmbeddedPostgres} uses unless told otherwise. */
@@ -200,21 +230,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     let log = '';
     proc.stderr?.on('data', (d) => (log = (log + String(d)).slice(-4000)));
     exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 2 });
-      try {
-        await sql`SELECT 1`;
-        await sql.end();
-        return;
-      } catch (e) {
-        await sql.end({ timeout: 0 }).catch(() => {});
-        if (proc.exitCode !== null || Date.now() > deadline) {
-          proc.kill('SIGKILL');
-          throw new Error(`embedded PostgreSQL did not start: ${(e as Error).message}\n${log}`);
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
+    try {
+      await untilAccepting(url, () => proc.exitCode === null, 'embedded PostgreSQL', () => log);
+    } catch (e) {
+      proc.kill('SIGKILL');
+      throw e;
     }
   };
 

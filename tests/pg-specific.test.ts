@@ -653,6 +653,79 @@ describe('pg-specific', () => {
     });
   });
 
+  describe('prepared statements', () => {
+    it('prepare: false that the pool contradicts is refused, naming prepare', async () => {
+      const prepares = postgres(server.url, { max: 1 });
+      for (
+        const opts of [
+          { sql: prepares, prepare: false },
+          { connection: { ...url(), prepare: true }, prepare: false },
+          { connection: { ...url(), prepare: false }, prepare: true },
+        ]
+      ) {
+        assert.throws(
+          () => new PgStore({ schema: SHARED, ...opts } as PgStoreOptions),
+          (e) => e instanceof InvalidArgumentError && e.option === 'prepare',
+        );
+      }
+      await prepares.end();
+      await ran();
+    });
+
+    it(
+      'prepare: false reaches the whole pool the store makes: no statement is prepared, COMMITs included',
+      {
+        timeout: 30_000,
+      },
+      async () => {
+        // What the pool sends goes through a proxy: a Parse with a statement name prepares one.
+        const sent: string[] = [];
+        const proxy = await tcpProxy({
+          reset: (chunk) => {
+            sent.push(chunk);
+            return false;
+          },
+        });
+        const named = () => sent.join('').match(/P[^]{4}[a-z0-9]{6,}\0[^\0]*/g) ?? [];
+        const work = async (prepare: boolean) => {
+          const store = await open({
+            connection: { ...url(), ...proxy.address, max: 1 },
+            prepare,
+            listen: false,
+            pollInterval: 20,
+          });
+          const q = uniqueQueue();
+          const events = recorder(store, q);
+          await store.saveJob(q, job(q, 'p', {}, { jobId: 'p' }));
+          // A child is saved in a transaction: BEGIN, lock the parent, insert, count, COMMIT.
+          await store.saveJob(q, newJob(q, 'c', {}, {}, { parentId: 'p', parentQueueName: q }));
+          const [claimed] = await store.fetchNextJobs(q, 'w', 30_000, 1);
+          await store.completeJobs(q, [{
+            jobId: claimed.id,
+            token: claimed.lockToken!,
+            returnvalue: 1,
+          }]);
+          await eventually(() => events.some((e) => e.type === 'waiting'), {
+            message: 'a polled event',
+          });
+        };
+        try {
+          await work(true);
+          assert.ok(
+            named().some((p) => p.endsWith('commit')),
+            `a preparing pool's COMMIT is seen prepared: ${named().join(' | ')}`,
+          );
+          sent.length = 0;
+          await work(false);
+          assert.deepEqual(named(), []);
+        } finally {
+          await proxy.close(stores.splice(0));
+        }
+        await ran();
+      },
+    );
+  });
+
   describe('lock order against transactions that hold jobs', () => {
     /**
      * Saves, in `q` and `kids`: p (q) with children c (q) and x (kids); r (kids) with child d

@@ -12,44 +12,13 @@
  * @module
  */
 import { after } from 'node:test';
-import { PgStore } from '@conveyor/store-pg';
-import type { StoreInterface } from '@conveyor/shared';
-import type { StoreHarness } from './harness.ts';
 import { conformanceSuite } from './conformance/mod.ts';
 import { behaviourSuite } from './behaviour/mod.ts';
+import { pgHarness } from './pg-harness.ts';
 import { testServer } from './pg-server.ts';
 
 const server = await testServer();
-const schema = `conveyor_conf_${crypto.randomUUID().slice(0, 8)}`;
-
-async function open(): Promise<PgStore> {
-  const store = new PgStore({ connection: { ...parse(server.url), max: 4 }, schema });
-  await store.connect();
-  return store;
-}
-
-function parse(url: string): { host: string; port: number; user: string; database: string } {
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: Number(u.port || 5432),
-    user: decodeURIComponent(u.username),
-    database: u.pathname.slice(1),
-  };
-}
-
-const harness: StoreHarness = {
-  label: 'pg',
-  open,
-  openPeer: async (_store: StoreInterface) => await open(),
-  teardown: async () => {
-    const { default: postgres } = await import('postgres');
-    const sql = postgres(server.url, { max: 1, onnotice: () => {} });
-    await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await sql.end();
-    await server.stop();
-  },
-};
+const harness = pgHarness('pg', server.url, {}, server.stop);
 
 // Before the suites' checks that some case ran: node:test stops at the first failing `after`.
 after(async () => await harness.teardown?.());

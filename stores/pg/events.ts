@@ -26,6 +26,8 @@ export interface EventHubOptions {
   listen: boolean;
   /** Poll interval in ms (poll-only mode). */
   pollInterval: number;
+  /** Whether its statements are prepared (the store's `prepare`). */
+  prepare: boolean;
   /** Where background errors go. */
   onError: (error: Error) => void;
 }
@@ -214,7 +216,7 @@ export class EventHub {
         ? `SELECT ${s}.send(${s}.channel($1::text), $2::text) WHERE ${watched(s, '$1::text')}`
         : `SELECT ${s}.send(${s}.channel($1::text), $2::text)`,
       params,
-      { prepare: true },
+      { prepare: this.#o.prepare },
     );
   }
 
@@ -278,7 +280,7 @@ export class EventHub {
        SELECT q, ${s}.now_ms() + $2::float8 FROM unnest($1::text[]) AS q
        ON CONFLICT (queue) DO UPDATE SET until = greatest(${s}.watchers.until, EXCLUDED.until)`,
       [queues, WATCH_TTL] as never[],
-      { prepare: true },
+      { prepare: this.#o.prepare },
     );
   }
 
@@ -395,7 +397,7 @@ export class EventHub {
       `INSERT INTO ${s}.settings (k, v) VALUES ('poll_until', ${s}.now_ms() + $1::float8)
        ON CONFLICT (k) DO UPDATE SET v = greatest(${s}.settings.v, EXCLUDED.v)`,
       [horizon],
-      { prepare: true },
+      { prepare: this.#o.prepare },
     );
     if (this.#lastEventId < 0) {
       const [row] = await sql.unsafe(`SELECT coalesce(max(id), 0)::float8 AS id FROM ${s}.events`);
@@ -406,7 +408,7 @@ export class EventHub {
       `SELECT id::float8 AS id, channel, payload FROM ${s}.events
        WHERE id > $1::bigint ORDER BY id LIMIT 5000`,
       [this.#lastEventId],
-      { prepare: true },
+      { prepare: this.#o.prepare },
     );
     for (const row of rows) {
       this.#lastEventId = Number(row.id);

@@ -40,7 +40,15 @@ export interface PgStoreOptions extends StoreOptions {
   listen?: boolean;
   /** Poll interval of poll-only mode, in ms. Default 250. */
   pollInterval?: number;
-  /** Use server-side prepared statements. Default true. */
+  /**
+   * Use server-side prepared statements. Default true (or what `connection.prepare` or a
+   * shared `sql` says). `false` for PgBouncer in transaction pooling before 1.21, which passes
+   * a statement prepared on one server connection to another: it applies to the whole pool the
+   * store makes, the COMMIT of its transactions included. A shared `sql` must then be created
+   * with `prepare: false` too: a COMMIT prepared anyway failed on such a pooler, postgres.js
+   * sent it again, and the server, its transaction aborted by that failure, rolled back what the
+   * store had reported saved.
+   */
   prepare?: boolean;
 }
 
@@ -96,6 +104,7 @@ export function resolveOptions(options: PgStoreOptions | string | undefined): Re
       throw new InvalidArgumentError(key, o[key], 'a boolean');
     }
   }
+  const prepare = poolPrepare(o);
   if (o.onError !== undefined && typeof o.onError !== 'function') {
     throw new InvalidArgumentError('onError', o.onError, 'a function');
   }
@@ -105,10 +114,40 @@ export function resolveOptions(options: PgStoreOptions | string | undefined): Re
     schema: o.schema ?? 'conveyor',
     listen: o.listen ?? true,
     pollInterval: o.pollInterval ?? 250,
-    prepare: o.prepare ?? true,
+    prepare,
     autoMigrate: o.autoMigrate ?? true,
     onError: o.onError ?? ((e) => console.error('[conveyor/pg]', e)),
   };
+}
+
+/**
+ * Whether the store's statements are prepared: `prepare`, else what the pool's options say
+ * (`connection.prepare`, or the shared `sql`'s), else true. Refuses a `prepare` that the pool's
+ * own setting contradicts: a shared pool that prepares its COMMITs while the store is told not
+ * to prepare (see {@linkcode PgStoreOptions.prepare}), or two different values.
+ */
+function poolPrepare(o: PgStoreOptions): boolean {
+  const own = o.sql
+    ? (o.sql.options as { prepare?: unknown } | undefined)?.prepare
+    : typeof o.connection === 'object' && o.connection !== null
+    ? o.connection.prepare
+    : undefined;
+  const pool = own === undefined ? undefined : own !== false && own !== 'false';
+  if (o.prepare === false && o.sql && pool !== false) {
+    throw new InvalidArgumentError(
+      'prepare',
+      o.prepare,
+      'true, or a shared sql created with prepare: false (it prepares its COMMITs otherwise)',
+    );
+  }
+  if (o.prepare !== undefined && pool !== undefined && o.prepare !== pool) {
+    throw new InvalidArgumentError(
+      'prepare',
+      o.prepare,
+      `the same as connection.prepare (${pool})`,
+    );
+  }
+  return o.prepare ?? pool ?? true;
 }
 
 /**

@@ -169,7 +169,7 @@ export class PgStore implements StoreInterface {
   async connect(): Promise<void> {
     const c = this.#core;
     if (c.sql) return;
-    const sql = c.o.sql ?? createPool(c.o.connection!);
+    const sql = c.o.sql ?? createPool(c.o.connection!, c.o.prepare);
     try {
       await sql.unsafe('SELECT 1');
     } catch (e) {
@@ -193,6 +193,7 @@ export class PgStore implements StoreInterface {
       names: c.names,
       listen: c.o.listen,
       pollInterval: c.o.pollInterval,
+      prepare: c.o.prepare,
       // Connection failures of LISTEN and of polling come typed, as the methods' do.
       onError: (e) => c.o.onError(unavailable(e, c.o.listen ? 'LISTEN' : 'event polling') as Error),
     });
@@ -1128,7 +1129,7 @@ export class PgStore implements StoreInterface {
   #onQueryError(x: Exec, e: unknown): void {
     const c = this.#core;
     if (!c.ownsSql || x !== c.sql || (e as { code?: unknown }).code !== 'CONNECT_TIMEOUT') return;
-    const fresh = createPool(c.o.connection!);
+    const fresh = createPool(c.o.connection!, c.o.prepare);
     c.sql = fresh;
     c.typesRead = false;
     c.events?.usePool(fresh);
@@ -1213,8 +1214,13 @@ function stopTypeReads(sql: postgres.Sql): void {
  * postgres.js left unable to connect holds its query that long, see `PgStore#onQueryError`), each
  * unless the options or the URL (`?backoff=`, `?connect_timeout=`) set it.
  */
-function createPool(connection: NonNullable<PgStoreOptions['connection']>): postgres.Sql {
-  const base = { onnotice: () => {}, max: 10 };
+function createPool(
+  connection: NonNullable<PgStoreOptions['connection']>,
+  prepare: boolean,
+): postgres.Sql {
+  // `prepare` for the whole pool: postgres.js prepares its own COMMIT, ROLLBACK and SAVEPOINT
+  // statements when the pool does.
+  const base = { onnotice: () => {}, max: 10, prepare };
   const tuned: Record<string, unknown> = { backoff: reconnectDelay, connect_timeout: 10 };
   if (typeof connection !== 'string') {
     return postgres({ ...base, ...tuned, ...connection }) as unknown as postgres.Sql;

@@ -1,0 +1,49 @@
+/**
+ * Test entry point for the PostgreSQL store behind PgBouncer in transaction pooling mode: the
+ * conformance and behaviour suites on `PgStore`s in poll-only mode (`listen: false`, events read
+ * from the events table every 20 ms) without server-side prepared statements (`prepare: false`:
+ * PgBouncer before 1.21 passes a statement prepared on one server connection to another), the
+ * setting the store's README gives for such a pooler. The server is `CONVEYOR_PG_URL` when set,
+ * otherwise a throwaway embedded PostgreSQL.
+ *
+ * Needs the `pgbouncer` program (Debian: `apt-get install pgbouncer`). Without it the file
+ * reports one skipped case saying so, unless `CONVEYOR_REQUIRE_PGBOUNCER` is set (CI sets it):
+ * then it fails.
+ *
+ * ```sh
+ * npx -y node@24 --test tests/pg-bouncer.test.ts
+ * ```
+ *
+ * @module
+ */
+import { after, test } from 'node:test';
+import process from 'node:process';
+import { conformanceSuite } from './conformance/mod.ts';
+import { behaviourSuite } from './behaviour/mod.ts';
+import { pgbouncerVersion, startPgBouncer } from './pg-bouncer.ts';
+import { pgHarness } from './pg-harness.ts';
+import { testServer } from './pg-server.ts';
+
+const version = await pgbouncerVersion();
+if (version === null) {
+  const why = 'pgbouncer is not installed here (Debian: apt-get install pgbouncer)';
+  if (process.env.CONVEYOR_REQUIRE_PGBOUNCER) throw new Error(`${why}, and CI requires it`);
+  test('PostgreSQL behind PgBouncer', { skip: why }, () => {});
+} else {
+  const server = await testServer();
+  const bouncer = await startPgBouncer(server.url);
+  const harness = pgHarness(
+    `pg via ${version}`,
+    bouncer.url,
+    { listen: false, pollInterval: 20, prepare: false },
+    async () => {
+      await bouncer.stop();
+      await server.stop();
+    },
+    server.url,
+  );
+  // Before the suites' checks that some case ran: node:test stops at the first failing `after`.
+  after(async () => await harness.teardown?.());
+  conformanceSuite(harness);
+  behaviourSuite(harness);
+}
