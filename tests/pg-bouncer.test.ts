@@ -1,9 +1,9 @@
 /**
  * Test entry point for the PostgreSQL store behind PgBouncer in transaction pooling mode: the
  * conformance and behaviour suites on `PgStore`s in poll-only mode (`listen: false`, events read
- * from the events table every 20 ms) without server-side prepared statements (`prepare: false`:
- * PgBouncer before 1.21 passes a statement prepared on one server connection to another), the
- * setting the store's README gives for such a pooler. The server is `CONVEYOR_PG_URL` when set,
+ * from the events table every 20 ms), which by default prepares no statement (PgBouncer before
+ * 1.21 passes a statement prepared on one server connection to another), the setting the
+ * store's README gives for such a pooler. The server is `CONVEYOR_PG_URL` when set,
  * otherwise a throwaway embedded PostgreSQL.
  *
  * Needs the `pgbouncer` program (Debian: `apt-get install pgbouncer`). Without it the file
@@ -35,7 +35,8 @@ if (version === null) {
   const harness = pgHarness(
     `pg via ${version}`,
     bouncer.url,
-    { listen: false, pollInterval: 20, prepare: false },
+    // prepare: false is poll-only mode's default.
+    { listen: false, pollInterval: 20 },
     async () => {
       await bouncer.stop();
       await server.stop();

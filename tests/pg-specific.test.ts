@@ -4,8 +4,9 @@
  * (an error of the caller's transaction unchanged), LISTEN reconnect, connections reset during
  * postgres.js's array-type read, a new pool after a connection timeout (the refused save a
  * `StoreError` `UNAVAILABLE`), long queue names, coalesced notifications, a shared pool, schema isolation,
- * poll-only mode, lookups by id that go through the primary key, a claim's one cached plan, and the
- * lock order of obliterate and of the promotion of delayed jobs.
+ * poll-only mode, `prepare: false` for the whole pool (and its refusal over a pool that prepares),
+ * lookups by id that go through the primary key, a claim's one cached plan, and the lock order of
+ * obliterate and of the promotion of delayed jobs.
  *
  * ```sh
  * npx -y deno@2 test -A tests/pg-specific.test.ts
@@ -673,7 +674,7 @@ describe('pg-specific', () => {
     });
 
     it(
-      'prepare: false reaches the whole pool the store makes: no statement is prepared, COMMITs included',
+      "prepare: false (poll-only mode's default) reaches the whole pool the store makes: nothing is prepared, COMMITs included",
       {
         timeout: 30_000,
       },
@@ -687,7 +688,7 @@ describe('pg-specific', () => {
           },
         });
         const named = () => sent.join('').match(/P[^]{4}[a-z0-9]{6,}\0[^\0]*/g) ?? [];
-        const work = async (prepare: boolean) => {
+        const work = async (prepare: boolean | undefined) => {
           const store = await open({
             connection: { ...url(), ...proxy.address, max: 1 },
             prepare,
@@ -715,9 +716,12 @@ describe('pg-specific', () => {
             named().some((p) => p.endsWith('commit')),
             `a preparing pool's COMMIT is seen prepared: ${named().join(' | ')}`,
           );
-          sent.length = 0;
-          await work(false);
-          assert.deepEqual(named(), []);
+          for (const prepare of [false, undefined]) {
+            // undefined: poll-only mode's default.
+            sent.length = 0;
+            await work(prepare);
+            assert.deepEqual(named(), [], `prepare: ${prepare}`);
+          }
         } finally {
           await proxy.close(stores.splice(0));
         }

@@ -41,8 +41,9 @@ export interface PgStoreOptions extends StoreOptions {
   /** Poll interval of poll-only mode, in ms. Default 250. */
   pollInterval?: number;
   /**
-   * Use server-side prepared statements. Default true (or what `connection.prepare` or a
-   * shared `sql` says). `false` for PgBouncer in transaction pooling before 1.21, which passes
+   * Use server-side prepared statements. Default: what `connection.prepare` or a shared `sql`
+   * says, else false in poll-only mode (`listen: false`, meant for PgBouncer), else true.
+   * `false` for PgBouncer in transaction pooling before 1.21, which passes
    * a statement prepared on one server connection to another: it applies to the whole pool the
    * store makes, the COMMIT of its transactions included. A shared `sql` must then be created
    * with `prepare: false` too: a COMMIT prepared anyway failed on such a pooler, postgres.js
@@ -104,7 +105,7 @@ export function resolveOptions(options: PgStoreOptions | string | undefined): Re
       throw new InvalidArgumentError(key, o[key], 'a boolean');
     }
   }
-  const prepare = poolPrepare(o);
+  const prepare = poolPrepare(o) ?? o.listen !== false;
   if (o.onError !== undefined && typeof o.onError !== 'function') {
     throw new InvalidArgumentError('onError', o.onError, 'a function');
   }
@@ -122,11 +123,11 @@ export function resolveOptions(options: PgStoreOptions | string | undefined): Re
 
 /**
  * Whether the store's statements are prepared: `prepare`, else what the pool's options say
- * (`connection.prepare`, or the shared `sql`'s), else true. Refuses a `prepare` that the pool's
- * own setting contradicts: a shared pool that prepares its COMMITs while the store is told not
- * to prepare (see {@linkcode PgStoreOptions.prepare}), or two different values.
+ * (`connection.prepare`, or the shared `sql`'s), else undefined. Refuses a `prepare` that the
+ * pool's own setting contradicts: a shared pool that prepares its COMMITs while the store is
+ * told not to prepare (see {@linkcode PgStoreOptions.prepare}), or two different values.
  */
-function poolPrepare(o: PgStoreOptions): boolean {
+function poolPrepare(o: PgStoreOptions): boolean | undefined {
   const own = o.sql
     ? (o.sql.options as { prepare?: unknown } | undefined)?.prepare
     : typeof o.connection === 'object' && o.connection !== null
@@ -147,7 +148,7 @@ function poolPrepare(o: PgStoreOptions): boolean {
       `the same as connection.prepare (${pool})`,
     );
   }
-  return o.prepare ?? pool ?? true;
+  return o.prepare ?? pool;
 }
 
 /**
