@@ -709,6 +709,9 @@ describe('pg-specific', () => {
           await eventually(() => events.some((e) => e.type === 'waiting'), {
             message: 'a polled event',
           });
+          // Nothing more of this store goes through the proxy.
+          stores.splice(stores.indexOf(store), 1);
+          await store.disconnect();
         };
         try {
           await work(true);

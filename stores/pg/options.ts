@@ -43,12 +43,12 @@ export interface PgStoreOptions extends StoreOptions {
   /**
    * Use server-side prepared statements. Default: what `connection.prepare` or a shared `sql`
    * says, else false in poll-only mode (`listen: false`, meant for PgBouncer), else true.
-   * `false` for PgBouncer in transaction pooling before 1.21, which passes
-   * a statement prepared on one server connection to another: it applies to the whole pool the
-   * store makes, the COMMIT of its transactions included. A shared `sql` must then be created
-   * with `prepare: false` too: a COMMIT prepared anyway failed on such a pooler, postgres.js
-   * sent it again, and the server, its transaction aborted by that failure, rolled back what the
-   * store had reported saved.
+   * `false` for PgBouncer in transaction pooling before 1.21, which passes a statement prepared
+   * on one server connection to another: it applies to the whole pool the store makes, the
+   * COMMIT of its transactions included. A shared `sql` must then be created with `prepare:
+   * false` too: a COMMIT prepared anyway failed on such a pooler, postgres.js sent it again, and
+   * the server, its transaction aborted by that failure, rolled back what the store had reported
+   * saved.
    */
   prepare?: boolean;
 }

@@ -172,10 +172,10 @@ export function buildQueries(n: SchemaNames) {
      SELECT id, pg_notify(ch, payload) AS _n FROM p`;
   /**
    * Claims up to $4 waiting jobs ($1 queue, $2 worker, $3 lock duration, $5 job name or null,
-   * $6 the claim's token prefix: see `tokenPrefix`). A plain UPDATE … RETURNING, with no outer query: the rows come
-   * back in no set order (the store sorts them), in the compact shape of `claimColumns`, and
-   * `_w` says whether the queue is watched, in which case the store publishes `active` for
-   * them with `emitActive`.
+   * $6 the claim's token prefix: see `tokenPrefix`). A plain UPDATE … RETURNING, with no outer
+   * query: the rows come back in no set order (the store sorts them), in the compact shape of
+   * `claimColumns`, and `_w` says whether the queue is watched, in which case the store
+   * publishes `active` for them with `emitActive`.
    *
    * The paused names are read once per claim; a queue with none (the EXISTS, also read once)
    * skips the per-job check of the job's name against them, 6% of a claim's time.
