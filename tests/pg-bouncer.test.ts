@@ -10,8 +10,12 @@
  * reports one skipped case saying so, unless `CONVEYOR_REQUIRE_PGBOUNCER` is set (CI sets it):
  * then it fails.
  *
+ * `deno task test` runs it on Node only (see `tests/run.ts`); it passes on Deno and Bun too:
+ *
  * ```sh
  * npx -y node@24 --test tests/pg-bouncer.test.ts
+ * npx -y deno@2 test -A tests/pg-bouncer.test.ts
+ * npx -y bun@1 test ./tests/pg-bouncer.test.ts
  * ```
  *
  * @module

@@ -30,7 +30,10 @@ const MATRIX: Record<string, string[]> = {
 /** Extra test files (store-specific cases, examples) run on every runtime listed. */
 const EXTRA: Array<{ pattern: RegExp; runtimes: string[] }> = [
   { pattern: /^sqlite-(specific|multiprocess).*\.test\.ts$/, runtimes: ['deno', 'node'] },
-  { pattern: /^pg-.*\.test\.ts$/, runtimes: ['deno', 'node', 'bun'] },
+  { pattern: /^pg-(?!bouncer\.).*\.test\.ts$/, runtimes: ['deno', 'node', 'bun'] },
+  // The suites through PgBouncer once, on Node: the driver is the same on every runtime (they
+  // pass on Deno and Bun too), and three more runs of both suites would cost CI minutes.
+  { pattern: /^pg-bouncer\.test\.ts$/, runtimes: ['node'] },
   { pattern: /^(examples|readme|core-.*|unit-.*)\.test\.ts$/, runtimes: ['deno', 'node', 'bun'] },
 ];
 
