@@ -35,7 +35,12 @@ if (version === null) {
   test('PostgreSQL behind PgBouncer', { skip: why }, () => {});
 } else {
   const server = await testServer();
-  const bouncer = await startPgBouncer(server.url);
+  // A PgBouncer that does not start must not leave an embedded server running (and the file
+  // waiting on it): the error comes with the server stopped.
+  const bouncer = await startPgBouncer(server.url).catch(async (e) => {
+    await server.stop();
+    throw e;
+  });
   const harness = pgHarness(
     `pg via ${version}`,
     bouncer.url,
