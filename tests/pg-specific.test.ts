@@ -5,7 +5,8 @@
  * postgres.js's array-type read, a new pool after a connection timeout (the refused save a
  * `StoreError` `UNAVAILABLE`), long queue names, coalesced notifications, a shared pool, schema isolation,
  * poll-only mode, `prepare: false` for the whole pool (and its refusal over a pool that prepares),
- * lookups by id that go through the primary key, a claim's one cached plan, and the lock order of
+ * lookups by id that go through the primary key, batches by id that read just their jobs when the
+ * statistics do not know the queue, a claim's one cached plan, and the lock order of
  * obliterate and of the promotion of delayed jobs.
  *
  * ```sh
@@ -1458,6 +1459,71 @@ describe('pg-specific', () => {
             assert.ok(
               n <= 100,
               `${name} read ${n} active jobs' index entries: ${JSON.stringify(read)}`,
+            );
+          }
+        });
+      },
+    );
+    it(
+      'batches taken by id read just their jobs when the statistics do not know the queue',
+      { timeout: 60_000 },
+      async () => {
+        // The statistics know another queue only: the planner then costed this queue at one row
+        // and read all of its primary-key entries to find each batch of ids.
+        await analyzedBacklog(500, async ({ sql, store, schema }) => {
+          const q = uniqueQueue();
+          await store.saveBulk(q, Array.from({ length: 2_000 }, (_, i) => job(q, 'task', { i })));
+          const dedup = await store.saveBulk(
+            q,
+            Array.from(
+              { length: 50 },
+              (_, i) => job(q, 'task', {}, { deduplication: { id: `d${i}` } }),
+            ),
+          );
+          const active = await store.fetchNextJobs(q, 'w', 60_000, 2_050);
+          assert.equal(active.length, 2_050);
+          const plain = active.filter((j) => !dedup.includes(j.id));
+          const followed = active.filter((j) => dedup.includes(j.id));
+          const done = (jobs: typeof active) =>
+            jobs.map((j) => ({ jobId: j.id, token: j.lockToken!, returnvalue: null }));
+          // Primary-key entries read by one store call (the statistics of this one connection).
+          const reads = async (call: () => Promise<boolean[]>): Promise<number> => {
+            const read = async () => {
+              await sql`SELECT pg_stat_force_next_flush()`;
+              const [row] = await sql`SELECT idx_tup_read AS n FROM pg_stat_user_indexes
+                WHERE schemaname = ${schema} AND indexrelname = 'jobs_pkey'`;
+              return Number(row.n);
+            };
+            const before = await read();
+            assert.deepEqual(await call(), Array(50).fill(true));
+            return await read() - before;
+          };
+          const read = {
+            completeJobs: await reads(() => store.completeJobs(q, done(plain.slice(0, 50)))),
+            failJobs: await reads(() =>
+              store.failJobs(
+                q,
+                plain.slice(50, 100).map((j) => ({
+                  jobId: j.id,
+                  token: j.lockToken!,
+                  reason: 'x',
+                })),
+              )
+            ),
+            // A deduplication key to release: the completion's follow-ups run too.
+            'completeJobs with follow-ups': await reads(() =>
+              store.completeJobs(q, done(followed))
+            ),
+          };
+          // The follow-ups ran: the keys are free again.
+          const [again] = await store.saveBulk(q, [
+            job(q, 'task', {}, { deduplication: { id: 'd0' } }),
+          ]);
+          assert.ok(!dedup.includes(again), 'a released key takes a new job');
+          for (const [name, n] of Object.entries(read)) {
+            assert.ok(
+              n <= 500 && n > 0,
+              `${name} read ${n} primary-key entries: ${JSON.stringify(read)}`,
             );
           }
         });

@@ -11,6 +11,7 @@ import type { SchemaNames } from './names.ts';
 import { payloadSql, pollActive, watched, WATCHED_SQL } from './notify.ts';
 import { inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
 import { activeById } from './active.ts';
+import { jobsWithIds } from './by-ids.ts';
 import { defaultKeep, ownsKeep } from './keep.ts';
 
 /**
@@ -535,21 +536,22 @@ DECLARE
   r record;
 BEGIN
   DELETE FROM ${s}.dedup x USING ${s}.jobs j
-  WHERE j.queue = q AND j.id = ANY(ids) AND j.dedup_key IS NOT NULL AND j.dedup_expires_at IS NULL
+  WHERE ${jobsWithIds(s, 'j', 'q', 'ids')}
+    AND j.dedup_key IS NOT NULL AND j.dedup_expires_at IS NULL
     AND x.queue = q AND x.key = j.dedup_key AND x.job_id = j.id AND x.expires_at IS NULL;
   PERFORM 1 FROM ${s}.jobs p JOIN ${s}.jobs j ON p.queue = j.parent_queue AND p.id = j.parent_id
-  WHERE j.queue = q AND j.id = ANY(ids)
+  WHERE ${jobsWithIds(s, 'j', 'q', 'ids')}
   ORDER BY p.queue, p.id FOR UPDATE OF p;
   INSERT INTO ${s}.child_values AS v (parent_queue, parent_id, child_queue, child_id, value)
   SELECT j.parent_queue, j.parent_id, j.queue, j.id, j.returnvalue FROM ${s}.jobs j
-  WHERE j.queue = q AND j.id = ANY(ids) AND j.parent_id IS NOT NULL
+  WHERE ${jobsWithIds(s, 'j', 'q', 'ids')} AND j.parent_id IS NOT NULL
     AND EXISTS (SELECT 1 FROM ${s}.jobs p WHERE p.queue = j.parent_queue AND p.id = j.parent_id)
   ON CONFLICT (parent_queue, parent_id, child_queue, child_id)
   DO UPDATE SET value = EXCLUDED.value;
   FOR r IN
     WITH c AS (
-      UPDATE ${s}.jobs SET counted = true
-      WHERE queue = q AND id = ANY(ids) AND parent_id IS NOT NULL AND NOT counted
+      UPDATE ${s}.jobs j SET counted = true
+      WHERE ${jobsWithIds(s, 'j', 'q', 'ids')} AND j.parent_id IS NOT NULL AND NOT j.counted
       RETURNING parent_queue, parent_id
     )
     SELECT parent_queue AS pq, parent_id AS pid, count(*)::integer AS n FROM c
@@ -599,7 +601,8 @@ BEGIN
           WHEN inp.retry_at > t THEN 'delayed' ELSE 'waiting' END,
         delay_until = CASE WHEN inp.retry_at > t THEN inp.retry_at ELSE 0 END,
         finished_at = CASE WHEN inp.retry_at IS NULL THEN t ELSE j.finished_at END
-      FROM inp WHERE j.queue = q AND j.id = inp.id AND ${activeById('j.')}
+      FROM inp WHERE ${jobsWithIds(s, 'j', 'q', 'ARRAY(SELECT inp.id FROM inp)')}
+        AND j.id = inp.id AND ${activeById('j.')}
         AND j.lock_token = inp.token
       RETURNING inp.i, j.id, j.state, j.attempts_made, j.failed_reason, j.delay_until, j.seq,
         j.parent_queue, j.parent_id

@@ -252,6 +252,10 @@ const v14 = (): string => `SELECT 1;`;
 // Version 15: functions only. fail_jobs publishes one notification per kind for its batch
 // (failed, retrying, delayed, waiting), not one or two per job.
 const v15 = (): string => `SELECT 1;`;
+// Version 16: functions only. complete_after and fail_jobs find their batch of jobs by id one
+// at a time and read them by address (`jobsWithIds`): statistics that did not know the queue
+// made the planner read the whole queue for each batch.
+const v16 = (): string => `SELECT 1;`;
 
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
@@ -273,6 +277,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 13, sql: v13 },
   { version: 14, sql: v14 },
   { version: 15, sql: v15 },
+  { version: 16, sql: v16 },
 ];
 
 /** The schema version this code expects. */

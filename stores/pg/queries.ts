@@ -18,6 +18,7 @@ import type { SchemaNames } from './names.ts';
 import { payloadSql, pollActive, watched } from './notify.ts';
 import { claimColumns, jobColumns } from './rows.ts';
 import { activeById } from './active.ts';
+import { jobsWithIds } from './by-ids.ts';
 import { defaultKeep, ownsKeep } from './keep.ts';
 
 /** The SQL texts of one schema. */
@@ -212,10 +213,10 @@ export function buildQueries(n: SchemaNames) {
    * one, when a job's opts are never read). Returns one row: `done`, the 0-based input indexes of
    * the completed jobs. In the same statement, `completed` is published only while the queue is
    * watched, and the follow-ups (dedup key, parent, removal) run only when some completed job
-   * needs them. Each job is found by primary key (ids = ANY) and matched to its input through
-   * the map, a binary search in a `jsonb` object: `array_position` in the arrays of ids took time
-   * in the square of the batch size, and a join with the unnested input let the planner rescan
-   * the input once per job. The map is read once (`MATERIALIZED`): left inline, the drain fell
+   * needs them. Each job is found by primary key, one id at a time (`jobsWithIds`), and matched
+   * to its input through the map, a binary search in a `jsonb` object: `array_position` in the
+   * arrays of ids took time in the square of the batch size, and a join with the unnested input
+   * let the planner rescan the input once per job. The map is read once (`MATERIALIZED`): left inline, the drain fell
    * to a tenth once the generic plan took over, as if the map were parsed for every lookup.
    */
   const at = (k: number) => `(m.m -> j.id ->> ${k})`;
@@ -227,7 +228,7 @@ export function buildQueries(n: SchemaNames) {
          dk_count = ${defaultKeep('$5::integer', 'j.', 'rc')},
          dk_age = ${defaultKeep('$6::float8', 'j.', 'rc')}
        FROM t, m
-       WHERE j.queue = $1::text AND j.id = ANY($2::text[]) AND ${activeById('j.')}
+       WHERE ${jobsWithIds(s, 'j', '$1::text', '$2::text[]')} AND ${activeById('j.')}
          AND j.lock_token = ${at(1)}
        RETURNING ${at(0)}::integer AS i, j.id, j.seq, j.returnvalue AS rv,
          j.rc_now OR CASE WHEN $4::boolean THEN NOT ${ownsKeep('j.', 'rc')} ELSE false END

@@ -1,0 +1,29 @@
+/**
+ * A batch of jobs found by id, whatever the table's statistics say.
+ *
+ * @module
+ */
+
+/**
+ * The condition "`alias` is a job of queue `queue` whose id is in `ids`" (a `text[]`
+ * expression), for statements that take a batch of jobs by id. Each id is looked up on its own
+ * through the primary key, and the rows are then read at those addresses (`ctid`, a TID scan).
+ *
+ * Written as `queue = … AND id = ANY(…)`, the lookup was the planner's to choose, and statistics
+ * that did not know the queue (one that is new since the table was last analyzed) made it cost
+ * the queue at one row: it read the queue's every primary-key entry and filtered the ids, so
+ * each completion of a batch read the whole queue. The Worker's drain fell to half.
+ *
+ * Under a concurrent update, PostgreSQL takes the row's newest version and rechecks the
+ * statement's other conditions on it (not its address), so callers keep their state and token
+ * conditions.
+ *
+ * @example
+ * ```ts
+ * import { jobsWithIds } from './by-ids.ts';
+ * console.log(jobsWithIds('"conveyor"', 'j', 'q', 'ids').startsWith('j.ctid = ANY')); // true
+ * ```
+ */
+export const jobsWithIds = (s: string, alias: string, queue: string, ids: string): string =>
+  `${alias}.ctid = ANY(ARRAY(SELECT (SELECT k.ctid FROM ${s}.jobs k
+    WHERE k.queue = ${queue} AND k.id = w.id) FROM unnest(${ids}) AS w(id)))`;
