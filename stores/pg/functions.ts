@@ -689,7 +689,8 @@ END $$;
 -- Claims with group, global-concurrency or rate-limit options. Claims of a queue through this
 -- path are serialized by an advisory lock, so every limit is exact across processes. With a
 -- limiter, nothing is claimed while the queue's manual rate limit is in force.
-CREATE OR REPLACE FUNCTION ${s}.claim_limited(q text, worker text, dur float8, cnt integer, o jsonb)
+CREATE OR REPLACE FUNCTION ${s}.claim_limited(q text, worker text, dur float8, cnt integer, o jsonb,
+  prefix text)
 RETURNS SETOF ${s}.jobs LANGUAGE plpgsql AS $$
 DECLARE
   t float8;
@@ -755,7 +756,7 @@ BEGIN
     LIMIT 1 FOR UPDATE OF j SKIP LOCKED;
     EXIT WHEN NOT FOUND;
     UPDATE ${s}.jobs SET state = 'active', locked_by = worker, lock_until = t + dur,
-      lock_token = gen_random_uuid()::text, processed_at = t,
+      lock_token = prefix || to_hex(seq), processed_at = t,
       attempts_started = attempts_started + 1
     WHERE queue = q AND id = v.id RETURNING * INTO v;
     claimed := claimed || v.id;

@@ -254,8 +254,10 @@ const v14 = (): string => `SELECT 1;`;
 const v15 = (): string => `SELECT 1;`;
 // Version 16: functions only. complete_after and fail_jobs find their batch of jobs by id one
 // at a time and read them by address (`jobsWithIds`): statistics that did not know the queue
-// made the planner read the whole queue for each batch.
-const v16 = (): string => `SELECT 1;`;
+// made the planner read the whole queue for each batch. claim_limited makes its tokens as the
+// plain claim does, from a prefix the client draws (a new argument), not gen_random_uuid().
+const v16 = ({ s }: SchemaNames): string =>
+  `DROP FUNCTION IF EXISTS ${s}.claim_limited(text, text, float8, integer, jsonb);`;
 
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of

@@ -279,7 +279,7 @@ export function buildQueries(n: SchemaNames) {
     claim: claim(false),
     claimLifo: claim(true),
     claimLimited: `SELECT ${J} FROM ${s}.claim_limited($1::text, $2::text, $3::float8,
-      $4::integer, $5::text::jsonb)`,
+      $4::integer, $5::text::jsonb, $6::text)`,
     extendLock: `UPDATE ${s}.jobs SET lock_until = ${s}.now_ms() + $3::float8
       WHERE queue = $1::text AND id = $2::text AND ${activeById()}
         AND ($4::text IS NULL OR lock_token = $4::text) RETURNING 1 AS ok`,

@@ -503,6 +503,7 @@ export class PgStore implements StoreInterface {
         lockDuration,
         count,
         JSON.stringify(opts),
+        tokenPrefix(),
       ]);
       return rows.map(jobFromRow);
     }
