@@ -6,8 +6,8 @@
  * `StoreError` `UNAVAILABLE`), long queue names, coalesced notifications, a shared pool, schema isolation,
  * poll-only mode, `prepare: false` for the whole pool (and its refusal over a pool that prepares),
  * lookups by id that go through the primary key, batches by id that read just their jobs when the
- * statistics do not know the queue, a claim's one cached plan, and the lock order of
- * obliterate and of the promotion of delayed jobs.
+ * statistics do not know the queue, listQueues reading a few entries a queue, a claim's one cached
+ * plan, and the lock order of obliterate and of the promotion of delayed jobs.
  *
  * ```sh
  * npx -y deno@2 test -A tests/pg-specific.test.ts
@@ -1529,6 +1529,27 @@ describe('pg-specific', () => {
         });
       },
     );
+    it('listQueues reads a few index entries a queue, not every job', {
+      timeout: 60_000,
+    }, async () => {
+      await analyzedBacklog(5_000, async ({ sql, store, q, schema }) => {
+        const other = uniqueQueue();
+        await store.saveBulk(other, [job(other)]);
+        // Rows and index entries read by this one connection.
+        const reads = async () => {
+          await sql`SELECT pg_stat_force_next_flush()`;
+          const [row] = await sql`SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+              + (SELECT idx_tup_read FROM pg_stat_user_indexes
+                 WHERE schemaname = ${schema} AND indexrelname = 'jobs_pkey') AS n
+            FROM pg_stat_user_tables WHERE schemaname = ${schema} AND relname = 'jobs'`;
+          return Number(row.n);
+        };
+        const before = await reads();
+        assert.deepEqual(await store.listQueues(), [q, other].sort());
+        const n = await reads() - before;
+        assert.ok(n > 0 && n <= 20, `listQueues read ${n} rows and index entries`);
+      });
+    });
     it(
       'claims keep one cached plan, which reads no more of the table than the jobs it takes',
       { timeout: 60_000 },

@@ -414,8 +414,19 @@ export function buildQueries(n: SchemaNames) {
       AS n FROM ${s}.jobs
       WHERE queue = $1::text AND state IN (${PENDING_LIST})`,
     obliterate: `SELECT ${s}.obliterate($1::text, $2::boolean) AS _o`,
-    listQueues: `SELECT queue FROM (SELECT DISTINCT queue FROM ${s}.jobs
-      UNION SELECT queue FROM ${s}.schedulers) x ORDER BY queue`,
+    /**
+     * The queues with jobs or schedulers. The jobs' queues are read by skipping from one queue to
+     * the next through the primary key (a recursive query: one index probe a queue), not by
+     * reading every job: 350,000 jobs in one queue took 44-55 ms with DISTINCT.
+     */
+    listQueues: `WITH RECURSIVE n AS (
+        SELECT (SELECT min(queue) FROM ${s}.jobs) AS queue
+        UNION ALL
+        SELECT (SELECT min(j.queue) FROM ${s}.jobs j WHERE j.queue > n.queue) FROM n
+        WHERE n.queue IS NOT NULL
+      )
+      SELECT queue FROM (SELECT queue FROM n WHERE queue IS NOT NULL
+        UNION SELECT queue FROM ${s}.schedulers) x ORDER BY queue`,
     childDone: `SELECT ${s}.child_done($1::text, $2::text, 1) AS state`,
     failParent: `SELECT ${s}.fail_parent($1::text, $2::text, $3::text) AS ok`,
     children: `SELECT ${J} FROM ${s}.jobs WHERE parent_queue = $1::text AND parent_id = $2::text
