@@ -1388,6 +1388,14 @@ describe('pg-specific', () => {
       await ran();
     }
 
+    /** Entries of `index` (of the jobs table) read so far by the connection `sql`. */
+    async function entriesRead(sql: postgres.Sql, schema: string, index: string): Promise<number> {
+      await sql`SELECT pg_stat_force_next_flush()`;
+      const [row] = await sql`SELECT idx_tup_read AS n FROM pg_stat_user_indexes
+        WHERE schemaname = ${schema} AND indexrelname = ${index}`;
+      return Number(row.n);
+    }
+
     it(
       'statements that find jobs by id read the primary key, not every active job of the queue',
       { timeout: 60_000 },
@@ -1400,15 +1408,9 @@ describe('pg-specific', () => {
           assert.equal(active.length, 2_000);
           // jobs_active entries read by one store call (the statistics of this one connection).
           const reads = async (call: () => Promise<unknown>): Promise<number> => {
-            const read = async () => {
-              await sql`SELECT pg_stat_force_next_flush()`;
-              const [row] = await sql`SELECT idx_tup_read AS n FROM pg_stat_user_indexes
-                WHERE schemaname = ${schema} AND indexrelname = 'jobs_active'`;
-              return Number(row.n);
-            };
-            const before = await read();
+            const before = await entriesRead(sql, schema, 'jobs_active');
             await call();
-            return await read() - before;
+            return await entriesRead(sql, schema, 'jobs_active') - before;
           };
           const take = (n: number) => active.splice(0, n);
           const calls: Record<string, () => Promise<unknown>> = {
@@ -1488,15 +1490,9 @@ describe('pg-specific', () => {
             jobs.map((j) => ({ jobId: j.id, token: j.lockToken!, returnvalue: null }));
           // Primary-key entries read by one store call (the statistics of this one connection).
           const reads = async (call: () => Promise<boolean[]>): Promise<number> => {
-            const read = async () => {
-              await sql`SELECT pg_stat_force_next_flush()`;
-              const [row] = await sql`SELECT idx_tup_read AS n FROM pg_stat_user_indexes
-                WHERE schemaname = ${schema} AND indexrelname = 'jobs_pkey'`;
-              return Number(row.n);
-            };
-            const before = await read();
+            const before = await entriesRead(sql, schema, 'jobs_pkey');
             assert.deepEqual(await call(), Array(50).fill(true));
-            return await read() - before;
+            return await entriesRead(sql, schema, 'jobs_pkey') - before;
           };
           const read = {
             completeJobs: await reads(() => store.completeJobs(q, done(plain.slice(0, 50)))),
