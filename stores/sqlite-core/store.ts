@@ -642,10 +642,21 @@ export class SqliteStoreBase implements StoreInterface {
     return Promise.resolve(rows.map((r) => String(r.name)));
   }
 
-  /** The queues that have jobs or schedulers. */
+  /**
+   * The queues that have jobs or schedulers. The jobs' queues are read by skipping from one
+   * queue to the next through an index that starts with the queue (one probe a queue), not by
+   * reading every job: 24-27 ms for 300,000 jobs in one queue with UNION alone.
+   */
   async listQueues(): Promise<string[]> {
     const rows = this.#all(
-      'SELECT queue FROM conveyor_jobs UNION SELECT queue FROM conveyor_schedulers ORDER BY 1',
+      `WITH RECURSIVE n(queue) AS (
+         SELECT min(queue) FROM conveyor_jobs
+         UNION ALL
+         SELECT (SELECT min(j.queue) FROM conveyor_jobs j WHERE j.queue > n.queue) FROM n
+         WHERE n.queue IS NOT NULL
+       )
+       SELECT queue FROM n WHERE queue IS NOT NULL
+       UNION SELECT queue FROM conveyor_schedulers ORDER BY 1`,
     );
     return Promise.resolve(rows.map((r) => String(r.queue)));
   }
