@@ -216,8 +216,9 @@ export function buildQueries(n: SchemaNames) {
    * needs them. Each job is found by primary key, one id at a time (`jobsWithIds`), and matched
    * to its input through the map, a binary search in a `jsonb` object: `array_position` in the
    * arrays of ids took time in the square of the batch size, and a join with the unnested input
-   * let the planner rescan the input once per job. The map is read once (`MATERIALIZED`): left inline, the drain fell
-   * to a tenth once the generic plan took over, as if the map were parsed for every lookup.
+   * let the planner rescan the input once per job. The map is read once (`MATERIALIZED`): left
+   * inline, the drain fell to a tenth once the generic plan took over, as if the map were parsed
+   * for every lookup.
    */
   const at = (k: number) => `(m.m -> j.id ->> ${k})`;
   const completeJobs = `WITH t AS (SELECT ${s}.now_ms() AS now),
