@@ -25,5 +25,19 @@
  * ```
  */
 export const jobsWithIds = (s: string, alias: string, queue: string, ids: string): string =>
-  `${alias}.ctid = ANY(ARRAY(SELECT (SELECT k.ctid FROM ${s}.jobs k
-    WHERE k.queue = ${queue} AND k.id = w.id) FROM unnest(${ids}) AS w(id)))`;
+  `${alias}.ctid = ANY(${jobAddresses(s, queue, ids)})`;
+
+/**
+ * The addresses (`tid[]`) of the jobs of queue `queue` whose ids are in `ids`, each looked up on
+ * its own through the primary key (see {@linkcode jobsWithIds}). A function that reads the same
+ * locked jobs in several statements looks them up once with it.
+ *
+ * @example
+ * ```ts
+ * import { jobAddresses } from './by-ids.ts';
+ * console.log(jobAddresses('"conveyor"', 'q', 'ids').startsWith('ARRAY(')); // true
+ * ```
+ */
+export const jobAddresses = (s: string, queue: string, ids: string): string =>
+  `ARRAY(SELECT (SELECT k.ctid FROM ${s}.jobs k
+    WHERE k.queue = ${queue} AND k.id = w.id) FROM unnest(${ids}) AS w(id))`;

@@ -11,7 +11,7 @@ import type { SchemaNames } from './names.ts';
 import { payloadSql, pollActive, watched, WATCHED_SQL } from './notify.ts';
 import { inputRows, INSERT_COLUMNS, insertValues } from './columns.ts';
 import { activeById } from './active.ts';
-import { jobsWithIds } from './by-ids.ts';
+import { jobAddresses, jobsWithIds } from './by-ids.ts';
 import { defaultKeep, ownsKeep } from './keep.ts';
 
 /**
@@ -534,24 +534,26 @@ RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
   r record;
+  -- The jobs' addresses, looked up once: this transaction holds their locks, and no statement
+  -- below moves them before the last that reads them (counted).
+  at tid[] := ${jobAddresses(s, 'q', 'ids')};
 BEGIN
   DELETE FROM ${s}.dedup x USING ${s}.jobs j
-  WHERE ${jobsWithIds(s, 'j', 'q', 'ids')}
-    AND j.dedup_key IS NOT NULL AND j.dedup_expires_at IS NULL
+  WHERE j.ctid = ANY(at) AND j.dedup_key IS NOT NULL AND j.dedup_expires_at IS NULL
     AND x.queue = q AND x.key = j.dedup_key AND x.job_id = j.id AND x.expires_at IS NULL;
   PERFORM 1 FROM ${s}.jobs p JOIN ${s}.jobs j ON p.queue = j.parent_queue AND p.id = j.parent_id
-  WHERE ${jobsWithIds(s, 'j', 'q', 'ids')}
+  WHERE j.ctid = ANY(at)
   ORDER BY p.queue, p.id FOR UPDATE OF p;
   INSERT INTO ${s}.child_values AS v (parent_queue, parent_id, child_queue, child_id, value)
   SELECT j.parent_queue, j.parent_id, j.queue, j.id, j.returnvalue FROM ${s}.jobs j
-  WHERE ${jobsWithIds(s, 'j', 'q', 'ids')} AND j.parent_id IS NOT NULL
+  WHERE j.ctid = ANY(at) AND j.parent_id IS NOT NULL
     AND EXISTS (SELECT 1 FROM ${s}.jobs p WHERE p.queue = j.parent_queue AND p.id = j.parent_id)
   ON CONFLICT (parent_queue, parent_id, child_queue, child_id)
   DO UPDATE SET value = EXCLUDED.value;
   FOR r IN
     WITH c AS (
       UPDATE ${s}.jobs j SET counted = true
-      WHERE ${jobsWithIds(s, 'j', 'q', 'ids')} AND j.parent_id IS NOT NULL AND NOT j.counted
+      WHERE j.ctid = ANY(at) AND j.parent_id IS NOT NULL AND NOT j.counted
       RETURNING parent_queue, parent_id
     )
     SELECT parent_queue AS pq, parent_id AS pid, count(*)::integer AS n FROM c

@@ -253,9 +253,9 @@ const v14 = (): string => `SELECT 1;`;
 // (failed, retrying, delayed, waiting), not one or two per job.
 const v15 = (): string => `SELECT 1;`;
 // Version 16: functions only. complete_after and fail_jobs find their batch of jobs by id one
-// at a time and read them by address (`jobsWithIds`): statistics that did not know the queue
-// made the planner read the whole queue for each batch. claim_limited makes its tokens as the
-// plain claim does, from a prefix the client draws (a new argument), not gen_random_uuid().
+// at a time and read them by address (`by-ids.ts`): statistics that did not know the queue made
+// the planner read the whole queue for each batch. claim_limited makes its tokens as the plain
+// claim does, from a prefix the client draws (a new argument), not gen_random_uuid().
 const v16 = ({ s }: SchemaNames): string =>
   `DROP FUNCTION IF EXISTS ${s}.claim_limited(text, text, float8, integer, jsonb);`;
 
