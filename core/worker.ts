@@ -1368,9 +1368,22 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
    */
   async #backOff(): Promise<void> {
     const limiter = this.#fetchOpts.limiter;
-    // The store's answer decides: a limit this worker learnt earlier may outlast by a few ms
-    // the store's own (it started counting later), and must not skip the back-off.
-    if (limiter && await this.#manualLimit() && this.#limitedUntil > Date.now()) return;
+    if (limiter) {
+      // The store's answer alone decides. A limit this worker learnt earlier may outlast the
+      // store's by a few ms (it started counting later), and a `rate-limit` event that arrives
+      // during the read may be a late echo of a limit already over (poll-only stores deliver
+      // events late): neither may skip the back-off.
+      let ttl = 0;
+      try {
+        ttl = await this.store.getRateLimitTtl(this.name);
+      } catch (e) {
+        this.#error(e);
+      }
+      if (ttl > 0) {
+        this.#limitedUntil = Math.max(this.#limitedUntil, Date.now() + ttl);
+        return;
+      }
+    }
     this.#backOffUntil = Date.now() + (limiter?.duration ?? this.#pollInterval);
   }
 

@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import { InvalidArgumentError } from '@conveyor/shared';
+import { InvalidArgumentError, type StoreEvent } from '@conveyor/shared';
 import { type Job, Worker } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
-import { collect, next, spy, type Suite } from './context.ts';
+import { collect, next, replacing, spy, type Suite } from './context.ts';
 
 /** Registers the manual rate-limit cases. */
 export function rateLimitCases(s: Suite): void {
@@ -189,6 +189,51 @@ export function rateLimitCases(s: Suite): void {
       assert.equal(stored?.attemptsMade, 0);
       assert.equal(stored?.attemptsStarted, 4);
       assert.deepEqual(failed, []);
+    });
+
+    s.test("a late rate-limit event heard during the back-off's read does not cut the back-off short", async ({ store, queue, worker }) => {
+      const qu = queue();
+      const WINDOW = 300;
+      // A poll-only store hears events late: the echo of a 20 ms limit, long over, can arrive
+      // while the worker reads the store's TTL after a RateLimitError. The store's answer (no
+      // limit) must decide, and the worker back off for the limiter's duration.
+      const listeners: Array<(e: StoreEvent) => void> = [];
+      let echo = false;
+      const heard = replacing(store, 'subscribe', (real) => (name, callback, types) => {
+        if (name === qu.name) listeners.push(callback);
+        return real(name, callback, types);
+      });
+      const late = replacing(heard, 'getRateLimitTtl', (real) => (name, maxJobs) => {
+        if (echo) {
+          echo = false;
+          for (const callback of listeners) {
+            callback({
+              type: 'rate-limit',
+              queueName: name,
+              data: { ttl: 20 },
+              timestamp: Date.now(),
+            });
+          }
+        }
+        return real(name, maxJobs);
+      });
+      const starts: number[] = [];
+      const w = worker(() => {
+        starts.push(Date.now());
+        if (starts.length === 1) {
+          echo = true;
+          throw Worker.RateLimitError();
+        }
+        return 'ok';
+      }, { store: late, limiter: { max: 100, duration: WINDOW } });
+      const completed = next<[Job, unknown]>(w, 'completed', () => true, 10_000);
+      const added = await qu.add('x', null, { attempts: 1 });
+      const [job] = await completed;
+      assert.equal(job.id, added.id);
+      assert.equal(echo, false, 'the back-off read the TTL');
+      assert.ok(listeners.length > 0, 'the worker subscribed');
+      assert.equal(starts.length, 2);
+      assert.ok(starts[1] - starts[0] >= WINDOW - 5, `ran again after ${starts[1] - starts[0]} ms`);
     });
 
     s.test('an error named RateLimitError (BullMQ) puts the job back without a failed attempt; a worker without a limiter backs off for pollInterval', async ({ queue, worker }) => {
