@@ -1480,34 +1480,40 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     this.#error(err);
   }
 
+  /**
+   * Renews, in one store call, the locks of the jobs claimed ahead and of the running jobs (not
+   * those their processors moved on). A lock the store refuses is lost: a job claimed ahead is
+   * dropped with a `LockLostError`, a running job's processor is aborted with one.
+   */
   #renewLocks(): void {
-    for (const row of this.#ahead) {
-      this.#track(
-        this.store.extendLock(this.name, row.id, this.#lockDuration, row.lockToken ?? undefined)
-          .then((ok) => {
-            const i = this.#ahead.indexOf(row);
-            // Lost while waiting here (taken back as stalled): not ours to start.
-            if (ok || i < 0) return;
-            this.#ahead.splice(i, 1);
-            this.#error(new LockLostError(this.name, row.id));
-          }, (e) => this.#error(e)),
-      );
-    }
+    const ahead = this.#ahead.slice();
+    const running: Array<[Run<D, R>, Job<D, R>]> = [];
     for (const run of this.#runs) {
       if (run.settled || run.lost) continue;
-      for (const job of run.jobs) {
-        // Moved on by its processor (moveToDelayed, moveToWaitingChildren): not ours to renew.
-        if (job.token === null) continue;
-        this.#track(
-          this.store.extendLock(this.name, job.id, this.#lockDuration, job.token).then(
-            (ok) => {
-              if (!ok && !run.settled) this.#lockLost(run, job);
-            },
-            (e) => this.#error(e),
-          ),
-        );
-      }
+      for (const job of run.jobs) if (job.token !== null) running.push([run, job]);
     }
+    const locks = [
+      ...ahead.map((row) => ({ jobId: row.id, token: row.lockToken ?? '' })),
+      ...running.map(([, job]) => ({ jobId: job.id, token: job.token! })),
+    ];
+    if (locks.length === 0) return;
+    this.#track(
+      this.store.extendLocks(this.name, locks, this.#lockDuration).then((held) => {
+        ahead.forEach((row, i) => {
+          const at = this.#ahead.indexOf(row);
+          // Lost while waiting here (taken back as stalled): not ours to start.
+          if (held[i] || at < 0) return;
+          this.#ahead.splice(at, 1);
+          this.#error(new LockLostError(this.name, row.id));
+        });
+        running.forEach(([run, job], i) => {
+          // A job that settled meanwhile was finished (or given back) with its token.
+          if (!held[ahead.length + i] && !run.settled && job.token !== null) {
+            this.#lockLost(run, job);
+          }
+        });
+      }, (e) => this.#error(e)),
+    );
   }
 
   /** A scheduler's job just started: its next run is scheduled (in the background). */

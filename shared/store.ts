@@ -12,6 +12,7 @@ import type {
   JobCompletion,
   JobData,
   JobFailure,
+  JobLock,
   JobState,
   NewJob,
   RemoveOptions,
@@ -194,6 +195,15 @@ export interface StoreInterface {
    * the token is stale).
    */
   extendLock(queueName: string, jobId: string, duration: number, token?: string): Promise<boolean>;
+
+  /**
+   * Addition (batching; BullMQ's `extendLocks`): extends the locks of several active jobs to
+   * `now + duration` in one atomic step, each only if the job is still active with that
+   * token, and returns one boolean per input (false: not active with that token, so nothing
+   * changed for it). A repeated lock gets the same answer each time. Bad input (see
+   * `checkJobLocks`) throws `InvalidArgumentError` and nothing changes.
+   */
+  extendLocks(queueName: string, locks: JobLock[], duration: number): Promise<boolean[]>;
 
   /**
    * *Seed.* Releases an active job: it goes back to `waiting` (same place in the order), lock

@@ -460,6 +460,22 @@ export interface JobCompletion {
 }
 
 /**
+ * One lock to renew in `extendLocks`: an active job and the token of its claim.
+ *
+ * @example
+ * ```ts
+ * import type { JobLock } from '@conveyor/shared';
+ * const lock: JobLock = { jobId: '1', token: 'tok' };
+ * ```
+ */
+export interface JobLock {
+  /** The job. */
+  jobId: string;
+  /** The fencing token of the claim. */
+  token: string;
+}
+
+/**
  * One failure in `failJobs`. With `retryAt` the job is retried (`delayed` until then, or
  * `waiting` when `retryAt <= now`); without it the job fails for good.
  *
@@ -694,6 +710,36 @@ export function flowParentDelay(delay: unknown): number {
  */
 export function checkToken(token: unknown): void {
   if (typeof token !== 'string') throw new InvalidArgumentError('token', token, 'a string');
+}
+
+/**
+ * Checks the arguments of `extendLocks` as every store does: an array of `{ jobId, token }`
+ * with string ids and tokens, and a `duration` of at least 1 ms. Throws an
+ * `InvalidArgumentError` that names the first bad value (`locks[2].token`, `duration`).
+ *
+ * @example
+ * ```ts
+ * import { checkJobLocks } from '@conveyor/shared';
+ * checkJobLocks([{ jobId: '1', token: 'tok' }], 30_000); // ok
+ * ```
+ */
+export function checkJobLocks(locks: unknown, duration: unknown): void {
+  if (!Array.isArray(locks)) throw new InvalidArgumentError('locks', locks, 'an array');
+  locks.forEach((lock: unknown, i) => {
+    if (typeof lock !== 'object' || lock === null) {
+      throw new InvalidArgumentError(`locks[${i}]`, lock, 'an object { jobId, token }');
+    }
+    const { jobId, token } = lock as Record<string, unknown>;
+    if (typeof jobId !== 'string') {
+      throw new InvalidArgumentError(`locks[${i}].jobId`, jobId, 'a string');
+    }
+    if (typeof token !== 'string') {
+      throw new InvalidArgumentError(`locks[${i}].token`, token, 'a string');
+    }
+  });
+  if (typeof duration !== 'number' || !Number.isFinite(duration) || duration < 1) {
+    throw new InvalidArgumentError('duration', duration, 'a finite number >= 1 (ms)');
+  }
 }
 
 /**

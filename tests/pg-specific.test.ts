@@ -1428,6 +1428,12 @@ describe('pg-specific', () => {
               const [j] = take(1);
               return store.extendLock(q, j.id, 60_000, j.lockToken!);
             },
+            extendLocks: () =>
+              store.extendLocks(
+                q,
+                take(50).map((j) => ({ jobId: j.id, token: j.lockToken! })),
+                60_000,
+              ),
             releaseLock: () => {
               const [j] = take(1);
               return store.releaseLock(q, j.id, j.lockToken!);
@@ -1504,6 +1510,13 @@ describe('pg-specific', () => {
                   token: j.lockToken!,
                   reason: 'x',
                 })),
+              )
+            ),
+            extendLocks: await reads(() =>
+              store.extendLocks(
+                q,
+                plain.slice(100, 150).map((j) => ({ jobId: j.id, token: j.lockToken! })),
+                60_000,
               )
             ),
             // A deduplication key to release: the completion's follow-ups run too.

@@ -6,6 +6,7 @@
 import {
   activeRemovalError,
   checkInteger,
+  checkJobLocks,
   checkMoveToDelayed,
   checkNewJob,
   checkRateLimitTtl,
@@ -24,6 +25,7 @@ import {
   type JobCompletion,
   type JobData,
   type JobFailure,
+  type JobLock,
   JobNotFoundError,
   type JobState,
   type NewJob,
@@ -278,6 +280,19 @@ export class MemoryStore implements StoreInterface {
       if (!rec) return false;
       rec.job.lockUntil = Date.now() + duration;
       return true;
+    });
+  }
+
+  /** Extends several active jobs' locks; see {@linkcode StoreInterface.extendLocks}. */
+  extendLocks(queueName: string, locks: JobLock[], duration: number): Promise<boolean[]> {
+    return this.#run(() => {
+      checkJobLocks(locks, duration);
+      const until = Date.now() + duration;
+      return locks.map(({ jobId, token }) => {
+        const rec = this.#holding(queueName, jobId, token, true);
+        if (rec) rec.job.lockUntil = until;
+        return rec !== null;
+      });
     });
   }
 

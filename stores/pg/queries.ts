@@ -284,6 +284,15 @@ export function buildQueries(n: SchemaNames) {
     extendLock: `UPDATE ${s}.jobs SET lock_until = ${s}.now_ms() + $3::float8
       WHERE queue = $1::text AND id = $2::text AND ${activeById()}
         AND ($4::text IS NULL OR lock_token = $4::text) RETURNING 1 AS ok`,
+    /**
+     * Extends the locks of jobs of queue $1 (ids $2) to now + $4 ms, each fenced by its token:
+     * $3 maps each id to the tokens given for it. Returns the id and token of each job renewed.
+     */
+    extendLocks: `WITH m AS MATERIALIZED (SELECT $3::text::jsonb AS m)
+      UPDATE ${s}.jobs j SET lock_until = ${s}.now_ms() + $4::float8 FROM m
+      WHERE ${jobsWithIds(s, 'j', '$1::text', '$2::text[]')} AND ${activeById('j.')}
+        AND (m.m -> j.id) ? j.lock_token
+      RETURNING j.id, j.lock_token`,
     releaseLock: emitting(
       `UPDATE ${s}.jobs SET state = 'waiting', locked_by = NULL, lock_until = NULL,
          lock_token = NULL

@@ -12,6 +12,7 @@ import type {
   JobCompletion,
   JobData,
   JobFailure,
+  JobLock,
   JobState,
   NewJob,
   RemoveOptions,
@@ -27,6 +28,7 @@ import type {
 import {
   activeRemovalError,
   checkInteger,
+  checkJobLocks,
   checkMoveToDelayed,
   checkRateLimitTtl,
   checkRemoveOptions,
@@ -544,6 +546,22 @@ export class PgStore implements StoreInterface {
       token ?? null,
     ]);
     return rows.length > 0;
+  }
+
+  /** Extends several locks in one statement (database clock), each fenced by its token. */
+  async extendLocks(queueName: string, locks: JobLock[], duration: number): Promise<boolean[]> {
+    checkJobLocks(locks, duration);
+    if (locks.length === 0) return [];
+    const tokens: Record<string, string[]> = Object.create(null);
+    for (const { jobId, token } of locks) (tokens[jobId] ??= []).push(token);
+    const rows = await this.#run(this.#x(), this.#core.q.extendLocks, [
+      queueName,
+      Object.keys(tokens),
+      JSON.stringify(tokens),
+      duration,
+    ]);
+    const held = new Map(rows.map((r) => [r.id as string, r.lock_token as string]));
+    return locks.map(({ jobId, token }) => held.get(jobId) === token);
   }
 
   /** Puts an active job back in `waiting`, fenced by `token` when given. */

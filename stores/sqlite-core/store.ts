@@ -13,6 +13,7 @@
 import {
   activeRemovalError,
   checkInteger,
+  checkJobLocks,
   checkMoveToDelayed,
   checkRateLimitTtl,
   checkRemoveOnFinish,
@@ -31,6 +32,7 @@ import {
   type JobCompletion,
   type JobData,
   type JobFailure,
+  type JobLock,
   JobNotFoundError,
   type JobState,
   type NewJob,
@@ -897,17 +899,29 @@ export class SqliteStoreBase implements StoreInterface {
     token?: string,
   ): Promise<boolean> {
     whole('duration', duration, 1);
-    return this.#write(() =>
-      this.#run(
-        `UPDATE conveyor_jobs SET lock_until = ? WHERE queue = ? AND id = ? AND state = 'active'
-         AND (? IS NULL OR lock_token = ?)`,
-        Date.now() + duration,
-        queueName,
-        jobId,
-        token ?? null,
-        token ?? null,
-      ) > 0
-    );
+    return this.#write(() => this.#extend(queueName, jobId, Date.now() + duration, token ?? null));
+  }
+
+  /** Extends the locks of several active jobs, each fenced by its token, in one transaction. */
+  async extendLocks(queueName: string, locks: JobLock[], duration: number): Promise<boolean[]> {
+    checkJobLocks(locks, duration);
+    return this.#write(() => {
+      const until = Date.now() + duration;
+      return locks.map((lock) => this.#extend(queueName, lock.jobId, until, lock.token));
+    });
+  }
+
+  /** Sets an active job's lock expiry (fenced by `token` unless null); whether it was. */
+  #extend(queueName: string, jobId: string, until: number, token: string | null): boolean {
+    return this.#run(
+      `UPDATE conveyor_jobs SET lock_until = ? WHERE queue = ? AND id = ? AND state = 'active'
+       AND (? IS NULL OR lock_token = ?)`,
+      until,
+      queueName,
+      jobId,
+      token,
+      token,
+    ) > 0;
   }
 
   /** Puts an active job back to `waiting`, in its old place (fenced by `token` when given). */

@@ -756,6 +756,41 @@ export function workerCases(s: Suite): void {
       assert.equal(stalled.length, 0);
     });
 
+    s.test('a worker renews all its locks in one store call per renewal, each job with its token', async ({ store, queue, worker }) => {
+      const qu = queue();
+      // Every renewal the worker sends: the locks it carried.
+      const sent: Array<Array<{ jobId: string; token: string }>> = [];
+      const spied = spy(store);
+      const view = replacing(spied.store, 'extendLocks', (real) => (name, locks, duration) => {
+        sent.push(locks.map((l) => ({ ...l })));
+        return real(name, locks, duration);
+      });
+      const hold = gate();
+      const tokens = new Map<string, string>();
+      const started = new Set<string>();
+      const w = worker(async (job: Job) => {
+        tokens.set(job.id, job.token!);
+        started.add(job.id);
+        await hold.promise;
+        return 'done';
+      }, { store: view, concurrency: 3, lockDuration: 30_000, lockRenewTime: 20 });
+      const jobs = await qu.addBulk([1, 2, 3].map((i) => ({ name: `j${i}`, data: i })));
+      await eventually(() => started.size === 3, { message: 'three jobs running' });
+      await eventually(
+        () => sent.filter((locks) => locks.length === 3).length >= 2,
+        { message: 'two renewals of the three locks' },
+      );
+      const completed = collect<[Job]>(w, 'completed');
+      hold.open();
+      await eventually(() => completed.length === 3, { message: 'three completions' });
+      const full = sent.find((locks) => locks.length === 3)!;
+      assert.deepEqual(
+        full.map((l) => `${l.jobId}:${l.token}`).sort(),
+        jobs.map((j) => `${j.id}:${tokens.get(j.id)}`).sort(),
+      );
+      assert.equal(spied.calls.get('extendLock') ?? 0, 0, 'no lock renewed on its own');
+    });
+
     s.test('a stalled job (dead worker) is requeued and run again; stalled fires', async ({ store, q, queue, worker }) => {
       const qu = queue();
       const job = await qu.add('x', 1);
@@ -963,9 +998,9 @@ export function workerCases(s: Suite): void {
               return lost;
             };
           }
-          if (prop === 'extendLock') {
+          if (prop === 'extendLocks') {
             return () => {
-              hanging.add('extendLock');
+              hanging.add('extendLocks');
               return lost;
             };
           }
@@ -986,7 +1021,7 @@ export function workerCases(s: Suite): void {
       await eventually(() => hanging.has('publish'), { message: 'a drained event in flight' });
       const completed = next(w, 'completed');
       await queue().add('x', 1);
-      await eventually(() => hanging.has('extendLock'), { message: 'a lock renewal in flight' });
+      await eventually(() => hanging.has('extendLocks'), { message: 'a lock renewal in flight' });
       g.open();
       await completed;
       await w.close();

@@ -306,6 +306,62 @@ export function lifecycleCases(s: Suite): void {
       assert.equal(await store.extendLock(q, w, 1000), false);
     });
 
+    s.test('extendLocks renews the holders in one call: one answer per lock, fenced by token', async (store) => {
+      const q = uniqueQueue();
+      const [a, b, c, d] = await saveN(store, q, 4);
+      const claimed = await store.fetchNextJobs(q, 'w', 1000, 3);
+      const token = (id: string) => claimed.find((j) => j.id === id)!.lockToken!;
+      const before = Date.now();
+      assert.deepEqual(
+        await store.extendLocks(q, [
+          { jobId: a, token: token(a) },
+          { jobId: b, token: 'not-the-token' },
+          { jobId: c, token: token(c) },
+          { jobId: d, token: 'waiting-job' },
+          { jobId: 'missing', token: 'x' },
+          { jobId: a, token: token(a) },
+        ], 120_000),
+        [true, false, true, false, false, true],
+      );
+      for (const id of [a, c]) {
+        assert.ok((await store.getJob(q, id))!.lockUntil! >= before + 100_000, `${id} renewed`);
+      }
+      // b kept its old lock (one second), and d is still waiting.
+      assert.ok((await store.getJob(q, b))!.lockUntil! < before + 100_000, 'b not renewed');
+      assert.equal((await store.getJob(q, d))!.state, 'waiting');
+      assert.deepEqual(await store.extendLocks(q, [], 120_000), []);
+      // Another queue's holder is not this queue's job.
+      const other = uniqueQueue();
+      assert.deepEqual(await store.extendLocks(other, [{ jobId: a, token: token(a) }], 1000), [
+        false,
+      ]);
+    });
+
+    s.test('extendLocks refuses bad input by name and renews nothing', async (store) => {
+      const q = uniqueQueue();
+      const id = await store.saveJob(q, job(q));
+      const c = await store.fetchNextJob(q, 'w', 1000);
+      const ok = { jobId: id, token: c!.lockToken! };
+      const lockUntil = (await store.getJob(q, id))!.lockUntil;
+      const bad: Array<[unknown, unknown, string]> = [
+        ['not an array', 60_000, 'locks'],
+        [[ok, null], 60_000, 'locks[1]'],
+        [[ok, { jobId: 7, token: 't' }], 60_000, 'locks[1].jobId'],
+        [[ok, { jobId: id }], 60_000, 'locks[1].token'],
+        [[ok], 0, 'duration'],
+        [[ok], NaN, 'duration'],
+        [[ok], '60000', 'duration'],
+      ];
+      for (const [locks, duration, option] of bad) {
+        await assert.rejects(
+          store.extendLocks(q, locks as never, duration as never),
+          (e: unknown) => e instanceof InvalidArgumentError && e.option === option,
+          option,
+        );
+      }
+      assert.equal((await store.getJob(q, id))!.lockUntil, lockUntil);
+    });
+
     s.test('releaseLock puts the job back in its place, lock cleared', async (store) => {
       const q = uniqueQueue();
       const [a, b] = await saveN(store, q, 2);
