@@ -1499,13 +1499,17 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     if (locks.length === 0) return;
     this.#track(
       this.store.extendLocks(this.name, locks, this.#lockDuration).then((held) => {
+        let dropped = false;
         ahead.forEach((row, i) => {
           const at = this.#ahead.indexOf(row);
           // Lost while waiting here (taken back as stalled): not ours to start.
           if (held[i] || at < 0) return;
           this.#ahead.splice(at, 1);
+          dropped = true;
           this.#error(new LockLostError(this.name, row.id));
         });
+        // Room to claim ahead again: the loop may be waiting for it, not for a job's end.
+        if (dropped) this.#wake?.();
         running.forEach(([run, job], i) => {
           // A job that settled meanwhile was finished (or given back) with its token.
           if (!held[ahead.length + i] && !run.settled && job.token !== null) {

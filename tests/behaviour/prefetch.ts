@@ -174,6 +174,37 @@ export function prefetchCases(s: Suite): void {
       assert.deepEqual(started, ['a', 'c'], 'b was not started');
     });
 
+    s.test('a prefetched job dropped for a refused renewal frees its place at once: the next waiting job is claimed ahead while the slot is busy', async ({ store, q, queue, defer }) => {
+      const qu = queue();
+      const [, b, c] = await qu.addBulk(['a', 'b', 'c'].map((name) => ({ name, data: 1 })));
+      const view = replacing(
+        store,
+        'extendLocks',
+        (real) => async (queueName, locks, duration) =>
+          (await real(queueName, locks, duration)).map((held, i) =>
+            held && locks[i].jobId !== b.id
+          ),
+      );
+      const hold = gate();
+      const started: string[] = [];
+      const w = new Worker(q, async (job) => {
+        started.push(job.name);
+        if (job.name === 'a') await hold.promise;
+      }, { store: view, concurrency: 1, prefetch: 1, lockRenewTime: 20, maintenance: false });
+      defer(() => w.close(0));
+      await next<[Error]>(w, 'error', (e) => e instanceof LockLostError);
+      // c was waiting all along: no event announces it, and a still runs.
+      await eventually(async () => (await qu.getJob(c.id))?.lockedBy === w.id, {
+        message: 'c claimed ahead while a runs',
+        timeout: 2_000,
+      });
+      assert.deepEqual(started, ['a']);
+      const cDone = next<[Job]>(w, 'completed', (j) => j.id === c.id);
+      hold.open();
+      await cDone;
+      assert.deepEqual(started, ['a', 'c'], 'b was not started');
+    });
+
     s.test('a prefetching worker whose jobs finish at once claims full batches: slots and prefetch together', async ({ store, q, queue, defer }) => {
       const qu = queue();
       await qu.addBulk(Array.from({ length: 12 }, (_, i) => ({ name: `j${i}`, data: i })));
