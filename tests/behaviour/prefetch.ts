@@ -6,7 +6,7 @@
  */
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidArgumentError, LockLostError } from '@conveyor/shared';
+import { InvalidArgumentError, LockLostError, type StoreInterface } from '@conveyor/shared';
 import { type Job, Worker } from '@conveyor/core';
 import { eventually } from '../helpers.ts';
 import { collect, gate, next, replacing, type Suite } from './context.ts';
@@ -147,21 +147,7 @@ export function prefetchCases(s: Suite): void {
     s.test('a prefetched job whose lock renewal is refused is dropped with a LockLostError, never started', async ({ store, q, queue, defer }) => {
       const qu = queue();
       const [, b] = await qu.addBulk(['a', 'b'].map((name) => ({ name, data: 1 })));
-      // The store refuses every renewal of b (as when another worker took it back).
-      const view = replacing(
-        store,
-        'extendLocks',
-        (real) => async (queueName, locks, duration) =>
-          (await real(queueName, locks, duration)).map((held, i) =>
-            held && locks[i].jobId !== b.id
-          ),
-      );
-      const hold = gate();
-      const started: string[] = [];
-      const w = new Worker(q, async (job) => {
-        started.push(job.name);
-        if (job.name === 'a') await hold.promise;
-      }, { store: view, concurrency: 1, prefetch: 1, lockRenewTime: 20, maintenance: false });
+      const { w, hold, started } = refusingRenewalOf(store, q, b.id);
       defer(() => w.close(0));
       const [err] = await next<[Error]>(w, 'error', (e) => e instanceof LockLostError);
       assert.equal((err as LockLostError).jobId, b.id);
@@ -177,20 +163,7 @@ export function prefetchCases(s: Suite): void {
     s.test('a prefetched job dropped for a refused renewal frees its place at once: the next waiting job is claimed ahead while the slot is busy', async ({ store, q, queue, defer }) => {
       const qu = queue();
       const [, b, c] = await qu.addBulk(['a', 'b', 'c'].map((name) => ({ name, data: 1 })));
-      const view = replacing(
-        store,
-        'extendLocks',
-        (real) => async (queueName, locks, duration) =>
-          (await real(queueName, locks, duration)).map((held, i) =>
-            held && locks[i].jobId !== b.id
-          ),
-      );
-      const hold = gate();
-      const started: string[] = [];
-      const w = new Worker(q, async (job) => {
-        started.push(job.name);
-        if (job.name === 'a') await hold.promise;
-      }, { store: view, concurrency: 1, prefetch: 1, lockRenewTime: 20, maintenance: false });
+      const { w, hold, started } = refusingRenewalOf(store, q, b.id);
       defer(() => w.close(0));
       await next<[Error]>(w, 'error', (e) => e instanceof LockLostError);
       // c was waiting all along: no event announces it, and a still runs.
@@ -254,4 +227,29 @@ export function prefetchCases(s: Suite): void {
       await w.close();
     });
   });
+}
+
+/**
+ * A worker of concurrency 1 and prefetch 1 on a view of `store` that refuses every lock renewal
+ * of job `refused` (as when another worker took it back). Job `a` runs until `hold` opens; every
+ * job's name goes into `started` as it starts.
+ */
+function refusingRenewalOf(
+  store: StoreInterface,
+  q: string,
+  refused: string,
+): { w: Worker; hold: ReturnType<typeof gate>; started: string[] } {
+  const view = replacing(
+    store,
+    'extendLocks',
+    (real) => async (queueName, locks, duration) =>
+      (await real(queueName, locks, duration)).map((held, i) => held && locks[i].jobId !== refused),
+  );
+  const hold = gate();
+  const started: string[] = [];
+  const w = new Worker(q, async (job) => {
+    started.push(job.name);
+    if (job.name === 'a') await hold.promise;
+  }, { store: view, concurrency: 1, prefetch: 1, lockRenewTime: 20, maintenance: false });
+  return { w, hold, started };
 }
