@@ -793,6 +793,51 @@ describe('pg-specific', () => {
       return await call!;
     }
 
+    it(
+      'a completion, a failure or a renewal that waits for a concurrent update of its job still takes it',
+      {
+        timeout: 30_000,
+      },
+      async () => {
+        const store = await open();
+        const q = uniqueQueue();
+        await store.saveBulk(q, ['a', 'b', 'c'].map((id) => job(q, id, {}, { jobId: id })));
+        const claimed = await store.fetchNextJobs(q, 'w', 60_000, 3);
+        const token = (id: string) => claimed.find((j) => j.id === id)!.lockToken!;
+        // Another transaction updates the job (as a progress update or a lock renewal does) and
+        // commits while the call waits for its row: the call must act on the new version.
+        const touching = (id: string) => (tx: postgres.TransactionSql) =>
+          tx.unsafe(`UPDATE "${SHARED}".jobs SET progress = '7' WHERE queue = $1 AND id = $2`, [
+            q,
+            id,
+          ]);
+        const calls: Array<[string, string, () => Promise<boolean[]>]> = [
+          [
+            'extendLocks',
+            'a',
+            () => store.extendLocks(q, [{ jobId: 'a', token: token('a') }], 90_000),
+          ],
+          [
+            'completeJobs',
+            'a',
+            () => store.completeJobs(q, [{ jobId: 'a', token: token('a'), returnvalue: 1 }]),
+          ],
+          [
+            'failJobs',
+            'b',
+            () => store.failJobs(q, [{ jobId: 'b', token: token('b'), reason: 'x' }]),
+          ],
+        ];
+        for (const [name, id, call] of calls) {
+          const result = await whileBlocked(touching(id), call, async () => {});
+          assert.deepEqual(result, { status: 'fulfilled', value: [true] }, name);
+        }
+        assert.equal((await store.getJob(q, 'a'))?.state, 'completed');
+        assert.equal((await store.getJob(q, 'b'))?.state, 'failed');
+        await ran();
+      },
+    );
+
     it('promoting delayed jobs takes them in key order, as a removal does, not in due order', {
       timeout: 30_000,
     }, async () => {

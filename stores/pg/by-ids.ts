@@ -14,9 +14,11 @@
  * the queue at one row: it read the queue's every primary-key entry and filtered the ids, so
  * each completion of a batch read the whole queue. The Worker's drain fell to half.
  *
- * Under a concurrent update, PostgreSQL takes the row's newest version and rechecks the
- * statement's other conditions on it (not its address), so callers keep their state and token
- * conditions.
+ * A statement that reaches a row by address skips it when another transaction updated the row
+ * after the statement's snapshot: PostgreSQL rechecks the address on the row's newest version,
+ * which the update moved. So `PgStore` runs such a statement a second time for the ids it did
+ * not take, after locking their newest versions through the primary key (`#byIds`). Callers
+ * keep their state and token conditions.
  *
  * @example
  * ```ts

@@ -554,13 +554,11 @@ export class PgStore implements StoreInterface {
     if (locks.length === 0) return [];
     const tokens: Record<string, string[]> = Object.create(null);
     for (const { jobId, token } of locks) (tokens[jobId] ??= []).push(token);
-    const rows = await this.#run(this.#x(), this.#core.q.extendLocks, [
-      queueName,
-      Object.keys(tokens),
-      JSON.stringify(tokens),
-      duration,
-    ]);
-    const held = new Map(rows.map((r) => [r.id as string, r.lock_token as string]));
+    const input = JSON.stringify(tokens);
+    const held = await this.#byIds(queueName, Object.keys(tokens), async (x, ids) => {
+      const rows = await this.#run(x, this.#core.q.extendLocks, [queueName, ids, input, duration]);
+      return new Map(rows.map((r) => [r.id as string, r.lock_token as string]));
+    });
     return locks.map(({ jobId, token }) => held.get(jobId) === token);
   }
 
@@ -626,13 +624,13 @@ export class PgStore implements StoreInterface {
         map[c.jobId] = [i, c.token ?? null, JSON.stringify(c.returnvalue) ?? 'null'];
       }
     });
-    const rows = await this.#run(this.#x(), this.#core.q.completeJobs, [
-      queueName,
-      completions.map((c) => c.jobId ?? null),
-      JSON.stringify(map),
-      ...keep,
-    ]);
-    return flags(completions.length, (rows[0].done as number[] | null) ?? []);
+    const input = JSON.stringify(map);
+    const done = await this.#byIds(queueName, Object.keys(map), async (x, ids) => {
+      const rows = await this.#run(x, this.#core.q.completeJobs, [queueName, ids, input, ...keep]);
+      const indexes = (rows[0].done as number[] | null) ?? [];
+      return new Map(indexes.map((i) => [completions[i].jobId, [i]]));
+    });
+    return flags(completions.length, [...done.values()].flat());
   }
 
   /** Fails active jobs in one round trip (see `StoreInterface.failJobs`). */
@@ -657,12 +655,22 @@ export class PgStore implements StoreInterface {
         retry_at: f.retryAt ?? null,
       };
     });
-    const rows = await this.#run(this.#x(), this.#core.q.failJobs, [
-      queueName,
-      JSON.stringify(input),
-      ...keep,
-    ]);
-    return flags(failures.length, rows.map((r) => r.i as number));
+    const ids = [...new Set(input.map((f) => f.id).filter((id) => typeof id === 'string'))];
+    const failed = await this.#byIds(queueName, ids, async (x, some) => {
+      const wanted = new Set(some);
+      const rows = await this.#run(x, this.#core.q.failJobs, [
+        queueName,
+        JSON.stringify(input.filter((f) => wanted.has(f.id))),
+        ...keep,
+      ]);
+      const taken = new Map<string, number[]>();
+      for (const r of rows) {
+        const i = r.i as number;
+        taken.set(failures[i].jobId, [...(taken.get(failures[i].jobId) ?? []), i]);
+      }
+      return taken;
+    });
+    return flags(failures.length, [...failed.values()].flat());
   }
 
   // ──────────────────────────────────── Queries ────────────────────────────────────
@@ -1133,6 +1141,32 @@ export class PgStore implements StoreInterface {
       });
     }
     return (x as postgres.TransactionSql).savepoint((t) => fn(t)) as Promise<T>;
+  }
+
+  /**
+   * Runs `pass`, a batch statement that reaches its jobs by address (`jobsWithIds`), for the
+   * unique `ids`, then once more for the ids it did not take. Such a statement skips a job that
+   * another transaction updated (a lock renewal, a progress update) after the statement's
+   * snapshot: PostgreSQL rechecks the job's address on its newest version, which the update
+   * moved. The second pass runs in a transaction that first locks the newest versions of those
+   * jobs through the primary key, one id at a time: with a new snapshot and the rows held, it
+   * takes each job that qualifies, and a job it still leaves was not active with that token.
+   * Returns what each pass reported for the ids it took.
+   */
+  async #byIds<V>(
+    queueName: string,
+    ids: string[],
+    pass: (x: Exec, ids: string[]) => Promise<Map<string, V>>,
+  ): Promise<Map<string, V>> {
+    const taken = await pass(this.#x(), ids);
+    const rest = ids.filter((id) => !taken.has(id));
+    if (rest.length === 0) return taken;
+    const again = await this.#atomic(async (t) => {
+      await this.#run(t, this.#core.q.lockJobs, [queueName, rest]);
+      return await pass(t, rest);
+    });
+    for (const [id, v] of again) taken.set(id, v);
+    return taken;
   }
 
   /**
