@@ -16,9 +16,8 @@
  *
  * A statement that reaches a row by address skips it when another transaction updated the row
  * after the statement's snapshot: PostgreSQL rechecks the address on the row's newest version,
- * which the update moved. So `PgStore` runs such a statement a second time for the ids it did
- * not take, after locking their newest versions through the primary key (`#byIds`). Callers
- * keep their state and token conditions.
+ * which the update moved. So `PgStore` runs such a statement again, with a new snapshot, for the
+ * ids it did not take (`#byIds`). Callers keep their state and token conditions.
  *
  * @example
  * ```ts

@@ -285,13 +285,6 @@ export function buildQueries(n: SchemaNames) {
       WHERE queue = $1::text AND id = $2::text AND ${activeById()}
         AND ($4::text IS NULL OR lock_token = $4::text) RETURNING 1 AS ok`,
     /**
-     * Locks the newest versions of the jobs of queue $1 with ids $2, each through the primary
-     * key (see `PgStore`'s second pass of statements that take their jobs by address).
-     */
-    lockJobs: `SELECT count(*) AS n FROM unnest($2::text[]) AS w(id),
-      LATERAL (SELECT 1 FROM ${s}.jobs k WHERE k.queue = $1::text AND k.id = w.id
-        FOR UPDATE OF k) x`,
-    /**
      * Extends the locks of jobs of queue $1 (ids $2) to now + $4 ms, each fenced by its token:
      * $3 maps each id to the tokens given for it. Returns the id and token of each job renewed.
      */

@@ -555,8 +555,13 @@ export class PgStore implements StoreInterface {
     const tokens: Record<string, string[]> = Object.create(null);
     for (const { jobId, token } of locks) (tokens[jobId] ??= []).push(token);
     const input = JSON.stringify(tokens);
-    const held = await this.#byIds(queueName, Object.keys(tokens), async (x, ids) => {
-      const rows = await this.#run(x, this.#core.q.extendLocks, [queueName, ids, input, duration]);
+    const held = await this.#byIds(Object.keys(tokens), async (ids) => {
+      const rows = await this.#run(this.#x(), this.#core.q.extendLocks, [
+        queueName,
+        ids,
+        input,
+        duration,
+      ]);
       return new Map(rows.map((r) => [r.id as string, r.lock_token as string]));
     });
     return locks.map(({ jobId, token }) => held.get(jobId) === token);
@@ -625,8 +630,13 @@ export class PgStore implements StoreInterface {
       }
     });
     const input = JSON.stringify(map);
-    const done = await this.#byIds(queueName, Object.keys(map), async (x, ids) => {
-      const rows = await this.#run(x, this.#core.q.completeJobs, [queueName, ids, input, ...keep]);
+    const done = await this.#byIds(Object.keys(map), async (ids) => {
+      const rows = await this.#run(this.#x(), this.#core.q.completeJobs, [
+        queueName,
+        ids,
+        input,
+        ...keep,
+      ]);
       const indexes = (rows[0].done as number[] | null) ?? [];
       return new Map(indexes.map((i) => [completions[i].jobId, [i]]));
     });
@@ -656,9 +666,9 @@ export class PgStore implements StoreInterface {
       };
     });
     const ids = [...new Set(input.map((f) => f.id).filter((id) => typeof id === 'string'))];
-    const failed = await this.#byIds(queueName, ids, async (x, some) => {
+    const failed = await this.#byIds(ids, async (some) => {
       const wanted = new Set(some);
-      const rows = await this.#run(x, this.#core.q.failJobs, [
+      const rows = await this.#run(this.#x(), this.#core.q.failJobs, [
         queueName,
         JSON.stringify(input.filter((f) => wanted.has(f.id))),
         ...keep,
@@ -1145,27 +1155,26 @@ export class PgStore implements StoreInterface {
 
   /**
    * Runs `pass`, a batch statement that reaches its jobs by address (`jobsWithIds`), for the
-   * unique `ids`, then once more for the ids it did not take. Such a statement skips a job that
-   * another transaction updated (a lock renewal, a progress update) after the statement's
-   * snapshot: PostgreSQL rechecks the job's address on its newest version, which the update
-   * moved. The second pass runs in a transaction that first locks the newest versions of those
-   * jobs through the primary key, one id at a time: with a new snapshot and the rows held, it
-   * takes each job that qualifies, and a job it still leaves was not active with that token.
-   * Returns what each pass reported for the ids it took.
+   * unique `ids`, then again for the ids it did not take, while a pass takes some. Such a
+   * statement skips a job that another transaction updated (a lock renewal, a progress update)
+   * after the statement's snapshot: PostgreSQL rechecks the job's address on its newest version,
+   * which the update moved. A later pass has a new snapshot, which sees that version. A pass
+   * that takes none of the rest ends it: those jobs are gone or not active with that token. At
+   * most three passes; each is its own statement, as the first, so no lock is held between them.
+   * Returns what the passes reported for the ids they took.
    */
   async #byIds<V>(
-    queueName: string,
     ids: string[],
-    pass: (x: Exec, ids: string[]) => Promise<Map<string, V>>,
+    pass: (ids: string[]) => Promise<Map<string, V>>,
   ): Promise<Map<string, V>> {
-    const taken = await pass(this.#x(), ids);
-    const rest = ids.filter((id) => !taken.has(id));
-    if (rest.length === 0) return taken;
-    const again = await this.#atomic(async (t) => {
-      await this.#run(t, this.#core.q.lockJobs, [queueName, rest]);
-      return await pass(t, rest);
-    });
-    for (const [id, v] of again) taken.set(id, v);
+    const taken = await pass(ids);
+    let rest = ids.filter((id) => !taken.has(id));
+    for (let n = 1; n < 3 && rest.length > 0; n++) {
+      const more = await pass(rest);
+      if (more.size === 0) break;
+      for (const [id, v] of more) taken.set(id, v);
+      rest = rest.filter((id) => !more.has(id));
+    }
     return taken;
   }
 
