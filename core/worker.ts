@@ -1092,17 +1092,22 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
    */
   async #manualLimit(): Promise<boolean> {
     const epoch = this.#limitEpoch;
-    let ttl: number;
-    try {
-      ttl = await this.store.getRateLimitTtl(this.name);
-    } catch (e) {
-      this.#error(e);
-      return false;
-    }
+    const ttl = await this.#storedLimitTtl();
+    if (ttl === null) return false;
     if (epoch !== this.#limitEpoch) return true;
     if (ttl <= 0) return false;
     this.#limitedUntil = Date.now() + ttl;
     return true;
+  }
+
+  /** The queue's manual rate limit TTL as the store reads it; null (reported) on an error. */
+  async #storedLimitTtl(): Promise<number | null> {
+    try {
+      return await this.store.getRateLimitTtl(this.name);
+    } catch (e) {
+      this.#error(e);
+      return null;
+    }
   }
 
   /** Emits `drained` (locally and through the store), once until a claim finds jobs again. */
@@ -1373,12 +1378,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       // store's by a few ms (it started counting later), and a `rate-limit` event that arrives
       // during the read may be a late echo of a limit already over (poll-only stores deliver
       // events late): neither may skip the back-off.
-      let ttl = 0;
-      try {
-        ttl = await this.store.getRateLimitTtl(this.name);
-      } catch (e) {
-        this.#error(e);
-      }
+      const ttl = await this.#storedLimitTtl() ?? 0;
       if (ttl > 0) {
         this.#limitedUntil = Math.max(this.#limitedUntil, Date.now() + ttl);
         return;

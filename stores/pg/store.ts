@@ -674,9 +674,10 @@ export class PgStore implements StoreInterface {
         ...keep,
       ]);
       const taken = new Map<string, number[]>();
-      for (const r of rows) {
-        const i = r.i as number;
-        taken.set(failures[i].jobId, [...(taken.get(failures[i].jobId) ?? []), i]);
+      for (const { i } of rows as Array<{ i: number }>) {
+        const same = taken.get(failures[i].jobId);
+        if (same) same.push(i);
+        else taken.set(failures[i].jobId, [i]);
       }
       return taken;
     });
