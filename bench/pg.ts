@@ -7,8 +7,9 @@
  *    the notification);
  * 2. our store: `saveBulk` (1,000 per call), a store-level drain loop (`fetchNextJobs(50)` +
  *    `completeJobs`), and through the engine when `@conveyor/core` loads: `Queue.addBulk`,
- *    `Worker` with `concurrency: 50`, then with `prefetch: 50` and `prefetch: 500` as well (as
- *    graphile-worker's two rows: local queues of 50 and 500), add→start p50/p99 at light load;
+ *    `Worker` with `concurrency: 50` (its default `prefetch: 'auto'`), then with `prefetch: 0`,
+ *    `prefetch: 50` and `prefetch: 500` (as graphile-worker's two rows: local queues of 50 and
+ *    500), add→start p50/p99 at light load;
  * 3. two worker processes draining one queue.
  *
  * Prints jobs/s and the ratios to raw SQL (targets: drain ≥ 0.8×, addBulk ≥ 0.5×,
@@ -107,8 +108,11 @@ async function storeBulk(q: string): Promise<number> {
   return await timed(() => storeFill(q));
 }
 
-/** The engine's drain; `prefetch` as graphile-worker's local queue in its rows (50, 500). */
-async function engineDrain(q: string, prefetch = 0): Promise<number> {
+/**
+ * The engine's drain: the Worker's default `prefetch` ('auto') unless given; fixed ones as
+ * graphile-worker's local queue in its rows (50, 500).
+ */
+async function engineDrain(q: string, prefetch?: number): Promise<number> {
   let completed = 0;
   let allDone: () => void = () => {};
   const finished = new Promise<void>((r) => (allDone = r));
@@ -162,6 +166,10 @@ for (let round = -WARMUP; round < ROUNDS; round++) {
     await sql.unsafe(`TRUNCATE ${SCHEMA}.jobs`);
     q = queue('engine');
     await storeFill(q);
+    record('engine drain prefetch 0', await engineDrain(q, 0));
+    await sql.unsafe(`TRUNCATE ${SCHEMA}.jobs`);
+    q = queue('engine');
+    await storeFill(q);
     record('engine drain prefetch', await engineDrain(q, IN_FLIGHT));
     await sql.unsafe(`TRUNCATE ${SCHEMA}.jobs`);
     q = queue('engine');
@@ -188,7 +196,18 @@ show('store.saveBulk (1,000 per call)', 'store bulk', rawBulk, 0.5);
 show('store loop: fetchNextJobs(50) + completeJobs', 'store drain', rawDrainRate, 0.8);
 if (engine) {
   show('engine: Queue.addBulk (1,000 per call)', 'engine bulk', rawBulk, 0.5);
-  show('engine: Worker concurrency 50, no-op processor', 'engine drain', rawDrainRate, 0.8);
+  show(
+    "engine: Worker concurrency 50 (prefetch 'auto'), no-op processor",
+    'engine drain',
+    rawDrainRate,
+    0.8,
+  );
+  show(
+    'engine: Worker concurrency 50, prefetch 0, no-op processor',
+    'engine drain prefetch 0',
+    rawDrainRate,
+    0.8,
+  );
   show(
     'engine: Worker concurrency 50, prefetch 50, no-op processor',
     'engine drain prefetch',

@@ -96,8 +96,17 @@ export interface WorkerOptions {
    * free their slots before a claim is sized). A prefetched job is `active` in the store from
    * its claim, but the worker emits `active` and starts its `timeout` when it starts. `pause`
    * and `close` give prefetched jobs back to `waiting` at once, in their place; a crashed
-   * process's come back after their lock expires, as its running jobs do. Default 0: claim only
-   * for free slots. A one-job processor only (not with `batch`, nor without a processor).
+   * process's come back after their lock expires, as its running jobs do. A one-job processor
+   * only (not with `batch`, nor without a processor).
+   *
+   * Default `'auto'`: the worker claims ahead only what its slots would start within one claim's
+   * round trip, from the durations it measures (slots × claim time ÷ job time, at most
+   * `concurrency`): none until a job has finished, none for jobs much longer than a claim, as
+   * many as `concurrency` for jobs that finish at once. A job claimed ahead that has not started
+   * within {@linkcode AUTO_PREFETCH_HOLD} ms (a job turned long) goes back to `waiting`, in its
+   * place, for any worker. `'auto'` claims nothing ahead under `maxGlobalConcurrency`, `group` or
+   * `limiter` (a job claimed ahead would hold a slot or a token it does not use), nor with
+   * `batch` or without a processor. `0`: claim only for free slots.
    *
    * @example
    * ```ts
@@ -110,7 +119,7 @@ export interface WorkerOptions {
    * await worker.close();
    * ```
    */
-  prefetch?: number;
+  prefetch?: number | 'auto';
   /** At most this many active jobs in the queue across all workers (enforced in the claim). */
   maxGlobalConcurrency?: number;
   /** Queue-wide rate limit shared by every worker and process. */
@@ -217,6 +226,8 @@ export interface WorkerEvents<D = unknown, R = unknown> {
 
 interface Run<D, R> {
   jobs: Job<D, R>[];
+  /** When it started (`performance.now()`), for `prefetch: 'auto'`. */
+  started: number;
   controller: AbortController;
   timer?: ReturnType<typeof setTimeout>;
   settled: boolean;
@@ -235,6 +246,21 @@ const RELEASE_ALL = Symbol('release');
 const EARLY_RELEASES = 4;
 /** Promise reactions `#letQuickJobsFinish` waits for a job to finish in before it claims. */
 const SETTLE_TURNS = 8;
+/**
+ * Under `prefetch: 'auto'`, how long (ms) a job claimed ahead may wait in the worker before it
+ * goes back to `waiting`. Auto claims ahead what should start within one claim's round trip
+ * (about a millisecond on a local PostgreSQL), so only a job stuck behind jobs that turned long
+ * waits this long; a claim slower than a tenth of it sets the bound instead (10 claims' time).
+ *
+ * @example
+ * ```ts
+ * import { AUTO_PREFETCH_HOLD } from '@conveyor/core';
+ * console.log(AUTO_PREFETCH_HOLD); // 100
+ * ```
+ */
+export const AUTO_PREFETCH_HOLD = 100;
+/** Weight of the newest sample in the moving averages of claim and job times. */
+const AVERAGE_WEIGHT = 0.2;
 
 /** The keys of {@linkcode WorkerOptions}. */
 const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
@@ -298,7 +324,15 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   /** null: jobs are processed by hand (`getNextJob`). */
   readonly #processor: Processor<D, R> | BatchProcessor<D, R> | null;
   readonly #concurrency: number;
+  /** A fixed `prefetch`; ignored under `'auto'` (`#auto`). */
   readonly #prefetch: number;
+  /** `prefetch: 'auto'` in force: the jobs claimed ahead follow the measured times. */
+  readonly #auto: boolean;
+  /** Moving averages (ms) of a claim that took jobs and of a job's run; -1 before the first. */
+  #claimMs = -1;
+  #runMs = -1;
+  /** Under `'auto'`: gives back the jobs claimed ahead that did not start in time. */
+  #holdTimer: ReturnType<typeof setTimeout> | undefined;
   /** Jobs claimed ahead (`prefetch`), oldest claim first, waiting for a slot. */
   #ahead: JobData[] = [];
   readonly #lockDuration: number;
@@ -435,9 +469,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     checkKeys('opts', opts, WORKER_OPTION_KEYS);
     const concurrency = opts.concurrency ?? 1;
     checkInteger('opts.concurrency', concurrency, 1);
-    const prefetch = opts.prefetch ?? 0;
-    checkInteger('opts.prefetch', prefetch, 0);
-    if (prefetch > 0 && (processor === null || opts.batch !== undefined)) {
+    const prefetch = opts.prefetch === undefined ? 'auto' : opts.prefetch;
+    if (prefetch !== 'auto' && !(Number.isSafeInteger(prefetch) && prefetch >= 0)) {
+      throw new InvalidArgumentError('opts.prefetch', prefetch, "a whole number >= 0, or 'auto'");
+    }
+    if (prefetch !== 'auto' && prefetch > 0 && (processor === null || opts.batch !== undefined)) {
       throw new InvalidArgumentError(
         'opts.prefetch',
         prefetch,
@@ -505,7 +541,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     this.id = opts.name ?? crypto.randomUUID();
     this.#processor = processor;
     this.#concurrency = concurrency;
-    this.#prefetch = prefetch;
+    this.#prefetch = prefetch === 'auto' ? 0 : prefetch;
     this.#lockDuration = lockDuration;
     this.#lockRenewTime = lockRenewTime;
     this.#pollInterval = pollInterval;
@@ -531,6 +567,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     this.#wakeOnFinish = opts.maxGlobalConcurrency !== undefined ||
       opts.group?.concurrency !== undefined;
     this.#limited = this.#wakeOnFinish || this.#windows.length > 0;
+    this.#auto = prefetch === 'auto' && processor !== null &&
+      opts.batch === undefined && !this.#limited;
     // Only what #onStoreEvent acts on: a shared store can then skip publishing the events of
     // every claim and completion (`active`, `completed`) when no one else wants them.
     const eventTypes: StoreEventType[] = this.#wakeOnFinish
@@ -963,9 +1001,10 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
 
   async #loop(): Promise<void> {
     while (!this.#stopping) {
+      const prefetch = this.#aheadWanted();
       if (
         this.#paused || this.#ahead.length > 0 ||
-        this.#busy >= this.#concurrency + this.#prefetch
+        this.#busy >= this.#concurrency + prefetch
       ) {
         // Wait for a freed slot or resume (both wake us), not for queue events. With `prefetch`,
         // the jobs claimed ahead go first: the next claim waits until none is left.
@@ -998,14 +1037,15 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       this.#dirty = false;
       // With `prefetch`, jobs started from the ones claimed ahead may be done in all but name:
       // let them free their slots first, so that the claim is not cut short by them.
-      if (this.#prefetch > 0) {
+      if (prefetch > 0) {
         await this.#letQuickJobsFinish();
         if (this.#stopping || this.#paused) continue;
       }
       const count = this.#batchSize > 0
         ? this.#batchSize
-        : this.#concurrency + this.#prefetch - this.#busy;
+        : this.#concurrency + prefetch - this.#busy;
       let jobs: JobData[];
+      const claimed = performance.now();
       try {
         jobs = await this.store.fetchNextJobs(
           this.name,
@@ -1028,6 +1068,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       }
       if (jobs.length > 0) {
         this.#drained = false;
+        if (this.#auto) this.#claimMs = average(this.#claimMs, performance.now() - claimed);
         if (this.#batchSize > 0) this.#start(jobs);
         else {
           for (const job of jobs) {
@@ -1036,6 +1077,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
           }
           // Paused during the claim: what would wait for a slot goes back at once.
           if (this.#paused) await this.#giveBack();
+          else if (this.#auto && this.#ahead.length > 0) this.#holdAhead();
         }
         if (jobs.length === count) continue;
       }
@@ -1059,6 +1101,44 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
         this.#drain();
       }
     }
+  }
+
+  /**
+   * How many jobs the next claim may take beyond the free slots: the fixed `prefetch`, or under
+   * `'auto'` what the slots would start within one claim's time (slots × claim time ÷ job time,
+   * at most `concurrency`). The job time is the larger of the average run and the age of the
+   * oldest running job, so a job that turns long stops the claims ahead at once.
+   */
+  #aheadWanted(): number {
+    if (!this.#auto) return this.#prefetch;
+    if (this.#runMs < 0 || this.#claimMs < 0) return 0;
+    let runMs = this.#runMs;
+    for (const run of this.#runs) {
+      if (run.settled) continue;
+      runMs = Math.max(runMs, performance.now() - run.started);
+      break;
+    }
+    if (runMs <= 0) return this.#concurrency;
+    return Math.min(this.#concurrency, Math.floor(this.#concurrency * this.#claimMs / runMs));
+  }
+
+  /**
+   * Under `'auto'`: the jobs just claimed ahead that have not started within the hold (see
+   * {@linkcode AUTO_PREFETCH_HOLD}) go back to `waiting`, in their place. The loop claims again
+   * only when none is left ahead, so all of them come from the claim just made.
+   */
+  #holdAhead(): void {
+    clearTimeout(this.#holdTimer);
+    const batch = this.#ahead.slice();
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = undefined;
+      const late = batch.filter((row) => this.#ahead.includes(row));
+      if (late.length === 0) return;
+      this.#ahead = this.#ahead.filter((row) => !late.includes(row));
+      this.#track(this.#giveBackJobs(late));
+      // Room to claim again: the loop waits while jobs are ahead.
+      this.#wake?.();
+    }, Math.max(AUTO_PREFETCH_HOLD, 10 * this.#claimMs));
   }
 
   /**
@@ -1181,6 +1261,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       : rows.map((r) => new Job<D, R>(this.store, r));
     const run: Run<D, R> = {
       jobs,
+      started: this.#auto ? performance.now() : 0,
       controller: new AbortController(),
       settled: false,
       lost: false,
@@ -1223,6 +1304,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     if (run.settled) return false;
     run.settled = true;
     if (run.timer !== undefined) clearTimeout(run.timer);
+    if (this.#auto) this.#runMs = average(this.#runMs, performance.now() - run.started);
     return true;
   }
 
@@ -1256,7 +1338,13 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
 
   /** Gives the prefetched jobs back to `waiting`, in their place (`pause`, `close`). */
   async #giveBack(): Promise<void> {
-    const rows = this.#ahead.splice(0);
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    await this.#giveBackJobs(this.#ahead.splice(0));
+  }
+
+  /** Gives jobs claimed ahead back to `waiting`, in their place; errors are reported. */
+  async #giveBackJobs(rows: JobData[]): Promise<void> {
     await Promise.all(
       rows.map((row) =>
         this.store.releaseLock(this.name, row.id, row.lockToken ?? undefined).then(
@@ -1288,11 +1376,13 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       // moveToFailed): nothing is left to store.
       if (job.token === null) return this.#release(run);
       // The processor is done, so its slot is free: the next claim can go out while this
-      // completion is being stored. At most EARLY_RELEASES × (concurrency + prefetch) of them
+      // completion is being stored. At most EARLY_RELEASES × (concurrency + prefetch, 'auto'
+      // counting as concurrency) of them
       // wait so, which lets claims run a few batches ahead of completions. Without limits only:
       // under global or group concurrency and rate limits, a job counts until it is stored.
       const early = !this.#limited &&
-        this.#acking < EARLY_RELEASES * (this.#concurrency + this.#prefetch);
+        this.#acking <
+          EARLY_RELEASES * (this.#concurrency + (this.#auto ? this.#concurrency : this.#prefetch));
       if (early) {
         this.#acking++;
         this.#release(run);
@@ -1556,4 +1646,9 @@ function copyRemoveOn(option: RemoveOnFinish | undefined): RemoveOnFinish | unde
 /** Whether a removeOn* option keeps a count or an age (pruned later, not at finish time). */
 function keeps(option: unknown): boolean {
   return typeof option === 'number' || (typeof option === 'object' && option !== null);
+}
+
+/** A moving average with `sample` weighted `AVERAGE_WEIGHT`; the first sample when none yet. */
+function average(current: number, sample: number): number {
+  return current < 0 ? sample : current + AVERAGE_WEIGHT * (sample - current);
 }

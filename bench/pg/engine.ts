@@ -16,7 +16,7 @@ export interface Engine {
   Worker: new (
     name: string,
     processor: (job: unknown) => Promise<unknown>,
-    opts: { store: StoreInterface; concurrency: number; prefetch?: number },
+    opts: { store: StoreInterface; concurrency: number; prefetch?: number | 'auto' },
   ) => {
     on(event: string, fn: (...args: unknown[]) => void): unknown;
     close(): Promise<void>;

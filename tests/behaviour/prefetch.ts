@@ -1,6 +1,7 @@
 /**
  * Behaviour: a Worker's `prefetch` (jobs claimed ahead of free slots, graphile-worker's local
- * queue): claim order, locks, `pause` and `close` giving them back, validation.
+ * queue): claim order, locks, `pause` and `close` giving them back, `'auto'` (the default),
+ * validation.
  *
  * @module
  */
@@ -203,10 +204,105 @@ export function prefetchCases(s: Suite): void {
       assert.deepEqual(asked.filter((n) => n !== 4), [], `claims: ${asked}`);
     });
 
-    s.test('prefetch is validated: a whole number, with a one-job processor', async ({ store, q }) => {
+    s.test("prefetch 'auto' (the default) claims ahead once jobs finish faster than a claim, up to concurrency", async ({ store, q, queue, defer }) => {
+      const qu = queue();
+      const jobs = await qu.addBulk(
+        Array.from({ length: 40 }, (_, i) => ({ name: `j${i}`, data: i })),
+      );
+      const { view, asked } = slowClaims(store);
+      const runs = new Map<string, number>();
+      const w = new Worker(q, async (job) => {
+        runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+        await null;
+      }, { store: view, concurrency: 3, maintenance: false });
+      defer(() => w.close(0));
+      const done = collect<[Job]>(w, 'completed');
+      await eventually(() => done.length === 40, { message: 'forty completions' });
+      // Nothing is known before the first claim: it asks for the free slots only. Then every
+      // claim takes the slots and as many again ahead, never more.
+      assert.equal(asked[0], 3, `claims: ${asked}`);
+      assert.ok(asked.some((n) => n > 3), `claims ahead: ${asked}`);
+      assert.ok(asked.every((n) => n <= 6), `claims: ${asked}`);
+      assert.equal(runs.size, 40);
+      assert.ok([...runs.values()].every((n) => n === 1), 'each job ran once');
+      assert.deepEqual(
+        jobs.map((j) => runs.has(j.id)),
+        jobs.map(() => true),
+      );
+    });
+
+    s.test("prefetch 'auto' claims nothing ahead for jobs longer than a claim, nor under limits", async ({ store, q, queue, defer }) => {
+      const qu = queue();
+      await qu.addBulk(Array.from({ length: 6 }, (_, i) => ({ name: `long${i}`, data: i })));
+      const long = slowClaims(store);
+      const w1 = new Worker(q, () => new Promise<void>((r) => setTimeout(r, 150)), {
+        store: long.view,
+        concurrency: 2,
+        maintenance: false,
+      });
+      defer(() => w1.close(0));
+      const done1 = collect<[Job]>(w1, 'completed');
+      await eventually(() => done1.length === 6, { message: 'six long jobs' });
+      assert.ok(long.asked.every((n) => n <= 2), `long jobs, claims: ${long.asked}`);
+      await w1.close();
+      // Quick jobs, but under a global concurrency: a job claimed ahead would hold a slot of it.
+      await qu.addBulk(Array.from({ length: 30 }, (_, i) => ({ name: `quick${i}`, data: i })));
+      const limited = slowClaims(store);
+      const w2 = new Worker(q, async () => {}, {
+        store: limited.view,
+        concurrency: 2,
+        maxGlobalConcurrency: 10,
+        maintenance: false,
+      });
+      defer(() => w2.close(0));
+      const done2 = collect<[Job]>(w2, 'completed');
+      await eventually(() => done2.length === 30, { message: 'thirty quick jobs' });
+      assert.ok(limited.asked.every((n) => n <= 2), `limited, claims: ${limited.asked}`);
+    });
+
+    s.test("prefetch 'auto' gives back a job claimed ahead that waits behind a job turned long: in its place, for another worker", async ({ store, q, queue, defer }) => {
+      const qu = queue();
+      await qu.addBulk(['a', 'b', 'c', 'd', 'slow'].map((name) => ({ name, data: 1 })));
+      const x = await qu.add('x', 1);
+      const { view } = slowClaims(store);
+      const hold = gate();
+      const runs: string[] = [];
+      const w1 = new Worker(q, async (job) => {
+        runs.push(job.name);
+        if (job.name === 'slow') await hold.promise;
+      }, { store: view, concurrency: 1, maintenance: false });
+      defer(() => w1.close(0));
+      await next(w1, 'active', (j: Job) => j.name === 'slow');
+      // The quick jobs before it made the worker claim ahead: x waits here behind slow...
+      await eventually(async () => (await store.getJob(q, x.id))?.lockedBy === w1.id, {
+        message: 'x claimed ahead',
+      });
+      // ...until the hold passes: then it is waiting again, untouched.
+      const back = await eventually(async () => {
+        const row = await store.getJob(q, x.id);
+        return row?.state === 'waiting' ? row : null;
+      }, { message: 'x given back' });
+      assert.equal(back.lockedBy, null);
+      assert.equal(back.attemptsMade, 0);
+      assert.equal(back.stalledCount, 0);
+      const w2 = new Worker(q, (job) => {
+        runs.push(`${job.name} (w2)`);
+      }, { store, concurrency: 1, prefetch: 0, maintenance: false });
+      defer(() => w2.close(0));
+      const [done] = await next<[Job]>(w2, 'completed');
+      assert.equal(done.id, x.id, 'another worker ran x while slow still runs');
+      const slowDone = next<[Job]>(w1, 'completed', (j) => j.name === 'slow');
+      hold.open();
+      await slowDone;
+      assert.deepEqual(runs, ['a', 'b', 'c', 'd', 'slow', 'x (w2)']);
+    });
+
+    s.test("prefetch is validated: a whole number or 'auto', a number only with a one-job processor", async ({ store, q }) => {
       await Promise.resolve();
       const cases: Array<[() => unknown, unknown]> = [
         [() => new Worker(q, () => {}, { store, autorun: false, prefetch: -1 }), -1],
+        [() => new Worker(q, () => {}, { store, autorun: false, prefetch: 'max' as never }), 'max'],
+        [() => new Worker(q, () => {}, { store, autorun: false, prefetch: null as never }), null],
         [() => new Worker(q, () => {}, { store, autorun: false, prefetch: 1.5 }), 1.5],
         [() => new Worker(q, () => {}, { store, autorun: false, prefetch: '2' as never }), '2'],
         [
@@ -223,8 +319,15 @@ export function prefetchCases(s: Suite): void {
           String(value),
         );
       }
-      const w = new Worker(q, () => {}, { store, autorun: false, prefetch: 0 });
-      await w.close();
+      // 'auto' (the default) is valid everywhere: with batch or without a processor it claims
+      // nothing ahead.
+      const made = [
+        new Worker(q, () => {}, { store, autorun: false, prefetch: 0 }),
+        new Worker(q, () => {}, { store, autorun: false, prefetch: 'auto' }),
+        new Worker(q, () => {}, { store, autorun: false, prefetch: 'auto', batch: { size: 5 } }),
+        new Worker(q, null, { store, prefetch: 'auto' }),
+      ];
+      for (const w of made) await w.close();
     });
   });
 }
@@ -252,4 +355,20 @@ function refusingRenewalOf(
     if (job.name === 'a') await hold.promise;
   }, { store: view, concurrency: 1, prefetch: 1, lockRenewTime: 20, maintenance: false });
   return { w, hold, started };
+}
+
+/**
+ * A view of `store` whose claims take 5 ms more, as over a slow network: under
+ * `prefetch: 'auto'`, quick jobs are then much quicker than a claim. `asked` records each
+ * claim's count.
+ */
+function slowClaims(store: StoreInterface): { view: StoreInterface; asked: number[] } {
+  const asked: number[] = [];
+  const view = replacing(store, 'fetchNextJobs', (real) => async (...args) => {
+    asked.push(args[3] ?? 1);
+    const jobs = await real(...args);
+    await new Promise((r) => setTimeout(r, 5));
+    return jobs;
+  });
+  return { view, asked };
 }

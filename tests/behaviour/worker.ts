@@ -1376,8 +1376,9 @@ export function workerCases(s: Suite): void {
       const started: string[] = [];
       const w = new Worker(q, (job) => {
         started.push(job.name);
-      }, { store: view, concurrency: 1, maintenance: false });
+      }, { store: view, concurrency: 1, prefetch: 0, maintenance: false });
       defer(() => w.close(0));
+      // (`prefetch: 'auto'` would allow 4 × (concurrency + concurrency) here.)
       // j1-j4 freed their slot at once; j5 finished with four completions waiting, so it keeps
       // its slot until they are stored, and j6 waits for it.
       await eventually(() => started.length === 5, { message: 'five jobs started' });
