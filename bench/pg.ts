@@ -197,7 +197,7 @@ show('store loop: fetchNextJobs(50) + completeJobs', 'store drain', rawDrainRate
 if (engine) {
   show('engine: Queue.addBulk (1,000 per call)', 'engine bulk', rawBulk, 0.5);
   show(
-    "engine: Worker concurrency 50 (prefetch 'auto'), no-op processor",
+    "engine: Worker concurrency 50 (default: 'auto' prefetch), no-op",
     'engine drain',
     rawDrainRate,
     0.8,
