@@ -866,6 +866,70 @@ describe('pg-specific', () => {
       await ran();
     });
 
+    it(
+      "a completion, a failure or a renewal of a batch locks its jobs in key order, as a removal does, not in the table's order",
+      {
+        timeout: 30_000,
+      },
+      async () => {
+        const store = await open();
+        const q = uniqueQueue();
+        const table = `"${SHARED}".jobs`;
+        const lock = (id: string) => (tx: postgres.TransactionSql) =>
+          tx.unsafe(`SELECT 1 FROM ${table} WHERE queue = $1 AND id = $2 FOR UPDATE`, [q, id]);
+        // Each pair saved second-key first, so that the table holds it out of key order; the calls
+        // name it in that order too.
+        const pairs = [['a1', 'b1'], ['a2', 'b2'], ['a3', 'b3']];
+        await store.saveBulk(
+          q,
+          pairs.flatMap(([a, b]) => [b, a]).map((id) => job(q, id, {}, { jobId: id })),
+        );
+        const claimed = await store.fetchNextJobs(q, 'w', 60_000, 6);
+        assert.equal(claimed.length, 6);
+        const token = (id: string) => claimed.find((j) => j.id === id)!.lockToken!;
+        const place = async (id: string) => {
+          const [{ t }] = await admin.unsafe(
+            `SELECT ctid::text AS t FROM ${table} WHERE queue = $1 AND id = $2`,
+            [q, id],
+          );
+          const [page, item] = (t as string).slice(1, -1).split(',').map(Number);
+          return page * 1_000_000 + item;
+        };
+        const calls: Array<[string, string[], () => Promise<boolean[]>]> = [
+          [
+            'extendLocks',
+            pairs[0],
+            () =>
+              store.extendLocks(
+                q,
+                pairs[0].toReversed().map((id) => ({ jobId: id, token: token(id) })),
+                90_000,
+              ),
+          ],
+          ['completeJobs', pairs[1], () =>
+            store.completeJobs(
+              q,
+              pairs[1].toReversed().map((id) => ({ jobId: id, token: token(id), returnvalue: 1 })),
+            )],
+          ['failJobs', pairs[2], () =>
+            store.failJobs(
+              q,
+              pairs[2].toReversed().map((id) => ({ jobId: id, token: token(id), reason: 'x' })),
+            )],
+        ];
+        for (const [name, [a, b], call] of calls) {
+          assert.ok(await place(b) < await place(a), `${name}: ${b} before ${a} in the table`);
+          // A transaction locks a, then b, as a removal of both does (key order). A call that
+          // locked b before it waited for a would deadlock with it, and one would be cancelled.
+          const result = await whileBlocked(lock(a), call, lock(b));
+          assert.deepEqual(result, { status: 'fulfilled', value: [true, true] }, name);
+        }
+        assert.equal((await store.getJob(q, 'a2'))?.state, 'completed');
+        assert.equal((await store.getJob(q, 'b3'))?.state, 'failed');
+        await ran();
+      },
+    );
+
     it('obliterate takes the jobs of its queue in key order, as a batch of them is taken', {
       timeout: 30_000,
     }, async () => {

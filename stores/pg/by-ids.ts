@@ -7,7 +7,12 @@
 /**
  * The condition "`alias` is a job of queue `queue` whose id is in `ids`" (a `text[]`
  * expression), for statements that take a batch of jobs by id. Each id is looked up on its own
- * through the primary key, and the rows are then read at those addresses (`ctid`, a TID scan).
+ * through the primary key; the rows at those addresses (`ctid`) are locked in key order, and the
+ * statement then reads them at their addresses (a TID scan).
+ *
+ * The lock comes first because a TID scan takes its rows in the table's order, which updates
+ * shuffle: a completion that locked its jobs so could deadlock with a removal (`obliterate`,
+ * `remove_set`), which locks them in key order, when both waited for a job the other held.
  *
  * Written as `queue = … AND id = ANY(…)`, the lookup was the planner's to choose, and statistics
  * that did not know the queue (one that is new since the table was last analyzed) made it cost
@@ -26,7 +31,8 @@
  * ```
  */
 export const jobsWithIds = (s: string, alias: string, queue: string, ids: string): string =>
-  `${alias}.ctid = ANY(${jobAddresses(s, queue, ids)})`;
+  `${alias}.ctid = ANY(ARRAY(SELECT l.ctid FROM ${s}.jobs l
+    WHERE l.ctid = ANY(${jobAddresses(s, queue, ids)}) ORDER BY l.id FOR UPDATE OF l))`;
 
 /**
  * The addresses (`tid[]`) of the jobs of queue `queue` whose ids are in `ids`, each looked up on

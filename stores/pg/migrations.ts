@@ -258,6 +258,9 @@ const v15 = (): string => `SELECT 1;`;
 // claim does, from a prefix the client draws (a new argument), not gen_random_uuid().
 const v16 = ({ s }: SchemaNames): string =>
   `DROP FUNCTION IF EXISTS ${s}.claim_limited(text, text, float8, integer, jsonb);`;
+// Version 17: functions only. fail_jobs locks its batch in key order before it reads the jobs
+// by address (`by-ids.ts`): in the table's order, it could deadlock with a removal.
+const v17 = (): string => `SELECT 1;`;
 
 /**
  * Every migration, in order. The schema's functions (`functions.ts`) are recreated after any of
@@ -280,6 +283,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 14, sql: v14 },
   { version: 15, sql: v15 },
   { version: 16, sql: v16 },
+  { version: 17, sql: v17 },
 ];
 
 /** The schema version this code expects. */
