@@ -793,6 +793,10 @@ describe('pg-specific', () => {
       return await call!;
     }
 
+    /** A \`whileBlocked\` step that locks job \`id\` of queue \`q\` (of the shared schema). */
+    const locking = (q: string, id: string) => (tx: postgres.TransactionSql) =>
+      tx.unsafe(`SELECT 1 FROM "${SHARED}".jobs WHERE queue = $1 AND id = $2 FOR UPDATE`, [q, id]);
+
     it(
       'a completion, a failure or a renewal that waits for a concurrent update of its job still takes it',
       {
@@ -850,11 +854,9 @@ describe('pg-specific', () => {
         newJob(q, 't', {}, { jobId: 'b' }, { delayUntil: now + 30_000 }),
       ]);
       assert.equal(await store.countJobs(q, 'delayed'), 2);
-      const table = `${SHARED}.jobs`;
       // A transaction locks a, then b, as a removal of both does (key order). Had the promotion
       // locked b before it waited for a, the two would deadlock and one would be cancelled.
-      const lock = (id: string) => (tx: postgres.TransactionSql) =>
-        tx.unsafe(`SELECT 1 FROM ${table} WHERE queue = $1 AND id = $2 FOR UPDATE`, [q, id]);
+      const lock = (id: string) => locking(q, id);
       const promoted = await whileBlocked(
         lock('a'),
         () => store.promoteDelayedJobs(q, now + 120_000),
@@ -875,8 +877,7 @@ describe('pg-specific', () => {
         const store = await open();
         const q = uniqueQueue();
         const table = `"${SHARED}".jobs`;
-        const lock = (id: string) => (tx: postgres.TransactionSql) =>
-          tx.unsafe(`SELECT 1 FROM ${table} WHERE queue = $1 AND id = $2 FOR UPDATE`, [q, id]);
+        const lock = (id: string) => locking(q, id);
         // Each pair saved second-key first, so that the table holds it out of key order; the calls
         // name it in that order too.
         const pairs = [['a1', 'b1'], ['a2', 'b2'], ['a3', 'b3']];
@@ -981,11 +982,7 @@ describe('pg-specific', () => {
         assert.equal(claimed?.id, child);
         const gone = await whileBlocked(
           // A completion's first step: the child's row.
-          (tx) =>
-            tx.unsafe(`SELECT 1 FROM "${SHARED}".jobs WHERE queue = $1 AND id = $2 FOR UPDATE`, [
-              queueOf(where),
-              child,
-            ]),
+          locking(queueOf(where), child),
           () => store.obliterate(q, { force: true }),
           // Then the rest of it, which locks the parent.
           async (tx) =>
