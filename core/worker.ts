@@ -328,6 +328,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   readonly #prefetch: number;
   /** `prefetch: 'auto'` in force: the jobs claimed ahead follow the measured times. */
   readonly #auto: boolean;
+  /** The most jobs a claim takes ahead: the fixed `prefetch`, or `concurrency` under `'auto'`. */
+  readonly #mostAhead: number;
   /** Moving averages (ms) of a claim that took jobs and of a job's run; -1 before the first. */
   #claimMs = -1;
   #runMs = -1;
@@ -569,6 +571,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     this.#limited = this.#wakeOnFinish || this.#windows.length > 0;
     this.#auto = prefetch === 'auto' && processor !== null &&
       opts.batch === undefined && !this.#limited;
+    this.#mostAhead = this.#auto ? concurrency : this.#prefetch;
     // Only what #onStoreEvent acts on: a shared store can then skip publishing the events of
     // every claim and completion (`active`, `completed`) when no one else wants them.
     const eventTypes: StoreEventType[] = this.#wakeOnFinish
@@ -1118,8 +1121,8 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       runMs = Math.max(runMs, performance.now() - run.started);
       break;
     }
-    if (runMs <= 0) return this.#concurrency;
-    return Math.min(this.#concurrency, Math.floor(this.#concurrency * this.#claimMs / runMs));
+    if (runMs <= 0) return this.#mostAhead;
+    return Math.min(this.#mostAhead, Math.floor(this.#concurrency * this.#claimMs / runMs));
   }
 
   /**
@@ -1376,13 +1379,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
       // moveToFailed): nothing is left to store.
       if (job.token === null) return this.#release(run);
       // The processor is done, so its slot is free: the next claim can go out while this
-      // completion is being stored. At most EARLY_RELEASES × (concurrency + prefetch, 'auto'
-      // counting as concurrency) of them
-      // wait so, which lets claims run a few batches ahead of completions. Without limits only:
-      // under global or group concurrency and rate limits, a job counts until it is stored.
+      // completion is being stored. At most EARLY_RELEASES claims' worth of them wait so, which
+      // lets claims run a few batches ahead of completions. Without limits only: under global
+      // or group concurrency and rate limits, a job counts until it is stored.
       const early = !this.#limited &&
-        this.#acking <
-          EARLY_RELEASES * (this.#concurrency + (this.#auto ? this.#concurrency : this.#prefetch));
+        this.#acking < EARLY_RELEASES * (this.#concurrency + this.#mostAhead);
       if (early) {
         this.#acking++;
         this.#release(run);
