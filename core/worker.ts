@@ -1128,18 +1128,17 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   /**
    * Under `'auto'`: the jobs just claimed ahead that have not started within the hold (see
    * {@linkcode AUTO_PREFETCH_HOLD}) go back to `waiting`, in their place. The loop claims again
-   * only when none is left ahead, so all of them come from the claim just made.
+   * only when none is left ahead, and `#giveBack` (pause, close) clears the timer, so the jobs
+   * still ahead when it fires all come from the claim that set it.
    */
   #holdAhead(): void {
     clearTimeout(this.#holdTimer);
-    const batch = this.#ahead.slice();
     this.#holdTimer = setTimeout(() => {
       this.#holdTimer = undefined;
-      const late = batch.filter((row) => this.#ahead.includes(row));
-      if (late.length === 0) return;
-      this.#ahead = this.#ahead.filter((row) => !late.includes(row));
-      this.#track(this.#giveBackJobs(late));
-      // Room to claim again: the loop waits while jobs are ahead.
+      if (this.#ahead.length === 0) return;
+      this.#track(this.#giveBack());
+      // Room to claim again (the give-back empties the list at once): the loop waits while
+      // jobs are ahead.
       this.#wake?.();
     }, Math.max(AUTO_PREFETCH_HOLD, 10 * this.#claimMs));
   }
@@ -1339,15 +1338,14 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     this.#startingAhead = false;
   }
 
-  /** Gives the prefetched jobs back to `waiting`, in their place (`pause`, `close`). */
+  /**
+   * Gives the prefetched jobs back to `waiting`, in their place (`pause`, `close`, the hold of
+   * `'auto'`); the list is emptied before the first await.
+   */
   async #giveBack(): Promise<void> {
     clearTimeout(this.#holdTimer);
     this.#holdTimer = undefined;
-    await this.#giveBackJobs(this.#ahead.splice(0));
-  }
-
-  /** Gives jobs claimed ahead back to `waiting`, in their place; errors are reported. */
-  async #giveBackJobs(rows: JobData[]): Promise<void> {
+    const rows = this.#ahead.splice(0);
     await Promise.all(
       rows.map((row) =>
         this.store.releaseLock(this.name, row.id, row.lockToken ?? undefined).then(
