@@ -102,11 +102,12 @@ export interface WorkerOptions {
    * Default `'auto'`: the worker claims ahead only what its slots would start within one claim's
    * round trip, from the durations it measures (slots × claim time ÷ job time, at most
    * {@linkcode AUTO_PREFETCH_MOST} × `concurrency`): none until a job has finished, none for jobs
-   * much longer than a claim, four times `concurrency` for jobs that finish at once. A job claimed ahead that has not started
-   * within {@linkcode AUTO_PREFETCH_HOLD} ms (a job turned long) goes back to `waiting`, in its
-   * place, for any worker. `'auto'` claims nothing ahead under `maxGlobalConcurrency`, `group` or
-   * `limiter` (a job claimed ahead would hold a slot or a token it does not use), nor with
-   * `batch` or without a processor. `0`: claim only for free slots.
+   * much longer than a claim, four times `concurrency` for jobs that finish at once. A job
+   * claimed ahead that has not started within {@linkcode AUTO_PREFETCH_HOLD} ms (a job turned
+   * long) goes back to `waiting`, in its place, for any worker. `'auto'` claims nothing ahead
+   * under `maxGlobalConcurrency`, `group` or `limiter` (a job claimed ahead would hold a slot or
+   * a token it does not use), nor with `batch` or without a processor. `0`: claim only for free
+   * slots.
    *
    * @example
    * ```ts
@@ -249,10 +250,10 @@ const SETTLE_TURNS = 8;
 /**
  * Under `prefetch: 'auto'`, the most jobs a claim takes ahead, in units of `concurrency`. For
  * jobs that finish at once, a claim's fixed cost is then shared by five times as many jobs as a
- * worker runs at once: the PostgreSQL Worker's drain at concurrency 50 went from 0.80× to 0.95×
- * the raw 50-batch SQL loop against a cap of 1 (medians of 4 alternated rounds in one run; a
- * fixed `prefetch: 500` gave 0.97×). Jobs ahead are what the slots run within one claim's time,
- * so a larger cap holds jobs for no longer, and {@linkcode AUTO_PREFETCH_HOLD} still bounds it.
+ * worker runs at once: the PostgreSQL Worker's drain at concurrency 50 went from 0.80× (a cap of
+ * 1, `concurrency` ahead) to 0.95× the raw 50-batch SQL loop (medians of 4 alternated rounds in
+ * one run on 2026-11-30). Jobs ahead are what the slots run within one claim's time, so a larger
+ * cap holds jobs for no longer, and {@linkcode AUTO_PREFETCH_HOLD} still bounds it.
  *
  * @example
  * ```ts
@@ -1127,8 +1128,9 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   /**
    * How many jobs the next claim may take beyond the free slots: the fixed `prefetch`, or under
    * `'auto'` what the slots would start within one claim's time (slots × claim time ÷ job time,
-   * at most `AUTO_PREFETCH_MOST` × `concurrency`). The job time is the larger of the average run and the age of the
-   * oldest running job, so a job that turns long stops the claims ahead at once.
+   * at most `AUTO_PREFETCH_MOST` × `concurrency`). The job time is the larger of the average run
+   * and the age of the oldest running job, so a job that turns long stops the claims ahead at
+   * once.
    */
   #aheadWanted(): number {
     if (!this.#auto) return this.#prefetch;
