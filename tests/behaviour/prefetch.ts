@@ -124,17 +124,18 @@ export function prefetchCases(s: Suite): void {
       const w = worker(async (job) => {
         runs.push(job.name);
         if (job.name === 'a') await hold.promise;
-      }, { concurrency: 1, prefetch: 1, lockDuration: 120, stalledInterval: 40 });
+      }, { concurrency: 1, prefetch: 1, lockDuration: 300, stalledInterval: 40 });
       const stalled = collect(w, 'stalled');
       await next(w, 'active');
       const first = await eventually(async () => {
         const row = await store.getJob(q, b.id);
         return row?.state === 'active' ? row : null;
       }, { message: 'b claimed ahead' });
-      // Past the lock b was claimed with, several stalled sweeps later, b is still held here.
+      // Past the lock b was claimed with, several stalled sweeps later, b is still held here
+      // (renewed every 150 ms, each renewal 150 ms later than the one before).
       await eventually(async () => {
         const row = await store.getJob(q, b.id);
-        return row?.state === 'active' && row.lockUntil! > first.lockUntil! + 150;
+        return row?.state === 'active' && row.lockUntil! > first.lockUntil! + 250;
       }, { message: 'b renewed twice' });
       assert.deepEqual(runs, ['a']);
       const done = next<[Job]>(w, 'completed', (j) => j.name === 'b');

@@ -743,11 +743,13 @@ export function workerCases(s: Suite): void {
     s.test('locks are renewed while a long job runs: no stall, one run', async ({ queue, worker }) => {
       const qu = queue();
       let runs = 0;
+      // Renewed every 150 ms (half the lock): a renewal can come 150 ms late before the lock
+      // lapses. With 60 ms of slack (a 120 ms lock), a CI run through PgBouncer once lost it.
       const w = worker(async () => {
         runs++;
-        await new Promise((r) => setTimeout(r, 400));
+        await new Promise((r) => setTimeout(r, 700));
         return 'done';
-      }, { lockDuration: 120, stalledInterval: 40 });
+      }, { lockDuration: 300, stalledInterval: 40 });
       const stalled = collect(w, 'stalled');
       const done = next(w, 'completed');
       await qu.add('long', 1);
