@@ -251,8 +251,8 @@ const SETTLE_TURNS = 8;
  * Under `prefetch: 'auto'`, the most jobs a claim takes ahead, in units of `concurrency`. For
  * jobs that finish at once, a claim's fixed cost is then shared by five times as many jobs as a
  * worker runs at once: the PostgreSQL Worker's drain at concurrency 50 went from 0.80× (a cap of
- * 1, `concurrency` ahead) to 0.95× the raw 50-batch SQL loop (medians of 4 alternated rounds in
- * one run on 2026-11-30). Jobs ahead are what the slots run within one claim's time, so a larger
+ * 1, `concurrency` ahead) to 0.98× the raw 50-batch SQL loop (two scratch runs on 2026-11-30,
+ * medians of 3 rounds each). Jobs ahead are what the slots run within one claim's time, so a larger
  * cap holds jobs for no longer, and {@linkcode AUTO_PREFETCH_HOLD} still bounds it.
  *
  * @example
