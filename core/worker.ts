@@ -340,13 +340,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
   /** null: jobs are processed by hand (`getNextJob`). */
   readonly #processor: Processor<D, R> | BatchProcessor<D, R> | null;
   readonly #concurrency: number;
-  /** A fixed `prefetch`; ignored under `'auto'` (`#auto`). */
-  readonly #prefetch: number;
   /** `prefetch: 'auto'` in force: the jobs claimed ahead follow the measured times. */
   readonly #auto: boolean;
   /**
-   * The most jobs a claim takes ahead: the fixed `prefetch`, or `AUTO_PREFETCH_MOST` ×
-   * `concurrency` under `'auto'`.
+   * The most jobs a claim takes ahead: the fixed `prefetch` (every claim takes it), or
+   * `AUTO_PREFETCH_MOST` × `concurrency` under `'auto'` (0 where `'auto'` is off).
    */
   readonly #mostAhead: number;
   /** Moving averages (ms) of a claim that took jobs and of a job's run; -1 before the first. */
@@ -562,7 +560,6 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     this.id = opts.name ?? crypto.randomUUID();
     this.#processor = processor;
     this.#concurrency = concurrency;
-    this.#prefetch = prefetch === 'auto' ? 0 : prefetch;
     this.#lockDuration = lockDuration;
     this.#lockRenewTime = lockRenewTime;
     this.#pollInterval = pollInterval;
@@ -590,7 +587,11 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
     this.#limited = this.#wakeOnFinish || this.#windows.length > 0;
     this.#auto = prefetch === 'auto' && processor !== null &&
       opts.batch === undefined && !this.#limited;
-    this.#mostAhead = this.#auto ? AUTO_PREFETCH_MOST * concurrency : this.#prefetch;
+    this.#mostAhead = this.#auto
+      ? AUTO_PREFETCH_MOST * concurrency
+      : prefetch === 'auto'
+      ? 0
+      : prefetch;
     // Only what #onStoreEvent acts on: a shared store can then skip publishing the events of
     // every claim and completion (`active`, `completed`) when no one else wants them.
     const eventTypes: StoreEventType[] = this.#wakeOnFinish
@@ -1133,7 +1134,7 @@ export class Worker<D = any, R = any> extends Emitter<WorkerEvents<D, R>> {
    * once.
    */
   #aheadWanted(): number {
-    if (!this.#auto) return this.#prefetch;
+    if (!this.#auto) return this.#mostAhead;
     if (this.#runMs < 0 || this.#claimMs < 0) return 0;
     let runMs = this.#runMs;
     for (const run of this.#runs) {
